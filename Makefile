@@ -1,0 +1,30 @@
+# Phoenix — PGXS build.  `make demo` runs the tour, `make test` every suite.
+EXTENSION   = phoenix
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" phoenix.control)
+MODULE_big  = phoenix
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# The install script is assembled from one fragment per concern (src/sql/NN_*.sql)
+# so that each concern keeps its SQL beside its C.
+DATA_built  = phoenix--$(EXTVERSION).sql
+DATA        = $(wildcard upgrade/phoenix--*--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+SHLIB_LINK  = -lrdkafka
+EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso
+
+PG_CONFIG  ?= pg_config
+PGXS       := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+# No LLVM bitcode: JIT inlining of Phoenix is not worth a clang dependency.
+with_llvm = no
+
+phoenix--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@
+
+.PHONY: demo test bench
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+bench:
+	bash scripts/bench.sh

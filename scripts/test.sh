@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# scripts/test.sh — `make test`: packages, build (-Werror), a throwaway cluster,
+# then every suite: pg_regress (sql/), isolation (test/isolation/specs/),
+# pgTAP (test/pgtap/, via pg_prove) and shell tests (test/shell/*.sh).
+# Prints "N passed, N failed" and exits non-zero on any failure.
+#
+#   PHOENIX_TESTS=regex   run only the tests whose name matches
+#   PHOENIX_KEEP=1        keep the sandbox, cluster logs and outputs
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib.sh
+
+ensure_packages
+EXTRA_COPT="-Werror" build_extension
+sandbox_create
+trap sandbox_destroy EXIT
+cluster_start postgres
+FIXTURES=$(server_readable_copy "$ROOT/test/fixtures")
+export PHOENIX_FIXTURES=$FIXTURES PHOENIX_ROOT=$ROOT
+OUT="$PHOENIX_SANDBOX/out"; mkdir -p "$OUT"
+
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PG_REGRESS=$PGXS_DIR/test/regress/pg_regress
+PG_ISOLATION=$PGXS_DIR/test/isolation/pg_isolation_regress
+filter=${PHOENIX_TESTS:-.}
+passed=0; failed=0; failures=()
+
+record() { # record <suite/name> <status>
+  if [ "$2" = 0 ]; then passed=$((passed + 1)); printf '  ok      %s\n' "$1"
+  else failed=$((failed + 1)); failures+=("$1"); printf '  FAILED  %s\n' "$1"; fi
+}
+selected() { [[ "$1" =~ $filter ]]; }
+
+# pg_regress: one fresh database per file, so files never see each other's objects.
+log "pg_regress"
+rm -rf results regression.diffs regression.out
+for f in sql/*.sql; do
+  [ -e "$f" ] || continue
+  t=$(basename "$f" .sql); selected "$t" || continue
+  "$PG_REGRESS" --bindir="$PGBIN" --inputdir=. --outputdir=. --host="$PGHOST" --port="$PGPORT" \
+    --user=postgres --dbname="regress_$t" "$t" >"$OUT/regress_$t.log" 2>&1
+  rc=$?; record "regress/$t" $rc
+  [ $rc = 0 ] || cat regression.diffs 2>/dev/null | head -60 >&2
+  mv regression.diffs "$OUT/regress_$t.diffs" 2>/dev/null || true
+done
+
+log "isolation"
+for f in test/isolation/specs/*.spec; do
+  [ -e "$f" ] || continue
+  t=$(basename "$f" .spec); selected "$t" || continue
+  "$PG_ISOLATION" --bindir="$PGBIN" --inputdir=test/isolation --outputdir=test/isolation/output_iso \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="iso_$t" "$t" >"$OUT/iso_$t.log" 2>&1
+  rc=$?; record "isolation/$t" $rc
+  [ $rc = 0 ] || head -60 test/isolation/output_iso/regression.diffs >&2 2>/dev/null
+done
+
+log "pgTAP"
+for f in test/pgtap/*.sql; do
+  [ -e "$f" ] || continue
+  t=$(basename "$f" .sql); selected "$t" || continue
+  psql_q -d postgres -c "DROP DATABASE IF EXISTS \"tap_$t\"" -c "CREATE DATABASE \"tap_$t\""
+  pg_prove -h "$PGHOST" -p "$PGPORT" -U postgres -d "tap_$t" "$f" >"$OUT/tap_$t.log" 2>&1
+  rc=$?; record "pgtap/$t" $rc
+  [ $rc = 0 ] || tail -40 "$OUT/tap_$t.log" >&2
+done
+
+log "shell"
+for f in test/shell/*.sh; do
+  [ -e "$f" ] || continue
+  t=$(basename "$f" .sh); selected "$t" || continue
+  psql_q -d postgres -c "DROP DATABASE IF EXISTS \"sh_$t\"" -c "CREATE DATABASE \"sh_$t\""
+  PGDATABASE="sh_$t" bash "$f" >"$OUT/sh_$t.log" 2>&1
+  rc=$?; record "shell/$t" $rc
+  [ $rc = 0 ] || tail -40 "$OUT/sh_$t.log" >&2
+done
+
+if grep -qE 'TRAP|terminated by signal|server process .* was terminated' "$PHOENIX_SANDBOX/server.log"; then
+  grep -E 'TRAP|terminated by signal' "$PHOENIX_SANDBOX/server.log" >&2
+  record "server/no-crash" 1
+else
+  record "server/no-crash" 0
+fi
+
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[*]}" && echo "logs: $OUT (set PHOENIX_KEEP=1 to keep them)"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

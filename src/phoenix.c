@@ -1,0 +1,18 @@
+/*
+ * phoenix.c — module entry point: PG_MODULE_MAGIC and _PG_init, which only
+ * calls each subsystem's init function.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "phoenix.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+}

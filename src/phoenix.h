@@ -1,0 +1,30 @@
+/*
+ * phoenix.h — definitions shared by every Phoenix source file: SQLSTATEs of
+ * our domain errors and the names of our schemas.
+ */
+#ifndef PHOENIX_H
+#define PHOENIX_H
+
+#include "postgres.h"
+
+#include "utils/elog.h"
+
+/* Schema names (the public contract: see DESIGN.md and README.md). */
+#define PHOENIX_SCHEMA			"phoenix"
+#define PHOENIX_ENTITY_SCHEMA	"phoenix_entity"
+
+/*
+ * Phoenix's own SQLSTATEs, class "PX" (user-defined classes must not start
+ * with 0-4 or A-H).  Common mistakes use PostgreSQL's standard codes
+ * (undefined_object, invalid_parameter_value, ...); these are for failures
+ * that only Phoenix can have.
+ */
+#define ERRCODE_PHOENIX_SCHEMA_VIOLATION		MAKE_SQLSTATE('P','X','0','0','1')
+#define ERRCODE_PHOENIX_INCOMPATIBLE_SCHEMA		MAKE_SQLSTATE('P','X','0','0','2')
+#define ERRCODE_PHOENIX_OWNERSHIP_CONFLICT		MAKE_SQLSTATE('P','X','0','0','3')
+#define ERRCODE_PHOENIX_TEMPORAL_CONFLICT		MAKE_SQLSTATE('P','X','0','0','4')
+#define ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','X','0','0','5')
+#define ERRCODE_PHOENIX_FORGOTTEN				MAKE_SQLSTATE('P','X','0','0','6')
+#define ERRCODE_PHOENIX_KAFKA					MAKE_SQLSTATE('P','X','0','0','7')
+
+#endif							/* PHOENIX_H */
