@@ -1,0 +1,21 @@
+/*
+ * cascade.h — the bridge from the timeline engine to projections: called for
+ * every timeline change so that dependent projection rows are re-enriched.
+ */
+#ifndef PHOENIX_CASCADE_H
+#define PHOENIX_CASCADE_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+
+#include "catalog.h"
+
+/*
+ * The timeline of (entity, key) changed over the windows in `changes`
+ * (a List of TimelineChange *, sorted by valid_from, non-overlapping).
+ * Called inside SPI, in the writer's transaction.
+ */
+extern void cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes);
+
+#endif							/* PHOENIX_CASCADE_H */

@@ -1,0 +1,78 @@
+/*
+ * timeline.h — the one timeline engine: turns assertions into bitemporal
+ * versions of an entity key.  Every write path (put, retract, entity events
+ * from emit/CSV/Kafka, forget) goes through timeline_apply().
+ *
+ * Semantics (DESIGN.md, "Time, precisely"): an open assertion covers
+ * [valid_from, next open assertion of the same attribute); a bounded one
+ * covers [valid_from, valid_to); at any effective time an attribute's value is
+ * that of the most recently recorded covering assertion.  Because the new
+ * assertion is always the most recently recorded, applying it splices its
+ * values over its coverage and leaves everything else as it was.
+ */
+#ifndef PHOENIX_TIMELINE_H
+#define PHOENIX_TIMELINE_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+
+/* One assertion about one key.  Arrays have entity->natts entries. */
+typedef struct TimelineAssertion
+{
+	TimestampTz valid_from;
+	TimestampTz valid_to;		/* ignored when is_open */
+	bool		is_open;
+	bool	   *asserted;		/* which attributes this assertion speaks for */
+	Datum	   *values;			/* value of each asserted attribute */
+	bool	   *isnull;			/* NULL = absent */
+	const char *origin;			/* 'put', 'retract', 'event:<position>', ... */
+} TimelineAssertion;
+
+/*
+ * One elementary window of valid time whose attribute values changed,
+ * reported to the cascade.  old_/new_exists is false where the key had no
+ * version (absent) before/after.  Arrays have entity->natts entries.
+ */
+typedef struct TimelineChange
+{
+	TimestampTz valid_from;
+	TimestampTz valid_to;
+	bool		old_exists;
+	bool		new_exists;
+	Datum	   *old_values;
+	bool	   *old_isnull;
+	Datum	   *new_values;
+	bool	   *new_isnull;
+	bool	   *changed;		/* attribute i differs between old and new */
+} TimelineChange;
+
+/*
+ * Apply one assertion to (entity, key).  Takes a transaction-scoped advisory
+ * lock on the key, records the assertion, closes superseded versions in
+ * recorded time, inserts the new ones, and hands the list of TimelineChange
+ * to cascade_timeline_changed().  Returns that list (palloc'd in the caller's
+ * context).  Must be called inside SPI_connect/SPI_finish.
+ */
+extern List *timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *assertion);
+
+/* A fresh assertion with nothing asserted (arrays zeroed), open by default. */
+extern TimelineAssertion *timeline_new_assertion(PhxEntity *entity);
+
+/*
+ * Fill `assertion` from a jsonb object {attribute: value, ...}: each member
+ * must name an attribute of the entity; scalars are converted with the
+ * attribute type's input function; JSON null asserts absence.  ERRORs name
+ * the entity and attribute (undefined_column, invalid_text_representation).
+ */
+extern void timeline_values_from_jsonb(PhxEntity *entity, Jsonb *attributes,
+									   TimelineAssertion *assertion);
+
+/* Convert one jsonb scalar to an attribute's type (ERROR on mismatch). */
+extern Datum timeline_datum_from_jsonb(PhxEntity *entity, int attno, JsonbValue *v, bool *isnull);
+
+#endif							/* PHOENIX_TIMELINE_H */
