@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: build, a throwaway cluster, then every
+# bench/*.sh in turn.  Each prints its figures beside a baseline measured in
+# the same run, as ratios.  BENCH_RUNS (default 3) repetitions; medians quoted.
+#   PHOENIX_BENCH=regex   run only the benchmarks whose name matches
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_packages
+build_extension
+sandbox_create
+trap sandbox_destroy EXIT
+cluster_start bench
+export PHOENIX_ROOT=$PWD BENCH_RUNS=${BENCH_RUNS:-3}
+filter=${PHOENIX_BENCH:-.}
+for b in bench/*.sh; do
+  [ -e "$b" ] || continue
+  name=$(basename "$b" .sh); [[ "$name" =~ $filter ]] || continue
+  log "bench: $name"
+  psql_q -d postgres -c "DROP DATABASE IF EXISTS bench_$name" -c "CREATE DATABASE bench_$name"
+  PGDATABASE=bench_$name bash "$b" || echo "bench $name failed (exit $?)"
+done
