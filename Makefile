@@ -10,7 +10,7 @@ DATA        = $(wildcard upgrade/phoenix--*--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = -lrdkafka
-EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso
+EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso test/kafka_mock
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
@@ -21,7 +21,14 @@ with_llvm = no
 phoenix--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
-.PHONY: demo test bench
+# Test helper: librdkafka's mock Kafka cluster (3 brokers on loopback) as a
+# standalone program, since a mock cluster lives in the process that made it.
+# Shell tests and benchmarks build it through test/kafka_lib.sh.
+test/kafka_mock: test/kafka_mock.c
+	$(CC) $(CFLAGS_SL_NONE) -O2 -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
+.PHONY: demo test bench kafka_mock
+kafka_mock: test/kafka_mock
 demo:
 	bash scripts/demo.sh
 test:
