@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 
+#include "catalog.h"
 #include "kafka.h"
 #include "phoenix.h"
 
@@ -16,5 +17,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	CatalogInit();
 	KafkaInit();
 }

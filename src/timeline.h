@@ -75,4 +75,7 @@ extern void timeline_values_from_jsonb(PhxEntity *entity, Jsonb *attributes,
 /* Convert one jsonb scalar to an attribute's type (ERROR on mismatch). */
 extern Datum timeline_datum_from_jsonb(PhxEntity *entity, int attno, JsonbValue *v, bool *isnull);
 
+/* The JSON form of an attribute value (numbers and booleans native, dates ISO 8601). */
+extern void timeline_jsonb_value(PhxAttribute *att, Datum value, JsonbValue *out);
+
 #endif							/* PHOENIX_TIMELINE_H */

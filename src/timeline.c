@@ -1,0 +1,778 @@
+/*
+ * timeline.c — the one timeline engine: assertions in, bitemporal versions out.
+ *
+ * Every write (put, retract, entity events from emit/CSV/Kafka, forget) is an
+ * assertion about one key.  The new assertion is always the most recently
+ * recorded one, so it wins wherever it covers; everywhere else the timeline
+ * stays as it was.  Applying it therefore needs only:
+ *   1. its coverage per attribute: [valid_from, valid_to) when bounded, or
+ *      [valid_from, next open assertion of that attribute) when open;
+ *   2. the current versions of the key touching that window (adjacent ones
+ *      too, so equal neighbours coalesce);
+ * from which we compute the new versions over the window, diff them against
+ * the old ones, close the superseded versions in recorded time (never update
+ * them otherwise) and insert the new ones.  The elementary windows whose
+ * values changed go to the cascade.
+ *
+ * Concurrency: writers of one key serialize on a transaction-scoped advisory
+ * lock (our own lock-tag space, so user advisory locks never collide); the
+ * history table's exclusion constraint is the backstop that makes overlapping
+ * current versions impossible whatever writes them.
+ *
+ * Memory: everything is palloc'd in the caller's (SPI) context.
+ */
+#include "postgres.h"
+
+#include "access/hash.h"
+#include "fmgr.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "cascade.h"
+#include "phoenix.h"
+#include "timeline.h"
+
+/* field4 of our advisory lock tags: keeps clear of pg_advisory_lock's 1 and 2 */
+#define PHOENIX_LOCKTAG_TIMELINE	0x5048
+
+/* One version of a key: a valid-time period and a value per attribute. */
+typedef struct Version
+{
+	TimestampTz from;
+	TimestampTz to;
+	TimestampTz recorded_from;
+	ItemPointerData ctid;		/* of the stored row; invalid for new ones */
+	Datum	   *values;
+	bool	   *isnull;
+} Version;
+
+static void lock_key(PhxEntity *entity, const char *key);
+static void prepare_plans(PhxEntity *entity);
+static void coverage_ends(PhxEntity *entity, const char *key,
+						  TimelineAssertion *a, TimestampTz *cover_to);
+static List *load_versions(PhxEntity *entity, const char *key,
+						   TimestampTz from, TimestampTz to);
+static int	collect_points(List *old, TimelineAssertion *a, TimestampTz *cover_to,
+						   int natts, TimestampTz from, TimestampTz to, TimestampTz **points);
+static Version *version_at(List *versions, TimestampTz t);
+static bool values_equal(PhxEntity *entity, Datum *v1, bool *n1, Datum *v2, bool *n2);
+static bool attr_equal(PhxAttribute *att, Datum a, Datum b);
+static bool version_same(PhxEntity *entity, Version *a, Version *b);
+static bool any_present(int natts, bool *isnull);
+static void store_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a,
+							TimestampTz recorded_at);
+static void close_versions(PhxEntity *entity, List *closing, TimestampTz recorded_at);
+static void insert_version(PhxEntity *entity, const char *key, Version *v,
+						   TimestampTz recorded_at);
+static int	cmp_timestamp(const void *a, const void *b);
+static void attribute_input_error_context(void *arg);
+
+TimelineAssertion *
+timeline_new_assertion(PhxEntity *entity)
+{
+	TimelineAssertion *a = palloc0(sizeof(TimelineAssertion));
+	int			n = Max(entity->natts, 1);
+
+	a->is_open = true;
+	a->valid_to = DT_NOEND;
+	a->asserted = palloc0(sizeof(bool) * n);
+	a->values = palloc0(sizeof(Datum) * n);
+	a->isnull = palloc0(sizeof(bool) * n);
+	for (int i = 0; i < entity->natts; i++)
+		a->isnull[i] = true;
+	return a;
+}
+
+List *
+timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
+{
+	int			natts = entity->natts;
+	TimestampTz *cover_to = palloc(sizeof(TimestampTz) * Max(natts, 1));
+	TimestampTz win_from = a->valid_from,
+				win_to = a->valid_from;
+	TimestampTz *points;
+	int			npoints;
+	List	   *old_versions;
+	List	   *new_versions = NIL;
+	List	   *closing = NIL;
+	List	   *changes = NIL;
+	TimestampTz recorded_at = GetCurrentTransactionStartTimestamp();
+	bool		any_asserted = false;
+	ListCell   *lc;
+
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key of entity \"%s\" must not be null", entity->name)));
+	if (TIMESTAMP_NOT_FINITE(a->valid_from) && a->valid_from == DT_NOEND)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("valid_from of entity \"%s\" key \"%s\" must not be infinity",
+						entity->name, key)));
+	if (!a->is_open && a->valid_from >= a->valid_to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("valid_from must be earlier than valid_to for entity \"%s\" key \"%s\"",
+						entity->name, key),
+				 errdetail("Periods are half-open [valid_from, valid_to).")));
+	for (int i = 0; i < natts; i++)
+		any_asserted |= a->asserted[i];
+	if (!any_asserted)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("assertion about entity \"%s\" key \"%s\" names no attribute",
+						entity->name, key)));
+
+	prepare_plans(entity);
+	lock_key(entity, key);
+
+	/* 1. coverage of each asserted attribute, and the window they span */
+	coverage_ends(entity, key, a, cover_to);
+	for (int i = 0; i < natts; i++)
+		if (a->asserted[i] && cover_to[i] > win_to)
+			win_to = cover_to[i];
+
+	/* 2. current versions touching [win_from, win_to], adjacent ones included */
+	old_versions = load_versions(entity, key, win_from, win_to);
+	foreach(lc, old_versions)
+	{
+		Version    *v = lfirst(lc);
+
+		if (v->from < win_from)
+			win_from = v->from;
+		if (v->to > win_to)
+			win_to = v->to;
+		if (v->recorded_from > recorded_at)
+			recorded_at = v->recorded_from; /* never close before it began */
+	}
+
+	/* 3. elementary segments; new values = old values overridden by the assertion */
+	npoints = collect_points(old_versions, a, cover_to, natts, win_from, win_to, &points);
+	for (int p = 0; p + 1 < npoints; p++)
+	{
+		TimestampTz seg_from = points[p],
+					seg_to = points[p + 1];
+		Version    *old = version_at(old_versions, seg_from);
+		Datum	   *nv = palloc(sizeof(Datum) * Max(natts, 1));
+		bool	   *nn = palloc(sizeof(bool) * Max(natts, 1));
+		bool		new_exists;
+		Version    *last;
+
+		for (int i = 0; i < natts; i++)
+		{
+			if (a->asserted[i] && a->valid_from <= seg_from && seg_from < cover_to[i])
+			{
+				nv[i] = a->values[i];
+				nn[i] = a->isnull[i];
+			}
+			else if (old)
+			{
+				nv[i] = old->values[i];
+				nn[i] = old->isnull[i];
+			}
+			else
+			{
+				nv[i] = (Datum) 0;
+				nn[i] = true;
+			}
+		}
+		new_exists = any_present(natts, nn);
+
+		/* report the change of this segment */
+		if ((old != NULL) != new_exists ||
+			(old && !values_equal(entity, old->values, old->isnull, nv, nn)))
+		{
+			TimelineChange *c = palloc0(sizeof(TimelineChange));
+
+			c->valid_from = seg_from;
+			c->valid_to = seg_to;
+			c->old_exists = old != NULL;
+			c->new_exists = new_exists;
+			c->old_values = palloc0(sizeof(Datum) * Max(natts, 1));
+			c->old_isnull = palloc0(sizeof(bool) * Max(natts, 1));
+			c->changed = palloc0(sizeof(bool) * Max(natts, 1));
+			for (int i = 0; i < natts; i++)
+			{
+				c->old_values[i] = old ? old->values[i] : (Datum) 0;
+				c->old_isnull[i] = old ? old->isnull[i] : true;
+				c->changed[i] = c->old_isnull[i] != nn[i] ||
+					(!nn[i] && !attr_equal(&entity->atts[i], c->old_values[i], nv[i]));
+			}
+			c->new_values = nv;
+			c->new_isnull = nn;
+			changes = lappend(changes, c);
+		}
+
+		if (!new_exists)
+			continue;			/* a gap: the key is absent here */
+		last = new_versions ? llast(new_versions) : NULL;
+		if (last && last->to == seg_from &&
+			values_equal(entity, last->values, last->isnull, nv, nn))
+		{
+			last->to = seg_to;	/* coalesce equal neighbours */
+			continue;
+		}
+		last = palloc0(sizeof(Version));
+		last->from = seg_from;
+		last->to = seg_to;
+		ItemPointerSetInvalid(&last->ctid);
+		last->values = nv;
+		last->isnull = nn;
+		new_versions = lappend(new_versions, last);
+	}
+
+	/* 4. record the assertion even when it changes nothing: it is history */
+	store_assertion(entity, key, a, recorded_at);
+	if (changes == NIL)
+		return NIL;
+
+	/* 5. diff: unchanged versions stay; the rest are closed or inserted */
+	foreach(lc, old_versions)
+	{
+		Version    *ov = lfirst(lc);
+		bool		kept = false;
+		ListCell   *lc2;
+
+		foreach(lc2, new_versions)
+		{
+			Version    *nv = lfirst(lc2);
+
+			if (!ItemPointerIsValid(&nv->ctid) && version_same(entity, ov, nv))
+			{
+				nv->ctid = ov->ctid;	/* mark as already stored */
+				kept = true;
+				break;
+			}
+		}
+		if (!kept)
+			closing = lappend(closing, ov);
+	}
+	close_versions(entity, closing, recorded_at);
+	foreach(lc, new_versions)
+	{
+		Version    *nv = lfirst(lc);
+
+		if (!ItemPointerIsValid(&nv->ctid))
+			insert_version(entity, key, nv, recorded_at);
+	}
+
+	cascade_timeline_changed(entity, key, changes);
+	return changes;
+}
+
+void
+timeline_values_from_jsonb(PhxEntity *entity, Jsonb *attributes, TimelineAssertion *a)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			attno = -1;
+
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("attributes of entity \"%s\" must be a JSON object", entity->name),
+				 errhint("Pass e.g. '{\"%s\": ...}'.",
+						 entity->natts > 0 ? entity->atts[0].name : "attribute")));
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *name = pnstrdup(v.val.string.val, v.val.string.len);
+
+			attno = catalog_attribute_index(entity, name);
+			if (attno < 0)
+			{
+				if (strcmp(name, entity->key_name) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"%s\" is the key of entity \"%s\", not an attribute",
+									name, entity->name),
+							 errhint("Pass the key as the key argument.")));
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("entity \"%s\" has no attribute \"%s\"", entity->name, name),
+						 errhint("phoenix.entity_catalog lists the attributes of each entity.")));
+			}
+		}
+		else if (tok == WJB_VALUE)
+		{
+			a->asserted[attno] = true;
+			a->values[attno] = timeline_datum_from_jsonb(entity, attno, &v, &a->isnull[attno]);
+		}
+	}
+}
+
+Datum
+timeline_datum_from_jsonb(PhxEntity *entity, int attno, JsonbValue *v, bool *isnull)
+{
+	PhxAttribute *att = &entity->atts[attno];
+	char	   *text;
+
+	*isnull = false;
+	switch (v->type)
+	{
+		case jbvNull:
+			*isnull = true;
+			return (Datum) 0;
+		case jbvString:
+			text = pnstrdup(v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			text = DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+			break;
+		case jbvBool:
+			text = v->val.boolean ? "true" : "false";
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("attribute \"%s\" of entity \"%s\" takes a %s, not a JSON object or array",
+							att->name, entity->name, format_type_be(att->typid))));
+	}
+	if (att->typid == BOOLOID && v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("attribute \"%s\" of entity \"%s\" takes a boolean, not \"%s\"",
+						att->name, entity->name, text)));
+	if (att->typid != TEXTOID && v->type == jbvBool && att->typid != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("attribute \"%s\" of entity \"%s\" takes a %s, not a boolean",
+						att->name, entity->name, format_type_be(att->typid))));
+	{
+		ErrorContextCallback errcb;
+		const char *names[2] = {att->name, entity->name};
+		Datum		result;
+
+		errcb.callback = attribute_input_error_context;
+		errcb.arg = names;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		result = OidInputFunctionCall(att->typinput, text, att->typioparam, att->typmod);
+		error_context_stack = errcb.previous;
+		return result;
+	}
+}
+
+/* Names the attribute in errors raised by a type's input function. */
+static void
+attribute_input_error_context(void *arg)
+{
+	const char **names = (const char **) arg;
+
+	errcontext("attribute \"%s\" of entity \"%s\"", names[0], names[1]);
+}
+
+/* ---------- steps ---------- */
+
+static void
+lock_key(PhxEntity *entity, const char *key)
+{
+	LOCKTAG		tag;
+	uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, h,
+						 PHOENIX_LOCKTAG_TIMELINE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Where each asserted attribute's coverage ends.  Bounded: valid_to.  Open:
+ * the effective time of the next open assertion (strictly later) that
+ * speaks for the same attribute — bounded assertions never cut open ones.
+ */
+static void
+coverage_ends(PhxEntity *entity, const char *key, TimelineAssertion *a, TimestampTz *cover_to)
+{
+	Datum		args[3];
+	int			missing = 0;
+
+	for (int i = 0; i < entity->natts; i++)
+	{
+		cover_to[i] = a->is_open ? DT_NOEND : a->valid_to;
+		if (a->asserted[i] && a->is_open)
+			missing++;
+	}
+	if (missing == 0)
+		return;
+
+	args[0] = Int32GetDatum(entity->id);
+	args[1] = CStringGetTextDatum(key);
+	args[2] = TimestampTzGetDatum(a->valid_from);
+	if (SPI_execute_plan(entity->plan_next_open, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: open assertion lookup failed");
+	for (uint64 r = 0; r < SPI_processed && missing > 0; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		TimestampTz from = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		Jsonb	   *attrs = DatumGetJsonbP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+		for (int i = 0; i < entity->natts; i++)
+		{
+			JsonbValue	k;
+
+			if (!a->asserted[i] || cover_to[i] != DT_NOEND)
+				continue;
+			k.type = jbvString;
+			k.val.string.val = entity->atts[i].name;
+			k.val.string.len = strlen(entity->atts[i].name);
+			if (findJsonbValueFromContainer(&attrs->root, JB_FOBJECT, &k) != NULL)
+			{
+				cover_to[i] = from;
+				missing--;
+			}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static List *
+load_versions(PhxEntity *entity, const char *key, TimestampTz from, TimestampTz to)
+{
+	Datum		args[3];
+	List	   *versions = NIL;
+	int			natts = entity->natts;
+
+	args[0] = CStringGetTextDatum(key);
+	args[1] = TimestampTzGetDatum(from);
+	args[2] = TimestampTzGetDatum(to);
+	if (SPI_execute_plan(entity->plan_load, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: version lookup failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Version    *v = palloc0(sizeof(Version));
+		bool		isnull;
+
+		v->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull));
+		v->from = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		v->to = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		v->recorded_from = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+		v->values = palloc0(sizeof(Datum) * Max(natts, 1));
+		v->isnull = palloc0(sizeof(bool) * Max(natts, 1));
+		for (int i = 0; i < natts; i++)
+		{
+			Datum		d = SPI_getbinval(tup, desc, 5 + i, &v->isnull[i]);
+
+			v->values[i] = v->isnull[i] ? (Datum) 0 :
+				datumCopy(d, entity->atts[i].typbyval, entity->atts[i].typlen);
+		}
+		versions = lappend(versions, v);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return versions;
+}
+
+/* Sorted distinct boundaries within [from, to]. */
+static int
+collect_points(List *old, TimelineAssertion *a, TimestampTz *cover_to, int natts,
+			   TimestampTz from, TimestampTz to, TimestampTz **points)
+{
+	int			cap = 2 * list_length(old) + natts + 3;
+	TimestampTz *p = palloc(sizeof(TimestampTz) * cap);
+	int			n = 0,
+				m = 0;
+	ListCell   *lc;
+
+	p[n++] = from;
+	p[n++] = to;
+	p[n++] = a->valid_from;
+	foreach(lc, old)
+	{
+		Version    *v = lfirst(lc);
+
+		p[n++] = v->from;
+		p[n++] = v->to;
+	}
+	for (int i = 0; i < natts; i++)
+		if (a->asserted[i])
+			p[n++] = cover_to[i];
+	qsort(p, n, sizeof(TimestampTz), cmp_timestamp);
+	for (int i = 0; i < n; i++)
+		if ((m == 0 || p[i] != p[m - 1]) && p[i] >= from && p[i] <= to)
+			p[m++] = p[i];
+	*points = p;
+	return m;
+}
+
+static Version *
+version_at(List *versions, TimestampTz t)
+{
+	ListCell   *lc;
+
+	foreach(lc, versions)
+	{
+		Version    *v = lfirst(lc);
+
+		if (v->from <= t && t < v->to)
+			return v;
+	}
+	return NULL;
+}
+
+static bool
+values_equal(PhxEntity *entity, Datum *v1, bool *n1, Datum *v2, bool *n2)
+{
+	for (int i = 0; i < entity->natts; i++)
+	{
+		if (n1[i] != n2[i])
+			return false;
+		if (!n1[i] && !attr_equal(&entity->atts[i], v1[i], v2[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Binary equality of two values of one attribute.  Varlenas are compared by
+ * content: a value read back from the table may carry a short header where
+ * the same value fresh from an input function has a 4-byte one.
+ */
+static bool
+attr_equal(PhxAttribute *att, Datum a, Datum b)
+{
+	if (att->typlen == -1)
+	{
+		struct varlena *va = PG_DETOAST_DATUM_PACKED(a);
+		struct varlena *vb = PG_DETOAST_DATUM_PACKED(b);
+
+		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
+			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
+	}
+	return datumIsEqual(a, b, att->typbyval, att->typlen);
+}
+
+static bool
+version_same(PhxEntity *entity, Version *a, Version *b)
+{
+	return a->from == b->from && a->to == b->to &&
+		values_equal(entity, a->values, a->isnull, b->values, b->isnull);
+}
+
+static bool
+any_present(int natts, bool *isnull)
+{
+	for (int i = 0; i < natts; i++)
+		if (!isnull[i])
+			return true;
+	return false;
+}
+
+static void
+store_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a, TimestampTz recorded_at)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < entity->natts; i++)
+	{
+		JsonbValue	k,
+					v;
+
+		if (!a->asserted[i])
+			continue;
+		k.type = jbvString;
+		k.val.string.val = entity->atts[i].name;
+		k.val.string.len = strlen(entity->atts[i].name);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		if (a->isnull[i])
+			v.type = jbvNull;
+		else
+			timeline_jsonb_value(&entity->atts[i], a->values[i], &v);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	args[0] = Int32GetDatum(entity->id);
+	args[1] = CStringGetTextDatum(key);
+	args[2] = TimestampTzGetDatum(a->valid_from);
+	args[3] = TimestampTzGetDatum(a->is_open ? DT_NOEND : a->valid_to);
+	args[4] = BoolGetDatum(a->is_open);
+	args[5] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	args[6] = a->origin ? CStringGetTextDatum(a->origin) : (Datum) 0;
+	if (!a->origin)
+		nulls[6] = 'n';
+	args[7] = TimestampTzGetDatum(recorded_at);
+	if (SPI_execute_plan(entity->plan_assert, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "phoenix: recording assertion failed");
+}
+
+static void
+close_versions(PhxEntity *entity, List *closing, TimestampTz recorded_at)
+{
+	Datum	   *tids;
+	Datum		args[2];
+	int			n = 0;
+	ListCell   *lc;
+
+	if (closing == NIL)
+		return;
+	tids = palloc(sizeof(Datum) * list_length(closing));
+	foreach(lc, closing)
+		tids[n++] = PointerGetDatum(&((Version *) lfirst(lc))->ctid);
+	args[0] = TimestampTzGetDatum(recorded_at);
+	args[1] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false,
+											  TYPALIGN_SHORT));
+	if (SPI_execute_plan(entity->plan_close, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != (uint64) n)
+		elog(ERROR, "phoenix: closing %d versions of entity \"%s\" updated " UINT64_FORMAT,
+			 n, entity->name, SPI_processed);
+}
+
+static void
+insert_version(PhxEntity *entity, const char *key, Version *v, TimestampTz recorded_at)
+{
+	int			natts = entity->natts;
+	Datum	   *args = palloc(sizeof(Datum) * (natts + 4));
+	char	   *nulls = palloc(natts + 4);
+
+	args[0] = CStringGetTextDatum(key);
+	nulls[0] = ' ';
+	for (int i = 0; i < natts; i++)
+	{
+		args[1 + i] = v->values[i];
+		nulls[1 + i] = v->isnull[i] ? 'n' : ' ';
+	}
+	args[natts + 1] = TimestampTzGetDatum(v->from);
+	args[natts + 2] = TimestampTzGetDatum(v->to);
+	args[natts + 3] = TimestampTzGetDatum(recorded_at);
+	nulls[natts + 1] = nulls[natts + 2] = nulls[natts + 3] = ' ';
+	if (SPI_execute_plan(entity->plan_insert, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "phoenix: inserting a version of entity \"%s\" failed", entity->name);
+}
+
+/*
+ * Prepare (once per cached entity) the statements of the timeline.  The
+ * plans are kept in the entity cache and freed when it is dropped.
+ */
+static void
+prepare_plans(PhxEntity *entity)
+{
+	StringInfoData cols,
+				sql;
+	Oid		   *types;
+	int			natts = entity->natts;
+	const char *key = quote_identifier(entity->key_name);
+
+	if (entity->plan_insert)
+		return;
+
+	initStringInfo(&cols);
+	for (int i = 0; i < natts; i++)
+		appendStringInfo(&cols, ", %s", quote_identifier(entity->atts[i].name));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT ctid, valid_from, valid_to, recorded_from%s FROM %s "
+					 "WHERE %s = $1 AND recorded_to = 'infinity' "
+					 "AND valid_from <= $3 AND valid_to >= $2 ORDER BY valid_from",
+					 cols.data, entity->history_table, key);
+	entity->plan_load = SPI_prepare(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET recorded_to = $1 WHERE ctid = ANY ($2)",
+					 entity->history_table);
+	entity->plan_close = SPI_prepare(sql.data, 2, (Oid[]) {TIMESTAMPTZOID, TIDARRAYOID});
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (%s%s, valid_from, valid_to, recorded_from) VALUES ($1",
+					 entity->history_table, key, cols.data);
+	types = palloc(sizeof(Oid) * (natts + 4));
+	types[0] = TEXTOID;
+	for (int i = 0; i < natts; i++)
+	{
+		appendStringInfo(&sql, ", $%d", i + 2);
+		types[1 + i] = entity->atts[i].typid;
+	}
+	appendStringInfo(&sql, ", $%d, $%d, $%d)", natts + 2, natts + 3, natts + 4);
+	types[natts + 1] = types[natts + 2] = types[natts + 3] = TIMESTAMPTZOID;
+	entity->plan_insert = SPI_prepare(sql.data, natts + 4, types);
+
+	entity->plan_next_open = SPI_prepare(
+										 "SELECT valid_from, attributes FROM phoenix.assertions "
+										 "WHERE entity_id = $1 AND key = $2 AND is_open AND valid_from > $3 "
+										 "ORDER BY valid_from, assertion_id",
+										 3, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID});
+	entity->plan_assert = SPI_prepare(
+									  "INSERT INTO phoenix.assertions (entity_id, key, valid_from, valid_to, "
+									  "is_open, attributes, origin, recorded_at) "
+									  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+									  8, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		BOOLOID, JSONBOID, TEXTOID, TIMESTAMPTZOID});
+
+	if (!entity->plan_load || !entity->plan_close || !entity->plan_insert ||
+		!entity->plan_next_open || !entity->plan_assert)
+		elog(ERROR, "phoenix: preparing timeline statements of entity \"%s\" failed: %s",
+			 entity->name, SPI_result_code_string(SPI_result));
+	SPI_keepplan(entity->plan_load);
+	SPI_keepplan(entity->plan_close);
+	SPI_keepplan(entity->plan_insert);
+	SPI_keepplan(entity->plan_next_open);
+	SPI_keepplan(entity->plan_assert);
+}
+
+static int
+cmp_timestamp(const void *a, const void *b)
+{
+	TimestampTz x = *(const TimestampTz *) a;
+	TimestampTz y = *(const TimestampTz *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* A typed value as JSON: booleans and numbers natively, the rest as text. */
+void
+timeline_jsonb_value(PhxAttribute *att, Datum value, JsonbValue *out)
+{
+	char		buf[MAXDATELEN + 1];
+
+	switch (att->typid)
+	{
+		case BOOLOID:
+			out->type = jbvBool;
+			out->val.boolean = DatumGetBool(value);
+			return;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																   CStringGetDatum(OidOutputFunctionCall(att->typoutput, value)),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1)));
+			return;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			out->type = jbvString;
+			out->val.string.val = pstrdup(JsonEncodeDateTime(buf, value, att->typid, NULL));
+			out->val.string.len = strlen(out->val.string.val);
+			return;
+		default:
+			out->type = jbvString;
+			out->val.string.val = OidOutputFunctionCall(att->typoutput, value);
+			out->val.string.len = strlen(out->val.string.val);
+			return;
+	}
+}
