@@ -14,7 +14,9 @@
 #include "postgres.h"
 
 #include "nodes/pg_list.h"
+#include "utils/date.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 typedef struct JsonSchema JsonSchema;	/* opaque, compiled form */
 
@@ -27,9 +29,12 @@ typedef struct JsonSchemaError
 } JsonSchemaError;
 
 /*
- * Compile a schema into `cxt` (which must outlive the result).  ERRORs with
- * ERRCODE_INVALID_PARAMETER_VALUE naming the offending schema location when
- * the schema itself is malformed or uses an unsupported keyword value.
+ * Compile a schema into `cxt` (which must outlive the result; compile into a
+ * fresh child context, since an ERROR leaves a partial result there).  ERRORs
+ * with ERRCODE_INVALID_PARAMETER_VALUE naming the offending schema location
+ * when the schema itself is malformed, ERRCODE_INVALID_REGULAR_EXPRESSION for
+ * a bad "pattern", and ERRCODE_FEATURE_NOT_SUPPORTED for a 2020-12 keyword
+ * Phoenix does not implement (allOf, minItems, ...) or a non-local "$ref".
  */
 extern JsonSchema *jsonschema_compile(Jsonb *schema, MemoryContext cxt);
 
@@ -43,5 +48,14 @@ extern bool jsonschema_validate(JsonSchema *schema, Jsonb *instance,
 
 /* Top-level property names marked "x-pii": true (List of char *). */
 extern List *jsonschema_pii_fields(JsonSchema *schema);
+
+/*
+ * The parsers behind format "date-time" and "date", for callers that need the
+ * value too (an event type's time_field).  RFC 3339, strictly; every string
+ * accepted also casts to timestamptz / date.  `result` may be NULL.  They
+ * never ERROR: false means "not a valid date-time / date".
+ */
+extern bool jsonschema_parse_datetime(const char *s, int len, TimestampTz *result);
+extern bool jsonschema_parse_date(const char *s, int len, DateADT *result);
 
 #endif							/* PHOENIX_JSONSCHEMA_H */

@@ -1,0 +1,118 @@
+/*
+ * jsonschema_int.h — the compiled form of a JSON Schema, shared by the
+ * validator (jsonschema.c) and the compatibility checker (schemacompat.c).
+ * Nothing outside those two files should include it: everyone else sees the
+ * opaque JsonSchema of jsonschema.h.
+ */
+#ifndef PHOENIX_JSONSCHEMA_INT_H
+#define PHOENIX_JSONSCHEMA_INT_H
+
+#include "postgres.h"
+
+#include "regex/regex.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "jsonschema.h"
+
+/* JSON types as bits of SchemaNode.types ("integer" is its own bit). */
+#define JST_NULL		0x01
+#define JST_BOOLEAN		0x02
+#define JST_OBJECT		0x04
+#define JST_ARRAY		0x08
+#define JST_NUMBER		0x10
+#define JST_STRING		0x20
+#define JST_INTEGER		0x40
+#define JST_ALL			0x3F		/* every instance (integer is in number) */
+
+typedef enum JsonSchemaFormat
+{
+	JSF_NONE = 0,
+	JSF_DATE_TIME,
+	JSF_DATE,
+	JSF_EMAIL,
+	JSF_UUID
+} JsonSchemaFormat;
+
+typedef struct SchemaNode SchemaNode;
+
+/*
+ * One entry of an object schema's name table: a name from "properties" or
+ * "required" (or both).  The table is sorted in jsonb key order (length,
+ * then bytes) so that validation is a merge with the instance's keys.
+ */
+typedef struct SchemaProp
+{
+	const char *name;
+	int			namelen;
+	SchemaNode *schema;			/* NULL: only named by "required" */
+	bool		required;
+} SchemaProp;
+
+struct SchemaNode
+{
+	const char *location;		/* JSON pointer in the schema: "#/properties/a" */
+	bool		trivial;		/* accepts every instance (true, {}) */
+	bool		always_false;	/* boolean schema false */
+	bool		pii;			/* "x-pii": true */
+	bool		has_default;	/* "default" present */
+
+	SchemaNode *ref;			/* resolved "$ref", or NULL */
+	const char *ref_text;		/* the "$ref" as written */
+
+	uint32		types;			/* JST_* bits; 0 = no "type" keyword */
+	const char *types_text;		/* "string or null", for messages */
+
+	bool		has_const;
+	JsonbValue	const_value;
+	int			nenum;			/* -1: no "enum" */
+	JsonbValue *enum_values;
+
+	/* numbers; NULL when absent */
+	Numeric		minimum;
+	Numeric		maximum;
+	Numeric		exclusive_minimum;
+	Numeric		exclusive_maximum;
+
+	/* strings; -1 when absent */
+	int64		min_length;
+	int64		max_length;
+	const char *pattern;		/* source, NULL when absent */
+	regex_t    *pattern_re;
+	JsonSchemaFormat format;
+	const char *format_name;	/* as written, also when unknown */
+
+	/* objects */
+	int			nprops;			/* entries in props */
+	int			ndeclared;		/* of which come from "properties" */
+	int			nrequired;		/* of which are required */
+	SchemaProp *props;
+	SchemaNode *additional;		/* "additionalProperties", or NULL */
+
+	/* arrays */
+	SchemaNode *items;			/* NULL when absent */
+};
+
+struct JsonSchema
+{
+	SchemaNode *root;
+	Jsonb	   *source;			/* private copy; compiled nodes point into it */
+	List	   *regexes;		/* regex_t * to pg_regfree when cxt goes */
+	List	   *pii_fields;
+	int			nnodes;
+};
+
+/* Compare two jsonb object keys in jsonb's storage order. */
+static inline int
+jsonschema_key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+/* Follow "$ref"-only chains: the node that actually carries keywords. */
+extern SchemaNode *jsonschema_prop_lookup(SchemaNode *node, const char *name, int namelen);
+extern bool jsonschema_value_equal(const JsonbValue *a, const JsonbValue *b);
+
+#endif							/* PHOENIX_JSONSCHEMA_INT_H */
