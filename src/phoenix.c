@@ -7,6 +7,8 @@
 #include "fmgr.h"
 
 #include "catalog.h"
+#include "changeseq.h"
+#include "export.h"
 #include "kafka.h"
 #include "phoenix.h"
 
@@ -19,4 +21,6 @@ _PG_init(void)
 {
 	CatalogInit();
 	KafkaInit();
+	ChangeSeqInit();
+	ExportInit();
 }

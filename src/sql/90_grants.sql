@@ -1,0 +1,63 @@
+
+-- ---------------------------------------------------------------------------
+-- Roles and privileges.  Runs last, over every fragment's objects.
+--   phoenix_reader: reads reporting tables and entity views (BigQuery's
+--                   connection user gets this role); nothing else.
+--   phoenix_writer: emits and ingests events.
+--   phoenix_admin:  defines entities, event types, projections,
+--                   subscriptions, exports; forgets people.
+-- Functions are not executable by PUBLIC; each role gets exactly its list.
+-- SECURITY DEFINER functions pin search_path (checked by test/pgtap).
+-- ---------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA phoenix FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA phoenix FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA phoenix FROM PUBLIC;
+REVOKE CREATE ON SCHEMA phoenix, phoenix_entity, reporting FROM PUBLIC;
+
+-- Grant EXECUTE on every overload of the named functions that exist (other
+-- concerns land at different times; a missing name is simply skipped).
+DO $grants$
+DECLARE
+  lists constant jsonb := '{
+    "phoenix_reader": ["check_bigquery", "safe_change_seq", "get", "history",
+                       "schema_errors"],
+    "phoenix_writer": ["emit", "emit_batch", "ingest_csv", "next_change_seq",
+                       "safe_change_seq", "get", "history", "schema_errors"],
+    "phoenix_admin":  ["create_entity", "drop_entity", "put", "retract", "get", "history",
+                       "create_event_type", "drop_event_type", "schema_errors",
+                       "replay_dead_letters",
+                       "emit", "emit_batch", "ingest_csv",
+                       "create_projection", "drop_projection", "rebuild_projection",
+                       "create_subscription", "drop_subscription",
+                       "pause_subscription", "resume_subscription",
+                       "create_publication", "drop_publication",
+                       "forget",
+                       "check_bigquery", "next_change_seq", "safe_change_seq",
+                       "export", "schedule_export", "unschedule_export"]
+  }';
+  r record;
+BEGIN
+  FOR r IN
+    SELECT l.role, p.oid::regprocedure AS fn
+      FROM jsonb_each(lists) AS l(role, names)
+      CROSS JOIN LATERAL jsonb_array_elements_text(l.names) AS n(name)
+      JOIN pg_proc p ON p.proname = n.name
+                    AND p.pronamespace = 'phoenix'::regnamespace
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', r.fn, r.role);
+  END LOOP;
+END
+$grants$;
+
+-- The change-number sequence: readers may read its position (the watermark).
+GRANT SELECT ON SEQUENCE phoenix.change_seq TO phoenix_reader, phoenix_writer, phoenix_admin;
+
+-- Export cursors and schedules belong to whoever runs exports.
+GRANT SELECT, INSERT, UPDATE ON phoenix.export_cursors TO phoenix_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.export_schedules TO phoenix_admin;
+
+-- Reporting tables: readable by every Phoenix role, now and when created later.
+GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO phoenix_reader, phoenix_writer, phoenix_admin;
+ALTER DEFAULT PRIVILEGES IN SCHEMA reporting
+  GRANT SELECT ON TABLES TO phoenix_reader, phoenix_writer, phoenix_admin;
