@@ -1574,6 +1574,18 @@ numeric_text(Numeric n)
 
 static bool validate_node(ValidateState *st, SchemaNode *n, const JsonbValue *v, const PathSeg *path);
 
+/* A value as JSON text, cut at 60 bytes, for messages. */
+char *
+jsonschema_value_text(const JsonbValue *v)
+{
+	Jsonb	   *jb = JsonbValueToJsonb((JsonbValue *) v);
+	char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+	if (strlen(text) > 60)
+		strcpy(text + pg_mbcliplen(text, strlen(text), 57), "...");
+	return text;
+}
+
 static bool
 validate_number(ValidateState *st, SchemaNode *n, Numeric num, const PathSeg *path)
 {
@@ -1816,6 +1828,15 @@ validate_node(ValidateState *st, SchemaNode *n, const JsonbValue *v, const PathS
 			break;
 	}
 	return ok;
+}
+
+bool
+jsonschema_node_valid(SchemaNode *node, const JsonbValue *value)
+{
+	ValidateState st;
+
+	memset(&st, 0, sizeof(st));
+	return validate_node(&st, node, value, NULL) && st.nerrors == 0;
 }
 
 bool

@@ -111,8 +111,13 @@ jsonschema_key_cmp(const char *a, int alen, const char *b, int blen)
 	return memcmp(a, b, alen);
 }
 
-/* Follow "$ref"-only chains: the node that actually carries keywords. */
+/* The schema of property `name` in an object schema's table, or NULL. */
 extern SchemaNode *jsonschema_prop_lookup(SchemaNode *node, const char *name, int namelen);
+/* JSON equality: 1 == 1.0, key order irrelevant, no coercion between types. */
 extern bool jsonschema_value_equal(const JsonbValue *a, const JsonbValue *b);
+/* Is one value (a scalar or a jbvBinary container) valid against a node? */
+extern bool jsonschema_node_valid(SchemaNode *node, const JsonbValue *value);
+/* A number rendered as text, for messages. */
+extern char *jsonschema_value_text(const JsonbValue *v);
 
 #endif							/* PHOENIX_JSONSCHEMA_INT_H */

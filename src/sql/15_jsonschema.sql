@@ -14,3 +14,10 @@ AS 'MODULE_PATHNAME', 'phoenix_schema_valid'
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION phoenix.schema_valid(jsonb, jsonb) IS
   'Phoenix: true when instance is valid against the JSON Schema (the validator of schema_errors, stopping at the first error)';
+
+CREATE FUNCTION phoenix.schema_compatibility(old jsonb, new jsonb, mode text DEFAULT 'backward')
+RETURNS TABLE(compatible boolean, message text)
+AS 'MODULE_PATHNAME', 'phoenix_schema_compatibility'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE ROWS 1;
+COMMENT ON FUNCTION phoenix.schema_compatibility(jsonb, jsonb, text) IS
+  'Phoenix: may schema new follow schema old under mode (backward, forward, full, none, *_transitive)? Confluent Schema Registry''s JSON Schema rules; message names the field and rule that break it';
