@@ -1,13 +1,318 @@
 /*
- * cascade.c — re-enrich projection rows that depend on a changed timeline.
- * (Filled in by the projections work; the timeline engine already calls it.)
+ * cascade.c — re-enrich the projection rows that depend on a changed entity
+ * timeline, and apply future-dated changes of `current` attributes when their
+ * time comes.
+ *
+ * The timeline engine reports the exact valid-time windows that changed, with
+ * old and new values (timeline.h).  For every enrichment step that reads the
+ * entity, the dependent rows are found through the indexes create_projection
+ * made, and recomputed with the projection's own row computation:
+ *
+ *   event_time  rows whose key column = K and effective_at in [a, b), for
+ *               each window where a read attribute (or existence) changed;
+ *               chains need nothing special: a floor's site change recomputes
+ *               the floor's rows, whose site columns follow from the new
+ *               floor_site_id;
+ *   by          rows whose by column holds the old or the new by-value, with
+ *               effective_at in the window (an email moving between people);
+ *   current     rows matched to K, when the window holds now(); windows in
+ *               the future become due entries (phoenix.projection_due),
+ *               applied by cascade_apply_due().
+ *
+ * Work is proportional to the rows found.  Up to phoenix.set_based_threshold
+ * rows, a prepared statement does per-row index lookups; beyond it, the same
+ * recomputation is planned for the actual set (range joins), so a change that
+ * touches a fifth of a table costs no more than recomputing the table.
+ *
+ * Concurrency: before looking for rows, the cascade takes an exclusive
+ * transaction-level advisory lock on (entity, K) (and on by-values), which
+ * emitters hold in share mode while they insert rows naming K.  So either the
+ * emitter's rows are committed before our statement's snapshot (we find them)
+ * or the emitter waits for our commit and then reads the new timeline.  Run
+ * writers in READ COMMITTED (the default).
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
 #include "cascade.h"
+#include "phoenix.h"
+#include "projection.h"
 #include "timeline.h"
 
+PG_FUNCTION_INFO_V1(phoenix_apply_due);
+
+static SPIPlanPtr due_insert_plan = NULL;
+
+static void run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args);
+static void add_due(const char *entity, const char *key, TimestampTz at);
+static bool any_changed(PhxEntity *entity, TimelineChange *ch, char **names, int n);
+static void lock_value(uint32 lock_class, const char *value);
+
+/*
+ * The timeline of (entity, key) changed over `changes` (TimelineChange *,
+ * sorted, non-overlapping).  Called by the timeline engine inside SPI, in the
+ * writer's transaction.
+ */
 void
 cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes)
 {
+	List	   *all;
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		locked = false;
+
+	if (changes == NIL)
+		return;
+	SPI_connect();
+	all = projection_cache_all();
+	foreach(lc, all)
+	{
+		Projection *p = lfirst(lc);
+
+		for (int i = 0; i < p->nsteps; i++)
+		{
+			ProjStep   *s = &p->steps[i];
+			bool		current_done = false;
+			int			by_att = -1;
+			ListCell   *lch;
+
+			if (strcmp(s->entity, entity->name) != 0)
+				continue;
+			if (!locked)
+			{
+				lock_value(projection_lock_class(entity->name, NULL), key);
+				locked = true;
+			}
+			if (s->by_attribute)
+				by_att = catalog_attribute_index(entity, s->by_attribute);
+
+			foreach(lch, changes)
+			{
+				TimelineChange *ch = lfirst(lch);
+				bool		existence = ch->old_exists != ch->new_exists;
+				Datum		args[3];
+
+				args[1] = TimestampTzGetDatum(ch->valid_from);
+				args[2] = TimestampTzGetDatum(ch->valid_to);
+
+				/* Rows enriched as of their own time, inside the window. */
+				if (by_att >= 0 &&
+					(existence || ch->changed[by_att] ||
+					 any_changed(entity, ch, s->event_time, s->n_event_time)))
+				{
+					Datum		vals[2];
+					int			nvals = 0;
+					PhxAttribute *att = &entity->atts[by_att];
+
+					if (ch->old_exists && !ch->old_isnull[by_att])
+						vals[nvals++] = ch->old_values[by_att];
+					if (ch->new_exists && !ch->new_isnull[by_att])
+						vals[nvals++] = ch->new_values[by_att];
+					for (int v = 0; v < nvals; v++)
+						lock_value(s->lock_class, OidOutputFunctionCall(att->typoutput, vals[v]));
+					if (nvals > 0)
+					{
+						int16		typlen;
+						bool		typbyval;
+						char		typalign;
+
+						get_typlenbyvalalign(att->typid, &typlen, &typbyval, &typalign);
+						args[0] = PointerGetDatum(construct_array(vals, nvals, att->typid, typlen,
+																  typbyval, typalign));
+						run_dependency(p, s, PROJ_DEP_BYVALS, args);
+					}
+				}
+				else if (by_att < 0 && s->n_event_time > 0 &&
+						 (existence || any_changed(entity, ch, s->event_time, s->n_event_time)))
+				{
+					args[0] = CStringGetTextDatum(key);
+					run_dependency(p, s, PROJ_DEP_WINDOW, args);
+				}
+
+				/* Rows showing the value valid now, now or when its time comes. */
+				if (s->n_current > 0 &&
+					(existence || any_changed(entity, ch, s->current, s->n_current)))
+				{
+					if (!current_done && ch->valid_from <= now && now < ch->valid_to)
+					{
+						args[0] = CStringGetTextDatum(key);
+						run_dependency(p, s, PROJ_DEP_CURRENT, args);
+						current_done = true;
+					}
+					if (ch->valid_from > now)
+						add_due(entity->name, key, ch->valid_from);
+					if (ch->valid_to > now && !TIMESTAMP_NOT_FINITE(ch->valid_to))
+						add_due(entity->name, key, ch->valid_to);
+				}
+			}
+		}
+	}
+	SPI_finish();
+}
+
+/* apply_due() → number of due entries applied. */
+Datum
+phoenix_apply_due(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(cascade_apply_due());
+}
+
+/*
+ * Apply every due entry whose time has come: recompute the `current`
+ * dependants of its (entity, key), and delete it.  Concurrent callers share
+ * the work through the row locks of the DELETE.
+ */
+int64
+cascade_apply_due(void)
+{
+	int64		n;
+	SPITupleTable *tt;
+	List	   *all;
+
+	SPI_connect();
+	if (SPI_execute("DELETE FROM phoenix.projection_due WHERE due_at <= now()"
+					" RETURNING entity, key", false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "cannot read phoenix.projection_due");
+	tt = SPI_tuptable;
+	n = (int64) SPI_processed;
+	all = projection_cache_all();
+	for (int64 r = 0; r < n; r++)
+	{
+		char	   *entity = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
+		char	   *key = SPI_getvalue(tt->vals[r], tt->tupdesc, 2);
+		ListCell   *lc;
+		bool		locked = false;
+
+		foreach(lc, all)
+		{
+			Projection *p = lfirst(lc);
+
+			for (int i = 0; i < p->nsteps; i++)
+			{
+				ProjStep   *s = &p->steps[i];
+				Datum		args[3];
+
+				if (s->n_current == 0 || strcmp(s->entity, entity) != 0)
+					continue;
+				if (!locked)
+				{
+					lock_value(projection_lock_class(entity, NULL), key);
+					locked = true;
+				}
+				args[0] = CStringGetTextDatum(key);
+				run_dependency(p, s, PROJ_DEP_CURRENT, args);
+			}
+		}
+	}
+	SPI_finish();
+	return n;
+}
+
+/* Did any of the named attributes change in this window? */
+static bool
+any_changed(PhxEntity *entity, TimelineChange *ch, char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			a = catalog_attribute_index(entity, names[i]);
+
+		if (a >= 0 && ch->changed[a])
+			return true;
+	}
+	return false;
+}
+
+static void
+lock_value(uint32 lock_class, const char *value)
+{
+	LOCKTAG		tag;
+
+	projection_locktag(&tag, lock_class, value);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Recompute the rows of one dependency.  A bounded count decides between the
+ * prepared per-row plan and one statement planned for the actual set.
+ */
+static void
+run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
+{
+	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	int			nargs = dep == PROJ_DEP_CURRENT ? 1 : 3;
+	bool		isnull;
+	int64		candidates;
+	int			ret;
+
+	if (dep == PROJ_DEP_BYVALS)
+		argtypes[0] = get_array_type(s->by_typid);
+	if (s->count_plan[dep] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(projection_count_sql(p, s, dep), nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "projection \"%s\": cannot prepare the cascade count: %s",
+				 p->name, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		s->count_plan[dep] = plan;
+	}
+	if (SPI_execute_plan(s->count_plan[dep], args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "projection \"%s\": cascade count failed", p->name);
+	candidates = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (candidates == 0)
+		return;
+	if (candidates >= projection_set_based_threshold)
+	{
+		ret = SPI_execute_with_args(projection_recompute_sql(p, s, dep, true), nargs, argtypes,
+									args, NULL, false, 0);
+	}
+	else
+	{
+		if (s->plan[dep] == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(projection_recompute_sql(p, s, dep, false), nargs, argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "projection \"%s\": cannot prepare the cascade: %s",
+					 p->name, SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			s->plan[dep] = plan;
+		}
+		ret = SPI_execute_plan(s->plan[dep], args, NULL, false, 0);
+	}
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "projection \"%s\": cascade update failed: %s", p->name, SPI_result_code_string(ret));
+}
+
+/* Remember a future change of a `current` attribute of (entity, key). */
+static void
+add_due(const char *entity, const char *key, TimestampTz at)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[3];
+
+	if (due_insert_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("INSERT INTO phoenix.projection_due (entity, key, due_at)"
+									   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "cannot prepare the due-list insert: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		due_insert_plan = plan;
+	}
+	args[0] = CStringGetTextDatum(entity);
+	args[1] = CStringGetTextDatum(key);
+	args[2] = TimestampTzGetDatum(at);
+	if (SPI_execute_plan(due_insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "cannot record a due change of entity \"%s\" key \"%s\"", entity, key);
 }

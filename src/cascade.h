@@ -18,4 +18,12 @@
  */
 extern void cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes);
 
+/*
+ * Apply the future-dated changes of `current` attributes whose time has come
+ * (phoenix.projection_due); returns how many entries were applied.  Called by
+ * phoenix.apply_due() (pg_cron) and, at most once a second per backend, by
+ * the emit path.
+ */
+extern int64 cascade_apply_due(void);
+
 #endif							/* PHOENIX_CASCADE_H */

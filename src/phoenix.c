@@ -11,6 +11,7 @@
 #include "export.h"
 #include "kafka.h"
 #include "phoenix.h"
+#include "projection.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,4 +24,5 @@ _PG_init(void)
 	KafkaInit();
 	ChangeSeqInit();
 	ExportInit();
+	ProjectionInit();
 }

@@ -1,12 +1,1942 @@
 /*
- * projection.c — reporting tables fed by event types.
- * (Stub until the projections work lands: no projections, nothing to do.)
+ * projection.c — reporting tables fed by event types, enriched with entity
+ * attributes as of each event's effective time (or as valid now).
+ *
+ * A projection is declared once (create_projection) and compiled into SQL:
+ * a "row computation" that turns source rows (event id, times, mapped payload
+ * columns) into full reporting rows by looking entity attributes up in the
+ * history tables.  The same computation, over different sources, fills the
+ * table on arrival (a batch of payloads), on rebuild (a range of the event
+ * log) and in the cascade (rows read back from the table itself), so the three
+ * can never disagree.  It comes in two variants: index lookups per row
+ * (LATERAL … LIMIT 1, for small sets, prepared once per backend) and plain
+ * range joins (for large sets, planned for the actual set).
+ *
+ * The compiled SQL is stored in phoenix.projections; every backend caches the
+ * definitions and their prepared plans, dropped on a relcache invalidation of
+ * phoenix.projections (sent by create/drop).
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/progress.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/regproc.h"
+#include "utils/timestamp.h"
+#include "utils/backend_progress.h"
+
+#include "cascade.h"
+#include "catalog.h"
+#include "phoenix.h"
 #include "projection.h"
 
+/* Advisory-lock field4 that marks Phoenix's key locks in pg_locks. */
+#define PROJ_LOCK_FIELD4	0x5058
+
+/* Columns every reporting table has besides the declared ones. */
+static const char *const fixed_columns[] = {
+	"event_id", "effective_at", "received_at", "updated_at", "change_seq", NULL
+};
+
+/* ---------- create-time definition ---------- */
+
+/* A column of the table and where its value comes from. */
+typedef struct DefColumn
+{
+	char	   *name;
+	Oid			typid;
+	int			step;			/* -1: mapped from the payload (or fixed) */
+	int			attno;			/* attribute index in the step's entity, -1: matched key */
+	bool		current;
+	bool		explicit_type;	/* mapped column whose type was given */
+	int			npath;
+	char	  **path;
+} DefColumn;
+
+typedef struct DefStep
+{
+	int			given;			/* position in the enrich array (1-based) */
+	PhxEntity  *entity;
+	char	   *prefix;
+	char	   *key_column;
+	char	   *by;
+	int			by_att;
+	List	   *atts;			/* of int (attribute index) */
+	List	   *modes;			/* of int: 1 = current */
+	int			depends_on;		/* index of the step producing key_column, -1 mapped */
+	int			order;			/* evaluation order */
+	bool		has_event_time;
+	bool		has_current;
+	char	   *match_column;
+} DefStep;
+
+typedef struct ProjDef
+{
+	char	   *name;
+	char	   *source;
+	bool		latest;
+	char	   *latest_key;
+	List	   *columns;		/* DefColumn *: mapped, then enriched */
+	int			nmapped;
+	List	   *steps;			/* DefStep *, in evaluation order after sorting */
+	List	   *derive_names;
+	List	   *derive_exprs;
+	List	   *derive_types;	/* of Oid */
+} ProjDef;
+
+/* ---------- cache ---------- */
+static List *proj_cache = NIL;
+static bool proj_cache_valid = false;
+static MemoryContext proj_cache_cxt = NULL;
+static List *retired_cxts = NIL;
+static List *retired_plans = NIL;
+static Oid	projections_relid = InvalidOid;
+
+int			projection_set_based_threshold = 2000;
+
+/* Next time this backend looks at the due list (see maybe_apply_due). */
+static TimestampTz next_due_check = 0;
+
+PG_FUNCTION_INFO_V1(phoenix_create_projection);
+PG_FUNCTION_INFO_V1(phoenix_drop_projection);
+PG_FUNCTION_INFO_V1(phoenix_rebuild_projection);
+
+static void proj_cache_inval_cb(Datum arg, Oid relid);
+static void proj_xact_cb(XactEvent event, void *arg);
+static void proj_cache_load(void);
+static Projection *projection_by_name(const char *name);
+static char *insert_sql(Projection *p, bool set_based, const char *src);
+static int64 fill_from_log(Projection *p, int batch_size, bool report);
+static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
+static int	locktag_cmp(const void *a, const void *b);
+static void maybe_apply_due(void);
+
+/* definition helpers */
+static List *jb_pairs(JsonbContainer *c, const char *what, List **values);
+static char *jb_text(JsonbValue *v, const char *what);
+static JsonbValue *jb_get(JsonbContainer *c, const char *key);
+static Jsonb *source_schema(const char *source);
+static Oid	schema_path_type(Jsonb *schema, DefColumn *col, const char *pathtext, const char *source);
+static void parse_columns(ProjDef *def, Jsonb *columns, Jsonb *schema);
+static void parse_enrich(ProjDef *def, Jsonb *enrich);
+static void resolve_steps(ProjDef *def);
+static void parse_derive(ProjDef *def, Jsonb *derive);
+static DefColumn *find_column(ProjDef *def, const char *name);
+static bool str_member(List *list, const char *s);
+static void add_column(ProjDef *def, DefColumn *col, const char *context);
+static char *build_row_sql(ProjDef *def, bool set_based, bool with_derive);
+static char *build_payload_src(ProjDef *def, bool from_log);
+static void analyze_derive(ProjDef *def);
+static void create_table(ProjDef *def, const char *schema, Interval *fresh_for,
+						 const char *qtable);
+static int32 store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
+							  Jsonb *columns, Jsonb *enrich, Jsonb *derive);
+static char *column_list(ProjDef *def, bool out);
+static const char *dep_filter(ProjStep *s, ProjDep dep);
+
+void
+ProjectionInit(void)
+{
+	DefineCustomIntVariable("phoenix.set_based_threshold",
+							"Rows above which projection statements are planned as set-based joins.",
+							"Below it, rows are enriched by prepared index lookups; above it (large "
+							"batches, cascades over wide windows), one statement is planned for the "
+							"actual set, so the planner can choose hash joins.",
+							&projection_set_based_threshold,
+							2000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(proj_cache_inval_cb, (Datum) 0);
+	RegisterXactCallback(proj_xact_cb, NULL);
+}
+
+/* ====================================================================== */
+/* SQL-callable functions                                                 */
+/* ====================================================================== */
+
+/*
+ * create_projection(name, source, columns, enrich, derive, schema, kind,
+ * latest_key, fresh_for) → regclass.  Everything is validated before anything
+ * is created, and it all happens in the caller's transaction: on any error,
+ * nothing is left behind.
+ */
+Datum
+phoenix_create_projection(PG_FUNCTION_ARGS)
+{
+	ProjDef    *def = palloc0(sizeof(ProjDef));
+	char	   *schema;
+	char	   *kind;
+	Interval   *fresh_for = PG_ARGISNULL(8) ? NULL : PG_GETARG_INTERVAL_P(8);
+	Jsonb	   *columns,
+			   *enrich,
+			   *derive,
+			   *evschema;
+	char	   *qtable;
+	Projection *p;
+	Oid			relid;
+
+	for (int i = 0; i < 7; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of create_projection must not be null", i + 1)));
+	def->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	def->source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	columns = PG_GETARG_JSONB_P(2);
+	enrich = PG_GETARG_JSONB_P(3);
+	derive = PG_GETARG_JSONB_P(4);
+	schema = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	def->latest_key = PG_ARGISNULL(7) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(7));
+
+	/* Room for the "_fresh" view and index name suffixes. */
+	catalog_check_identifier(def->name, "projection", NAMEDATALEN - 16);
+	if (get_namespace_oid(schema, true) == InvalidOid)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"%s\" for projection \"%s\" does not exist", schema, def->name),
+				 errhint("Create the schema first, or leave schema to its default \"reporting\".")));
+	if (strcmp(kind, "latest") == 0)
+		def->latest = true;
+	else if (strcmp(kind, "events") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown kind \"%s\" for projection \"%s\"", kind, def->name),
+				 errhint("kind is 'events' (one row per event) or 'latest' (one row per latest_key).")));
+	if (def->latest && def->latest_key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("projection \"%s\" of kind 'latest' needs latest_key", def->name),
+				 errhint("Name the mapped column that identifies what the latest row is about, e.g. latest_key => 'employee_id'.")));
+	if (!def->latest && def->latest_key != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("latest_key is only for projections of kind 'latest' (projection \"%s\")", def->name)));
+
+	SPI_connect();
+	if (projection_by_name(def->name) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("projection \"%s\" already exists", def->name),
+				 errhint("Drop it with phoenix.drop_projection() first, or choose another name.")));
+	qtable = psprintf("%s.%s", quote_identifier(schema), quote_identifier(def->name));
+	if (OidIsValid(get_relname_relid(def->name, get_namespace_oid(schema, false))))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s already exists, cannot create projection \"%s\"", qtable, def->name)));
+
+	evschema = source_schema(def->source);
+	parse_columns(def, columns, evschema);
+	parse_enrich(def, enrich);
+	resolve_steps(def);
+	if (def->latest)
+	{
+		DefColumn  *k = find_column(def, def->latest_key);
+
+		if (k == NULL || k->step >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("latest_key \"%s\" of projection \"%s\" is not a mapped column",
+							def->latest_key, def->name),
+					 errhint("latest_key names one of the keys of columns.")));
+	}
+	parse_derive(def, derive);
+	analyze_derive(def);
+
+	create_table(def, schema, fresh_for, qtable);
+	store_definition(def, schema, fresh_for, columns, enrich, derive);
+	relid = RangeVarGetRelid(makeRangeVar(schema, def->name, -1), NoLock, false);
+
+	/* The new definition is visible to this backend right away. */
+	proj_cache_valid = false;
+	CacheInvalidateRelcacheByRelid(projections_relid);
+	p = projection_by_name(def->name);
+	if (p == NULL)
+		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
+	fill_from_log(p, 50000, false);
+	SPI_finish();
+	PG_RETURN_OID(relid);
+}
+
+/* drop_projection(name): the table (and its _fresh view) and the catalog rows. */
+Datum
+phoenix_drop_projection(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Projection *p;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+
+	SPI_connect();
+	p = projection_by_name(name);
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("projection \"%s\" does not exist", name),
+				 errhint("phoenix.projection_catalog lists the projections.")));
+	SPI_execute(psprintf("DROP TABLE IF EXISTS %s CASCADE", p->table), false, 0);
+	values[0] = Int32GetDatum(p->id);
+	SPI_execute_with_args("DELETE FROM phoenix.projections WHERE projection_id = $1",
+						  1, argtypes, values, NULL, false, 0);
+	proj_cache_valid = false;
+	CacheInvalidateRelcacheByRelid(projections_relid);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * rebuild_projection(name, batch_size) → rows.  Recomputes the table from the
+ * event log in one transaction.  Writers of the table wait (SHARE ROW
+ * EXCLUSIVE) while readers keep reading the old rows until commit.
+ */
+Datum
+phoenix_rebuild_projection(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			batch = PG_GETARG_INT32(1);
+	Projection *p;
+	int64		rows;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+
+	if (batch < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, not %d", batch)));
+	SPI_connect();
+	p = projection_by_name(name);
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("projection \"%s\" does not exist", name),
+				 errhint("phoenix.projection_catalog lists the projections.")));
+	SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", p->table), false, 0);
+	SPI_execute(psprintf("DELETE FROM %s", p->table), false, 0);
+	rows = fill_from_log(p, batch, true);
+	values[0] = Int32GetDatum(p->id);
+	SPI_execute_with_args("UPDATE phoenix.projections SET rebuilt_at = now() WHERE projection_id = $1",
+						  1, argtypes, values, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_INT64(rows);
+}
+
+/* ====================================================================== */
+/* Arrival of events                                                      */
+/* ====================================================================== */
+
+/*
+ * New events of one type: one INSERT … ON CONFLICT per projection fed by the
+ * type.  Small batches use the prepared lookup plan; large ones a statement
+ * planned for the set.  Before the rows are computed, the entity keys the
+ * payloads name are locked in share mode, so that a concurrent change of one
+ * of those keys either is visible to our statement or waits for our commit
+ * and then finds our rows (see cascade.c).
+ */
 void
 projection_on_events(const char *event_type, int nevents, const EmittedEvent *events)
 {
+	List	   *all;
+	ListCell   *lc;
+	Datum	   *ids = NULL,
+			   *eff = NULL,
+			   *rec = NULL,
+			   *pay = NULL;
+	Datum		args[4];
+	Oid			argtypes[4] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID};
+	bool		built = false;
+
+	if (nevents <= 0)
+		return;
+	SPI_connect();
+	maybe_apply_due();
+	all = projection_cache_all();
+	foreach(lc, all)
+	{
+		Projection *p = lfirst(lc);
+		int			ret;
+
+		if (strcmp(p->source, event_type) != 0)
+			continue;
+		if (!built)
+		{
+			ids = palloc(sizeof(Datum) * nevents);
+			eff = palloc(sizeof(Datum) * nevents);
+			rec = palloc(sizeof(Datum) * nevents);
+			pay = palloc(sizeof(Datum) * nevents);
+			for (int i = 0; i < nevents; i++)
+			{
+				ids[i] = CStringGetTextDatum(events[i].event_id ? events[i].event_id
+											 : psprintf(INT64_FORMAT, events[i].position));
+				eff[i] = TimestampTzGetDatum(events[i].effective_at);
+				rec[i] = TimestampTzGetDatum(events[i].received_at);
+				pay[i] = JsonbPGetDatum(events[i].payload);
+			}
+			args[0] = PointerGetDatum(construct_array(ids, nevents, TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(eff, nevents, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			args[2] = PointerGetDatum(construct_array(rec, nevents, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			args[3] = PointerGetDatum(construct_array(pay, nevents, JSONBOID, -1, false, TYPALIGN_INT));
+			built = true;
+		}
+		lock_payload_keys(p, nevents, events);
+		if (nevents < projection_set_based_threshold)
+		{
+			if (p->insert_plan == NULL)
+			{
+				SPIPlanPtr	plan = SPI_prepare(insert_sql(p, false, p->payload_src), 4, argtypes);
+
+				if (plan == NULL)
+					elog(ERROR, "SPI_prepare failed for projection \"%s\": %s",
+						 p->name, SPI_result_code_string(SPI_result));
+				SPI_keepplan(plan);
+				p->insert_plan = plan;
+			}
+			ret = SPI_execute_plan(p->insert_plan, args, NULL, false, 0);
+		}
+		else
+			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src), 4, argtypes,
+										args, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "projection \"%s\": insert failed: %s", p->name, SPI_result_code_string(ret));
+	}
+	SPI_finish();
+}
+
+/*
+ * Share-lock the entity keys (and by-values) the payloads name directly.
+ * Locks are taken in a sorted order, so two batches never deadlock on them.
+ */
+static void
+lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
+{
+	LOCKTAG    *tags = NULL;
+	int			ntags = 0,
+				cap = 0;
+
+	for (int s = 0; s < p->nsteps; s++)
+	{
+		ProjStep   *st = &p->steps[s];
+
+		if (st->nkey_path == 0)
+			continue;
+		for (int i = 0; i < n; i++)
+		{
+			JsonbContainer *c = &events[i].payload->root;
+			JsonbValue *v = NULL;
+			char	   *val;
+
+			for (int k = 0; k < st->nkey_path && c != NULL; k++)
+			{
+				v = jb_get(c, st->key_path[k]);
+				c = (v && v->type == jbvBinary) ? v->val.binary.data : NULL;
+			}
+			if (v == NULL)
+				continue;
+			if (v->type == jbvString)
+				val = pnstrdup(v->val.string.val, v->val.string.len);
+			else if (v->type == jbvNumeric)
+				val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			else if (v->type == jbvBool)
+				val = v->val.boolean ? "true" : "false";
+			else
+				continue;
+			if (ntags == cap)
+			{
+				cap = cap ? cap * 2 : 16;
+				tags = tags ? repalloc(tags, sizeof(LOCKTAG) * cap) : palloc(sizeof(LOCKTAG) * cap);
+			}
+			projection_locktag(&tags[ntags++], st->lock_class, val);
+		}
+	}
+	if (ntags > 1)
+		qsort(tags, ntags, sizeof(LOCKTAG), locktag_cmp);
+	for (int i = 0; i < ntags; i++)
+		if (i == 0 || memcmp(&tags[i], &tags[i - 1], sizeof(LOCKTAG)) != 0)
+			(void) LockAcquire(&tags[i], ShareLock, false, false);
+}
+
+static int
+locktag_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(LOCKTAG));
+}
+
+uint32
+projection_lock_class(const char *entity, const char *attribute)
+{
+	uint32		h = hash_bytes((const unsigned char *) entity, strlen(entity));
+
+	if (attribute)
+		h = hash_combine(h, hash_bytes((const unsigned char *) attribute, strlen(attribute)));
+	return h;
+}
+
+void
+projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value)
+{
+	MemSet(tag, 0, sizeof(LOCKTAG));
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, lock_class,
+						 hash_bytes((const unsigned char *) value, strlen(value)),
+						 PROJ_LOCK_FIELD4);
+}
+
+/*
+ * The cheap check that makes future-dated `current` changes take effect
+ * without another write: at most once a second per backend, look at the
+ * earliest due entry and apply what is due.
+ */
+static void
+maybe_apply_due(void)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (now < next_due_check)
+		return;
+	next_due_check = now + USECS_PER_SEC;
+	if (SPI_execute("SELECT 1 FROM phoenix.projection_due WHERE due_at <= now() LIMIT 1",
+					true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+		(void) cascade_apply_due();
+}
+
+/* ====================================================================== */
+/* Rebuild                                                                */
+/* ====================================================================== */
+
+/*
+ * Insert every logged event of the projection's source, batch_size log
+ * positions at a time (set-based), reporting progress through the backend
+ * progress counters (phoenix.projection_progress) and, when `report`,
+ * NOTICEs.  Returns the table's row count.
+ */
+static int64
+fill_from_log(Projection *p, int batch_size, bool report)
+{
+	Oid			targ[3] = {TEXTOID, INT8OID, INT4OID};
+	Oid			rarg[2] = {INT8OID, INT8OID};
+	Datum		v[3];
+	int64		total,
+				done = 0,
+				lo = 0;
+	char	   *ins = insert_sql(p, true, p->log_src);
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
+										 NoLock, false);
+
+	v[0] = CStringGetTextDatum(p->source);
+	SPI_execute_with_args("SELECT count(*), coalesce(min(position) - 1, 0) FROM phoenix.event_log WHERE event_type = $1",
+						  1, targ, v, NULL, true, 1);
+	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
+	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool) {0}));
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+	pgstat_progress_update_param(PROGRESS_COPY_BYTES_TOTAL, total);
+	while (done < total)
+	{
+		int64		hi;
+		bool		isnull;
+		Datum		r[2];
+
+		CHECK_FOR_INTERRUPTS();
+		v[1] = Int64GetDatum(lo);
+		v[2] = Int32GetDatum(batch_size);
+		SPI_execute_with_args("SELECT max(position), count(*) FROM (SELECT position FROM phoenix.event_log"
+							  " WHERE event_type = $1 AND position > $2 ORDER BY position LIMIT $3) b",
+							  3, targ, v, NULL, true, 1);
+		hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			break;
+		done += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		r[0] = Int64GetDatum(lo);
+		r[1] = Int64GetDatum(hi);
+		if (SPI_execute_with_args(ins, 2, rarg, r, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "projection \"%s\": rebuild insert failed", p->name);
+		lo = hi;
+		pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, done);
+		if (report)
+			ereport(NOTICE,
+					(errmsg("projection \"%s\": " INT64_FORMAT " of " INT64_FORMAT " events",
+							p->name, done, total)));
+	}
+	pgstat_progress_end_command();
+	SPI_execute(psprintf("SELECT count(*) FROM %s", p->table), true, 1);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
+}
+
+/* ====================================================================== */
+/* Statements over a cached projection                                    */
+/* ====================================================================== */
+
+/* Replace the %SRC% placeholder of a row computation. */
+char *
+projection_row_sql(Projection *p, bool set_based, const char *src)
+{
+	const char *tmpl = set_based ? p->row_join : p->row_lateral;
+	const char *at = strstr(tmpl, "%SRC%");
+	StringInfoData buf;
+
+	Assert(at != NULL);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, tmpl, at - tmpl);
+	appendStringInfoString(&buf, src);
+	appendStringInfoString(&buf, at + 5);
+	return buf.data;
+}
+
+/* Append "a, b, c" (quoted) from a comma-separated list of plain names. */
+static void
+append_columns(StringInfo buf, const char *list, const char *prefix, bool *first)
+{
+	char	   *copy = pstrdup(list);
+	char	   *save = NULL;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		appendStringInfo(buf, "%s%s%s", *first ? "" : ", ", prefix, quote_identifier(tok));
+		*first = false;
+	}
+}
+
+/*
+ * INSERT … SELECT of the row computation over `src`, replacing rows with the
+ * same primary key.  For kind 'latest', a row is only replaced by an event at
+ * least as recent (a late older event never wins).
+ */
+static char *
+insert_sql(Projection *p, bool set_based, const char *src)
+{
+	StringInfoData buf;
+	StringInfoData upd;
+	bool		first = true;
+	char	   *all = *p->out_columns ? psprintf("%s,%s", p->src_columns, p->out_columns)
+		: pstrdup(p->src_columns);
+	char	   *copy = pstrdup(all);
+	char	   *save = NULL;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "INSERT INTO %s AS t (", p->table);
+	append_columns(&buf, all, "", &first);
+	appendStringInfo(&buf, ", updated_at, change_seq) SELECT r.*, now(), phoenix.next_change_seq() FROM (%s) r"
+					 " ON CONFLICT (%s) DO UPDATE SET (",
+					 projection_row_sql(p, set_based, src), quote_identifier(p->pk_column));
+	initStringInfo(&upd);
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		if (strcmp(tok, p->pk_column) == 0)
+			continue;
+		appendStringInfo(&buf, "%s, ", quote_identifier(tok));
+		appendStringInfo(&upd, "excluded.%s, ", quote_identifier(tok));
+	}
+	appendStringInfo(&buf, "updated_at, change_seq) = ROW(%sexcluded.updated_at, excluded.change_seq)", upd.data);
+	if (p->latest)
+		appendStringInfoString(&buf, " WHERE excluded.effective_at >= t.effective_at");
+	return buf.data;
+}
+
+/* The WHERE clause (over alias t0) selecting the rows a dependency touches. */
+static const char *
+dep_filter(ProjStep *s, ProjDep dep)
+{
+	if (s->filter[dep] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(proj_cache_cxt);
+
+		switch (dep)
+		{
+			case PROJ_DEP_WINDOW:
+				s->filter[dep] = psprintf("t0.%s = $1 AND t0.effective_at >= $2 AND t0.effective_at < $3",
+										  quote_identifier(s->key_column));
+				break;
+			case PROJ_DEP_BYVALS:
+				s->filter[dep] = psprintf("t0.%s = ANY($1) AND t0.effective_at >= $2 AND t0.effective_at < $3",
+										  quote_identifier(s->key_column));
+				break;
+			default:
+				s->filter[dep] = psprintf("t0.%s = $1", quote_identifier(s->match_column));
+				break;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	return s->filter[dep];
+}
+
+/*
+ * The recomputation statement of one dependency: rows selected by the
+ * dependency's filter are computed afresh from their own mapped columns and
+ * written back only where something changed (each write takes a new
+ * change_seq).  Exposed to cascade.c through projection_recompute_sql().
+ */
+char *
+projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based)
+{
+	StringInfoData buf;
+	StringInfoData src;
+	bool		first = true;
+
+	initStringInfo(&src);
+	appendStringInfoString(&src, "SELECT ");
+	append_columns(&src, p->src_columns, "t0.", &first);
+	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(s, dep));
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "UPDATE %s AS t SET (", p->table);
+	first = true;
+	append_columns(&buf, p->out_columns, "", &first);
+	appendStringInfoString(&buf, ", updated_at, change_seq) = ROW(");
+	first = true;
+	append_columns(&buf, p->out_columns, "r.", &first);
+	appendStringInfo(&buf, ", now(), phoenix.next_change_seq()) FROM (%s) r WHERE t.%s = r.%s AND ROW(",
+					 projection_row_sql(p, set_based, src.data),
+					 quote_identifier(p->pk_column), quote_identifier(p->pk_column));
+	first = true;
+	append_columns(&buf, p->out_columns, "t.", &first);
+	appendStringInfoString(&buf, ") IS DISTINCT FROM ROW(");
+	first = true;
+	append_columns(&buf, p->out_columns, "r.", &first);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* A bounded count of the rows a dependency touches (to pick a strategy). */
+char *
+projection_count_sql(Projection *p, ProjStep *s, ProjDep dep)
+{
+	return psprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS t0 WHERE %s LIMIT %d) c",
+					p->table, dep_filter(s, dep), projection_set_based_threshold);
+}
+
+/* ====================================================================== */
+/* The per-backend cache                                                  */
+/* ====================================================================== */
+
+static void
+proj_cache_inval_cb(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == projections_relid)
+		proj_cache_valid = false;
+}
+
+/* Free caches retired during the transaction (nothing can use them now). */
+static void
+proj_xact_cb(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	foreach(lc, retired_cxts)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(retired_plans);
+	list_free(retired_cxts);
+	retired_plans = NIL;
+	retired_cxts = NIL;
+}
+
+/* Retire the current cache: its memory and plans go at the end of the xact. */
+static void
+proj_cache_retire(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	ListCell   *lc;
+
+	foreach(lc, proj_cache)
+	{
+		Projection *p = lfirst(lc);
+
+		if (p->insert_plan)
+			retired_plans = lappend(retired_plans, p->insert_plan);
+		for (int s = 0; s < p->nsteps; s++)
+			for (int d = 0; d < PROJ_NDEPS; d++)
+			{
+				if (p->steps[s].plan[d])
+					retired_plans = lappend(retired_plans, p->steps[s].plan[d]);
+				if (p->steps[s].count_plan[d])
+					retired_plans = lappend(retired_plans, p->steps[s].count_plan[d]);
+			}
+	}
+	if (proj_cache_cxt)
+		retired_cxts = lappend(retired_cxts, proj_cache_cxt);
+	MemoryContextSwitchTo(old);
+	proj_cache_cxt = NULL;
+	proj_cache = NIL;
+}
+
+List *
+projection_cache_all(void)
+{
+	if (!OidIsValid(projections_relid))
+	{
+		Oid			nsp = get_namespace_oid(PHOENIX_SCHEMA, true);
+
+		projections_relid = OidIsValid(nsp) ? get_relname_relid("projections", nsp) : InvalidOid;
+	}
+	if (!proj_cache_valid)
+	{
+		proj_cache_retire();
+		proj_cache_load();
+		proj_cache_valid = true;
+	}
+	return proj_cache;
+}
+
+static Projection *
+projection_by_name(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, projection_cache_all())
+	{
+		Projection *p = lfirst(lc);
+
+		if (strcmp(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* A text[] column of an SPI row as a C array (in the current context). */
+static char **
+spi_text_array(HeapTuple tup, TupleDesc desc, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	Datum	   *elems;
+	char	  **out;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, n);
+	out = palloc(sizeof(char *) * (*n + 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = TextDatumGetCString(elems[i]);
+	return out;
+}
+
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? pstrdup(v) : NULL;
+}
+
+/*
+ * Read every projection and its steps into a fresh cache context.  Called
+ * inside SPI.
+ */
+static void
+proj_cache_load(void)
+{
+	MemoryContext old;
+	int			ret;
+	SPITupleTable *pt,
+			   *st;
+	uint64		np,
+				ns;
+	uint64		j = 0;
+
+	if (!OidIsValid(projections_relid))
+		return;
+	proj_cache_cxt = AllocSetContextCreate(TopMemoryContext, "phoenix projections",
+										   ALLOCSET_SMALL_SIZES);
+	ret = SPI_execute("SELECT projection_id, name, source, format('%I.%I', schema_name, table_name),"
+					  " kind = 'latest', pk_column, src_columns, out_columns, row_lateral, row_join,"
+					  " payload_src, log_src FROM phoenix.projections ORDER BY projection_id", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "cannot read phoenix.projections: %s", SPI_result_code_string(ret));
+	pt = SPI_tuptable;
+	np = SPI_processed;
+	ret = SPI_execute("SELECT projection_id, step, entity, key_column, key_path, by_attribute,"
+					  " match_column, event_time, current FROM phoenix.projection_steps"
+					  " ORDER BY projection_id, step", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "cannot read phoenix.projection_steps: %s", SPI_result_code_string(ret));
+	st = SPI_tuptable;
+	ns = SPI_processed;
+
+	old = MemoryContextSwitchTo(proj_cache_cxt);
+	for (uint64 i = 0; i < np; i++)
+	{
+		HeapTuple	t = pt->vals[i];
+		TupleDesc	d = pt->tupdesc;
+		Projection *p = palloc0(sizeof(Projection));
+		bool		isnull;
+		uint64		first;
+
+		p->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		p->name = spi_text(t, d, 2);
+		p->source = spi_text(t, d, 3);
+		p->table = spi_text(t, d, 4);
+		p->latest = DatumGetBool(SPI_getbinval(t, d, 5, &isnull));
+		p->pk_column = spi_text(t, d, 6);
+		p->src_columns = spi_text(t, d, 7);
+		p->out_columns = spi_text(t, d, 8);
+		p->row_lateral = spi_text(t, d, 9);
+		p->row_join = spi_text(t, d, 10);
+		p->payload_src = spi_text(t, d, 11);
+		p->log_src = spi_text(t, d, 12);
+
+		while (j < ns && DatumGetInt32(SPI_getbinval(st->vals[j], st->tupdesc, 1, &isnull)) < p->id)
+			j++;
+		first = j;
+		while (j < ns && DatumGetInt32(SPI_getbinval(st->vals[j], st->tupdesc, 1, &isnull)) == p->id)
+			j++;
+		p->nsteps = (int) (j - first);
+		p->steps = palloc0(sizeof(ProjStep) * Max(p->nsteps, 1));
+		for (int k = 0; k < p->nsteps; k++)
+		{
+			HeapTuple	u = st->vals[first + k];
+			TupleDesc	ud = st->tupdesc;
+			ProjStep   *s = &p->steps[k];
+
+			s->step = DatumGetInt32(SPI_getbinval(u, ud, 2, &isnull));
+			s->entity = spi_text(u, ud, 3);
+			s->key_column = spi_text(u, ud, 4);
+			s->key_path = spi_text_array(u, ud, 5, &s->nkey_path);
+			s->by_attribute = spi_text(u, ud, 6);
+			s->match_column = spi_text(u, ud, 7);
+			s->event_time = spi_text_array(u, ud, 8, &s->n_event_time);
+			s->current = spi_text_array(u, ud, 9, &s->n_current);
+			s->lock_class = projection_lock_class(s->entity, s->by_attribute);
+			if (s->by_attribute)
+			{
+				PhxEntity  *e = catalog_entity(s->entity, false);
+				int			a = catalog_attribute_index(e, s->by_attribute);
+
+				s->by_typid = a >= 0 ? e->atts[a].typid : TEXTOID;
+			}
+		}
+		proj_cache = lappend(proj_cache, p);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* ====================================================================== */
+/* Definition: parsing and validation                                     */
+/* ====================================================================== */
+
+static JsonbValue *
+jb_get(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	if (c == NULL || !JsonContainerIsObject(c))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+/*
+ * The members of a JSON object: returns the keys (char *) and sets *values to
+ * the matching JsonbValue *s.  ERROR naming `what` when c is not an object.
+ */
+static List *
+jb_pairs(JsonbContainer *c, const char *what, List **values)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *keys = NIL;
+
+	*values = NIL;
+	if (!JsonContainerIsObject(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", what)));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			keys = lappend(keys, pnstrdup(v.val.string.val, v.val.string.len));
+		else if (tok == WJB_VALUE)
+		{
+			JsonbValue *copy = palloc(sizeof(JsonbValue));
+
+			*copy = v;
+			*values = lappend(*values, copy);
+		}
+	}
+	return keys;
+}
+
+static char *
+jb_text(JsonbValue *v, const char *what)
+{
+	if (v == NULL || v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON string", what)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* The schema of the source event type's newest version; ERROR if no such type. */
+static Jsonb *
+source_schema(const char *source)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(source)};
+	bool		isnull;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT schema FROM phoenix.event_type_versions WHERE event_type = $1"
+								" ORDER BY version DESC LIMIT 1", 1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("event type \"%s\" does not exist", source),
+				 errhint("Register it with phoenix.create_event_type(); phoenix.event_types_v lists the types.")));
+	return DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Follow a local "$ref" ("#" or "#/$defs/name") to the schema it names. */
+static JsonbContainer *
+schema_deref(Jsonb *root, JsonbContainer *node)
+{
+	for (int depth = 0; depth < 16 && node != NULL; depth++)
+	{
+		JsonbValue *ref = jb_get(node, "$ref");
+		char	   *r;
+		JsonbValue *defs,
+				   *target;
+
+		if (ref == NULL || ref->type != jbvString)
+			return node;
+		r = pnstrdup(ref->val.string.val, ref->val.string.len);
+		if (strcmp(r, "#") == 0)
+		{
+			node = &root->root;
+			continue;
+		}
+		if (strncmp(r, "#/$defs/", 8) != 0 ||
+			(defs = jb_get(&root->root, "$defs")) == NULL || defs->type != jbvBinary ||
+			(target = jb_get(defs->val.binary.data, r + 8)) == NULL || target->type != jbvBinary)
+			return NULL;
+		node = target->val.binary.data;
+	}
+	return node;
+}
+
+/* Type of a JSON scalar as Phoenix stores it. */
+static Oid
+json_scalar_oid(const char *jtype, const char *format)
+{
+	if (strcmp(jtype, "string") == 0)
+	{
+		if (format && strcmp(format, "date-time") == 0)
+			return TIMESTAMPTZOID;
+		if (format && strcmp(format, "date") == 0)
+			return DATEOID;
+		return TEXTOID;
+	}
+	if (strcmp(jtype, "integer") == 0)
+		return INT8OID;
+	if (strcmp(jtype, "number") == 0)
+		return FLOAT8OID;
+	if (strcmp(jtype, "boolean") == 0)
+		return BOOLOID;
+	return InvalidOid;
+}
+
+/*
+ * The column type of a payload path, from the event type's schema: walk
+ * "properties" along the path (through local $refs) and map the JSON type
+ * (and format) of the leaf to a scalar SQL type.
+ */
+static Oid
+schema_path_type(Jsonb *schema, DefColumn *col, const char *pathtext, const char *source)
+{
+	JsonbContainer *node = &schema->root;
+	JsonbValue *v;
+	char	   *jtype = NULL;
+	char	   *format = NULL;
+	Oid			typid;
+
+	for (int i = 0; i < col->npath; i++)
+	{
+		JsonbValue *props;
+
+		node = schema_deref(schema, node);
+		props = jb_get(node, "properties");
+		v = props && props->type == jbvBinary ? jb_get(props->val.binary.data, col->path[i]) : NULL;
+		if (v == NULL || v->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("path \"%s\" of column \"%s\" is not in the schema of event type \"%s\"",
+							pathtext, col->name, source),
+					 errhint("Name a property declared in the schema (phoenix.event_types_v shows it), with dots between nested fields.")));
+		node = v->val.binary.data;
+	}
+	node = schema_deref(schema, node);
+	v = jb_get(node, "type");
+	if (v && v->type == jbvString)
+		jtype = pnstrdup(v->val.string.val, v->val.string.len);
+	else if (v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+	{
+		/* ["string", "null"]: the non-null member decides. */
+		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && e.type == jbvString && jtype == NULL &&
+				!(e.val.string.len == 4 && strncmp(e.val.string.val, "null", 4) == 0))
+				jtype = pnstrdup(e.val.string.val, e.val.string.len);
+	}
+	v = jb_get(node, "format");
+	if (v && v->type == jbvString)
+		format = pnstrdup(v->val.string.val, v->val.string.len);
+	typid = jtype ? json_scalar_oid(jtype, format) : InvalidOid;
+	if (!OidIsValid(typid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" (path \"%s\" of event type \"%s\") is not a scalar with a known type",
+						col->name, pathtext, source),
+				 errdetail("Reporting tables hold scalar types only; the schema says \"%s\".",
+						   jtype ? jtype : "no type"),
+				 errhint("Map a scalar field, or give the type: {\"%s\": {\"path\": \"%s\", \"type\": \"text\"}}.",
+						 col->name, pathtext)));
+	return typid;
+}
+
+static DefColumn *
+find_column(ProjDef *def, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Add an output column: a valid identifier, not fixed, not taken. */
+static void
+add_column(ProjDef *def, DefColumn *col, const char *context)
+{
+	catalog_check_identifier(col->name, "column", NAMEDATALEN - 1);
+	for (int i = 0; fixed_columns[i]; i++)
+		if (strcmp(col->name, fixed_columns[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("column \"%s\" (%s) of projection \"%s\" is one every reporting table has",
+							col->name, context, def->name),
+					 errhint("Choose another name.")));
+	if (find_column(def, col->name) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" (%s) of projection \"%s\" is defined twice",
+						col->name, context, def->name),
+				 errhint("Rename one of them (an enrichment takes \"as\": \"<prefix>\" for its column names).")));
+	def->columns = lappend(def->columns, col);
+}
+
+/*
+ * columns: {"column": "path"} or {"column": {"path": "a.b", "type": "text"}}.
+ * Paths are dot-separated (a leading "$." is allowed).
+ */
+static void
+parse_columns(ProjDef *def, Jsonb *columns, Jsonb *schema)
+{
+	List	   *vals;
+	List	   *keys = jb_pairs(&columns->root, "columns", &vals);
+	ListCell   *lk,
+			   *lv;
+
+	forboth(lk, keys, lv, vals)
+	{
+		DefColumn  *col = palloc0(sizeof(DefColumn));
+		JsonbValue *v = lfirst(lv);
+		char	   *path;
+		char	   *typname = NULL;
+		char	   *save = NULL;
+		char	   *what = psprintf("columns.%s", (char *) lfirst(lk));
+
+		col->name = lfirst(lk);
+		col->step = -1;
+		if (v->type == jbvBinary)
+		{
+			path = jb_text(jb_get(v->val.binary.data, "path"), psprintf("%s.path", what));
+			if (jb_get(v->val.binary.data, "type"))
+				typname = jb_text(jb_get(v->val.binary.data, "type"), psprintf("%s.type", what));
+		}
+		else
+			path = jb_text(v, what);
+		col->path = palloc(sizeof(char *) * (strlen(path) + 1));
+		for (char *tok = strtok_r(pstrdup(strncmp(path, "$.", 2) == 0 ? path + 2 : path), ".", &save);
+			 tok; tok = strtok_r(NULL, ".", &save))
+			col->path[col->npath++] = tok;
+		if (col->npath == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of projection \"%s\" has an empty path", col->name, def->name)));
+		/* The path must exist in the schema even when the type is given. */
+		col->typid = schema_path_type(schema, col, path, def->source);
+		if (typname)
+		{
+			col->typid = catalog_scalar_type(typname, psprintf("column \"%s\" of projection \"%s\"",
+															   col->name, def->name));
+			col->explicit_type = true;
+		}
+		add_column(def, col, "mapped");
+	}
+	def->nmapped = list_length(def->columns);
+}
+
+/*
+ * enrich: [{"entity": e, "key": column, "by": attribute?, "as": prefix?,
+ *           "attributes": {"attr": "event_time" | "current"} | ["attr", ...]}]
+ */
+static void
+parse_enrich(ProjDef *def, Jsonb *enrich)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (!JsonContainerIsArray(&enrich->root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("enrich of projection \"%s\" must be a JSON array of enrichments", def->name)));
+	it = JsonbIteratorInit(&enrich->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		DefStep    *s;
+		JsonbContainer *c;
+		JsonbValue *av;
+		char	   *what;
+
+		if (tok != WJB_ELEM)
+			continue;
+		n++;
+		what = psprintf("enrichment %d of projection \"%s\"", n, def->name);
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be a JSON object", what)));
+		c = v.val.binary.data;
+		s = palloc0(sizeof(DefStep));
+		s->given = n;
+		s->by_att = -1;
+		s->entity = catalog_entity(jb_text(jb_get(c, "entity"), psprintf("\"entity\" of %s", what)), false);
+		s->key_column = jb_text(jb_get(c, "key"), psprintf("\"key\" of %s", what));
+		s->prefix = jb_get(c, "as") ? jb_text(jb_get(c, "as"), psprintf("\"as\" of %s", what))
+			: s->entity->name;
+		if (jb_get(c, "by"))
+		{
+			s->by = jb_text(jb_get(c, "by"), psprintf("\"by\" of %s", what));
+			s->by_att = catalog_attribute_index(s->entity, s->by);
+			if (s->by_att < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("\"by\" of %s: entity \"%s\" has no attribute \"%s\"",
+								what, s->entity->name, s->by)));
+		}
+		av = jb_get(c, "attributes");
+		if (av == NULL || av->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s needs \"attributes\": {\"attribute\": \"event_time\" | \"current\"}", what)));
+		if (JsonContainerIsArray(av->val.binary.data))
+		{
+			JsonbIterator *ai = JsonbIteratorInit(av->val.binary.data);
+			JsonbValue	e;
+			JsonbIteratorToken t2;
+
+			while ((t2 = JsonbIteratorNext(&ai, &e, true)) != WJB_DONE)
+				if (t2 == WJB_ELEM)
+				{
+					s->atts = lappend_int(s->atts, catalog_attribute_index(s->entity, jb_text(&e, psprintf("attribute of %s", what))));
+					s->modes = lappend_int(s->modes, 0);
+					if (llast_int(s->atts) < 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_UNDEFINED_COLUMN),
+								 errmsg("%s: entity \"%s\" has no attribute \"%s\"", what,
+										s->entity->name, jb_text(&e, "attribute"))));
+				}
+		}
+		else
+		{
+			List	   *vals;
+			List	   *keys = jb_pairs(av->val.binary.data, "attributes", &vals);
+			ListCell   *lk,
+					   *lv;
+
+			forboth(lk, keys, lv, vals)
+			{
+				int			a = catalog_attribute_index(s->entity, lfirst(lk));
+				char	   *mode = jb_text(lfirst(lv), psprintf("mode of attribute \"%s\" in %s", (char *) lfirst(lk), what));
+
+				if (a < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_COLUMN),
+							 errmsg("%s: entity \"%s\" has no attribute \"%s\"", what,
+									s->entity->name, (char *) lfirst(lk)),
+							 errhint("phoenix.entity_catalog lists the attributes of each entity.")));
+				if (strcmp(mode, "event_time") != 0 && strcmp(mode, "current") != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("%s: unknown mode \"%s\" for attribute \"%s\"", what, mode,
+									(char *) lfirst(lk)),
+							 errhint("Use \"event_time\" (as of the row's effective time) or \"current\" (the value valid now).")));
+				s->atts = lappend_int(s->atts, a);
+				s->modes = lappend_int(s->modes, strcmp(mode, "current") == 0);
+			}
+		}
+		if (s->atts == NIL && s->by == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s enriches with no attribute", what)));
+		def->steps = lappend(def->steps, s);
+	}
+}
+
+/*
+ * Resolve each step's key column (a mapped column, or one produced by another
+ * step: chained), order the steps so that producers come first, reject
+ * cycles, and add every step's output columns.
+ */
+static void
+resolve_steps(ProjDef *def)
+{
+	int			nsteps = list_length(def->steps);
+	DefStep   **steps = palloc(sizeof(DefStep *) * Max(nsteps, 1));
+	int		   *state = palloc0(sizeof(int) * Max(nsteps, 1));
+	List	   *ordered = NIL;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, def->steps)
+		steps[i++] = lfirst(lc);
+
+	/* Which step produces each step's key column? */
+	for (i = 0; i < nsteps; i++)
+	{
+		DefStep    *s = steps[i];
+
+		s->depends_on = -1;
+		if (find_column(def, s->key_column) != NULL)
+			continue;
+		for (int j = 0; j < nsteps && s->depends_on < 0; j++)
+		{
+			ListCell   *la;
+			size_t		plen = strlen(steps[j]->prefix);
+
+			if (strncmp(s->key_column, steps[j]->prefix, plen) != 0 || s->key_column[plen] != '_')
+				continue;
+			foreach(la, steps[j]->atts)
+				if (strcmp(s->key_column + plen + 1, steps[j]->entity->atts[lfirst_int(la)].name) == 0)
+					s->depends_on = j;
+			if (steps[j]->by && strcmp(s->key_column + plen + 1, steps[j]->entity->key_name) == 0)
+				s->depends_on = j;
+		}
+		if (s->depends_on < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key \"%s\" of enrichment %d (entity \"%s\") of projection \"%s\" names no column",
+							s->key_column, s->given, s->entity->name, def->name),
+					 errhint("A key names a mapped column, or a column <entity>_<attribute> of another enrichment.")));
+	}
+
+	/*
+	 * Each step depends on at most one other, so following depends_on from a
+	 * step either reaches a step keyed by the payload (its depth) or loops.
+	 */
+	for (i = 0; i < nsteps; i++)
+	{
+		int			cur = i;
+		int			hops = 0;
+
+		while (steps[cur]->depends_on >= 0 && hops <= nsteps)
+		{
+			cur = steps[cur]->depends_on;
+			hops++;
+		}
+		if (hops > nsteps)
+		{
+			StringInfoData cyc;
+			int			start = cur;
+
+			initStringInfo(&cyc);
+			do
+			{
+				appendStringInfo(&cyc, "%s(%s) → ", steps[cur]->entity->name, steps[cur]->key_column);
+				cur = steps[cur]->depends_on;
+			} while (cur != start);
+			appendStringInfo(&cyc, "%s(%s)", steps[cur]->entity->name, steps[cur]->key_column);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("chained keys of projection \"%s\" form a cycle: %s", def->name, cyc.data),
+					 errhint("Each enrichment's key must come from the payload or from an enrichment that does not depend on it.")));
+		}
+		state[i] = hops;
+	}
+	for (int depth = 0; list_length(ordered) < nsteps; depth++)
+		for (i = 0; i < nsteps; i++)
+			if (state[i] == depth)
+				ordered = lappend(ordered, steps[i]);
+	def->steps = ordered;
+
+	/* Output columns, in evaluation order, and key types. */
+	i = 0;
+	foreach(lc, def->steps)
+	{
+		DefStep    *s = lfirst(lc);
+		DefColumn  *kc = find_column(def, s->key_column);
+		Oid			want = s->by ? s->entity->atts[s->by_att].typid : TEXTOID;
+		ListCell   *la,
+				   *lm;
+
+		s->order = i;
+		if (kc == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key \"%s\" of enrichment %d (entity \"%s\") of projection \"%s\" names no column",
+							s->key_column, s->given, s->entity->name, def->name)));
+		if (kc->typid != want)
+		{
+			if (kc->step < 0 && !kc->explicit_type)
+				kc->typid = want;	/* keys are stored as the entity compares them */
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("key \"%s\" of enrichment %d of projection \"%s\" has type %s, entity \"%s\" matches on %s",
+								s->key_column, s->given, def->name, format_type_be(kc->typid),
+								s->entity->name, format_type_be(want))));
+		}
+		forboth(la, s->atts, lm, s->modes)
+		{
+			DefColumn  *col = palloc0(sizeof(DefColumn));
+			PhxAttribute *att = &s->entity->atts[lfirst_int(la)];
+
+			col->name = psprintf("%s_%s", s->prefix, att->name);
+			col->typid = att->typid;
+			col->step = i;
+			col->attno = lfirst_int(la);
+			col->current = lfirst_int(lm) != 0;
+			s->has_event_time |= !col->current;
+			s->has_current |= col->current;
+			add_column(def, col, psprintf("enrichment %d", s->given));
+		}
+		if (s->by)
+		{
+			DefColumn  *col = palloc0(sizeof(DefColumn));
+
+			col->name = psprintf("%s_%s", s->prefix, s->entity->key_name);
+			col->typid = TEXTOID;
+			col->step = i;
+			col->attno = -1;
+			add_column(def, col, psprintf("matched key of enrichment %d", s->given));
+			s->match_column = col->name;
+		}
+		else
+			s->match_column = s->key_column;
+		i++;
+	}
+}
+
+/* derive: {"column": "SQL expression over the row's columns"} */
+static void
+parse_derive(ProjDef *def, Jsonb *derive)
+{
+	List	   *vals;
+	List	   *keys = jb_pairs(&derive->root, "derive", &vals);
+	ListCell   *lk,
+			   *lv;
+
+	forboth(lk, keys, lv, vals)
+	{
+		char	   *name = lfirst(lk);
+		catalog_check_identifier(name, "column", NAMEDATALEN - 1);
+		if (find_column(def, name) || str_member(def->derive_names, name))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("derived column \"%s\" of projection \"%s\" is already a column", name, def->name)));
+		for (int i = 0; fixed_columns[i]; i++)
+			if (strcmp(name, fixed_columns[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("derived column \"%s\" of projection \"%s\" is one every reporting table has",
+								name, def->name)));
+		def->derive_names = lappend(def->derive_names, name);
+		def->derive_exprs = lappend(def->derive_exprs,
+									jb_text(lfirst(lv), psprintf("derive.%s", name)));
+	}
+}
+
+/* ====================================================================== */
+/* Definition: SQL generation                                             */
+/* ====================================================================== */
+
+/* Is the C string in the list?  (list_member compares Nodes.) */
+static bool
+str_member(List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp((char *) lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+static DefStep *
+step_at(ProjDef *def, int order)
+{
+	return (DefStep *) list_nth(def->steps, order);
+}
+
+/* The SQL expression of a column inside the row computation. */
+static char *
+column_ref(ProjDef *def, const char *name)
+{
+	DefColumn  *c = find_column(def, name);
+	DefStep    *s;
+
+	if (c == NULL || c->step < 0)
+		return psprintf("s.%s", quote_identifier(name));
+	s = step_at(def, c->step);
+	if (c->attno < 0)
+		return psprintf("e%d.%s", c->step, quote_identifier(s->entity->key_name));
+	return psprintf("%c%d.%s", c->current ? 'c' : 'e', c->step,
+					quote_identifier(s->entity->atts[c->attno].name));
+}
+
+/* "h.a, h.b" for the attributes of a step read in one mode. */
+static char *
+step_select_list(DefStep *s, bool current)
+{
+	StringInfoData buf;
+	ListCell   *la,
+			   *lm;
+
+	initStringInfo(&buf);
+	forboth(la, s->atts, lm, s->modes)
+		if ((lfirst_int(lm) != 0) == current)
+			appendStringInfo(&buf, "%sh.%s", buf.len ? ", " : "",
+							 quote_identifier(s->entity->atts[lfirst_int(la)].name));
+	if (!current && s->by)
+		appendStringInfo(&buf, "%sh.%s", buf.len ? ", " : "", quote_identifier(s->entity->key_name));
+	return buf.data;
+}
+
+/*
+ * The row computation: %SRC% (event_id, effective_at, received_at, mapped
+ * columns) joined to the history tables of every step, in evaluation order.
+ * `set_based` chooses range joins over per-row index lookups (by-matches stay
+ * lookups: they must pick one entity).  With `with_derive`, the derived
+ * columns are computed over the result.
+ */
+static char *
+build_row_sql(ProjDef *def, bool set_based, bool with_derive)
+{
+	StringInfoData sel;
+	StringInfoData from;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&sel);
+	initStringInfo(&from);
+	appendStringInfoString(&sel, "SELECT s.event_id, s.effective_at, s.received_at");
+	appendStringInfoString(&from, " FROM (%SRC%) s");
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		appendStringInfo(&sel, ", %s AS %s", column_ref(def, c->name), quote_identifier(c->name));
+	}
+	foreach(lc, def->steps)
+	{
+		DefStep    *s = lfirst(lc);
+		const char *key = quote_identifier(s->entity->key_name);
+		const char *match = s->by ? quote_identifier(s->entity->atts[s->by_att].name) : key;
+		char	   *keyexpr = psprintf("(%s)::%s", column_ref(def, s->key_column),
+									   format_type_be(s->by ? s->entity->atts[s->by_att].typid : TEXTOID));
+		char	   *curkey = s->by ? psprintf("e%d.%s", i, key) : keyexpr;
+
+		if (s->by || (s->has_event_time && !set_based))
+			appendStringInfo(&from,
+							 " LEFT JOIN LATERAL (SELECT %s FROM %s h WHERE h.%s = %s"
+							 " AND h.recorded_to = 'infinity' AND h.valid_from <= s.effective_at"
+							 " AND h.valid_to > s.effective_at ORDER BY %s LIMIT 1) e%d ON true",
+							 step_select_list(s, false), s->entity->history_table, match, keyexpr,
+							 s->by ? psprintf("h.%s", key) : "h.valid_from DESC", i);
+		else if (s->has_event_time)
+			appendStringInfo(&from,
+							 " LEFT JOIN %s e%d ON e%d.%s = %s AND e%d.recorded_to = 'infinity'"
+							 " AND e%d.valid_from <= s.effective_at AND e%d.valid_to > s.effective_at",
+							 s->entity->history_table, i, i, key, keyexpr, i, i, i);
+		if (s->has_current && !set_based)
+			appendStringInfo(&from,
+							 " LEFT JOIN LATERAL (SELECT %s FROM %s h WHERE h.%s = %s"
+							 " AND h.recorded_to = 'infinity' AND h.valid_from <= now()"
+							 " AND h.valid_to > now() ORDER BY h.valid_from DESC LIMIT 1) c%d ON true",
+							 step_select_list(s, true), s->entity->history_table, key, curkey, i);
+		else if (s->has_current)
+			appendStringInfo(&from,
+							 " LEFT JOIN %s c%d ON c%d.%s = %s AND c%d.recorded_to = 'infinity'"
+							 " AND c%d.valid_from <= now() AND c%d.valid_to > now()",
+							 s->entity->history_table, i, i, key, curkey, i, i, i);
+		i++;
+	}
+	appendStringInfoString(&sel, from.data);
+	if (!with_derive || def->derive_names == NIL)
+		return sel.data;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT x.*");
+	{
+		ListCell   *ln,
+				   *le;
+
+		forboth(ln, def->derive_names, le, def->derive_exprs)
+			appendStringInfo(&buf, ", (\n%s\n) AS %s", (char *) lfirst(le),
+							 quote_identifier(lfirst(ln)));
+	}
+	appendStringInfo(&buf, " FROM (%s) x", sel.data);
+	return buf.data;
+}
+
+/*
+ * The %SRC% of arrivals (four parallel arrays: ids, effective and received
+ * times, payloads) or of a log range ($1 < position <= $2): mapped columns
+ * cast from the payload.  For kind 'latest', only the most recent event per
+ * key (greatest effective time, then latest position) survives.
+ */
+static char *
+build_payload_src(ProjDef *def, bool from_log)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT e.event_id, e.effective_at, e.received_at");
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		if (i++ >= def->nmapped)
+			break;
+		appendStringInfoString(&buf, ", (e.payload #>> ARRAY[");
+		for (int k = 0; k < c->npath; k++)
+			appendStringInfo(&buf, "%s%s", k ? ", " : "", quote_literal_cstr(c->path[k]));
+		appendStringInfo(&buf, "])::%s AS %s", format_type_be(c->typid), quote_identifier(c->name));
+	}
+	if (from_log)
+		appendStringInfo(&buf, ", e.position AS ord FROM phoenix.event_log e WHERE e.event_type = %s"
+						 " AND e.position > $1 AND e.position <= $2", quote_literal_cstr(def->source));
+	else
+		appendStringInfoString(&buf, ", e.ord FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[],"
+							   " $4::jsonb[]) WITH ORDINALITY AS e(event_id, effective_at, received_at, payload, ord)");
+	if (!def->latest)
+		return buf.data;
+	return psprintf("SELECT DISTINCT ON (l.%1$s) l.* FROM (%2$s) l WHERE l.%1$s IS NOT NULL"
+					" ORDER BY l.%1$s, l.effective_at DESC, l.ord DESC",
+					quote_identifier(def->latest_key), buf.data);
+}
+
+/* Error context naming the derived column being checked. */
+static void
+derive_errcontext(void *arg)
+{
+	char	  **names = arg;
+
+	errcontext("derived column \"%s\" of projection \"%s\"", names[0], names[1]);
+}
+
+/*
+ * Type each derived column and reject what cannot be recomputed safely: more
+ * than one expression, subqueries, aggregates, set-returning or volatile
+ * functions (which could write, or give another value on every cascade).
+ */
+static void
+analyze_derive(ProjDef *def)
+{
+	StringInfoData src;
+	ListCell   *lc,
+			   *ln,
+			   *le;
+	char	   *tmpl;
+	const char *at;
+	char	   *inner;
+
+	if (def->derive_names == NIL)
+		return;
+	initStringInfo(&src);
+	appendStringInfoString(&src, "SELECT NULL::text AS event_id, NULL::timestamptz AS effective_at,"
+						   " NULL::timestamptz AS received_at");
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		if (c->step < 0)
+			appendStringInfo(&src, ", NULL::%s AS %s", format_type_be(c->typid), quote_identifier(c->name));
+	}
+	appendStringInfoString(&src, " WHERE false");
+	tmpl = build_row_sql(def, true, false);
+	at = strstr(tmpl, "%SRC%");
+	inner = psprintf("%.*s%s%s", (int) (at - tmpl), tmpl, src.data, at + 5);
+
+	forboth(ln, def->derive_names, le, def->derive_exprs)
+	{
+		char	   *names[2] = {lfirst(ln), def->name};
+		ErrorContextCallback cb = {error_context_stack, derive_errcontext, names};
+		SPIPlanPtr	plan;
+		List	   *sources;
+		CachedPlanSource *ps;
+		Query	   *q;
+		const char *why = NULL;
+		Oid			typid;
+
+		error_context_stack = &cb;
+		plan = SPI_prepare(psprintf("SELECT (\n%s\n) FROM (%s) x", (char *) lfirst(le), inner), 0, NULL);
+		if (plan == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("derived column \"%s\" of projection \"%s\" is not a valid expression",
+							names[0], def->name)));
+		sources = SPI_plan_get_plan_sources(plan);
+		ps = list_length(sources) == 1 ? linitial(sources) : NULL;
+		q = ps && list_length(ps->query_list) == 1 ? linitial(ps->query_list) : NULL;
+		if (q == NULL || q->commandType != CMD_SELECT || list_length(q->targetList) != 1 ||
+			list_length(q->rtable) != 1)
+			why = "it must be one expression over the row's columns";
+		else if (q->hasSubLinks || q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs ||
+				 q->cteList != NIL)
+			why = "subqueries, aggregates, window and set-returning functions are not allowed";
+		else if (contain_volatile_functions((Node *) q->targetList))
+			why = "it calls a volatile function (one that may write, or give another value each time)";
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("derived column \"%s\" of projection \"%s\" is not allowed: %s",
+							names[0], def->name, why),
+					 errhint("A derived column is an immutable or stable expression over the row, e.g. \"(effective_at AT TIME ZONE site_timezone)::date\".")));
+		typid = ps->resultDesc->attrs[0].atttypid;
+		if (typid == UNKNOWNOID)
+			typid = TEXTOID;
+		typid = catalog_scalar_type(format_type_be(typid),
+									psprintf("derived column \"%s\" of projection \"%s\"", names[0], def->name));
+		def->derive_types = lappend_oid(def->derive_types, typid);
+		SPI_freeplan(plan);
+		error_context_stack = cb.previous;
+	}
+}
+
+/* The reporting table, its indexes, the _fresh view and grants. */
+static void
+create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *qtable)
+{
+	StringInfoData buf;
+	ListCell   *lc,
+			   *lt;
+	List	   *indexed = NIL;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE TABLE %s (event_id text NOT NULL, effective_at timestamptz NOT NULL,"
+					 " received_at timestamptz NOT NULL", qtable);
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		appendStringInfo(&buf, ", %s %s%s", quote_identifier(c->name), format_type_be(c->typid),
+						 def->latest && strcmp(c->name, def->latest_key) == 0 ? " NOT NULL" : "");
+	}
+	forboth(lc, def->derive_names, lt, def->derive_types)
+		appendStringInfo(&buf, ", %s %s", quote_identifier(lfirst(lc)), format_type_be(lfirst_oid(lt)));
+	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s));",
+					 quote_identifier(def->latest ? def->latest_key : "event_id"));
+	appendStringInfo(&buf, "CREATE INDEX ON %s (change_seq);", qtable);
+
+	/* What the cascade looks rows up by. */
+	foreach(lc, def->steps)
+	{
+		DefStep    *s = lfirst(lc);
+
+		if (!str_member(indexed, s->key_column))
+		{
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s, effective_at);", qtable,
+							 quote_identifier(s->key_column));
+			indexed = lappend(indexed, s->key_column);
+		}
+		if (s->has_current && !str_member(indexed, s->match_column))
+		{
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s);", qtable, quote_identifier(s->match_column));
+			indexed = lappend(indexed, s->match_column);
+		}
+		if (s->by)
+		{
+			char	   *idx = psprintf("%s_%s_asof", s->entity->name, s->by);
+
+			if (strlen(idx) >= NAMEDATALEN)
+				idx[NAMEDATALEN - 1] = '\0';
+			appendStringInfo(&buf, "CREATE INDEX IF NOT EXISTS %s ON %s (%s, valid_from) WHERE recorded_to = 'infinity';",
+							 quote_identifier(idx), s->entity->history_table, quote_identifier(s->by));
+		}
+	}
+	appendStringInfo(&buf, "COMMENT ON TABLE %s IS %s;", qtable,
+					 quote_literal_cstr(psprintf("Phoenix projection %s of %s events", def->name, def->source)));
+	appendStringInfo(&buf, "GRANT SELECT ON %1$s TO phoenix_reader, phoenix_writer;"
+					 "GRANT INSERT, UPDATE, DELETE ON %1$s TO phoenix_writer; GRANT ALL ON %1$s TO phoenix_admin;",
+					 qtable);
+	if (fresh_for)
+	{
+		char	   *view = psprintf("%s.%s", quote_identifier(schema),
+									quote_identifier(psprintf("%s_fresh", def->name)));
+
+		appendStringInfo(&buf, "CREATE VIEW %1$s AS SELECT * FROM %2$s WHERE effective_at > now() - %3$s::interval;"
+						 "COMMENT ON VIEW %1$s IS %4$s; GRANT SELECT ON %1$s TO phoenix_reader, phoenix_writer, phoenix_admin;",
+						 view, qtable,
+						 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(fresh_for)))),
+						 quote_literal_cstr(psprintf("Phoenix: rows of %s recent enough to show", def->name)));
+	}
+	if (SPI_execute(buf.data, false, 0) < 0)
+		elog(ERROR, "cannot create the table of projection \"%s\"", def->name);
+}
+
+static Datum
+text_array(List *items)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(items), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, items)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* "a,b,c": the source columns (out = false) or the recomputed ones (true). */
+static char *
+column_list(ProjDef *def, bool out)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	if (!out)
+		appendStringInfoString(&buf, "event_id,effective_at,received_at");
+	foreach(lc, def->columns)
+	{
+		DefColumn  *c = lfirst(lc);
+
+		if ((c->step >= 0) == out)
+			appendStringInfo(&buf, "%s%s", buf.len ? "," : "", c->name);
+	}
+	if (out)
+		foreach(lc, def->derive_names)
+			appendStringInfo(&buf, "%s%s", buf.len ? "," : "", (char *) lfirst(lc));
+	return buf.data;
+}
+
+/* Write the catalog rows; returns the projection id. */
+static int32
+store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
+				 Jsonb *columns, Jsonb *enrich, Jsonb *derive)
+{
+	Oid			pt[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID,
+		JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		pv[17];
+	char		pn[17];
+	Oid			st[10] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
+		TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		sv[10];
+	char		sn[10];
+	int32		id;
+	bool		isnull;
+	ListCell   *lc;
+
+	memset(pn, ' ', sizeof(pn));
+	pv[0] = CStringGetTextDatum(def->name);
+	pv[1] = CStringGetTextDatum(schema);
+	pv[2] = CStringGetTextDatum(def->name);
+	pv[3] = CStringGetTextDatum(def->source);
+	pv[4] = CStringGetTextDatum(def->latest ? "latest" : "events");
+	pv[5] = def->latest_key ? CStringGetTextDatum(def->latest_key) : (Datum) 0;
+	pn[5] = def->latest_key ? ' ' : 'n';
+	pv[6] = fresh_for ? IntervalPGetDatum(fresh_for) : (Datum) 0;
+	pn[6] = fresh_for ? ' ' : 'n';
+	pv[7] = JsonbPGetDatum(columns);
+	pv[8] = JsonbPGetDatum(enrich);
+	pv[9] = JsonbPGetDatum(derive);
+	pv[10] = CStringGetTextDatum(def->latest ? def->latest_key : "event_id");
+	pv[11] = CStringGetTextDatum(column_list(def, false));
+	pv[12] = CStringGetTextDatum(column_list(def, true));
+	pv[13] = CStringGetTextDatum(build_row_sql(def, false, true));
+	pv[14] = CStringGetTextDatum(build_row_sql(def, true, true));
+	pv[15] = CStringGetTextDatum(build_payload_src(def, false));
+	pv[16] = CStringGetTextDatum(build_payload_src(def, true));
+	if (SPI_execute_with_args("INSERT INTO phoenix.projections (name, schema_name, table_name, source, kind,"
+							  " latest_key, fresh_for, columns, enrich, derive, pk_column, src_columns,"
+							  " out_columns, row_lateral, row_join, payload_src, log_src)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+							  " RETURNING projection_id", 17, pt, pv, pn, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "cannot record projection \"%s\"", def->name);
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	foreach(lc, def->steps)
+	{
+		DefStep    *s = lfirst(lc);
+		DefColumn  *kc = find_column(def, s->key_column);
+		List	   *et = NIL,
+				   *cur = NIL,
+				   *path = NIL;
+		ListCell   *la,
+				   *lm;
+
+		forboth(la, s->atts, lm, s->modes)
+		{
+			if (lfirst_int(lm))
+				cur = lappend(cur, s->entity->atts[lfirst_int(la)].name);
+			else
+				et = lappend(et, s->entity->atts[lfirst_int(la)].name);
+		}
+		for (int k = 0; kc->step < 0 && k < kc->npath; k++)
+			path = lappend(path, kc->path[k]);
+		memset(sn, ' ', sizeof(sn));
+		sv[0] = Int32GetDatum(id);
+		sv[1] = Int32GetDatum(s->order + 1);
+		sv[2] = CStringGetTextDatum(s->entity->name);
+		sv[3] = CStringGetTextDatum(s->prefix);
+		sv[4] = CStringGetTextDatum(s->key_column);
+		sv[5] = path ? text_array(path) : (Datum) 0;
+		sn[5] = path ? ' ' : 'n';
+		sv[6] = s->by ? CStringGetTextDatum(s->by) : (Datum) 0;
+		sn[6] = s->by ? ' ' : 'n';
+		sv[7] = CStringGetTextDatum(s->match_column);
+		sv[8] = text_array(et);
+		sv[9] = text_array(cur);
+		if (SPI_execute_with_args("INSERT INTO phoenix.projection_steps (projection_id, step, entity, prefix,"
+								  " key_column, key_path, by_attribute, match_column, event_time, current)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+								  10, st, sv, sn, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "cannot record the steps of projection \"%s\"", def->name);
+	}
+	return id;
 }

@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+#include "storage/lock.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -26,5 +28,77 @@ typedef struct EmittedEvent
  * batch).  Called inside SPI, in the emitter's transaction.
  */
 extern void projection_on_events(const char *event_type, int nevents, const EmittedEvent *events);
+
+/*
+ * The ways a projection row depends on an entity key, each with its own
+ * recomputation statement (see cascade.c).
+ */
+typedef enum ProjDep
+{
+	PROJ_DEP_WINDOW,			/* key column = $1, effective_at in [$2, $3) */
+	PROJ_DEP_BYVALS,			/* by column = ANY($1), effective_at in [$2, $3) */
+	PROJ_DEP_CURRENT,			/* matched key column = $1 (any time) */
+	PROJ_NDEPS
+} ProjDep;
+
+/* One enrichment step of a cached projection. */
+typedef struct ProjStep
+{
+	int			step;
+	char	   *entity;
+	char	   *key_column;		/* table column holding the key / by value */
+	int			nkey_path;		/* > 0 when key_column is mapped from the payload */
+	char	  **key_path;
+	char	   *by_attribute;	/* NULL: match on the entity key */
+	Oid			by_typid;		/* type of by_attribute */
+	char	   *match_column;	/* table column holding the matched entity key */
+	int			n_event_time;
+	char	  **event_time;
+	int			n_current;
+	char	  **current;
+	uint32		lock_class;		/* advisory lock class of what the step matches on */
+	char	   *filter[PROJ_NDEPS];	/* WHERE clause over alias t0 */
+	SPIPlanPtr	plan[PROJ_NDEPS];	/* recompute, index lookups (lazy) */
+	SPIPlanPtr	count_plan[PROJ_NDEPS]; /* bounded count of candidate rows (lazy) */
+} ProjStep;
+
+/* A projection as every backend caches it. */
+typedef struct Projection
+{
+	int32		id;
+	char	   *name;
+	char	   *source;
+	char	   *table;			/* quoted, schema-qualified */
+	bool		latest;
+	char	   *pk_column;
+	char	   *src_columns;
+	char	   *out_columns;
+	char	   *row_lateral;
+	char	   *row_join;
+	char	   *payload_src;
+	char	   *log_src;
+	int			nsteps;
+	ProjStep   *steps;
+	SPIPlanPtr	insert_plan;	/* arrival of a small batch (lazy) */
+} Projection;
+
+/* Every projection, from the per-backend cache (valid until end of xact). */
+extern List *projection_cache_all(void);
+
+/* Row computation of `p` with %SRC% replaced by `src` (palloc'd). */
+extern char *projection_row_sql(Projection *p, bool set_based, const char *src);
+
+/* Statements over one dependency of one step (cascade.c runs them). */
+extern char *projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based);
+extern char *projection_count_sql(Projection *p, ProjStep *s, ProjDep dep);
+
+/* Rows above which a statement is planned for the actual set (GUC). */
+extern int	projection_set_based_threshold;
+
+/* Advisory lock tag of (class, value): what writers and the cascade share. */
+extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);
+extern uint32 projection_lock_class(const char *entity, const char *attribute);
+
+extern void ProjectionInit(void);
 
 #endif							/* PHOENIX_PROJECTION_H */
