@@ -9,6 +9,10 @@
 
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -67,6 +71,62 @@ kafka_check_option(const char *name, const char *value, const char *context)
 				 errmsg("invalid librdkafka option \"%s\" for %s", name, context),
 				 errdetail("librdkafka: %s", errstr),
 				 errhint("See librdkafka's CONFIGURATION.md for the properties and their values.")));
+}
+
+/*
+ * librdkafka properties given as a jsonb object {"property": value}; string,
+ * number and boolean values are taken as their text.  Each is checked.
+ * Returns a List of DefElem (palloc'd in the current context).
+ */
+List *
+kafka_options_from_jsonb(Jsonb *options, const char *context)
+{
+	List	   *result = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (options == NULL)
+		return NIL;
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options of %s must be a JSON object", context),
+				 errhint("Write librdkafka properties as {\"property\": \"value\"}.")));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *value;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		switch (v.type)
+		{
+			case jbvString:
+				value = pnstrdup(v.val.string.val, v.val.string.len);
+				break;
+			case jbvNumeric:
+				value = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+				break;
+			case jbvBool:
+				value = v.val.boolean ? "true" : "false";
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("librdkafka option \"%s\" of %s must be a string, number or boolean",
+								key, context)));
+		}
+		kafka_check_option(key, value, context);
+		result = lappend(result, makeDefElem(key, (Node *) makeString(value), -1));
+	}
+	return result;
 }
 
 /*
@@ -208,6 +268,9 @@ kafka_client_close(KafkaClient *client)
 	if (client->closed)
 		return;
 	client->closed = true;
+	if (client->queue)
+		rd_kafka_queue_destroy(client->queue);
+	client->queue = NULL;
 	if (client->msg)
 		rd_kafka_message_destroy(client->msg);
 	client->msg = NULL;

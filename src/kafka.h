@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 
 /*
  * A librdkafka client owned by a memory context: destroyed when the context
@@ -20,6 +21,8 @@
 typedef struct KafkaClient
 {
 	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;	/* consumer queue reference, if taken */
+	void	   *owner;			/* the worker's Consumer/Publisher, if any */
 	rd_kafka_message_t *msg;	/* message being turned into a tuple, if any */
 	const struct rd_kafka_metadata *md;	/* metadata being read, if any */
 	const char *what;			/* for messages: "foreign server \"x\"" */
@@ -35,6 +38,9 @@ typedef struct KafkaClient
  * libraries into the server, offset management).
  */
 extern void kafka_check_option(const char *name, const char *value, const char *context);
+
+/* librdkafka options from a jsonb object, each checked; List of DefElem. */
+extern List *kafka_options_from_jsonb(Jsonb *options, const char *context);
 
 /* A conf with bootstrap.servers, the given options and our callbacks. */
 extern rd_kafka_conf_t *kafka_make_conf(const char *brokers, List *options,

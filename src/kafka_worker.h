@@ -7,7 +7,24 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 /* GUCs, shared memory and the launcher (when in shared_preload_libraries). */
 extern void KafkaWorkerInit(void);
+
+/* Whether a launcher serves this server (phoenix was preloaded). */
+extern bool kafka_worker_available(void);
+
+/*
+ * At commit of the current transaction, wake this database's worker:
+ * config_changed makes it reload subscriptions and publications (and makes
+ * the launcher start a worker if there is none); otherwise it only looks at
+ * the outbox.
+ */
+extern void kafka_notify_worker(bool config_changed);
+
+/* Background worker entry points (bgw_function_name). */
+extern PGDLLEXPORT void phoenix_kafka_launcher_main(Datum arg);
+extern PGDLLEXPORT void phoenix_kafka_worker_main(Datum arg);
 
 #endif							/* PHOENIX_KAFKA_WORKER_H */
