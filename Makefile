@@ -17,6 +17,9 @@ PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 # No LLVM bitcode: JIT inlining of Phoenix is not worth a clang dependency.
 with_llvm = no
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes, so that no object keeps an old struct layout.
+$(OBJS): $(wildcard src/*.h)
 
 phoenix--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@

@@ -20,6 +20,7 @@ SELECT phoenix.create_subscription('nobrokers', 'badge-events', 'presence.detect
 SELECT phoenix.create_subscription('notype', 'badge-events', brokers => 'localhost:9092');
 SELECT phoenix.create_subscription('Bad Name', 'badge-events', 'x', 'localhost:9092');
 SELECT phoenix.create_subscription('badtopic', 'no spaces', 'x', 'localhost:9092');
+SELECT phoenix.create_subscription('select', 't', 'x', 'localhost:9092');
 SELECT phoenix.create_subscription('emptyhdr', 't', brokers => 'localhost:9092', event_type_header => '');
 SELECT phoenix.create_subscription('badopt', 't', 'x', 'localhost:9092', options => '{"fetch.wait.max.ms": "soon"}');
 SELECT phoenix.create_subscription('unknownopt', 't', 'x', 'localhost:9092', options => '{"no.such.property": 1}');
@@ -53,6 +54,8 @@ SELECT name FROM phoenix.kafka_subscriptions ORDER BY name;
 SELECT has_function_privilege('phoenix_writer', 'phoenix.create_subscription(text,text,text,text,text,text,text,text,jsonb,integer,boolean)', 'EXECUTE') AS writer_can,
        has_function_privilege('phoenix_admin', 'phoenix.create_subscription(text,text,text,text,text,text,text,text,jsonb,integer,boolean)', 'EXECUTE') AS admin_can,
        has_table_privilege('phoenix_reader', 'phoenix.subscription_status', 'SELECT') AS reader_sees_status;
+
+SELECT phoenix.drop_subscription('badges');
 
 -- the settings are documented GUCs, and the prefix is reserved
 SELECT name, setting, context FROM pg_settings WHERE name LIKE 'phoenix.kafka%' ORDER BY name;

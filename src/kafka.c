@@ -74,6 +74,25 @@ kafka_check_option(const char *name, const char *value, const char *context)
 }
 
 /*
+ * Kafka's own rule for topic names: 1 to 249 of [A-Za-z0-9._-], not "." or "..".
+ */
+void
+kafka_check_topic(const char *topic, const char *context)
+{
+	size_t		len = strlen(topic);
+	bool		ok = len > 0 && len <= 249 && strcmp(topic, ".") != 0 && strcmp(topic, "..") != 0;
+
+	for (const char *p = topic; ok && *p; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			*p == '.' || *p == '_' || *p == '-';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid Kafka topic name \"%s\" for %s", topic, context),
+				 errhint("Kafka topic names have 1 to 249 letters, digits, dots, underscores or hyphens.")));
+}
+
+/*
  * librdkafka properties given as a jsonb object {"property": value}; string,
  * number and boolean values are taken as their text.  Each is checked.
  * Returns a List of DefElem (palloc'd in the current context).

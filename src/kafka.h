@@ -39,6 +39,9 @@ typedef struct KafkaClient
  */
 extern void kafka_check_option(const char *name, const char *value, const char *context);
 
+/* ERROR (invalid_name) unless `topic` is a legal Kafka topic name. */
+extern void kafka_check_topic(const char *topic, const char *context);
+
 /* librdkafka options from a jsonb object, each checked; List of DefElem. */
 extern List *kafka_options_from_jsonb(Jsonb *options, const char *context);
 

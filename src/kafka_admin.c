@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "catalog.h"
 #include "kafka.h"
 #include "kafka_worker.h"
 #include "phoenix.h"
@@ -64,11 +65,13 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("a subscription needs a name")));
+	catalog_check_identifier(name, "subscription", NAMEDATALEN - 1);
 	what = psprintf("subscription \"%s\"", name);
 	if (topic == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s needs a topic", what)));
+	kafka_check_topic(topic, what);
 	if (brokers == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -644,6 +644,7 @@ worker_reload(uint32 generation)
 {
 	List	   *subs;
 	List	   *kept = NIL;
+	List	   *old_consumers;
 	ListCell   *lc;
 	bool		publishing;
 
@@ -681,6 +682,9 @@ worker_reload(uint32 generation)
 			proc_exit(0);
 	}
 
+	/* the consumer list outlives this round: it lives in worker_cxt */
+	MemoryContextSwitchTo(worker_cxt);
+
 	/* stop consumers whose subscription went away, changed or was paused */
 	foreach(lc, consumers)
 	{
@@ -696,6 +700,7 @@ worker_reload(uint32 generation)
 		else
 			MemoryContextDelete(c->cxt);
 	}
+	old_consumers = consumers;
 	consumers = kept;
 	foreach(lc, subs)
 	{
@@ -707,13 +712,10 @@ worker_reload(uint32 generation)
 			if (strcmp(((Consumer *) lfirst(lc2))->sub.fingerprint, sub->fingerprint) == 0)
 				running = true;
 		if (!running)
-		{
-			MemoryContext old = MemoryContextSwitchTo(worker_cxt);
-
 			consumers = lappend(consumers, consumer_start(sub));
-			MemoryContextSwitchTo(old);
-		}
 	}
+	list_free(old_consumers);
+	MemoryContextSwitchTo(old);
 }
 
 /* Enabled subscriptions, copied into worker_cxt.  Inside a transaction. */
