@@ -1,13 +1,870 @@
 /*
- * emit.c — the one generic mutation.
- * (Stub until the emit work lands.)
+ * emit.c — the one generic mutation: validate, log, apply to entity timelines
+ * and projections.  phoenix.emit, emit_batch, replay_dead_letters, the CSV
+ * reader and the Kafka worker (emit_bulk) all funnel into emit_items().
  */
 #include "postgres.h"
 
-#include "emit.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
 
+#include "catalog.h"
+#include "emit.h"
+#include "eventlog.h"
+#include "jsonschema.h"
+#include "phoenix.h"
+#include "projection.h"
+#include "registry.h"
+#include "softparse.h"
+#include "timeline.h"
+
+/* Items handled per set-based round trip (bounds memory of huge batches). */
+#define EMIT_CHUNK			4096
+/* Longest caller-supplied event id. */
+#define EVENT_ID_MAX		200
+
+int			emit_max_payload_bytes = 1024 * 1024;
+
+static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
+static bool prepare_item(EmitItem *item, bool raise, TimestampTz received_at);
+static bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint,
+				   const char *fmt,...) pg_attribute_printf(5, 6);
+static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
+static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
+static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
+static bool entity_key(EmitItem *item, bool raise);
+static void build_assertions(EmitItem *items, int nitems, bool raise);
+static void build_assertion(EmitItem *item);
+static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
+static void apply_to_timelines(EmitItem *items, int nitems);
+static void feed_projections(EmitItem *items, int nitems, TimestampTz received_at);
+static char *generate_event_id(void);
+static JsonbValue *payload_member(Jsonb *payload, const char *field);
+static char *scalar_text(JsonbValue *v);
+static void emit_error_context(void *arg);
+static char *text_arg(FunctionCallInfo fcinfo, int argno);
+static Datum counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts);
+static void batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source);
+static char *jsonbvalue_text(JsonbValue *v);
+
+PG_FUNCTION_INFO_V1(phoenix_emit);
+PG_FUNCTION_INFO_V1(phoenix_emit_batch);
+PG_FUNCTION_INFO_V1(phoenix_replay_dead_letters);
+
+/*
+ * emit(event_type, payload, effective_at, event_id, source) → position.
+ * Raises on any refusal; an idempotent repeat returns the original position.
+ */
+Datum
+phoenix_emit(PG_FUNCTION_ARGS)
+{
+	EmitItem	item;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event type and payload must not be null")));
+	memset(&item, 0, sizeof(item));
+	item.event_type = text_arg(fcinfo, 0);
+	item.payload = PG_GETARG_JSONB_P(1);
+	if (!PG_ARGISNULL(2))
+	{
+		item.has_effective_at = true;
+		item.effective_at = PG_GETARG_TIMESTAMPTZ(2);
+	}
+	item.event_id = text_arg(fcinfo, 3);
+	item.source = PG_ARGISNULL(4) ? "emit" : text_arg(fcinfo, 4);
+
+	SPI_connect();
+	emit_items(&item, 1, true);
+	SPI_finish();
+	PG_RETURN_INT64(item.position);
+}
+
+/*
+ * emit_batch(events jsonb, source) → (accepted, rejected).  events is an
+ * array of {"type", "payload", "event_id", "effective_at", "source"}; a
+ * payload given as a JSON string is parsed as JSON text.  Elements that are
+ * not even that shape are dead-lettered like any other bad event.
+ */
+Datum
+phoenix_emit_batch(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *events;
+	const char *source;
+	EmitCounts	counts = {0, 0};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	EmitItem   *chunk;
+	int			n = 0;
+	int			index = 0;
+	MemoryContext chunk_cxt,
+				oldcxt;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be null")));
+	events = PG_GETARG_JSONB_P(0);
+	source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
+	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("events must be a JSON array of {\"type\": ..., \"payload\": ...} objects")));
+
+	SPI_connect();
+	chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix emit_batch chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+	it = JsonbIteratorInit(&events->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		EmitCounts	c;
+
+		if (tok != WJB_ELEM)
+			continue;
+		oldcxt = MemoryContextSwitchTo(chunk_cxt);
+		batch_element_item(&chunk[n++], &v, index++, source);
+		MemoryContextSwitchTo(oldcxt);
+		if (n < EMIT_CHUNK)
+			continue;
+		oldcxt = MemoryContextSwitchTo(chunk_cxt);
+		c = emit_items(chunk, n, false);
+		MemoryContextSwitchTo(oldcxt);
+		counts.accepted += c.accepted;
+		counts.rejected += c.rejected;
+		MemoryContextReset(chunk_cxt);
+		n = 0;
+	}
+	if (n > 0)
+	{
+		EmitCounts	c;
+
+		oldcxt = MemoryContextSwitchTo(chunk_cxt);
+		c = emit_items(chunk, n, false);
+		MemoryContextSwitchTo(oldcxt);
+		counts.accepted += c.accepted;
+		counts.rejected += c.rejected;
+	}
+	SPI_finish();
+	return counts_tuple(fcinfo, counts);
+}
+
+/*
+ * replay_dead_letters(event_type, dead_letter_ids) → (replayed, rejected).
+ * Re-emits pending dead letters (all, one type's, or the listed ones) with
+ * their original id, source, position and effective time.  Accepted ones
+ * are marked replayed; the others keep their row with the new reason.
+ */
+Datum
+phoenix_replay_dead_letters(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		args[2];
+	char		nulls[2];
+	EmitItem   *items;
+	EmitCounts	counts = {0, 0};
+	uint64		i,
+				n;
+
+	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT dead_letter_id, event_type, event_id, raw, source, source_position, effective_at "
+							  "FROM phoenix.dead_letters "
+							  "WHERE replayed_at IS NULL AND replayable AND ($1 IS NULL OR event_type = $1) "
+							  "AND ($2 IS NULL OR dead_letter_id = ANY ($2)) "
+							  "ORDER BY dead_letter_id FOR UPDATE",
+							  2, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phoenix.dead_letters");
+	n = SPI_processed;
+	items = palloc0(sizeof(EmitItem) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		eff;
+
+		items[i].dead_letter_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		items[i].event_type = SPI_getvalue(tup, td, 2);
+		items[i].event_id = SPI_getvalue(tup, td, 3);
+		items[i].raw = SPI_getvalue(tup, td, 4);
+		items[i].raw_len = strlen(items[i].raw);
+		items[i].source = SPI_getvalue(tup, td, 5);
+		items[i].source_position = SPI_getvalue(tup, td, 6);
+		eff = SPI_getbinval(tup, td, 7, &isnull);
+		items[i].has_effective_at = !isnull;
+		if (!isnull)
+			items[i].effective_at = DatumGetTimestampTz(eff);
+	}
+	if (n > 0)
+		counts = emit_items(items, (int) n, false);
+	SPI_finish();
+	return counts_tuple(fcinfo, counts);
+}
+
+/* The Kafka worker's (and any C caller's) entry: raw JSON text inputs. */
 EmitCounts
 emit_bulk(EmitInput *inputs, int ninputs)
 {
-	elog(ERROR, "emit_bulk is not implemented yet");
+	EmitItem   *items = palloc0(sizeof(EmitItem) * Max(ninputs, 1));
+	EmitCounts	counts;
+	int			i;
+
+	for (i = 0; i < ninputs; i++)
+	{
+		items[i].event_type = inputs[i].event_type;
+		items[i].raw = inputs[i].raw;
+		items[i].raw_len = inputs[i].raw ? inputs[i].raw_len : 0;
+		items[i].event_id = inputs[i].event_id;
+		items[i].source = inputs[i].source;
+		items[i].source_position = inputs[i].source_position;
+		items[i].has_effective_at = inputs[i].has_effective_at;
+		items[i].effective_at = inputs[i].effective_at;
+	}
+	counts = emit_items(items, ninputs, false);
+	pfree(items);
+	return counts;
+}
+
+/*
+ * The engine: items are handled EMIT_CHUNK at a time, each chunk with a few
+ * set-based statements, in a memory context reset between chunks.
+ */
+EmitCounts
+emit_items(EmitItem *items, int nitems, bool raise)
+{
+	EmitCounts	counts = {0, 0};
+	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix emit",
+													ALLOCSET_DEFAULT_SIZES);
+	int			off;
+
+	for (off = 0; off < nitems; off += EMIT_CHUNK)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(chunk_cxt);
+
+		emit_chunk(items + off, Min(EMIT_CHUNK, nitems - off), raise, &counts);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(chunk_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(chunk_cxt);
+	return counts;
+}
+
+/*
+ * One chunk: validate every item (no side effects yet), number them, claim
+ * their ids, log them, then apply entity events and feed projections.
+ * Refusals found after the ids were claimed cannot happen: everything that
+ * can refuse an item runs before eventlog_claim_ids.
+ */
+static void
+emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
+{
+	TimestampTz received_at = GetCurrentTransactionStartTimestamp();
+	int			i;
+
+	eventlog_ensure_partition(received_at);
+	for (i = 0; i < nitems; i++)
+		prepare_item(&items[i], raise, received_at);
+	build_assertions(items, nitems, raise);
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING)
+			items[i].position = eventlog_next_position();
+	eventlog_claim_ids(items, nitems, raise ? refuse_duplicate_id_raise : refuse_duplicate_id);
+	eventlog_append(items, nitems, received_at);
+	apply_to_timelines(items, nitems);
+	feed_projections(items, nitems, received_at);
+	if (!raise)
+		eventlog_record_outcomes(items, nitems);
+	for (i = 0; i < nitems; i++)
+	{
+		if (items[i].status == EMIT_REJECTED)
+			counts->rejected++;
+		else
+			counts->accepted++;
+	}
+}
+
+/*
+ * Everything about one item that needs no database write: its type, payload
+ * (parsed softly), size, schema validation, effective time, entity key and
+ * event id.  On failure the item is refused (or, with raise, ERROR).
+ */
+static bool
+prepare_item(EmitItem *item, bool raise, TimestampTz received_at)
+{
+	PhxEventType *type;
+
+	if (item->status != EMIT_PENDING)
+		return false;
+	if (item->event_type == NULL)
+		return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
+					  "Give every event a \"type\".", "event has no type");
+	type = registry_event_type(item->event_type, true);
+	if (type == NULL)
+		return refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
+					  "Register it with phoenix.create_event_type, then replay the dead letters with phoenix.replay_dead_letters.",
+					  "unknown event type \"%s\"", item->event_type);
+	item->type = type;
+
+	if (item->payload == NULL)
+	{
+		char	   *why;
+		int			code;
+
+		if (item->raw == NULL)
+			return refuse(item, raise, ERRCODE_NULL_VALUE_NOT_ALLOWED, NULL,
+						  "event of type \"%s\" has no payload", type->name);
+		if (item->raw_len > emit_max_payload_bytes)
+			return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
+						  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
+						  type->name, item->raw_len, emit_max_payload_bytes);
+		item->payload = softparse_json(item->raw, item->raw_len, &why, &code);
+		if (item->payload == NULL)
+			return refuse(item, raise, code, NULL,
+						  "payload of event type \"%s\" is not valid JSON: %s", type->name, why);
+	}
+	else if (VARSIZE(item->payload) > emit_max_payload_bytes)
+		return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+					  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
+					  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
+					  type->name, (int) VARSIZE(item->payload), emit_max_payload_bytes);
+
+	if (!JB_ROOT_IS_OBJECT(item->payload) || JB_ROOT_IS_SCALAR(item->payload))
+		return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+					  "payload of event type \"%s\" must be a JSON object", type->name);
+	{
+		List	   *errors = NIL;
+
+		if (!jsonschema_validate(type->schema, item->payload, &errors, 1))
+		{
+			JsonSchemaError *e = errors ? linitial(errors) : NULL;
+
+			return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+						  "Fix the producer, or register a new version of the schema and replay the dead letters.",
+						  "payload does not match schema version %d of event type \"%s\": %s: %s (%s)",
+						  type->version, type->name,
+						  e ? e->path : "$", e ? e->message : "invalid", e ? e->keyword : "schema");
+		}
+	}
+	if (!effective_time(item, raise, received_at))
+		return false;
+	if (type->entity && !entity_key(item, raise))
+		return false;
+
+	if (item->event_id)
+	{
+		size_t		len = strlen(item->event_id);
+
+		if (len == 0 || len > EVENT_ID_MAX)
+			return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+						  "event_id of event type \"%s\" must have 1 to %d bytes", type->name, EVENT_ID_MAX);
+		item->id_given = true;
+	}
+	else
+	{
+		item->event_id = generate_event_id();
+		item->id_generated = true;
+	}
+	/* type and payload decide whether a repeat of an id is the same event */
+	item->payload_hash =
+		DatumGetInt64(DirectFunctionCall2(jsonb_hash_extended, JsonbPGetDatum(item->payload),
+										  Int64GetDatum((int64) hash_bytes((const unsigned char *) type->name,
+																		   strlen(type->name)))));
+	if (item->source == NULL)
+		item->source = "emit_bulk";
+	return true;
+}
+
+/*
+ * Refuse an item: with `raise` an ERROR, otherwise remember why so that it is
+ * dead-lettered.  Returns false, for "return refuse(...)".
+ */
+static bool
+refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...)
+{
+	va_list		ap;
+	StringInfoData msg;
+
+	initStringInfo(&msg);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&msg, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&msg, needed);
+	}
+	if (raise)
+		ereport(ERROR,
+				(errcode(sqlerrcode),
+				 errmsg_internal("%s", msg.data),
+				 hint ? errhint("%s", hint) : 0));
+	item->status = EMIT_REJECTED;
+	item->sqlerrcode = sqlerrcode;
+	item->reason = msg.data;
+	item->hint = (char *) hint;
+	return false;
+}
+
+static void
+refuse_duplicate_id(EmitItem *item, int64 existing_position)
+{
+	refuse(item, false, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT, NULL,
+		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
+		   item->event_id, item->event_type, existing_position);
+}
+
+static void
+refuse_duplicate_id_raise(EmitItem *item, int64 existing_position)
+{
+	refuse(item, true, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
+		   "Use a new event_id for a different event, or resend the original payload.",
+		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
+		   item->event_id, item->event_type, existing_position);
+}
+
+/* effective_at argument, else the type's time_field, else received_at. */
+static bool
+effective_time(EmitItem *item, bool raise, TimestampTz received_at)
+{
+	PhxEventType *type = item->type;
+	JsonbValue *v;
+
+	if (item->has_effective_at)
+	{
+		if (TIMESTAMP_NOT_FINITE(item->effective_at))
+		{
+			refuse(item, raise, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, NULL,
+				   "effective time of an event of type \"%s\" must be finite", type->name);
+			return false;
+		}
+		return true;
+	}
+	item->effective_at = received_at;
+	if (type->time_field == NULL || (v = payload_member(item->payload, type->time_field)) == NULL ||
+		v->type == jbvNull)
+		return true;
+	if (v->type != jbvString)
+	{
+		refuse(item, raise, ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+			   "time field \"%s\" of event type \"%s\" must be a date-time string",
+			   type->time_field, type->name);
+		return false;
+	}
+	{
+		char	   *why;
+		int			code;
+
+		if (!softparse_timestamptz(v->val.string.val, v->val.string.len, &item->effective_at, &why, &code))
+		{
+			refuse(item, raise, code, "Send RFC 3339 date-times, e.g. 2026-11-23T09:00:00Z.",
+				   "time field \"%s\" of event type \"%s\": %s", type->time_field, type->name, why);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The entity key from the payload's key_field: a string or a number. */
+static bool
+entity_key(EmitItem *item, bool raise)
+{
+	PhxEventType *type = item->type;
+	JsonbValue *v = payload_member(item->payload, type->key_field);
+
+	if (v == NULL || (v->type != jbvString && v->type != jbvNumeric))
+	{
+		refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+			   "Make the key field required and a string in the schema.",
+			   "key field \"%s\" of event type \"%s\" (entity \"%s\") is missing or not a string",
+			   type->key_field, type->name, type->entity);
+		return false;
+	}
+	item->key = scalar_text(v);
+	return true;
+}
+
+/*
+ * Turn entity events into open assertions.  Converting a payload value to
+ * the attribute's type uses its input function, which can ERROR; the whole
+ * chunk is converted in one subtransaction, and only if that fails is each
+ * item redone in its own, to find and dead-letter the bad ones.  With raise
+ * (a single event) the error simply propagates.
+ */
+static void
+build_assertions(EmitItem *items, int nitems, bool raise)
+{
+	int			i;
+	int			nentity = 0;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING && items[i].type->entity)
+			nentity++;
+	if (nentity == 0)
+		return;
+	if (raise)
+	{
+		for (i = 0; i < nitems; i++)
+			if (items[i].status == EMIT_PENDING && items[i].type->entity)
+				build_assertion(&items[i]);
+		return;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		for (i = 0; i < nitems; i++)
+			if (items[i].status == EMIT_PENDING && items[i].type->entity)
+				build_assertion(&items[i]);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	if (ok)
+		return;
+
+	/* the rare path: one subtransaction per entity event */
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING && items[i].type->entity)
+			(void) build_assertion_in_subxact(&items[i], true);
+}
+
+/* Convert one item inside its own subtransaction; refuse it on ERROR. */
+static bool
+build_assertion_in_subxact(EmitItem *item, bool keep_error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		build_assertion(item);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (keep_error)
+			refuse(item, false, edata->sqlerrcode, edata->hint,
+				   "event of type \"%s\" for %s \"%s\": %s",
+				   item->type->name, item->type->entity, item->key, edata->message);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return ok;
+}
+
+/* Fill item->assertion: the sets fields present in the payload, open from effective_at. */
+static void
+build_assertion(EmitItem *item)
+{
+	PhxEventType *type = item->type;
+	PhxEntity  *entity = catalog_entity(type->entity, false);
+	TimelineAssertion *a = timeline_new_assertion(entity);
+	ErrorContextCallback errcallback;
+	int			s;
+
+	errcallback.callback = emit_error_context;
+	errcallback.arg = item;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	a->is_open = true;
+	a->valid_from = item->effective_at;
+	for (s = 0; s < type->nsets; s++)
+	{
+		int			attno = catalog_attribute_index(entity, type->set_attributes[s]);
+		JsonbValue *v;
+
+		if (attno < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("entity \"%s\" has no attribute \"%s\" (set by event type \"%s\")",
+							entity->name, type->set_attributes[s], type->name),
+					 errhint("Register a new version of the event type that maps to existing attributes.")));
+		v = payload_member(item->payload, type->set_fields[s]);
+		if (v == NULL)
+			continue;
+		a->asserted[attno] = true;
+		a->values[attno] = timeline_datum_from_jsonb(entity, attno, v, &a->isnull[attno]);
+	}
+	error_context_stack = errcallback.previous;
+	item->assertion = a;
+}
+
+/* Apply the accepted entity events' assertions, in input (recorded) order. */
+static void
+apply_to_timelines(EmitItem *items, int nitems)
+{
+	int			i;
+
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		ErrorContextCallback errcallback;
+		bool		any = false;
+		int			a;
+		PhxEntity  *entity;
+
+		if (item->status != EMIT_ACCEPTED || item->assertion == NULL)
+			continue;
+		entity = catalog_entity(item->type->entity, false);
+		for (a = 0; a < entity->natts && !any; a++)
+			any = item->assertion->asserted[a];
+		if (!any)
+			continue;
+		item->assertion->origin = psprintf("event:" INT64_FORMAT, item->position);
+		errcallback.callback = emit_error_context;
+		errcallback.arg = item;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		timeline_apply(entity, item->key, item->assertion);
+		error_context_stack = errcallback.previous;
+	}
+}
+
+/* One projection_on_events call per event type present in the chunk. */
+static void
+feed_projections(EmitItem *items, int nitems, TimestampTz received_at)
+{
+	EmittedEvent *events = palloc(sizeof(EmittedEvent) * nitems);
+	bool	   *done = palloc0(sizeof(bool) * nitems);
+	int			i,
+				j;
+
+	for (i = 0; i < nitems; i++)
+	{
+		int			n = 0;
+
+		if (done[i] || items[i].status != EMIT_ACCEPTED)
+			continue;
+		for (j = i; j < nitems; j++)
+		{
+			if (done[j] || items[j].status != EMIT_ACCEPTED || items[j].type != items[i].type)
+				continue;
+			done[j] = true;
+			events[n].position = items[j].position;
+			events[n].event_id = items[j].event_id;
+			events[n].payload = items[j].payload;
+			events[n].effective_at = items[j].effective_at;
+			events[n].received_at = received_at;
+			n++;
+		}
+		projection_on_events(items[i].type->name, n, events);
+	}
+}
+
+/* A random (version 4) UUID as text, for events sent without an id. */
+static char *
+generate_event_id(void)
+{
+	unsigned char b[16];
+
+	if (!pg_strong_random(b, sizeof(b)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random event id")));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static JsonbValue *
+payload_member(Jsonb *payload, const char *field)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) field;
+	k.val.string.len = strlen(field);
+	return findJsonbValueFromContainer(&payload->root, JB_FOBJECT, &k);
+}
+
+/* A string or number scalar as text. */
+static char *
+scalar_text(JsonbValue *v)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+}
+
+/* Errors while applying an event name it. */
+static void
+emit_error_context(void *arg)
+{
+	EmitItem   *item = (EmitItem *) arg;
+
+	errcontext("event of type \"%s\" for key \"%s\"%s%s",
+			   item->type->name, item->key ? item->key : "?",
+			   item->source_position ? " at " : "",
+			   item->source_position ? item->source_position : "");
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* The (accepted, rejected) result row of the bulk functions. */
+static Datum
+counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(counts.accepted);
+	values[1] = Int64GetDatum(counts.rejected);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+/*
+ * One emit_batch element → item.  Malformed elements become pre-refused
+ * items carrying the element's JSON, so they are dead-lettered with their
+ * index like any other bad event.
+ */
+static void
+batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source)
+{
+	Jsonb	   *obj;
+	JsonbValue *v;
+
+	memset(item, 0, sizeof(EmitItem));
+	item->source = source;
+	item->source_position = psprintf("index %d", index);
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+	{
+		item->raw = jsonbvalue_text(elem);
+		item->raw_len = strlen(item->raw);
+		item->raw_not_payload = true;
+		refuse(item, false, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+			   "batch element %d is not an object with \"type\" and \"payload\"", index);
+		return;
+	}
+	obj = JsonbValueToJsonb(elem);
+	if ((v = payload_member(obj, "type")) != NULL && v->type == jbvString)
+		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
+	else if ((v = payload_member(obj, "event_type")) != NULL && v->type == jbvString)
+		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
+	if ((v = payload_member(obj, "event_id")) != NULL && (v->type == jbvString || v->type == jbvNumeric))
+		item->event_id = scalar_text(v);
+	if ((v = payload_member(obj, "source")) != NULL && v->type == jbvString)
+		item->source = pnstrdup(v->val.string.val, v->val.string.len);
+
+	v = payload_member(obj, "payload");
+	if (v && v->type == jbvString)
+	{
+		/* JSON text: parsed (softly) like a Kafka message */
+		item->raw = pnstrdup(v->val.string.val, v->val.string.len);
+		item->raw_len = v->val.string.len;
+	}
+	else if (v && v->type == jbvBinary)
+		item->payload = JsonbValueToJsonb(v);
+	else
+	{
+		item->raw = jsonbvalue_text(elem);
+		item->raw_len = strlen(item->raw);
+		item->raw_not_payload = true;
+		refuse(item, false, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+			   "batch element %d has no object \"payload\"", index);
+		return;
+	}
+
+	if ((v = payload_member(obj, "effective_at")) != NULL && v->type != jbvNull)
+	{
+		char	   *why;
+		int			code;
+
+		if (v->type != jbvString ||
+			!softparse_timestamptz(v->val.string.val, v->val.string.len, &item->effective_at, &why, &code))
+		{
+			/* the payload may be fine; the envelope is not: keep the element */
+			item->payload = NULL;
+			item->raw = jsonbvalue_text(elem);
+			item->raw_len = strlen(item->raw);
+			item->raw_not_payload = true;
+			refuse(item, false, v->type == jbvString ? code : ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+				   "effective_at of batch element %d: %s", index,
+				   v->type == jbvString ? why : "must be a date-time string");
+			return;
+		}
+		item->has_effective_at = true;
+	}
+}
+
+static char *
+jsonbvalue_text(JsonbValue *v)
+{
+	Jsonb	   *j = JsonbValueToJsonb(v);
+
+	return JsonbToCString(NULL, &j->root, VARSIZE(j));
+}
+
+void
+EmitInit(void)
+{
+	DefineCustomIntVariable("phoenix.max_payload_bytes",
+							"Largest event payload accepted, in bytes.",
+							"Larger payloads are refused (phoenix.emit) or dead-lettered (bulk paths).",
+							&emit_max_payload_bytes,
+							1024 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	RegistryInit();
+	EventlogInit();
 }

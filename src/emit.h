@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 /* One input to the bulk path.  Strings are NUL-terminated; NULL = not given. */
@@ -35,5 +36,65 @@ typedef struct EmitCounts
  * source position.  Must be called inside SPI_connect/SPI_finish.
  */
 extern EmitCounts emit_bulk(EmitInput *inputs, int ninputs);
+
+/*
+ * Phoenix-internal: one event on its way through emit_items(), the engine
+ * behind emit_bulk(), phoenix.emit/emit_batch/ingest_csv and
+ * replay_dead_letters.  Callers fill the input part (zero the rest) and may
+ * pre-reject an item (status EMIT_REJECTED, reason, sqlerrcode, raw) when
+ * they could not even build it.
+ */
+typedef enum EmitStatus
+{
+	EMIT_PENDING = 0,
+	EMIT_ACCEPTED,				/* logged at `position` */
+	EMIT_DUPLICATE,				/* idempotent repeat of the event at `position` */
+	EMIT_REJECTED				/* dead-lettered (or raised) with `reason` */
+} EmitStatus;
+
+struct PhxEventType;
+struct TimelineAssertion;
+
+typedef struct EmitItem
+{
+	/* input */
+	const char *event_type;
+	Jsonb	   *payload;		/* parsed payload, or NULL: parse raw */
+	const char *raw;			/* JSON text (or the refused input) */
+	int			raw_len;
+	const char *event_id;		/* caller's idempotency key, or NULL */
+	const char *source;
+	const char *source_position;
+	bool		has_effective_at;
+	TimestampTz effective_at;
+	int64		dead_letter_id; /* replay: the dead letter this item re-emits */
+	bool		raw_not_payload;	/* raw is a CSV line / batch element: not replayable */
+	/* result */
+	EmitStatus	status;
+	int64		position;
+	int			sqlerrcode;
+	char	   *reason;
+	char	   *hint;
+	/* working state */
+	struct PhxEventType *type;
+	bool		id_given;
+	bool		id_generated;
+	int64		payload_hash;
+	char	   *key;			/* entity key, for entity event types */
+	struct TimelineAssertion *assertion;
+} EmitItem;
+
+/*
+ * Validate, log and apply `items` in the caller's transaction (inside SPI).
+ * With `raise`, the first refusal is an ERROR (phoenix.emit); otherwise
+ * refused items go to phoenix.dead_letters (or, for replayed items, update
+ * their dead letter).  Duplicates count as accepted.
+ */
+extern EmitCounts emit_items(EmitItem *items, int nitems, bool raise);
+
+/* Upper bound on a payload's size in bytes (GUC phoenix.max_payload_bytes). */
+extern int	emit_max_payload_bytes;
+
+extern void EmitInit(void);
 
 #endif							/* PHOENIX_EMIT_H */

@@ -8,6 +8,7 @@
 
 #include "catalog.h"
 #include "changeseq.h"
+#include "emit.h"
 #include "export.h"
 #include "kafka.h"
 #include "phoenix.h"
@@ -25,4 +26,5 @@ _PG_init(void)
 	ChangeSeqInit();
 	ExportInit();
 	ProjectionInit();
+	EmitInit();
 }

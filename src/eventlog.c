@@ -1,0 +1,536 @@
+/*
+ * eventlog.c — writes to phoenix.event_log, phoenix.event_ids and
+ * phoenix.dead_letters: one prepared, set-based statement (unnest of arrays)
+ * per batch, and log partitions created on demand.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "eventlog.h"
+#include "phoenix.h"
+#include "registry.h"
+#include "softparse.h"
+
+/* Event ids are hashed by value; longer ids are refused before they get here. */
+#define EVENT_ID_KEYSIZE	256
+
+/* One column of a set-based statement, collected item by item. */
+typedef struct ColumnArray
+{
+	Oid			elemtype;
+	int			n;
+	Datum	   *values;
+	bool	   *nulls;
+} ColumnArray;
+
+typedef struct SeenId
+{
+	char		event_id[EVENT_ID_KEYSIZE];
+	int64		position;
+	int64		payload_hash;
+} SeenId;
+
+static Oid	log_relid = InvalidOid;
+static Oid	position_seq_relid = InvalidOid;
+static bool partition_known = false;
+static TimestampTz partition_from;
+static TimestampTz partition_to;
+
+static SPIPlanPtr plan_append = NULL;
+static SPIPlanPtr plan_claim = NULL;
+static SPIPlanPtr plan_lookup_ids = NULL;
+static SPIPlanPtr plan_dead_letter = NULL;
+static SPIPlanPtr plan_replay_failed = NULL;
+static SPIPlanPtr plan_replay_done = NULL;
+
+static void eventlog_relcache_callback(Datum arg, Oid relid);
+static Oid	phoenix_relid(const char *relname);
+static void month_bounds(TimestampTz ts, int months_ahead, TimestampTz *from, TimestampTz *to, char **name);
+static void create_partition_if_missing(TimestampTz ts, int months_ahead);
+static SPIPlanPtr prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, const Oid *argtypes);
+static void column_init(ColumnArray *col, Oid elemtype, int capacity);
+static void column_add(ColumnArray *col, Datum value, bool isnull);
+static void column_add_text(ColumnArray *col, const char *s);
+static Datum column_array(ColumnArray *col);
+static char *dead_letter_raw(EmitItem *item);
+static int	cmp_int64(const void *a, const void *b);
+
+/*
+ * Make sure the month partition holding received_at exists (and the next
+ * month's, so that writers rarely meet a month boundary unprepared).  The
+ * answer is cached per backend until the log's relcache entry is invalidated
+ * (e.g. a partition was dropped), so this is a range check per batch.
+ */
+void
+eventlog_ensure_partition(TimestampTz received_at)
+{
+	if (partition_known && received_at >= partition_from && received_at < partition_to)
+		return;
+	create_partition_if_missing(received_at, 0);
+	create_partition_if_missing(received_at, 1);
+	month_bounds(received_at, 0, &partition_from, &partition_to, NULL);
+	partition_known = true;
+}
+
+int64
+eventlog_next_position(void)
+{
+	if (!OidIsValid(position_seq_relid))
+		position_seq_relid = phoenix_relid("event_log_position_seq");
+	return nextval_internal(position_seq_relid, true);
+}
+
+/*
+ * Insert the pending items' ids with ON CONFLICT DO NOTHING: the ids that
+ * come back as inserted are new; the others (seen before, in this batch or
+ * committed by someone else, whom ON CONFLICT waits for) are looked up in one
+ * more statement and compared by payload hash.
+ */
+void
+eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
+{
+	static const Oid argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	ColumnArray ids,
+				positions,
+				hashes;
+	Datum		args[3];
+	int64	   *inserted;
+	int			ninserted;
+	int			i;
+	HTAB	   *seen = NULL;
+	int			nlookups = 0;
+
+	column_init(&ids, TEXTOID, nitems);
+	column_init(&positions, INT8OID, nitems);
+	column_init(&hashes, INT8OID, nitems);
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING)
+		{
+			column_add_text(&ids, items[i].event_id);
+			column_add(&positions, Int64GetDatum(items[i].position), false);
+			column_add(&hashes, Int64GetDatum(items[i].payload_hash), false);
+		}
+	if (ids.n == 0)
+		return;
+
+	args[0] = column_array(&ids);
+	args[1] = column_array(&positions);
+	args[2] = column_array(&hashes);
+	prepare_once(&plan_claim,
+				 "INSERT INTO phoenix.event_ids (event_id, position, payload_hash) "
+				 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+				 "ON CONFLICT DO NOTHING RETURNING position", 3, argtypes);
+	if (SPI_execute_plan(plan_claim, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert into phoenix.event_ids");
+	ninserted = (int) SPI_processed;
+	if (ninserted == ids.n)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return;
+	}
+	inserted = palloc(sizeof(int64) * Max(ninserted, 1));
+	for (i = 0; i < ninserted; i++)
+	{
+		bool		isnull;
+
+		inserted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(inserted, ninserted, sizeof(int64), cmp_int64);
+
+	/* the rest were there already: look them up, all at once */
+	column_init(&ids, TEXTOID, nitems - ninserted);
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING &&
+			bsearch(&items[i].position, inserted, ninserted, sizeof(int64), cmp_int64) == NULL)
+		{
+			column_add_text(&ids, items[i].event_id);
+			nlookups++;
+		}
+	args[0] = column_array(&ids);
+	prepare_once(&plan_lookup_ids,
+				 "SELECT event_id, position, payload_hash FROM phoenix.event_ids "
+				 "WHERE event_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+	if (SPI_execute_plan(plan_lookup_ids, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phoenix.event_ids");
+	{
+		HASHCTL		ctl;
+		uint64		r;
+
+		ctl.keysize = EVENT_ID_KEYSIZE;
+		ctl.entrysize = sizeof(SeenId);
+		ctl.hcxt = CurrentMemoryContext;
+		seen = hash_create("phoenix seen event ids", Max(nlookups, 16), &ctl,
+						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			char	   *id = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			SeenId	   *s = hash_search(seen, id, HASH_ENTER, NULL);
+
+			s->position = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			s->payload_hash = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	for (i = 0; i < nitems; i++)
+	{
+		SeenId	   *s;
+
+		if (items[i].status != EMIT_PENDING ||
+			bsearch(&items[i].position, inserted, ninserted, sizeof(int64), cmp_int64) != NULL)
+			continue;
+		s = hash_search(seen, items[i].event_id, HASH_FIND, NULL);
+		if (s == NULL)
+			elog(ERROR, "event id \"%s\" neither inserted nor found", items[i].event_id);
+		if (s->payload_hash == items[i].payload_hash)
+		{
+			items[i].status = EMIT_DUPLICATE;
+			items[i].position = s->position;
+		}
+		else
+			refuse(&items[i], s->position);
+	}
+}
+
+/* One INSERT ... SELECT FROM unnest(...) for all pending items of the batch. */
+void
+eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
+{
+	static const Oid argtypes[9] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	JSONBARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID};
+	ColumnArray cols[8];
+	Datum		args[9];
+	int			i;
+
+	column_init(&cols[0], INT8OID, nitems);
+	column_init(&cols[1], TEXTOID, nitems);
+	column_init(&cols[2], TEXTOID, nitems);
+	column_init(&cols[3], INT4OID, nitems);
+	column_init(&cols[4], JSONBOID, nitems);
+	column_init(&cols[5], TIMESTAMPTZOID, nitems);
+	column_init(&cols[6], TEXTOID, nitems);
+	column_init(&cols[7], TEXTOID, nitems);
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+
+		if (item->status != EMIT_PENDING)
+			continue;
+		column_add(&cols[0], Int64GetDatum(item->position), false);
+		column_add_text(&cols[1], item->event_id);
+		column_add_text(&cols[2], item->event_type);
+		column_add(&cols[3], Int32GetDatum(item->type->version), false);
+		column_add(&cols[4], JsonbPGetDatum(item->payload), false);
+		column_add(&cols[5], TimestampTzGetDatum(item->effective_at), false);
+		column_add_text(&cols[6], item->source);
+		column_add_text(&cols[7], item->source_position);
+		item->status = EMIT_ACCEPTED;
+	}
+	if (cols[0].n == 0)
+		return;
+	for (i = 0; i < 6; i++)
+		args[i] = column_array(&cols[i]);
+	args[6] = TimestampTzGetDatum(received_at);
+	args[7] = column_array(&cols[6]);
+	args[8] = column_array(&cols[7]);
+	prepare_once(&plan_append,
+				 "INSERT INTO phoenix.event_log (position, event_id, event_type, schema_version, payload, "
+				 "effective_at, received_at, source, source_position) "
+				 "SELECT u.p, u.i, u.t, u.v, u.j, u.e, $7, u.s, u.sp "
+				 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($8), pg_catalog.unnest($9)) AS u(p, i, t, v, j, e, s, sp)",
+				 9, argtypes);
+	if (SPI_execute_plan(plan_append, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into phoenix.event_log");
+}
+
+/*
+ * Dead letters for refused items (or, for replayed ones, an updated reason),
+ * and the replayed mark for replayed items that made it.  Each is one
+ * statement per batch.
+ */
+void
+eventlog_record_outcomes(EmitItem *items, int nitems)
+{
+	static const Oid dl_types[9] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
+	static const Oid failed_types[3] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	static const Oid done_types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	ColumnArray dl[9];
+	ColumnArray failed[3];
+	ColumnArray done[2];
+	Datum		args[9];
+	int			i;
+
+	for (i = 0; i < 7; i++)
+		column_init(&dl[i], TEXTOID, nitems);
+	column_init(&dl[7], TIMESTAMPTZOID, nitems);
+	column_init(&dl[8], BOOLOID, nitems);
+	column_init(&failed[0], INT8OID, nitems);
+	column_init(&failed[1], TEXTOID, nitems);
+	column_init(&failed[2], TEXTOID, nitems);
+	column_init(&done[0], INT8OID, nitems);
+	column_init(&done[1], INT8OID, nitems);
+
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		const char *state = item->status == EMIT_REJECTED ? unpack_sql_state(item->sqlerrcode) : NULL;
+
+		if (item->status == EMIT_REJECTED && item->dead_letter_id > 0)
+		{
+			column_add(&failed[0], Int64GetDatum(item->dead_letter_id), false);
+			column_add_text(&failed[1], item->reason);
+			column_add_text(&failed[2], state);
+		}
+		else if (item->status == EMIT_REJECTED)
+		{
+			column_add_text(&dl[0], item->event_type);
+			column_add_text(&dl[1], item->id_generated ? NULL : item->event_id);
+			column_add_text(&dl[2], dead_letter_raw(item));
+			column_add_text(&dl[3], item->reason);
+			column_add_text(&dl[4], state);
+			column_add_text(&dl[5], item->source);
+			column_add_text(&dl[6], item->source_position);
+			column_add(&dl[7], TimestampTzGetDatum(item->effective_at), !item->has_effective_at);
+			column_add(&dl[8], BoolGetDatum(!item->raw_not_payload), false);
+		}
+		else if (item->dead_letter_id > 0)
+		{
+			column_add(&done[0], Int64GetDatum(item->dead_letter_id), false);
+			column_add(&done[1], Int64GetDatum(item->position), false);
+		}
+	}
+
+	if (dl[0].n > 0)
+	{
+		for (i = 0; i < 9; i++)
+			args[i] = column_array(&dl[i]);
+		prepare_once(&plan_dead_letter,
+					 "INSERT INTO phoenix.dead_letters (event_type, event_id, raw, reason, sqlstate, "
+					 "source, source_position, effective_at, replayable) "
+					 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9))", 9, dl_types);
+		if (SPI_execute_plan(plan_dead_letter, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into phoenix.dead_letters");
+	}
+	if (failed[0].n > 0)
+	{
+		for (i = 0; i < 3; i++)
+			args[i] = column_array(&failed[i]);
+		prepare_once(&plan_replay_failed,
+					 "UPDATE phoenix.dead_letters d SET reason = u.r, sqlstate = u.c, attempts = d.attempts + 1 "
+					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(id, r, c) "
+					 "WHERE d.dead_letter_id OPERATOR(pg_catalog.=) u.id", 3, failed_types);
+		if (SPI_execute_plan(plan_replay_failed, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update phoenix.dead_letters");
+	}
+	if (done[0].n > 0)
+	{
+		args[0] = column_array(&done[0]);
+		args[1] = column_array(&done[1]);
+		prepare_once(&plan_replay_done,
+					 "UPDATE phoenix.dead_letters d SET replayed_at = pg_catalog.now(), replayed_position = u.p, "
+					 "attempts = d.attempts + 1 "
+					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(id, p) "
+					 "WHERE d.dead_letter_id OPERATOR(pg_catalog.=) u.id", 2, done_types);
+		if (SPI_execute_plan(plan_replay_done, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update phoenix.dead_letters");
+	}
+}
+
+void
+EventlogInit(void)
+{
+	CacheRegisterRelcacheCallback(eventlog_relcache_callback, (Datum) 0);
+}
+
+/* The log (or everything) was invalidated: re-check partitions and OIDs. */
+static void
+eventlog_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == log_relid || relid == position_seq_relid)
+	{
+		partition_known = false;
+		log_relid = InvalidOid;
+		position_seq_relid = InvalidOid;
+	}
+}
+
+static Oid
+phoenix_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid(PHOENIX_SCHEMA, false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation %s.%s is missing", PHOENIX_SCHEMA, relname);
+	return relid;
+}
+
+/* [from, to) of the UTC month `months_ahead` after the one holding ts. */
+static void
+month_bounds(TimestampTz ts, int months_ahead, TimestampTz *from, TimestampTz *to, char **name)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mon += months_ahead;
+	while (tm.tm_mon > MONTHS_PER_YEAR)
+	{
+		tm.tm_mon -= MONTHS_PER_YEAR;
+		tm.tm_year++;
+	}
+	if (name)
+		*name = psprintf("event_log_p%04d%02d", tm.tm_year, tm.tm_mon);
+	if (tm2timestamp(&tm, 0, NULL, from) != 0)
+		elog(ERROR, "timestamp out of range");
+	if (++tm.tm_mon > MONTHS_PER_YEAR)
+	{
+		tm.tm_mon = 1;
+		tm.tm_year++;
+	}
+	if (tm2timestamp(&tm, 0, NULL, to) != 0)
+		elog(ERROR, "timestamp out of range");
+}
+
+/*
+ * Create phoenix.event_log_pYYYYMM unless it exists.  Creators are
+ * serialized by a self-conflicting lock on the log, taken only when the
+ * partition is missing, and re-check after getting it.  The DDL runs as the
+ * log's owner: writers may insert into the log but not create tables in
+ * the phoenix schema.
+ */
+static void
+create_partition_if_missing(TimestampTz ts, int months_ahead)
+{
+	TimestampTz from,
+				to;
+	char	   *name;
+	Oid			nsp = get_namespace_oid(PHOENIX_SCHEMA, false);
+	Oid			save_userid;
+	int			save_sec_context;
+	HeapTuple	classtup;
+	Oid			owner;
+	char	   *sql;
+
+	month_bounds(ts, months_ahead, &from, &to, &name);
+	if (OidIsValid(get_relname_relid(name, nsp)))
+		return;
+	if (!OidIsValid(log_relid))
+		log_relid = phoenix_relid("event_log");
+	LockRelationOid(log_relid, ShareUpdateExclusiveLock);
+	if (OidIsValid(get_relname_relid(name, nsp)))
+		return;
+
+	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(log_relid));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for relation %u", log_relid);
+	owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
+	ReleaseSysCache(classtup);
+
+	sql = psprintf("CREATE TABLE %s.%s PARTITION OF %s.event_log FOR VALUES FROM (%s) TO (%s)",
+				   PHOENIX_SCHEMA, quote_identifier(name), PHOENIX_SCHEMA,
+				   quote_literal_cstr(timestamptz_to_str(from)),
+				   quote_literal_cstr(timestamptz_to_str(to)));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create event log partition %s", name);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+static SPIPlanPtr
+prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+static void
+column_init(ColumnArray *col, Oid elemtype, int capacity)
+{
+	col->elemtype = elemtype;
+	col->n = 0;
+	col->values = palloc(sizeof(Datum) * Max(capacity, 1));
+	col->nulls = palloc(sizeof(bool) * Max(capacity, 1));
+}
+
+static void
+column_add(ColumnArray *col, Datum value, bool isnull)
+{
+	col->values[col->n] = value;
+	col->nulls[col->n] = isnull;
+	col->n++;
+}
+
+static void
+column_add_text(ColumnArray *col, const char *s)
+{
+	column_add(col, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+/* A one-dimensional array of the collected values (NULLs allowed). */
+static Datum
+column_array(ColumnArray *col)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {col->n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(col->elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(col->values, col->nulls, 1, dims, lbs,
+											  col->elemtype, typlen, typbyval, typalign));
+}
+
+/* What a dead letter keeps as raw: the input as received, made storable. */
+static char *
+dead_letter_raw(EmitItem *item)
+{
+	if (item->raw)
+		return softparse_sanitize(item->raw, item->raw_len, NULL);
+	if (item->payload)
+		return JsonbToCString(NULL, &item->payload->root, VARSIZE(item->payload));
+	return "";
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -1,0 +1,65 @@
+
+-- ---------------------------------------------------------------------------
+-- The event log, idempotency keys and dead letters (src/eventlog.c, src/emit.c).
+-- ---------------------------------------------------------------------------
+
+-- Global order of accepted events.  CACHE keeps concurrent writers off the
+-- sequence's buffer lock; gaps are harmless.
+CREATE SEQUENCE phoenix.event_log_position_seq CACHE 64;
+
+-- Raw, append-only history of every accepted event.  Partitioned by the month
+-- the event was received; emit creates partitions as needed
+-- (phoenix.event_log_pYYYYMM).
+CREATE TABLE phoenix.event_log (
+  position        bigint NOT NULL,
+  event_id        text NOT NULL,
+  event_type      text NOT NULL,
+  schema_version  integer NOT NULL,
+  payload         jsonb NOT NULL,
+  effective_at    timestamptz NOT NULL,
+  received_at     timestamptz NOT NULL,
+  source          text,
+  source_position text
+) PARTITION BY RANGE (received_at);
+CREATE INDEX event_log_type_position ON phoenix.event_log (event_type, position);
+COMMENT ON TABLE phoenix.event_log IS 'Phoenix: raw append-only history of accepted events, partitioned by received month';
+
+-- Idempotency keys: one row per event_id (given or generated), unique, so a repeat
+-- is found by one index probe instead of a scan of the partitioned log.
+CREATE TABLE phoenix.event_ids (
+  event_id      text PRIMARY KEY,
+  position      bigint NOT NULL,
+  payload_hash  bigint NOT NULL      -- jsonb_hash_extended(payload, 0)
+);
+COMMENT ON TABLE phoenix.event_ids IS 'Phoenix: every event id and the log position it was accepted at (idempotency)';
+
+-- What bulk paths refused: the raw input, why, and where it came from.
+CREATE TABLE phoenix.dead_letters (
+  dead_letter_id    bigserial PRIMARY KEY,
+  event_type        text,
+  event_id          text,
+  raw               text NOT NULL,
+  reason            text NOT NULL,
+  sqlstate          text,
+  source            text,
+  source_position   text,
+  effective_at      timestamptz,       -- the explicit effective time given, if any
+  replayable        boolean NOT NULL DEFAULT true,  -- false: raw is a CSV line or batch element, not a payload
+  received_at       timestamptz NOT NULL DEFAULT now(),
+  attempts          integer NOT NULL DEFAULT 1,
+  replayed_at       timestamptz,
+  replayed_position bigint
+);
+CREATE INDEX dead_letters_pending ON phoenix.dead_letters (event_type, dead_letter_id) WHERE replayed_at IS NULL AND replayable;
+COMMENT ON TABLE phoenix.dead_letters IS 'Phoenix: refused events with reason and source position; replay with phoenix.replay_dead_letters';
+
+SELECT pg_catalog.pg_extension_config_dump('phoenix.event_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('phoenix.event_log_position_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters_dead_letter_id_seq', '');
+
+GRANT SELECT ON phoenix.event_log, phoenix.dead_letters TO phoenix_reader, phoenix_writer, phoenix_admin;
+GRANT INSERT ON phoenix.event_log TO phoenix_writer;
+GRANT SELECT, INSERT ON phoenix.event_ids TO phoenix_writer;
+GRANT INSERT, UPDATE ON phoenix.dead_letters TO phoenix_writer;
+GRANT USAGE ON SEQUENCE phoenix.event_log_position_seq, phoenix.dead_letters_dead_letter_id_seq TO phoenix_writer;
