@@ -10,6 +10,7 @@
 #include "changeseq.h"
 #include "emit.h"
 #include "export.h"
+#include "forget.h"
 #include "kafka.h"
 #include "phoenix.h"
 #include "projection.h"
@@ -27,4 +28,5 @@ _PG_init(void)
 	ExportInit();
 	ProjectionInit();
 	EmitInit();
+	ForgetInit();
 }

@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "cascade.h"
+#include "forget.h"
 #include "phoenix.h"
 #include "timeline.h"
 
@@ -137,6 +138,8 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 
 	prepare_plans(entity);
 	lock_key(entity, key);
+	/* a forgotten key's PII is pseudonymised before anything is stored */
+	forget_scrub_assertion(entity, key, a);
 
 	/* 1. coverage of each asserted attribute, and the window they span */
 	coverage_ends(entity, key, a, cover_to);
@@ -376,6 +379,12 @@ attribute_input_error_context(void *arg)
 	const char **names = (const char **) arg;
 
 	errcontext("attribute \"%s\" of entity \"%s\"", names[0], names[1]);
+}
+
+void
+timeline_lock_key(PhxEntity *entity, const char *key)
+{
+	lock_key(entity, key);
 }
 
 /* ---------- steps ---------- */

@@ -60,6 +60,12 @@ typedef struct TimelineChange
  */
 extern List *timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *assertion);
 
+/*
+ * Take the transaction-scoped lock that serializes writers of one key
+ * (timeline_apply takes it too; forget holds it while it rewrites history).
+ */
+extern void timeline_lock_key(PhxEntity *entity, const char *key);
+
 /* A fresh assertion with nothing asserted (arrays zeroed), open by default. */
 extern TimelineAssertion *timeline_new_assertion(PhxEntity *entity);
 
