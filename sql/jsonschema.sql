@@ -31,6 +31,9 @@ SELECT phoenix.schema_valid('{"minimum":1,"maximum":1}', '1.000');
 -- strings: lengths count code points, not bytes
 SELECT * FROM phoenix.schema_errors('{"maxLength":2}', '"äöü"');
 SELECT phoenix.schema_valid('{"maxLength":2,"minLength":2}', '"😀😀"'), phoenix.schema_valid('{"minLength":3}', '"😀😀"');
+-- huge limits are clamped, never overflow
+SELECT * FROM phoenix.schema_errors('{"minLength":1e30}', '"abc"');
+SELECT phoenix.schema_valid('{"minLength":4611686018427387904}', '"abc"'), phoenix.schema_valid('{"maxLength":1e30}', '"abc"');
 
 -- pattern: not anchored; ECMA-262 escapes \d \w \p{Letter}
 SELECT * FROM phoenix.schema_errors('{"pattern":"^[A-Z]{2}-\\d+$"}', '"AB-12x"');

@@ -135,6 +135,9 @@ SELECT r.n, r.what, m.mode, c.compatible, c.message
  CROSS JOIN LATERAL phoenix.schema_compatibility(r.old, r.new, m.mode) c
  ORDER BY r.n, m.mode;
 
+-- field names that are not identifiers are quoted in the path
+SELECT * FROM phoenix.schema_compatibility('{"properties":{"a \"b\"":{"type":"string"}},"additionalProperties":false}', '{"additionalProperties":false}');
+
 -- none accepts anything; modes are case-insensitive
 SELECT * FROM phoenix.schema_compatibility('{"type":"string"}', '{"type":"integer"}', 'none');
 SELECT * FROM phoenix.schema_compatibility('{"type":"string"}', '{"type":"integer"}', 'BACKWARD');

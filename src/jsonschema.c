@@ -227,19 +227,6 @@ type_name(uint32 t)
 	return "?";
 }
 
-/* A number is an integer when it has no fractional part: 1.0 is one. */
-static inline bool
-numeric_is_integral(Numeric n)
-{
-	return DatumGetInt32(DirectFunctionCall1(numeric_min_scale, NumericGetDatum(n))) == 0;
-}
-
-static inline int
-numeric_compare(Numeric a, Numeric b)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a), NumericGetDatum(b)));
-}
-
 /*
  * JSON equality, as "const" and "enum" need it: numbers by value (1 == 1.0),
  * objects regardless of key order (jsonb keeps them sorted), no coercion
@@ -260,12 +247,66 @@ jsonschema_value_equal(const JsonbValue *a, const JsonbValue *b)
 			return a->val.string.len == b->val.string.len &&
 				memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0;
 		case jbvNumeric:
-			return numeric_compare(a->val.numeric, b->val.numeric) == 0;
+			return jsonschema_numeric_cmp(a->val.numeric, b->val.numeric) == 0;
 		case jbvBinary:
 			return value_type(a) == value_type(b) &&
 				compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
 		default:
 			return false;
+	}
+}
+
+/*
+ * Format a message from a va_list (the shared body of schema_error, report
+ * and schemacompat's incompatible).
+ */
+char *
+jsonschema_vformat(const char *fmt, va_list ap)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, ap);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/*
+ * Append one object key to a JSON path: ".key" when it is an identifier,
+ * else quoted as jsonpath quotes it (."a b"), so paths can be fed back to
+ * jsonb_path_query.
+ */
+void
+jsonschema_append_path_key(StringInfo buf, const char *key, int keylen)
+{
+	bool		ident = keylen > 0;
+
+	for (int j = 0; j < keylen && ident; j++)
+	{
+		char		c = key[j];
+
+		ident = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+			(j > 0 && c >= '0' && c <= '9');
+	}
+	appendStringInfoChar(buf, '.');
+	if (ident)
+		appendBinaryStringInfo(buf, key, keylen);
+	else
+	{
+		char	   *k = pnstrdup(key, keylen);
+
+		escape_json(buf, k);
+		pfree(k);
 	}
 }
 
@@ -639,23 +680,14 @@ static void
 schema_error(const char *location, const char *fmt,...)
 {
 	va_list		ap;
-	StringInfoData buf;
+	char	   *msg;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
+	va_start(ap, fmt);
+	msg = jsonschema_vformat(fmt, ap);
+	va_end(ap);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid JSON Schema at \"%s\": %s", location, buf.data),
+			 errmsg("invalid JSON Schema at \"%s\": %s", location, msg),
 			 errhint("Phoenix supports the JSON Schema 2020-12 keywords listed in its README.")));
 }
 
@@ -709,8 +741,8 @@ keyword_length(JsonbValue *v, const char *location, const char *kw)
 	char	   *text;
 	int64		result;
 
-	if (v->type != jbvNumeric || !numeric_is_integral(v->val.numeric) ||
-		numeric_compare(v->val.numeric, DatumGetNumeric(DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))) < 0)
+	if (v->type != jbvNumeric || !jsonschema_numeric_is_integral(v->val.numeric) ||
+		jsonschema_numeric_cmp(v->val.numeric, DatumGetNumeric(DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))) < 0)
 		schema_error(location, "\"%s\" must be a non-negative integer", kw);
 	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	errno = 0;
@@ -1180,9 +1212,15 @@ compile_node(CompileState *cs, JsonbValue *v, const char *location)
 	if (kw.exclusive_maximum)
 		n->exclusive_maximum = keyword_number(kw.exclusive_maximum, location, "exclusiveMaximum");
 	if (kw.min_length)
+	{
 		n->min_length = keyword_length(kw.min_length, location, "minLength");
+		n->min_length_num = kw.min_length->val.numeric;
+	}
 	if (kw.max_length)
+	{
 		n->max_length = keyword_length(kw.max_length, location, "maxLength");
+		n->max_length_num = kw.max_length->val.numeric;
+	}
 	if (kw.pattern)
 		compile_pattern(cs, n, kw.pattern);
 	if (kw.format)
@@ -1490,7 +1528,6 @@ format_path(const PathSeg *path)
 	for (int i = 0; i < depth; i++)
 	{
 		const PathSeg *p = segs[i];
-		bool		ident = p->keylen > 0;
 
 		if (depth > 64 && i == 32)
 		{
@@ -1499,27 +1536,9 @@ format_path(const PathSeg *path)
 			continue;
 		}
 		if (p->key == NULL)
-		{
 			appendStringInfo(&buf, "[%d]", p->index);
-			continue;
-		}
-		for (int j = 0; j < p->keylen && ident; j++)
-		{
-			char		c = p->key[j];
-
-			ident = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-				(j > 0 && c >= '0' && c <= '9');
-		}
-		appendStringInfoChar(&buf, '.');
-		if (ident)
-			appendBinaryStringInfo(&buf, p->key, p->keylen);
 		else
-		{
-			char	   *k = pnstrdup(p->key, p->keylen);
-
-			escape_json(&buf, k);
-			pfree(k);
-		}
+			jsonschema_append_path_key(&buf, p->key, p->keylen);
 	}
 	pfree(segs);
 	return buf.data;
@@ -1533,27 +1552,16 @@ report(ValidateState *st, const PathSeg *path, const char *keyword, const char *
 {
 	JsonSchemaError *e;
 	va_list		ap;
-	StringInfoData buf;
 
 	st->nerrors++;
 	if (!st->collect || st->nerrors > st->max_errors)
 		return;
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
 	e = palloc(sizeof(JsonSchemaError));
+	va_start(ap, fmt);
+	e->message = jsonschema_vformat(fmt, ap);
+	va_end(ap);
 	e->path = format_path(path);
 	e->keyword = pstrdup(keyword);
-	e->message = buf.data;
 	*st->errors = lappend(*st->errors, e);
 }
 
@@ -1566,11 +1574,6 @@ report(ValidateState *st, const PathSeg *path, const char *keyword, const char *
 			return false; \
 	} while (0)
 
-static char *
-numeric_text(Numeric n)
-{
-	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
-}
 
 static bool validate_node(ValidateState *st, SchemaNode *n, const JsonbValue *v, const PathSeg *path);
 
@@ -1591,16 +1594,16 @@ validate_number(ValidateState *st, SchemaNode *n, Numeric num, const PathSeg *pa
 {
 	bool		ok = true;
 
-	if (n->minimum && numeric_compare(num, n->minimum) < 0)
-		FAIL("minimum", "%s is less than the minimum of %s", numeric_text(num), numeric_text(n->minimum));
-	if (n->exclusive_minimum && numeric_compare(num, n->exclusive_minimum) <= 0)
+	if (n->minimum && jsonschema_numeric_cmp(num, n->minimum) < 0)
+		FAIL("minimum", "%s is less than the minimum of %s", jsonschema_numeric_text(num), jsonschema_numeric_text(n->minimum));
+	if (n->exclusive_minimum && jsonschema_numeric_cmp(num, n->exclusive_minimum) <= 0)
 		FAIL("exclusiveMinimum", "%s is not greater than the exclusive minimum of %s",
-			 numeric_text(num), numeric_text(n->exclusive_minimum));
-	if (n->maximum && numeric_compare(num, n->maximum) > 0)
-		FAIL("maximum", "%s is greater than the maximum of %s", numeric_text(num), numeric_text(n->maximum));
-	if (n->exclusive_maximum && numeric_compare(num, n->exclusive_maximum) >= 0)
+			 jsonschema_numeric_text(num), jsonschema_numeric_text(n->exclusive_minimum));
+	if (n->maximum && jsonschema_numeric_cmp(num, n->maximum) > 0)
+		FAIL("maximum", "%s is greater than the maximum of %s", jsonschema_numeric_text(num), jsonschema_numeric_text(n->maximum));
+	if (n->exclusive_maximum && jsonschema_numeric_cmp(num, n->exclusive_maximum) >= 0)
 		FAIL("exclusiveMaximum", "%s is not less than the exclusive maximum of %s",
-			 numeric_text(num), numeric_text(n->exclusive_maximum));
+			 jsonschema_numeric_text(num), jsonschema_numeric_text(n->exclusive_maximum));
 	return ok;
 }
 
@@ -1625,21 +1628,21 @@ validate_string(ValidateState *st, SchemaNode *n, const JsonbValue *v, const Pat
 	int			len = v->val.string.len;
 
 	/* bytes >= characters: count characters only when it can matter */
-	if (n->min_length > 0 && len < n->min_length * MAX_MULTIBYTE_CHAR_LEN)
+	if (n->min_length > 0 && len / MAX_MULTIBYTE_CHAR_LEN < n->min_length)
 	{
 		int			chars = pg_mbstrlen_with_len(s, len);
 
 		if (chars < n->min_length)
-			FAIL("minLength", "string is %d character%s long, shorter than the minimum length of " INT64_FORMAT,
-				 chars, chars == 1 ? "" : "s", n->min_length);
+			FAIL("minLength", "string is %d character%s long, shorter than the minimum length of %s",
+				 chars, chars == 1 ? "" : "s", jsonschema_numeric_text(n->min_length_num));
 	}
 	if (n->max_length >= 0 && len > n->max_length)
 	{
 		int			chars = pg_mbstrlen_with_len(s, len);
 
 		if (chars > n->max_length)
-			FAIL("maxLength", "string is %d character%s long, longer than the maximum length of " INT64_FORMAT,
-				 chars, chars == 1 ? "" : "s", n->max_length);
+			FAIL("maxLength", "string is %d character%s long, longer than the maximum length of %s",
+				 chars, chars == 1 ? "" : "s", jsonschema_numeric_text(n->max_length_num));
 	}
 	if (n->pattern_re)
 	{
@@ -1794,9 +1797,9 @@ validate_node(ValidateState *st, SchemaNode *n, const JsonbValue *v, const PathS
 	}
 	t = value_type(v);
 	if (n->types && !(n->types & t) &&
-		!(t == JST_NUMBER && (n->types & JST_INTEGER) && numeric_is_integral(v->val.numeric)))
+		!(t == JST_NUMBER && (n->types & JST_INTEGER) && jsonschema_numeric_is_integral(v->val.numeric)))
 		FAIL("type", "expected %s, found %s", n->types_text,
-			 t == JST_NUMBER && numeric_is_integral(v->val.numeric) ? "integer" : type_name(t));
+			 t == JST_NUMBER && jsonschema_numeric_is_integral(v->val.numeric) ? "integer" : type_name(t));
 	if (n->has_const && !jsonschema_value_equal(v, &n->const_value))
 		FAIL("const", "value is not the constant the schema requires");
 	if (n->nenum >= 0)

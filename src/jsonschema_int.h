@@ -9,7 +9,10 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+#include "fmgr.h"
 #include "regex/regex.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -74,9 +77,11 @@ struct SchemaNode
 	Numeric		exclusive_minimum;
 	Numeric		exclusive_maximum;
 
-	/* strings; -1 when absent */
+	/* strings; -1 when absent (clamped to INT64_MAX; the *_num as written) */
 	int64		min_length;
 	int64		max_length;
+	Numeric		min_length_num;
+	Numeric		max_length_num;
 	const char *pattern;		/* source, NULL when absent */
 	regex_t    *pattern_re;
 	JsonSchemaFormat format;
@@ -111,13 +116,34 @@ jsonschema_key_cmp(const char *a, int alen, const char *b, int blen)
 	return memcmp(a, b, alen);
 }
 
+/* A number is an integer when it has no fractional part: 1.0 is one. */
+static inline bool
+jsonschema_numeric_is_integral(Numeric n)
+{
+	return DatumGetInt32(DirectFunctionCall1(numeric_min_scale, NumericGetDatum(n))) == 0;
+}
+
+static inline int
+jsonschema_numeric_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+static inline char *
+jsonschema_numeric_text(Numeric n)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+}
+
 /* The schema of property `name` in an object schema's table, or NULL. */
 extern SchemaNode *jsonschema_prop_lookup(SchemaNode *node, const char *name, int namelen);
 /* JSON equality: 1 == 1.0, key order irrelevant, no coercion between types. */
 extern bool jsonschema_value_equal(const JsonbValue *a, const JsonbValue *b);
 /* Is one value (a scalar or a jbvBinary container) valid against a node? */
 extern bool jsonschema_node_valid(SchemaNode *node, const JsonbValue *value);
-/* A number rendered as text, for messages. */
+/* A value as JSON text, shortened, for messages. */
 extern char *jsonschema_value_text(const JsonbValue *v);
+extern char *jsonschema_vformat(const char *fmt, va_list ap) pg_attribute_printf(1, 0);
+extern void jsonschema_append_path_key(StringInfo buf, const char *key, int keylen);
 
 #endif							/* PHOENIX_JSONSCHEMA_INT_H */

@@ -47,25 +47,14 @@ static bool
 incompatible(CompatContext *cx, const char *path, const char *rule, const char *fmt,...)
 {
 	va_list		ap;
-	StringInfoData buf;
+	char	   *what;
 
 	if (cx->problem)
 		return false;
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s: ", path);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	appendStringInfo(&buf, " (%s)", rule);
-	cx->problem = buf.data;
+	va_start(ap, fmt);
+	what = jsonschema_vformat(fmt, ap);
+	va_end(ap);
+	cx->problem = psprintf("%s: %s (%s)", path, what, rule);
 	return false;
 }
 
@@ -90,14 +79,12 @@ deref(SchemaNode *n)
 static char *
 child_path(const char *path, const char *name, int namelen)
 {
-	bool		ident = namelen > 0;
+	StringInfoData buf;
 
-	for (int i = 0; i < namelen && ident; i++)
-		ident = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-			name[i] == '_' || (i > 0 && name[i] >= '0' && name[i] <= '9');
-	if (ident)
-		return psprintf("%s.%.*s", path, namelen, name);
-	return psprintf("%s.\"%.*s\"", path, namelen, name);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, path);
+	jsonschema_append_path_key(&buf, name, namelen);
+	return buf.data;
 }
 
 /* Every JSON type the node admits (JST_ALL without "type"). */
@@ -167,29 +154,29 @@ compare_numbers(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *pat
 {
 	/* a lower bound of the reader must be implied by one of the writer */
 	if (r->minimum &&
-		!(w->minimum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->minimum), NumericGetDatum(r->minimum))) >= 0) &&
-		!(w->exclusive_minimum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->exclusive_minimum), NumericGetDatum(r->minimum))) >= 0))
+		!(w->minimum && jsonschema_numeric_cmp(w->minimum, r->minimum) >= 0) &&
+		!(w->exclusive_minimum && jsonschema_numeric_cmp(w->exclusive_minimum, r->minimum) >= 0))
 		return incompatible(cx, path, w->minimum || w->exclusive_minimum ? "MINIMUM_INCREASED" : "MINIMUM_ADDED",
 							"the %s schema's minimum %s rejects smaller numbers the %s schema allows",
-							cx->reader, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->minimum))), cx->writer);
+							cx->reader, jsonschema_numeric_text(r->minimum), cx->writer);
 	if (r->exclusive_minimum &&
-		!(w->minimum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->minimum), NumericGetDatum(r->exclusive_minimum))) > 0) &&
-		!(w->exclusive_minimum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->exclusive_minimum), NumericGetDatum(r->exclusive_minimum))) >= 0))
+		!(w->minimum && jsonschema_numeric_cmp(w->minimum, r->exclusive_minimum) > 0) &&
+		!(w->exclusive_minimum && jsonschema_numeric_cmp(w->exclusive_minimum, r->exclusive_minimum) >= 0))
 		return incompatible(cx, path, w->minimum || w->exclusive_minimum ? "EXCLUSIVE_MINIMUM_INCREASED" : "EXCLUSIVE_MINIMUM_ADDED",
 							"the %s schema's exclusiveMinimum %s rejects numbers the %s schema allows",
-							cx->reader, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->exclusive_minimum))), cx->writer);
+							cx->reader, jsonschema_numeric_text(r->exclusive_minimum), cx->writer);
 	if (r->maximum &&
-		!(w->maximum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->maximum), NumericGetDatum(r->maximum))) <= 0) &&
-		!(w->exclusive_maximum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->exclusive_maximum), NumericGetDatum(r->maximum))) <= 0))
+		!(w->maximum && jsonschema_numeric_cmp(w->maximum, r->maximum) <= 0) &&
+		!(w->exclusive_maximum && jsonschema_numeric_cmp(w->exclusive_maximum, r->maximum) <= 0))
 		return incompatible(cx, path, w->maximum || w->exclusive_maximum ? "MAXIMUM_DECREASED" : "MAXIMUM_ADDED",
 							"the %s schema's maximum %s rejects larger numbers the %s schema allows",
-							cx->reader, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->maximum))), cx->writer);
+							cx->reader, jsonschema_numeric_text(r->maximum), cx->writer);
 	if (r->exclusive_maximum &&
-		!(w->maximum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->maximum), NumericGetDatum(r->exclusive_maximum))) < 0) &&
-		!(w->exclusive_maximum && DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(w->exclusive_maximum), NumericGetDatum(r->exclusive_maximum))) <= 0))
+		!(w->maximum && jsonschema_numeric_cmp(w->maximum, r->exclusive_maximum) < 0) &&
+		!(w->exclusive_maximum && jsonschema_numeric_cmp(w->exclusive_maximum, r->exclusive_maximum) <= 0))
 		return incompatible(cx, path, w->maximum || w->exclusive_maximum ? "EXCLUSIVE_MAXIMUM_DECREASED" : "EXCLUSIVE_MAXIMUM_ADDED",
 							"the %s schema's exclusiveMaximum %s rejects numbers the %s schema allows",
-							cx->reader, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->exclusive_maximum))), cx->writer);
+							cx->reader, jsonschema_numeric_text(r->exclusive_maximum), cx->writer);
 	return true;
 }
 
@@ -198,12 +185,12 @@ compare_strings(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *pat
 {
 	if (r->min_length > 0 && w->min_length < r->min_length)
 		return incompatible(cx, path, w->min_length >= 0 ? "MIN_LENGTH_INCREASED" : "MIN_LENGTH_ADDED",
-							"the %s schema's minLength " INT64_FORMAT " rejects shorter strings the %s schema allows",
-							cx->reader, r->min_length, cx->writer);
+							"the %s schema's minLength %s rejects shorter strings the %s schema allows",
+							cx->reader, jsonschema_numeric_text(r->min_length_num), cx->writer);
 	if (r->max_length >= 0 && (w->max_length < 0 || w->max_length > r->max_length))
 		return incompatible(cx, path, w->max_length >= 0 ? "MAX_LENGTH_DECREASED" : "MAX_LENGTH_ADDED",
-							"the %s schema's maxLength " INT64_FORMAT " rejects longer strings the %s schema allows",
-							cx->reader, r->max_length, cx->writer);
+							"the %s schema's maxLength %s rejects longer strings the %s schema allows",
+							cx->reader, jsonschema_numeric_text(r->max_length_num), cx->writer);
 	if (r->pattern && (!w->pattern || strcmp(w->pattern, r->pattern) != 0))
 		return incompatible(cx, path, w->pattern ? "PATTERN_CHANGED" : "PATTERN_ADDED",
 							"the %s schema's pattern %s may reject strings the %s schema allows",
