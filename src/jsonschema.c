@@ -18,8 +18,6 @@
  */
 #include "postgres.h"
 
-#include <arpa/inet.h>
-
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
 #include "common/hashfn.h"
@@ -37,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "jsonformat.h"
 #include "jsonschema.h"
 #include "jsonschema_int.h"
 
@@ -311,47 +310,10 @@ jsonschema_append_path_key(StringInfo buf, const char *key, int keylen)
 }
 
 /* ----------------------------------------------------------------------
- * Formats (RFC 3339 date-time and full-date, RFC 5321 mailbox, RFC 4122 uuid)
+ * Formats: the parsers are in jsonformat.c (no server calls there, so a
+ * libFuzzer target can run them alone); here they become dates and times.
  * ----------------------------------------------------------------------
  */
-
-static inline bool
-digits(const char *s, int n, int *out)
-{
-	int			v = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static int
-days_in_month(int year, int month)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-		return 29;
-	return mdays[month - 1];
-}
-
-/*
- * RFC 3339 full-date "YYYY-MM-DD" at s (10 bytes available).  Year 0000 is
- * refused because PostgreSQL's date and timestamptz have no year zero.
- */
-static bool
-parse_full_date(const char *s, int *y, int *m, int *d)
-{
-	if (s[4] != '-' || s[7] != '-' ||
-		!digits(s, 4, y) || !digits(s + 5, 2, m) || !digits(s + 8, 2, d))
-		return false;
-	return *y >= 1 && *m >= 1 && *m <= 12 && *d >= 1 && *d <= days_in_month(*y, *m);
-}
 
 bool
 jsonschema_parse_date(const char *s, int len, DateADT *result)
@@ -360,7 +322,7 @@ jsonschema_parse_date(const char *s, int len, DateADT *result)
 				m,
 				d;
 
-	if (len != 10 || !parse_full_date(s, &y, &m, &d))
+	if (!jsonformat_date(s, len, &y, &m, &d))
 		return false;
 	if (result)
 		*result = date2j(y, m, d) - POSTGRES_EPOCH_JDATE;
@@ -368,203 +330,33 @@ jsonschema_parse_date(const char *s, int len, DateADT *result)
 }
 
 /*
- * RFC 3339 date-time, strictly (a "T" and an offset or "Z" are required; a
- * leap second only at 23:59:60 UTC), and also within what timestamptz
- * accepts (offsets up to 15:59, no year zero), so that every valid value
- * casts to timestamptz.  *result, when wanted, is that timestamptz.
+ * RFC 3339 date-time (see jsonformat_datetime), and *result, when wanted,
+ * the timestamptz it denotes; a leap second rolls into the next minute, as
+ * timestamptz_in does it.
  */
 bool
 jsonschema_parse_datetime(const char *s, int len, TimestampTz *result)
 {
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec,
-				oh = 0,
-				om = 0,
-				sign = 0;
-	int			pos = 19;
-	fsec_t		fsec = 0;
+	JsonFormatDateTime dt;
 	struct pg_tm tm;
 	int			tz;
 	Timestamp	ts;
 
-	if (len < 20 || !parse_full_date(s, &y, &mo, &d))
+	if (!jsonformat_datetime(s, len, &dt))
 		return false;
-	if ((s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
-		!digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec))
-		return false;
-	if (h > 23 || mi > 59 || sec > 60)
-		return false;
-	if (s[pos] == '.')
-	{
-		int			ndig = 0;
-		int			scale = 100000;
-
-		for (pos++; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++, ndig++)
-		{
-			if (ndig < 6)
-				fsec += (s[pos] - '0') * scale, scale /= 10;
-			else if (ndig == 6 && s[pos] >= '5')
-				fsec++;			/* round to microseconds like timestamptz */
-		}
-		if (ndig == 0)
-			return false;
-	}
-	if (pos < len && (s[pos] == 'Z' || s[pos] == 'z'))
-		pos++;
-	else if (pos + 6 == len && (s[pos] == '+' || s[pos] == '-') && s[pos + 3] == ':' &&
-			 digits(s + pos + 1, 2, &oh) && digits(s + pos + 4, 2, &om))
-	{
-		sign = s[pos] == '+' ? 1 : -1;
-		pos += 6;
-		if (oh > MAX_TZDISP_HOUR || om > 59)
-			return false;
-	}
-	else
-		return false;
-	if (pos != len)
-		return false;
-	if (sec == 60)
-	{
-		/* a leap second is the last second of a UTC day */
-		int			utc = ((h * 60 + mi - sign * (oh * 60 + om)) % 1440 + 1440) % 1440;
-
-		if (utc != 23 * 60 + 59)
-			return false;
-	}
 	if (!result)
 		return true;
 	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y;
-	tm.tm_mon = mo;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	tz = -sign * (oh * SECS_PER_HOUR + om * SECS_PER_MINUTE);	/* seconds west */
-	if (tm2timestamp(&tm, fsec, &tz, &ts) != 0 || !IS_VALID_TIMESTAMP(ts))
+	tm.tm_year = dt.year;
+	tm.tm_mon = dt.month;
+	tm.tm_mday = dt.day;
+	tm.tm_hour = dt.hour;
+	tm.tm_min = dt.minute;
+	tm.tm_sec = dt.second;
+	tz = -dt.offset_seconds;	/* PostgreSQL counts seconds west */
+	if (tm2timestamp(&tm, dt.microsecond, &tz, &ts) != 0 || !IS_VALID_TIMESTAMP(ts))
 		return false;
 	*result = ts;
-	return true;
-}
-
-static bool
-is_atext(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
-/* RFC 5321 Domain: dot-separated LDH labels, or an address literal. */
-static bool
-email_domain_ok(const char *s, int len)
-{
-	char		buf[64];
-	int			label = 0;
-
-	if (len == 0 || len > 255)
-		return false;
-	if (s[0] == '[')
-	{
-		const char *lit = s + 1;
-		int			litlen = len - 2;
-		int			af = AF_INET;
-		unsigned char addr[16];
-
-		if (s[len - 1] != ']' || litlen <= 0)
-			return false;
-		if (litlen > 5 && strncmp(lit, "IPv6:", 5) == 0)
-			af = AF_INET6, lit += 5, litlen -= 5;
-		if (litlen >= (int) sizeof(buf))
-			return false;
-		memcpy(buf, lit, litlen);
-		buf[litlen] = '\0';
-		return inet_pton(af, buf, addr) == 1;
-	}
-	for (int i = 0; i <= len; i++)
-	{
-		if (i == len || s[i] == '.')
-		{
-			if (label == 0 || label > 63 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-			  (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && label > 0)))
-			return false;
-		label++;
-	}
-	return true;
-}
-
-/* RFC 5321 Mailbox: Local-part "@" Domain, the local part a dot-string or quoted. */
-static bool
-email_ok(const char *s, int len)
-{
-	int			i = 0;
-
-	if (len > 0 && s[0] == '"')
-	{
-		for (i = 1; i < len && s[i] != '"'; i++)
-		{
-			unsigned char c = s[i];
-
-			if (c == '\\')
-			{
-				if (++i >= len || (unsigned char) s[i] < 32 || (unsigned char) s[i] > 126)
-					return false;
-			}
-			else if (c < 32 || c > 126)
-				return false;
-		}
-		if (i >= len)
-			return false;
-		i++;					/* closing quote */
-	}
-	else
-	{
-		bool		after_dot = true;
-
-		for (; i < len && s[i] != '@'; i++)
-		{
-			if (s[i] == '.')
-			{
-				if (after_dot)
-					return false;
-				after_dot = true;
-			}
-			else if (is_atext((unsigned char) s[i]))
-				after_dot = false;
-			else
-				return false;
-		}
-		if (after_dot)			/* empty, or ends with a dot */
-			return false;
-	}
-	if (i > 64 || i >= len || s[i] != '@')
-		return false;
-	return email_domain_ok(s + i + 1, len - i - 1);
-}
-
-static bool
-uuid_ok(const char *s, int len)
-{
-	if (len != 36)
-		return false;
-	for (int i = 0; i < 36; i++)
-	{
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (s[i] != '-')
-				return false;
-		}
-		else if (!isxdigit((unsigned char) s[i]))
-			return false;
-	}
 	return true;
 }
 
@@ -574,13 +366,13 @@ format_ok(JsonSchemaFormat f, const char *s, int len)
 	switch (f)
 	{
 		case JSF_DATE_TIME:
-			return jsonschema_parse_datetime(s, len, NULL);
+			return jsonformat_datetime(s, len, NULL);
 		case JSF_DATE:
-			return jsonschema_parse_date(s, len, NULL);
+			return jsonformat_date(s, len, NULL, NULL, NULL);
 		case JSF_EMAIL:
-			return email_ok(s, len);
+			return jsonformat_email(s, len);
 		case JSF_UUID:
-			return uuid_ok(s, len);
+			return jsonformat_uuid(s, len);
 		case JSF_NONE:
 			break;
 	}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test/shell/jsonformat_fuzz.sh — builds the libFuzzer target for the JSON
+# Schema format parsers (test/fuzz/jsonformat_fuzz.c + src/jsonformat.c, no
+# server needed) with ASan/UBSan and runs it for a fixed number of inputs from
+# a fixed seed (PHOENIX_FUZZ_SEED, PHOENIX_LIBFUZZER_RUNS).  A crash, a
+# sanitizer report or a failed property fails the test.  Without clang and
+# its libFuzzer runtime the test says so and passes: it is a bonus on top of
+# jsonschema_fuzz.sh, which runs in every environment.
+set -euo pipefail
+ROOT=${PHOENIX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+RUNS=${PHOENIX_LIBFUZZER_RUNS:-300000}
+SEED=${PHOENIX_FUZZ_SEED:-20261127}
+CC=${FUZZ_CC:-clang}
+if ! command -v "$CC" >/dev/null || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long s){return 0;}' |
+     "$CC" -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
+  echo "skipped: $CC with libFuzzer is not available"
+  exit 0
+fi
+WORK=$(mktemp -d /tmp/jsonformat-fuzz.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+"$CC" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wno-ignored-attributes \
+  -I"$ROOT/src" -I"$(pg_config --includedir-server)" \
+  "$ROOT/test/fuzz/jsonformat_fuzz.c" "$ROOT/src/jsonformat.c" -o "$WORK/jsonformat_fuzz" >"$WORK/build.log" 2>&1 ||
+  { cat "$WORK/build.log"; exit 1; }
+cp -r "$ROOT/test/fuzz/corpus" "$WORK/corpus"
+cd "$WORK"
+if ! ./jsonformat_fuzz -runs="$RUNS" -seed="$SEED" -max_len=128 corpus >fuzz.log 2>&1; then
+  tail -40 fuzz.log
+  exit 1
+fi
+tail -3 fuzz.log
