@@ -5,19 +5,21 @@ CREATE EXTENSION phoenix CASCADE;
 SET phoenix.forget_secret = 'regress secret';
 
 -- Search every table Phoenix owns (found in pg_catalog, so tables added later
--- are covered too) for any of the needles, in any column, jsonb included.
+-- are covered too) for any of the needles, in any column, jsonb included;
+-- partitions are reported under their partitioned table.
 CREATE FUNCTION pg_temp.pii_hits(needles text[])
 RETURNS TABLE (relation text, hits bigint) LANGUAGE plpgsql AS $$
 DECLARE r record;
 BEGIN
-  FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c
+  FOR r IN SELECT c.oid::regclass AS rel, coalesce(pg_partition_root(c.oid), c.oid)::regclass AS root
+             FROM pg_class c
             WHERE c.relnamespace::regnamespace::text IN ('phoenix', 'phoenix_entity', 'reporting')
               AND c.relkind = 'r' ORDER BY 1
   LOOP
     EXECUTE format('SELECT count(*) FROM %s t WHERE EXISTS (SELECT 1 FROM unnest($1) n '
                    'WHERE strpos(lower(t::text), lower(n)) > 0)', r.rel)
       INTO hits USING needles;
-    IF hits > 0 THEN relation := r.rel::text; RETURN NEXT; END IF;
+    IF hits > 0 THEN relation := r.root::text; RETURN NEXT; END IF;
   END LOOP;
 END $$;
 

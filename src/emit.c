@@ -25,6 +25,7 @@
 #include "catalog.h"
 #include "emit.h"
 #include "eventlog.h"
+#include "forget.h"
 #include "jsonschema.h"
 #include "phoenix.h"
 #include "projection.h"
@@ -246,6 +247,15 @@ emit_bulk(EmitInput *inputs, int ninputs)
 	return counts;
 }
 
+/* Type and payload decide whether a repeat of an id is the same event. */
+int64
+emit_payload_hash(const char *event_type, Jsonb *payload)
+{
+	return DatumGetInt64(DirectFunctionCall2(jsonb_hash_extended, JsonbPGetDatum(payload),
+											 Int64GetDatum((int64) hash_bytes((const unsigned char *) event_type,
+																			  strlen(event_type)))));
+}
+
 /*
  * The engine: items are handled EMIT_CHUNK at a time, each chunk with a few
  * set-based statements, in a memory context reset between chunks.
@@ -387,11 +397,14 @@ prepare_item(EmitItem *item, bool raise, TimestampTz received_at)
 		item->event_id = generate_event_id();
 		item->id_generated = true;
 	}
-	/* type and payload decide whether a repeat of an id is the same event */
-	item->payload_hash =
-		DatumGetInt64(DirectFunctionCall2(jsonb_hash_extended, JsonbPGetDatum(item->payload),
-										  Int64GetDatum((int64) hash_bytes((const unsigned char *) type->name,
-																		   strlen(type->name)))));
+	/* a payload about a forgotten key loses its PII before anything keeps it */
+	{
+		Jsonb	   *scrubbed = forget_scrub_payload(type->name, item->payload);
+
+		if (scrubbed)
+			item->payload = scrubbed;
+	}
+	item->payload_hash = emit_payload_hash(type->name, item->payload);
 	if (item->source == NULL)
 		item->source = "emit_bulk";
 	return true;

@@ -92,6 +92,13 @@ typedef struct EmitItem
  */
 extern EmitCounts emit_items(EmitItem *items, int nitems, bool raise);
 
+/*
+ * The idempotency hash of a payload (phoenix.event_ids.payload_hash): a
+ * repeat of an event id is the same event when type and payload hash agree.
+ * forget recomputes it for the payloads it scrubs.
+ */
+extern int64 emit_payload_hash(const char *event_type, Jsonb *payload);
+
 /* Upper bound on a payload's size in bytes (GUC phoenix.max_payload_bytes). */
 extern int	emit_max_payload_bytes;
 

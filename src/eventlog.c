@@ -23,6 +23,7 @@
 #include "utils/syscache.h"
 
 #include "eventlog.h"
+#include "forget.h"
 #include "phoenix.h"
 #include "registry.h"
 #include "softparse.h"
@@ -69,6 +70,7 @@ static void column_add(ColumnArray *col, Datum value, bool isnull);
 static void column_add_text(ColumnArray *col, const char *s);
 static Datum column_array(ColumnArray *col);
 static char *dead_letter_raw(EmitItem *item);
+static char *dead_letter_reason(EmitItem *item);
 static int	cmp_int64(const void *a, const void *b);
 
 /*
@@ -297,7 +299,7 @@ eventlog_record_outcomes(EmitItem *items, int nitems)
 		if (item->status == EMIT_REJECTED && item->dead_letter_id > 0)
 		{
 			column_add(&failed[0], Int64GetDatum(item->dead_letter_id), false);
-			column_add_text(&failed[1], item->reason);
+			column_add_text(&failed[1], dead_letter_reason(item));
 			column_add_text(&failed[2], state);
 		}
 		else if (item->status == EMIT_REJECTED)
@@ -305,7 +307,7 @@ eventlog_record_outcomes(EmitItem *items, int nitems)
 			column_add_text(&dl[0], item->event_type);
 			column_add_text(&dl[1], item->id_generated ? NULL : item->event_id);
 			column_add_text(&dl[2], dead_letter_raw(item));
-			column_add_text(&dl[3], item->reason);
+			column_add_text(&dl[3], dead_letter_reason(item));
 			column_add_text(&dl[4], state);
 			column_add_text(&dl[5], item->source);
 			column_add_text(&dl[6], item->source_position);
@@ -519,11 +521,25 @@ column_array(ColumnArray *col)
 static char *
 dead_letter_raw(EmitItem *item)
 {
+	char	   *raw = "";
+	char	   *scrubbed;
+
 	if (item->raw)
-		return softparse_sanitize(item->raw, item->raw_len, NULL);
-	if (item->payload)
-		return JsonbToCString(NULL, &item->payload->root, VARSIZE(item->payload));
-	return "";
+		raw = softparse_sanitize(item->raw, item->raw_len, NULL);
+	else if (item->payload)
+		raw = JsonbToCString(NULL, &item->payload->root, VARSIZE(item->payload));
+	/* refused input about a forgotten key keeps none of their PII */
+	scrubbed = forget_scrub_raw(item->event_type, raw);
+	return scrubbed ? scrubbed : raw;
+}
+
+/* The refusal reason, which may quote a value, scrubbed likewise. */
+static char *
+dead_letter_reason(EmitItem *item)
+{
+	char	   *scrubbed = item->reason ? forget_scrub_raw(NULL, item->reason) : NULL;
+
+	return scrubbed ? scrubbed : item->reason;
 }
 
 static int

@@ -64,9 +64,11 @@
 
 #include "cascade.h"
 #include "catalog.h"
+#include "emit.h"
 #include "forget.h"
 #include "jsonschema.h"
 #include "phoenix.h"
+#include "projection.h"
 #include "timeline.h"
 
 #define HASH_LEN			32	/* SHA-256 */
@@ -171,7 +173,9 @@ static List *current_changes(PhxEntity *entity, const char *key);
 static int64 scrub_history(PhxEntity *entity, const char *key);
 static int64 scrub_assertions(PhxEntity *entity, const char *key);
 static int64 scrub_event_log(PhxEntity *entity, const char *key, List *values);
+static void rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n);
 static int64 scrub_dead_letters(PhxEntity *entity, const char *key, List *values);
+static List *count_projection_rows(List *counts);
 static void record_tombstone(PhxEntity *entity, const char *key, List *values);
 static void record_audit(PhxEntity *entity, const char *key, const char *reason,
 						 const char *caller, Jsonb *counts);
@@ -281,6 +285,8 @@ phoenix_forget(PG_FUNCTION_ARGS)
 
 	/* 4. projections: re-enrich what depends on the key from its new values */
 	cascade_timeline_changed(entity, key, changes);
+	if (OidIsValid(phoenix_relid("projections")))
+		counts = count_projection_rows(counts);
 
 	/* 5. tombstone and audit */
 	record_tombstone(entity, key, values);
@@ -742,18 +748,58 @@ scrub_event_log(PhxEntity *entity, const char *key, List *values)
 		}
 		if (!any)
 			continue;
-		appendStringInfoChar(&sql, ')');
+		appendStringInfoString(&sql, ") RETURNING position, event_id, payload, effective_at, received_at");
 		types[0] = TEXTARRAYOID;
 		types[1] = TEXTOID;
 		types[2] = TEXTOID;
 		args[0] = PointerGetDatum(text_array(type->pii_fields));
 		args[1] = CStringGetTextDatum(type->name);
 		args[2] = CStringGetTextDatum(key);
-		if (SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "phoenix: forget: scrubbing events of type \"%s\" failed", type->name);
 		total += (int64) SPI_processed;
+		if (SPI_processed > 0)
+			rekey_and_reproject(type->name, SPI_tuptable, SPI_processed);
 	}
 	return total;
+}
+
+/*
+ * After scrubbing logged events: their idempotency hashes follow the new
+ * payloads (a repeat of the original, scrubbed on arrival by the tombstone,
+ * is then still recognised as the same event), and every projection fed by
+ * the type recomputes their rows from the scrubbed payloads — mapped,
+ * enriched and derived columns alike.
+ */
+static void
+rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n)
+{
+	EmittedEvent *events = palloc0(sizeof(EmittedEvent) * n);
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare("UPDATE phoenix.event_ids SET payload_hash = $2 WHERE event_id = $1",
+					   2, (Oid[]) {TEXTOID, INT8OID});
+	if (plan == NULL)
+		elog(ERROR, "phoenix: forget: preparing the event id update failed");
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = tt->vals[r];
+		bool		isnull;
+		Datum		args[2];
+
+		events[r].position = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+		events[r].event_id = SPI_getvalue(tup, tt->tupdesc, 2);
+		events[r].payload = DatumGetJsonbPCopy(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		events[r].effective_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+		events[r].received_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
+		args[0] = CStringGetTextDatum(events[r].event_id);
+		args[1] = Int64GetDatum(emit_payload_hash(event_type, events[r].payload));
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "phoenix: forget: updating the idempotency hash of event \"%s\" failed",
+				 events[r].event_id);
+	}
+	SPI_freeplan(plan);
+	projection_on_events(event_type, (int) n, events);
 }
 
 /*
@@ -862,6 +908,37 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 	}
 	SPI_freeplan(update);
 	return scrubbed;
+}
+
+/*
+ * The reporting rows this forget rewrote, per projection table: the
+ * projection engine stamps every row it writes with the transaction's now().
+ */
+static List *
+count_projection_rows(List *counts)
+{
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (SPI_execute("SELECT format('%I.%I', schema_name, table_name) FROM phoenix.projections "
+					"WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL ORDER BY 1",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: forget: reading the projections failed");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 r = 0; r < n; r++)
+	{
+		char	   *table = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
+		bool		isnull;
+
+		/* not read-only: it must see this transaction's own writes */
+		if (SPI_execute(psprintf("SELECT count(*) FROM %s WHERE updated_at = now()", table),
+						false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "phoenix: forget: counting the rewritten rows of %s failed", table);
+		counts = add_count(counts, table,
+						   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return counts;
 }
 
 /* Keyed hashes of the key and of every value it had; caches see them at once. */
