@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/entity.sh — issue 2's figures, each beside its baseline from the same run:
+#  1. single-row put on 10k keys with random periods  vs  a plain single-row UPDATE
+#     of a same-shaped ordinary table (pgbench, same clients and duration)
+#  2. get() lookups                                    vs  a primary-key lookup
+#  3. as-of join of 1M events against 1M versions (100k keys x 10):
+#     phoenix_entity.<e>_at (inlined)  vs  hand-written GiST range join and
+#     LATERAL ... ORDER BY valid_from DESC LIMIT 1
+# Medians of BENCH_RUNS runs.  BENCH_SECONDS (default 10), BENCH_CLIENTS (default 2).
+set -euo pipefail
+runs=${BENCH_RUNS:-3}; secs=${BENCH_SECONDS:-10}; clients=${BENCH_CLIENTS:-2}
+PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+tps() { "$PGBIN/pgbench" -n -c "$clients" -j "$clients" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+$PSQL <<'SQL'
+CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
+SELECT phoenix.create_entity('desk', 'desk_id', '{"room":"text","floor_id":"text"}');
+SELECT count(phoenix.put('desk', 'K' || k, jsonb_build_object('room', 'R0', 'floor_id', 'F1'), '2026-01-01'))
+  FROM generate_series(1, 10000) k;
+CREATE TABLE plain_desk (desk_id text PRIMARY KEY, room text, floor_id text,
+                         valid_from timestamptz, valid_to timestamptz);
+INSERT INTO plain_desk SELECT 'K' || k, 'R0', 'F1', '2026-01-01', 'infinity' FROM generate_series(1, 10000) k;
+VACUUM ANALYZE;
+SQL
+
+cat >"$tmp/put.sql" <<'EOF2'
+\set k random(1, 10000)
+\set d random(0, 300)
+\set len random(1, 30)
+\set r random(1, 5)
+SELECT phoenix.put('desk', 'K' || :k, jsonb_build_object('room', 'R' || :r), '2026-01-01'::timestamptz + :d * interval '1 day', '2026-01-01'::timestamptz + (:d + :len) * interval '1 day');
+EOF2
+cat >"$tmp/update.sql" <<'EOF2'
+\set k random(1, 10000)
+\set d random(0, 300)
+\set len random(1, 30)
+\set r random(1, 5)
+UPDATE plain_desk SET room = 'R' || :r, valid_from = '2026-01-01'::timestamptz + :d * interval '1 day', valid_to = '2026-01-01'::timestamptz + (:d + :len) * interval '1 day' WHERE desk_id = 'K' || :k;
+EOF2
+cat >"$tmp/get.sql" <<'EOF2'
+\set k random(1, 10000)
+\set d random(0, 330)
+SELECT phoenix.get('desk', 'K' || :k, '2026-01-01'::timestamptz + :d * interval '1 day');
+EOF2
+cat >"$tmp/pk.sql" <<'EOF2'
+\set k random(1, 10000)
+SELECT room, floor_id FROM plain_desk WHERE desk_id = 'K' || :k;
+EOF2
+
+declare -A res
+for name in put update get pk; do
+  for _ in $(seq "$runs"); do tps "$tmp/$name.sql"; done | median > "$tmp/$name.tps"
+  res[$name]=$(cat "$tmp/$name.tps")
+done
+echo "entity put:  ${res[put]} puts/s   vs plain UPDATE ${res[update]}/s   ratio $(ratio "${res[put]}" "${res[update]}")   (target >= 0.8 and >= 20000/s; $clients clients, ${secs}s, median of $runs)"
+echo "entity get:  ${res[get]} gets/s   vs PK lookup ${res[pk]}/s   ratio $(ratio "${res[get]}" "${res[pk]}")"
+
+# 3. as-of join, 1M events x 1M versions
+$PSQL <<'SQL'
+SELECT phoenix.create_entity('emp', 'emp_id', '{"department":"text"}');
+-- 100k keys x 10 versions, written directly (the bulk shape the engine produces)
+INSERT INTO phoenix_entity.emp_history (emp_id, department, valid_from, valid_to, recorded_from)
+SELECT 'E' || k, 'dept' || v, '2026-01-01'::timestamptz + v * interval '30 days',
+       CASE WHEN v = 9 THEN 'infinity' ELSE '2026-01-01'::timestamptz + (v + 1) * interval '30 days' END, now()
+  FROM generate_series(1, 100000) k, generate_series(0, 9) v;
+CREATE TABLE events AS
+SELECT 'E' || (1 + (random() * 99999)::int) AS emp_id,
+       '2026-01-01'::timestamptz + random() * interval '300 days' AS at
+  FROM generate_series(1, 1000000);
+VACUUM ANALYZE;
+SQL
+timeit() { # prints milliseconds of one run of the query
+  $PSQL -c '\timing on' -c "$1" | awk '/^Time:/ {print int($2)}'
+}
+q_phx="SELECT count(*), count(e.department) FROM events p LEFT JOIN LATERAL phoenix_entity.emp_at(p.emp_id, p.at) e ON true"
+q_gist="SELECT count(*), count(h.department) FROM events p LEFT JOIN phoenix_entity.emp_history h ON h.emp_id = p.emp_id AND h.recorded_to = 'infinity' AND tstzrange(h.valid_from, h.valid_to) @> p.at"
+q_lat="SELECT count(*), count(h.department) FROM events p LEFT JOIN LATERAL (SELECT department FROM phoenix_entity.emp_history h WHERE h.emp_id = p.emp_id AND h.recorded_to = 'infinity' AND h.valid_from <= p.at ORDER BY valid_from DESC LIMIT 1) h ON true"
+for q in phx gist lat; do
+  var="q_$q"
+  for _ in $(seq "$runs"); do timeit "${!var}"; done | median > "$tmp/$q.ms"
+done
+echo "as-of join 1M x 1M: phoenix ${res_phx:=$(cat "$tmp/phx.ms")} ms   vs GiST range join $(cat "$tmp/gist.ms") ms (ratio $(ratio "$(cat "$tmp/gist.ms")" "$res_phx")x)   vs LATERAL LIMIT 1 $(cat "$tmp/lat.ms") ms (ratio $(ratio "$(cat "$tmp/lat.ms")" "$res_phx")x)   (target <= 1000 ms)"
