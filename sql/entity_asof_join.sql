@@ -46,3 +46,29 @@ SELECT floor_id, site_id, capacity FROM phoenix_entity.floor ORDER BY 1;
 -- catalog
 SELECT entity, key, history_table, attribute, type, pii, ref_entity
   FROM phoenix.entity_catalog ORDER BY entity, attribute;
+
+-- the hash as-of join gives the same rows as the inlined LATERAL join
+SELECT t.id, t.at, t.site_id, t.floor_online, t.capacity
+  FROM phoenix.asof_join('floor', 'SELECT floor_id, at, id FROM presence')
+       AS t(floor_id text, at timestamptz, id int, site_id text, capacity integer, floor_online boolean)
+ ORDER BY t.id;
+SELECT count(*) AS differences FROM (
+  (SELECT p.id, f.site_id, f.floor_online, f.capacity FROM presence p
+     LEFT JOIN LATERAL phoenix_entity.floor_at(p.floor_id, p.at) f ON true
+   EXCEPT ALL
+   SELECT id, site_id, floor_online, capacity FROM phoenix.asof_join('floor', 'SELECT floor_id, at, id FROM presence')
+       AS t(floor_id text, at timestamptz, id int, site_id text, capacity integer, floor_online boolean))
+  UNION ALL
+  (SELECT id, site_id, floor_online, capacity FROM phoenix.asof_join('floor', 'SELECT floor_id, at, id FROM presence')
+       AS t(floor_id text, at timestamptz, id int, site_id text, capacity integer, floor_online boolean)
+   EXCEPT ALL
+   SELECT p.id, f.site_id, f.floor_online, f.capacity FROM presence p
+     LEFT JOIN LATERAL phoenix_entity.floor_at(p.floor_id, p.at) f ON true)) d;
+-- as known at an earlier moment (before the site move was recorded: nothing of F1's later facts)
+SELECT t.id, t.site_id FROM phoenix.asof_join('floor', 'SELECT floor_id, at, id FROM presence', '2000-01-01')
+       AS t(floor_id text, at timestamptz, id int, site_id text, capacity integer, floor_online boolean)
+ ORDER BY t.id;
+-- shape errors are explained
+SELECT * FROM phoenix.asof_join('floor', 'SELECT 1') AS t(a int);
+SELECT * FROM phoenix.asof_join('floor', 'SELECT floor_id, at FROM presence') AS t(a text, b timestamptz, c int);
+SELECT * FROM phoenix.asof_join('nosuch', 'SELECT floor_id, at FROM presence') AS t(a text, b timestamptz);

@@ -100,3 +100,10 @@ SELECT e.name AS entity, e.key_name AS key,
   FROM phoenix.entities e
   LEFT JOIN phoenix.attributes a USING (entity_id);
 COMMENT ON VIEW phoenix.entity_catalog IS 'Phoenix: entities, their attributes, types, PII flags and references';
+
+CREATE FUNCTION phoenix.asof_join(entity text, query text, known_at timestamptz DEFAULT NULL)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'phoenix_asof_join'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION phoenix.asof_join(text, text, timestamptz) IS
+  'Hash as-of join: each row of query (key text, at timestamptz, ...) followed by the entity''s attributes valid at that time, as known at known_at (NULL: now)';
