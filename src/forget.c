@@ -40,6 +40,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hmac.h"
@@ -49,10 +50,12 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/formatting.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -150,6 +153,7 @@ static void value_hash(const char *value, int len, uint8 *out);
 static void key_hash(const char *entity, const char *key, uint8 *out);
 static bool is_pseudonym(const char *s, int len);
 static char *pseudonym(const char *value, int len);
+static void lock_writers(void);
 static void tomb_load(void);
 static bool tomb_has(int32 entity_id, const char *attribute, const uint8 *hash);
 static bool tomb_entity(int32 entity_id);
@@ -162,6 +166,7 @@ static char *scalar_text(JsonbValue *v);
 static JsonbValue *payload_member(Jsonb *payload, const char *field);
 static Jsonb *scrub_jsonb(Jsonb *doc, List *fields, List *null_fields, bool *changed);
 static bool str_in_list(List *list, const char *s, int len);
+static const char *find_folded(const char *s, const char *needle, int nlen);
 static char *replace_all(const char *s, const char *needle, const char *repl, bool *changed);
 static char *scrub_text_values(const char *s, List *values, bool *changed);
 static Jsonb *parse_json_quietly(const char *raw);
@@ -237,6 +242,15 @@ phoenix_forget(PG_FUNCTION_ARGS)
 	SPI_connect();
 	as_owner_begin(&oc, true);
 	entity = catalog_entity(name, false);
+	/*
+	 * Serialize with emitters: SHARE on the event log waits for every emit
+	 * in flight (they hold ROW EXCLUSIVE from their first tombstone check,
+	 * see lock_writers()) and holds new ones until we commit, when they
+	 * see the tombstone.  Taken before the key's timeline lock, in the order
+	 * emitters take them, so the two never deadlock.
+	 */
+	if (OidIsValid(phoenix_relid("event_log")))
+		LockRelationOid(phoenix_relid("event_log"), ShareLock);
 	timeline_lock_key(entity, key);
 
 	if (!key_known(entity, key))
@@ -334,6 +348,7 @@ forget_scrub_payload(const char *event_type, Jsonb *payload)
 	if (event_type == NULL || payload == NULL || !JB_ROOT_IS_OBJECT(payload) ||
 		JB_ROOT_IS_SCALAR(payload))
 		return NULL;
+	lock_writers();
 	tomb_load();
 	if (tomb_count == 0)
 		return NULL;
@@ -379,6 +394,7 @@ forget_scrub_raw(const char *event_type, const char *raw)
 
 	if (raw == NULL)
 		return NULL;
+	lock_writers();
 	tomb_load();
 	if (tomb_count == 0)
 		return NULL;
@@ -425,6 +441,8 @@ forget_scrub_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a)
 {
 	uint8		h[HASH_LEN];
 
+	/* a forget we waited for (on the key's lock) has just committed: see it */
+	AcceptInvalidationMessages();
 	tomb_load();
 	if (tomb_count == 0 || !tomb_entity(entity->id))
 		return;
@@ -484,7 +502,7 @@ key_known(PhxEntity *entity, const char *key)
 	Datum		args[2] = {CStringGetTextDatum(key), Int32GetDatum(entity->id)};
 	bool		isnull;
 
-	if (SPI_execute_with_args(sql, 2, (Oid[]) {TEXTOID, INT4OID}, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 2, (Oid[]) {TEXTOID, INT4OID}, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: key lookup failed");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -527,7 +545,7 @@ collect_values(PhxEntity *entity, const char *key, List *match_atts)
 	args[1] = Int32GetDatum(entity->id);
 	args[2] = PointerGetDatum(text_array(match_atts));
 	if (SPI_execute_with_args(sql.data, 3, (Oid[]) {TEXTOID, INT4OID, TEXTARRAYOID}, args,
-							  NULL, true, 0) != SPI_OK_SELECT)
+							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: reading the values of key \"%s\" failed", key);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -561,7 +579,7 @@ current_changes(PhxEntity *entity, const char *key)
 		appendStringInfo(&sql, ", %s", quote_identifier(entity->atts[i].name));
 	appendStringInfo(&sql, " FROM %s WHERE %s = $1 AND recorded_to = 'infinity' ORDER BY valid_from",
 					 entity->history_table, quote_identifier(entity->key_name));
-	if (SPI_execute_with_args(sql.data, 1, (Oid[]) {TEXTOID}, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql.data, 1, (Oid[]) {TEXTOID}, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: reading the versions of key \"%s\" failed", key);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -834,7 +852,7 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 	args[0] = PointerGetDatum(text_array(needles));
 	if (SPI_execute_with_args("SELECT dead_letter_id, event_type, raw, reason FROM phoenix.dead_letters d "
 							  "WHERE EXISTS (SELECT 1 FROM unnest($1) n "
-							  "WHERE strpos(d.raw, n) > 0 OR strpos(d.reason, n) > 0) "
+							  "WHERE strpos(lower(d.raw), lower(n)) > 0 OR strpos(lower(d.reason), lower(n)) > 0) "
 							  "ORDER BY dead_letter_id FOR UPDATE",
 							  1, (Oid[]) {TEXTARRAYOID}, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: reading dead letters failed");
@@ -1056,7 +1074,11 @@ keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *ou
 static void
 value_hash(const char *value, int len, uint8 *out)
 {
-	keyed_hash("phoenix.forget.value", "", value, len, out);
+	/* case-insensitive: a late event may write ADA@EXAMPLE.COM */
+	char	   *folded = str_tolower(value, len, DEFAULT_COLLATION_OID);
+
+	keyed_hash("phoenix.forget.value", "", folded, strlen(folded), out);
+	pfree(folded);
 }
 
 static void
@@ -1179,6 +1201,16 @@ str_in_list(List *list, const char *s, int len)
 	return false;
 }
 
+/* strstr ignoring ASCII case (emails and names as people type them). */
+static const char *
+find_folded(const char *s, const char *needle, int nlen)
+{
+	for (; *s; s++)
+		if (pg_strncasecmp(s, needle, nlen) == 0)
+			return s;
+	return NULL;
+}
+
 static char *
 replace_all(const char *s, const char *needle, const char *repl, bool *changed)
 {
@@ -1186,7 +1218,7 @@ replace_all(const char *s, const char *needle, const char *repl, bool *changed)
 	const char *p;
 	int			nlen = strlen(needle);
 
-	if (nlen == 0 || (p = strstr(s, needle)) == NULL)
+	if (nlen == 0 || (p = find_folded(s, needle, nlen)) == NULL)
 		return (char *) s;
 	initStringInfo(&out);
 	while (p != NULL)
@@ -1194,7 +1226,7 @@ replace_all(const char *s, const char *needle, const char *repl, bool *changed)
 		appendBinaryStringInfo(&out, s, p - s);
 		appendStringInfoString(&out, repl);
 		s = p + nlen;
-		p = strstr(s, needle);
+		p = find_folded(s, needle, nlen);
 	}
 	appendStringInfoString(&out, s);
 	*changed = true;
@@ -1325,6 +1357,21 @@ phoenix_relid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
+/*
+ * An emitter's first tombstone check takes ROW EXCLUSIVE on the event log
+ * (which it takes anyway to append), so that a forget in progress — holding
+ * SHARE — is waited for, and its tombstone is seen (acquiring the lock
+ * processes the invalidation it sent).  Later calls find the lock held.
+ */
+static void
+lock_writers(void)
+{
+	Oid			event_log_relid = phoenix_relid("event_log");
+
+	if (OidIsValid(event_log_relid))
+		LockRelationOid(event_log_relid, RowExclusiveLock);
+}
+
 /* (Re)load the tombstone sets, reading the owner-only tables as the owner. */
 static void
 tomb_load(void)
@@ -1357,9 +1404,10 @@ tomb_load(void)
 		return;					/* not installed in this database */
 	SPI_connect();
 	as_owner_begin(&oc, false);
+	/* not read-only: a fresh snapshot sees a forget we just waited for */
 	if (SPI_execute("SELECT entity_id, '', key_hash FROM phoenix.forgotten_keys "
 					"UNION ALL SELECT entity_id, attribute, value_hash FROM phoenix.forgotten_values",
-					true, 0) != SPI_OK_SELECT)
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: reading tombstones failed");
 	old = MemoryContextSwitchTo(tomb_cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)
