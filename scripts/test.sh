@@ -59,7 +59,7 @@ log "pgTAP"
 for f in test/pgtap/*.sql; do
   [ -e "$f" ] || continue
   t=$(basename "$f" .sql); selected "$t" || continue
-  psql_q -d postgres -c "DROP DATABASE IF EXISTS \"tap_$t\"" -c "CREATE DATABASE \"tap_$t\""
+  PGOPTIONS="-c client_min_messages=warning" psql_q -d postgres -c "DROP DATABASE IF EXISTS \"tap_$t\"" -c "CREATE DATABASE \"tap_$t\""
   pg_prove -h "$PGHOST" -p "$PGPORT" -U postgres -d "tap_$t" "$f" >"$OUT/tap_$t.log" 2>&1
   rc=$?; record "pgtap/$t" $rc
   [ $rc = 0 ] || tail -40 "$OUT/tap_$t.log" >&2
@@ -69,7 +69,7 @@ log "shell"
 for f in test/shell/*.sh; do
   [ -e "$f" ] || continue
   t=$(basename "$f" .sh); selected "$t" || continue
-  psql_q -d postgres -c "DROP DATABASE IF EXISTS \"sh_$t\"" -c "CREATE DATABASE \"sh_$t\""
+  PGOPTIONS="-c client_min_messages=warning" psql_q -d postgres -c "DROP DATABASE IF EXISTS \"sh_$t\"" -c "CREATE DATABASE \"sh_$t\""
   PGDATABASE="sh_$t" bash "$f" >"$OUT/sh_$t.log" 2>&1
   rc=$?; record "shell/$t" $rc
   [ $rc = 0 ] || tail -40 "$OUT/sh_$t.log" >&2

@@ -29,6 +29,7 @@
 
 #include "catalog.h"
 #include "phoenix.h"
+#include "plan.h"
 #include "timeline.h"
 
 /* Entity names get suffixes (_history, _asof): leave room under NAMEDATALEN. */
@@ -244,6 +245,9 @@ phoenix_drop_entity(PG_FUNCTION_ARGS)
 					 quote_identifier(psprintf("%s_asof", name)),
 					 quote_identifier(name), entity->history_table);
 	spi_exec(sql.data, SPI_OK_UTILITY);
+	SPI_execute_with_args("DELETE FROM phoenix.assertions WHERE entity_id = "
+						  "(SELECT entity_id FROM phoenix.entities WHERE name = $1)",
+						  1, (Oid[]) {TEXTOID}, args, NULL, false, 0);
 	SPI_execute_with_args("DELETE FROM phoenix.entities WHERE name = $1", 1, (Oid[]) {TEXTOID},
 						  args, NULL, false, 0);
 	catalog_invalidate();
@@ -446,7 +450,8 @@ create_entity_objects(const char *name, const char *key, List *attnames, List *t
 		appendStringInfo(&cols, ", %s", quote_identifier(list_nth(attnames, i)));
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s.%s (%s text NOT NULL", nsp, hist, qkey);
+	/* Keys compare bytewise (COLLATE "C"): faster btree and GiST, no locale surprises. */
+	appendStringInfo(&sql, "CREATE TABLE %s.%s (%s text COLLATE \"C\" NOT NULL", nsp, hist, qkey);
 	for (int i = 0; i < list_length(attnames); i++)
 		appendStringInfo(&sql, ", %s %s", quote_identifier(list_nth(attnames, i)),
 						 format_type_be_qualified(list_nth_oid(types, i)));
@@ -462,8 +467,7 @@ create_entity_objects(const char *name, const char *key, List *attnames, List *t
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "CREATE INDEX ON %1$s.%2$s (%3$s, valid_from) WHERE recorded_to = 'infinity';"
-					 "CREATE INDEX ON %1$s.%2$s (%3$s, recorded_from, recorded_to);"
+					 "CREATE INDEX ON %1$s.%2$s (%3$s, valid_from);"
 					 "COMMENT ON TABLE %1$s.%2$s IS %4$s",
 					 nsp, hist, qkey,
 					 quote_literal_cstr(psprintf("Phoenix: bitemporal history of entity %s "
@@ -557,15 +561,11 @@ prepare_get_plans(PhxEntity *entity)
 					 "SELECT %s FROM %s WHERE %s = $1 AND valid_from <= $2 AND valid_to > $2 "
 					 "AND recorded_to = 'infinity' AND $3 IS NULL",
 					 cols.data, entity->history_table, quote_identifier(entity->key_name));
-	entity->plan_get_current = SPI_prepare(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+	entity->plan_get_current = phoenix_prepare_kept(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, "get");
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT %s FROM %s WHERE %s = $1 AND valid_from <= $2 AND valid_to > $2 "
 					 "AND recorded_from <= $3 AND recorded_to > $3",
 					 cols.data, entity->history_table, quote_identifier(entity->key_name));
-	entity->plan_get = SPI_prepare(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
-	if (!entity->plan_get || !entity->plan_get_current)
-		elog(ERROR, "phoenix: preparing get of entity \"%s\" failed", entity->name);
-	SPI_keepplan(entity->plan_get_current);
-	SPI_keepplan(entity->plan_get);
+	entity->plan_get = phoenix_prepare_kept(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, "get");
 }

@@ -43,6 +43,7 @@
 #include "cascade.h"
 #include "forget.h"
 #include "phoenix.h"
+#include "plan.h"
 #include "timeline.h"
 
 /* field4 of our advisory lock tags: keeps clear of pg_advisory_lock's 1 and 2 */
@@ -696,12 +697,14 @@ prepare_plans(PhxEntity *entity)
 					 "WHERE %s = $1 AND recorded_to = 'infinity' "
 					 "AND valid_from <= $3 AND valid_to >= $2 ORDER BY valid_from",
 					 cols.data, entity->history_table, key);
-	entity->plan_load = SPI_prepare(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+	entity->plan_load = phoenix_prepare_kept(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID},
+											 "version lookup");
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s SET recorded_to = $1 WHERE ctid = ANY ($2)",
 					 entity->history_table);
-	entity->plan_close = SPI_prepare(sql.data, 2, (Oid[]) {TIMESTAMPTZOID, TIDARRAYOID});
+	entity->plan_close = phoenix_prepare_kept(sql.data, 2, (Oid[]) {TIMESTAMPTZOID, TIDARRAYOID},
+											  "closing versions");
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (%s%s, valid_from, valid_to, recorded_from) VALUES ($1",
@@ -715,29 +718,20 @@ prepare_plans(PhxEntity *entity)
 	}
 	appendStringInfo(&sql, ", $%d, $%d, $%d)", natts + 2, natts + 3, natts + 4);
 	types[natts + 1] = types[natts + 2] = types[natts + 3] = TIMESTAMPTZOID;
-	entity->plan_insert = SPI_prepare(sql.data, natts + 4, types);
+	entity->plan_insert = phoenix_prepare_kept(sql.data, natts + 4, types, "inserting a version");
 
-	entity->plan_next_open = SPI_prepare(
+	entity->plan_next_open = phoenix_prepare_kept(
 										 "SELECT valid_from, attributes FROM phoenix.assertions "
 										 "WHERE entity_id = $1 AND key = $2 AND is_open AND valid_from > $3 "
 										 "ORDER BY valid_from, assertion_id",
-										 3, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID});
-	entity->plan_assert = SPI_prepare(
+										 3, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID}, "open assertion lookup");
+	entity->plan_assert = phoenix_prepare_kept(
 									  "INSERT INTO phoenix.assertions (entity_id, key, valid_from, valid_to, "
 									  "is_open, attributes, origin, recorded_at) "
 									  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 									  8, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		BOOLOID, JSONBOID, TEXTOID, TIMESTAMPTZOID});
+		BOOLOID, JSONBOID, TEXTOID, TIMESTAMPTZOID}, "recording an assertion");
 
-	if (!entity->plan_load || !entity->plan_close || !entity->plan_insert ||
-		!entity->plan_next_open || !entity->plan_assert)
-		elog(ERROR, "phoenix: preparing timeline statements of entity \"%s\" failed: %s",
-			 entity->name, SPI_result_code_string(SPI_result));
-	SPI_keepplan(entity->plan_load);
-	SPI_keepplan(entity->plan_close);
-	SPI_keepplan(entity->plan_insert);
-	SPI_keepplan(entity->plan_next_open);
-	SPI_keepplan(entity->plan_assert);
 }
 
 static int

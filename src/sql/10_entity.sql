@@ -22,8 +22,10 @@ COMMENT ON TABLE phoenix.attributes IS 'Phoenix catalog: the typed attributes of
 -- Every assertion ever made about an entity key, in recorded order: the raw
 -- input of the timeline engine.  Open assertions are looked up to find where
 -- a late open assertion's coverage ends.
+-- No foreign key to phoenix.entities: it would fire a trigger on every write;
+-- drop_entity deletes an entity's assertions itself.
 CREATE TABLE phoenix.assertions (
-    entity_id    int NOT NULL REFERENCES phoenix.entities ON DELETE CASCADE,
+    entity_id    int NOT NULL,
     key          text NOT NULL,
     assertion_id bigserial,
     valid_from   timestamptz NOT NULL,
