@@ -48,6 +48,7 @@ static void create_entity_objects(const char *name, const char *key, List *attna
 static void spi_exec(const char *sql, int expected);
 static Jsonb *version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, int firstcol);
 static void prepare_get_plans(PhxEntity *entity);
+static TimelineAssertion *begin_assertion(FunctionCallInfo fcinfo, PhxEntity **entity, char **key);
 
 /*
  * create_entity(name, key, attributes jsonb, pii text[], refs jsonb) → regclass
@@ -255,26 +256,34 @@ phoenix_drop_entity(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The shared start of put and retract: the entity and key arguments, SPI,
+ * and an empty assertion about that key.
+ */
+static TimelineAssertion *
+begin_assertion(FunctionCallInfo fcinfo, PhxEntity **entity, char **key)
+{
+	char	   *name = arg_text(fcinfo, 0, "entity name");
+
+	*key = arg_text(fcinfo, 1, "key");
+	SPI_connect();
+	*entity = catalog_entity(name, false);
+	return timeline_new_assertion(*entity);
+}
+
 /* put(entity, key, attributes, valid_from, valid_to) */
 Datum
 phoenix_put(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "entity name");
-	char	   *key = arg_text(fcinfo, 1, "key");
 	PhxEntity  *entity;
-	TimelineAssertion *a;
+	char	   *key;
+	TimelineAssertion *a = begin_assertion(fcinfo, &entity, &key);
 
-	SPI_connect();
-	entity = catalog_entity(name, false);
-	if (PG_ARGISNULL(2))
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("attributes for entity \"%s\" key \"%s\" must not be null", name, key)));
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("valid_from for entity \"%s\" key \"%s\" must not be null", name, key)));
-	a = timeline_new_assertion(entity);
+				 errmsg("%s for entity \"%s\" key \"%s\" must not be null",
+						PG_ARGISNULL(2) ? "attributes" : "valid_from", entity->name, key)));
 	timeline_values_from_jsonb(entity, PG_GETARG_JSONB_P(2), a);
 	a->valid_from = PG_GETARG_TIMESTAMPTZ(3);
 	a->is_open = PG_ARGISNULL(4);
@@ -290,20 +299,16 @@ phoenix_put(PG_FUNCTION_ARGS)
 Datum
 phoenix_retract(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "entity name");
-	char	   *key = arg_text(fcinfo, 1, "key");
 	PhxEntity  *entity;
-	TimelineAssertion *a;
+	char	   *key;
+	TimelineAssertion *a = begin_assertion(fcinfo, &entity, &key);
 
-	SPI_connect();
-	entity = catalog_entity(name, false);
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("valid_from and valid_to for entity \"%s\" key \"%s\" must not be null",
-						name, key),
+						entity->name, key),
 				 errhint("Use 'infinity' as valid_to for a retraction without end.")));
-	a = timeline_new_assertion(entity);
 	for (int i = 0; i < entity->natts; i++)
 	{
 		a->asserted[i] = true;
