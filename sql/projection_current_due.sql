@@ -36,12 +36,12 @@ SELECT phoenix.emit('desk.booked', '{"employeeId":"E2","bookedFor":"2025-03-11T0
 SELECT event_id, employee_name FROM reporting.bookings ORDER BY event_id;
 
 -- a bounded future correction comes and goes: due at both ends
-SELECT phoenix.put('employee', 'E1', '{"name":"Temp"}', now() + interval '1 second', now() + interval '2 seconds');
+SELECT phoenix.put('employee', 'E1', '{"name":"Temp"}', now() + interval '1 second', now() + interval '5 seconds');
 SELECT count(*) AS due_entries FROM phoenix.projection_due;
-SELECT pg_sleep(1.2);
+SELECT pg_sleep(1.5);
 SELECT phoenix.apply_due() AS applied;
 SELECT event_id, employee_name FROM reporting.bookings WHERE event_id = 'b1';
-SELECT pg_sleep(1.0);
+SELECT pg_sleep(4);
 SELECT phoenix.apply_due() AS applied;
 SELECT event_id, employee_name FROM reporting.bookings WHERE event_id = 'b1';
 

@@ -35,7 +35,7 @@ SELECT phoenix.create_projection('visits', source => 'visitor.checked-in',
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'reporting.visits'::regclass AND attnum > 0 ORDER BY attnum;
 
-SELECT count(*) FROM phoenix.emit_batch('[
+SELECT * FROM phoenix.emit_batch('[
   {"type":"visitor.checked-in","event_id":"v-mar03","payload":{"visitorName":"V. One","hostEmail":"ann@x.com","locationId":"L1","checkedInAt":"2025-03-03T15:00:00Z"}},
   {"type":"visitor.checked-in","event_id":"v-mar10","payload":{"visitorName":"V. Two","hostEmail":"ann@x.com","locationId":"L1","checkedInAt":"2025-03-10T15:00:00Z"}},
   {"type":"visitor.checked-in","event_id":"v-mar20","payload":{"visitorName":"V. Three","hostEmail":"ann@x.com","locationId":"L1","checkedInAt":"2025-03-20T15:00:00Z"}}]');
@@ -50,7 +50,7 @@ SELECT event_id, host_email, host_employee_id, host_name, host_department FROM r
 
 -- A visit for Ann's new address, and a late one (uploaded now) for the old
 -- address on March 1: both land on Ann.
-SELECT count(*) FROM phoenix.emit_batch('[
+SELECT * FROM phoenix.emit_batch('[
   {"type":"visitor.checked-in","event_id":"v-mar12","payload":{"visitorName":"V. Four","hostEmail":"ann.lee@x.com","locationId":"L1","checkedInAt":"2025-03-12T15:00:00Z"}},
   {"type":"visitor.checked-in","event_id":"v-mar01","payload":{"visitorName":"V. Zero","hostEmail":"ann@x.com","locationId":"L1","checkedInAt":"2025-03-01T15:00:00Z"}}]');
 -- Ann's department changes from March 2: rows matched to her by either

@@ -44,7 +44,7 @@ SELECT employee_id, event_id, floor_name FROM reporting.floor_plan_fresh ORDER B
 SELECT event_id = (SELECT 'old-' || min(i) FROM generate_series(1, 300) i WHERE (1 + i % 3) = 3) AS newest_of_burst
   FROM reporting.floor_plan WHERE employee_id = 'E3';
 
--- a newer event moves E1; an equally recent late duplicate time does not lose order
+-- a newer event moves E1
 SELECT phoenix.emit('presence.detected', jsonb_build_object('employeeId','E1','floorId','F1',
          'detectedAt', now() - interval '1 minute'), event_id => 'rt-e1b') > 0 AS ok;
 SELECT employee_id, event_id, floor_name FROM reporting.floor_plan_fresh ORDER BY employee_id;

@@ -105,7 +105,7 @@ SELECT desk_room, count(*) FROM reporting.desk_bookings
 SELECT phoenix.create_projection('booking_series', source => 'desk.booked',
   columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
   enrich  => '[{"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]');
-SELECT count(*) FROM phoenix.emit_batch(jsonb_build_array(
+SELECT * FROM phoenix.emit_batch(jsonb_build_array(
   jsonb_build_object('type','desk.booked','payload',jsonb_build_object('employeeId','E2','deskId','D2','bookedFor','2025-03-10T09:00:00-04:00')),
   jsonb_build_object('type','desk.booked','payload',jsonb_build_object('employeeId','E2','deskId','D2','bookedFor','2025-03-11T09:00:00-04:00')),
   jsonb_build_object('type','desk.booked','payload',jsonb_build_object('employeeId','E2','deskId','D2','bookedFor','2025-03-12T09:00:00-04:00')),
