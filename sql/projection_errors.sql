@@ -51,7 +51,9 @@ SELECT phoenix.create_projection('p', source => 'presence.detected',
   enrich => '[{"entity":"employee","key":"employee_name","attributes":{"name":"event_time"}}]');
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"change_seq":"badge"}');
 -- derive: not an expression, unknown column, two expressions, a subquery,
--- a write (volatile), an aggregate, a failure on the existing events
+-- a write (volatile), an aggregate, a failure on the existing events, an
+-- array (the context line names the derived column)
+\set VERBOSITY default
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}',
   derive => '{"d":"(e ||"}');
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}',
@@ -70,6 +72,7 @@ SELECT phoenix.create_projection('p', source => 'presence.detected', columns => 
   derive => '{"d":"1 / (length(e) - 2)"}');
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}',
   derive => '{"d":"ARRAY[e]"}');
+\set VERBOSITY terse
 -- kind and latest_key
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}', kind => 'newest');
 SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}', kind => 'latest');

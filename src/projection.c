@@ -126,6 +126,7 @@ static void proj_cache_load(void);
 static Projection *projection_by_name(const char *name);
 static char *insert_sql(Projection *p, bool set_based, const char *src);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
+static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 static int	locktag_cmp(const void *a, const void *b);
 static void maybe_apply_due(void);
@@ -515,6 +516,13 @@ maybe_apply_due(void)
 		(void) cascade_apply_due();
 }
 
+/* Error context: which projection was being filled from the log. */
+static void
+fill_errcontext(void *arg)
+{
+	errcontext("filling projection \"%s\" from the event log", ((Projection *) arg)->name);
+}
+
 /* ====================================================================== */
 /* Rebuild                                                                */
 /* ====================================================================== */
@@ -538,6 +546,9 @@ fill_from_log(Projection *p, int batch_size, bool report)
 	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
 										 NoLock, false);
 
+	ErrorContextCallback cb = {error_context_stack, fill_errcontext, p};
+
+	error_context_stack = &cb;
 	v[0] = CStringGetTextDatum(p->source);
 	SPI_execute_with_args("SELECT count(*), coalesce(min(position) - 1, 0) FROM phoenix.event_log WHERE event_type = $1",
 						  1, targ, v, NULL, true, 1);
@@ -573,6 +584,7 @@ fill_from_log(Projection *p, int batch_size, bool report)
 							p->name, done, total)));
 	}
 	pgstat_progress_end_command();
+	error_context_stack = cb.previous;
 	SPI_execute(psprintf("SELECT count(*) FROM %s", p->table), true, 1);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
 }
