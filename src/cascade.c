@@ -257,7 +257,7 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 		argtypes[0] = get_array_type(s->by_typid);
 	if (s->count_plan[dep] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(projection_count_sql(p, s, dep), nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(projection_count_sql(p, s, dep), nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "projection \"%s\": cannot prepare the cascade count: %s",
@@ -279,7 +279,7 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 	{
 		if (s->plan[dep] == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(projection_recompute_sql(p, s, dep, false), nargs, argtypes);
+			SPIPlanPtr	plan = SPI_prepare_cursor(projection_recompute_sql(p, s, dep, false), nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 			if (plan == NULL)
 				elog(ERROR, "projection \"%s\": cannot prepare the cascade: %s",

@@ -401,7 +401,7 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 		{
 			if (p->insert_plan == NULL)
 			{
-				SPIPlanPtr	plan = SPI_prepare(insert_sql(p, false, p->payload_src), 4, argtypes);
+				SPIPlanPtr	plan = SPI_prepare_cursor(insert_sql(p, false, p->payload_src), 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 				if (plan == NULL)
 					elog(ERROR, "SPI_prepare failed for projection \"%s\": %s",
