@@ -56,6 +56,7 @@ static void run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 static void add_due(const char *entity, const char *key, TimestampTz at);
 static bool any_changed(PhxEntity *entity, TimelineChange *ch, char **names, int n);
 static void lock_value(uint32 lock_class, const char *value);
+static void lock_chain_parents(Projection *p, ProjStep *s, const char *value, int depth);
 
 /*
  * The timeline of (entity, key) changed over `changes` (TimelineChange *,
@@ -94,6 +95,8 @@ cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes)
 			}
 			if (s->by_attribute)
 				by_att = catalog_attribute_index(entity, s->by_attribute);
+			else
+				lock_chain_parents(p, s, key, 0);
 
 			foreach(lch, changes)
 			{
@@ -118,7 +121,12 @@ cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes)
 					if (ch->new_exists && !ch->new_isnull[by_att])
 						vals[nvals++] = ch->new_values[by_att];
 					for (int v = 0; v < nvals; v++)
-						lock_value(s->lock_class, OidOutputFunctionCall(att->typoutput, vals[v]));
+					{
+						char	   *text = OidOutputFunctionCall(att->typoutput, vals[v]);
+
+						lock_value(s->lock_class, text);
+						lock_chain_parents(p, s, text, 0);
+					}
 					if (nvals > 0)
 					{
 						int16		typlen;
@@ -238,6 +246,63 @@ lock_value(uint32 lock_class, const char *value)
 
 	projection_locktag(&tag, lock_class, value);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * A chained step's rows are inserted by emitters that share-lock only the
+ * keys their payloads name (the first step of the chain).  So that they also
+ * serialize with us, lock the parent keys that lead to `value`: e.g. for a
+ * site S reached through floor_site_id, every floor that ever had site S.
+ * Recurses along longer chains.
+ */
+static void
+lock_chain_parents(Projection *p, ProjStep *s, const char *value, int depth)
+{
+	ProjStep   *t = NULL;
+	PhxEntity  *te;
+	const char *attr;
+	const char *select_col;
+	const char *where_col;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (s->nkey_path > 0 || depth > 8)
+		return;
+	for (int i = 0; i < p->nsteps && t == NULL; i++)
+	{
+		size_t		plen = strlen(p->steps[i].prefix);
+
+		if (&p->steps[i] != s && strncmp(s->key_column, p->steps[i].prefix, plen) == 0 &&
+			s->key_column[plen] == '_')
+			t = &p->steps[i];
+	}
+	if (t == NULL)
+		return;
+	te = catalog_entity(t->entity, false);
+	attr = s->key_column + strlen(t->prefix) + 1;
+	/* the by-step's matched key, or one of its attributes */
+	where_col = (t->by_attribute && strcmp(attr, te->key_name) == 0) ? te->key_name : attr;
+	select_col = t->by_attribute ? t->by_attribute : te->key_name;
+	args[0] = CStringGetTextDatum(value);
+	if (SPI_execute_with_args(psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s::text = $1"
+									   " AND recorded_to = 'infinity' ORDER BY 1",
+									   quote_identifier(select_col), te->history_table,
+									   quote_identifier(where_col)),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "projection \"%s\": cannot find the parents of a chained key", p->name);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 r = 0; r < n; r++)
+	{
+		char	   *parent = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
+
+		if (parent == NULL)
+			continue;
+		lock_value(t->lock_class, parent);
+		lock_chain_parents(p, t, parent, depth + 1);
+	}
 }
 
 /*

@@ -877,7 +877,7 @@ proj_cache_load(void)
 	pt = SPI_tuptable;
 	np = SPI_processed;
 	ret = SPI_execute("SELECT projection_id, step, entity, key_column, key_path, by_attribute,"
-					  " match_column, event_time, current FROM phoenix.projection_steps"
+					  " match_column, event_time, current, prefix FROM phoenix.projection_steps"
 					  " ORDER BY projection_id, step", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "cannot read phoenix.projection_steps: %s", SPI_result_code_string(ret));
@@ -927,6 +927,7 @@ proj_cache_load(void)
 			s->match_column = spi_text(u, ud, 7);
 			s->event_time = spi_text_array(u, ud, 8, &s->n_event_time);
 			s->current = spi_text_array(u, ud, 9, &s->n_current);
+			s->prefix = spi_text(u, ud, 10);
 			s->lock_class = projection_lock_class(s->entity, s->by_attribute);
 			if (s->by_attribute)
 			{

@@ -46,6 +46,7 @@ typedef struct ProjStep
 {
 	int			step;
 	char	   *entity;
+	char	   *prefix;			/* output columns are <prefix>_<attribute> */
 	char	   *key_column;		/* table column holding the key / by value */
 	int			nkey_path;		/* > 0 when key_column is mapped from the payload */
 	char	  **key_path;
