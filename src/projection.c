@@ -267,8 +267,8 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	relid = RangeVarGetRelid(makeRangeVar(schema, def->name, -1), NoLock, false);
 
 	/* The new definition is visible to this backend right away. */
-	proj_cache_valid = false;
 	CacheInvalidateRelcacheByRelid(projections_relid);
+	proj_cache_valid = false;
 	p = projection_by_name(def->name);
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
@@ -297,8 +297,8 @@ phoenix_drop_projection(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(p->id);
 	SPI_execute_with_args("DELETE FROM phoenix.projections WHERE projection_id = $1",
 						  1, argtypes, values, NULL, false, 0);
-	proj_cache_valid = false;
 	CacheInvalidateRelcacheByRelid(projections_relid);
+	proj_cache_valid = false;
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -739,7 +739,11 @@ static void
 proj_cache_inval_cb(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == projections_relid)
+	{
 		proj_cache_valid = false;
+		/* the catalog itself may be gone (DROP EXTENSION): look it up again */
+		projections_relid = InvalidOid;
+	}
 }
 
 /* Free caches retired during the transaction (nothing can use them now). */
