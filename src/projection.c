@@ -805,9 +805,13 @@ projection_cache_all(void)
 	}
 	if (!proj_cache_valid)
 	{
+		/*
+		 * Mark valid before loading: an invalidation processed while the
+		 * load runs its queries (ours, at command end) must win.
+		 */
 		proj_cache_retire();
-		proj_cache_load();
 		proj_cache_valid = true;
+		proj_cache_load();
 	}
 	return proj_cache;
 }
