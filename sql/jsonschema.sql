@@ -132,6 +132,21 @@ RESET max_stack_depth;
 SELECT * FROM phoenix.schema_errors((SELECT schema FROM deep), '1');
 SELECT 'still up' AS server;
 
+-- the compiled schema is cached per call site: changing schemas are recompiled
+SELECT s, phoenix.schema_valid(s, '1') FROM (VALUES ('{"type":"integer"}'::jsonb), ('{"type":"string"}'), ('{"type":"integer"}')) t(s) ORDER BY 1;
+PREPARE sv(jsonb) AS SELECT phoenix.schema_valid($1, '1');
+EXECUTE sv('{"type":"integer"}');
+EXECUTE sv('{"type":"string"}');
+DEALLOCATE sv;
+DO $$
+DECLARE s jsonb; r text := '';
+BEGIN
+  FOREACH s IN ARRAY ARRAY['{"type":"integer"}'::jsonb, '{"type":"string"}', '{"const":1}', '{"maximum":0}'] LOOP
+    r := r || phoenix.schema_valid(s, '1')::text || ' ';
+  END LOOP;
+  RAISE NOTICE 'plpgsql: %', r;
+END $$;
+
 -- many errors are capped at 1000 rows
 SELECT count(*) FROM phoenix.schema_errors('{"items":{"type":"string"}}', (SELECT jsonb_agg(i) FROM generate_series(1, 5000) i));
 

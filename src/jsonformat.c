@@ -238,17 +238,19 @@ jsonformat_email(const char *s, int len)
 bool
 jsonformat_uuid(const char *s, int len)
 {
-	if (len != 36)
+	/* the offsets of the 32 hex digits */
+	static const unsigned char hexpos[32] = {
+		0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17,
+		19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35
+	};
+
+	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 		return false;
-	for (int i = 0; i < 36; i++)
+	for (int i = 0; i < 32; i++)
 	{
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (s[i] != '-')
-				return false;
-		}
-		else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-				   (s[i] >= 'A' && s[i] <= 'F')))
+		unsigned char c = s[hexpos[i]] | 0x20;	/* ASCII lower case */
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return false;
 	}
 	return true;

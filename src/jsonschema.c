@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "nodes/value.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -794,15 +795,21 @@ ecma_to_are(const char *src, int len)
 }
 
 /*
- * The collation patterns are compiled with: ICU's root locale when the
- * server has it, so that [[:alpha:]] (and \p{Letter}) know every script
- * whatever the database's locale; else the database default.
+ * The collation a pattern is compiled with.  Only character classes
+ * ([[:alpha:]], from \p{Letter} too) and embedded options depend on it:
+ * those get ICU's root locale when the server has it, so that classes know
+ * every script whatever the database's locale (else the database default).
+ * Every other pattern gets the C collation, which pg_regexec sets up for
+ * free on each call.
  */
 static Oid
-pattern_collation(void)
+pattern_collation(const char *are)
 {
-	Oid			coll = get_collation_oid(list_make1(makeString("und-x-icu")), true);
+	Oid			coll;
 
+	if (strstr(are, "[:") == NULL && strstr(are, "(?") == NULL)
+		return C_COLLATION_OID;
+	coll = get_collation_oid(list_make1(makeString("und-x-icu")), true);
 	return OidIsValid(coll) ? coll : DEFAULT_COLLATION_OID;
 }
 
@@ -822,7 +829,7 @@ compile_pattern(CompileState *cs, SchemaNode *n, JsonbValue *v)
 	wide = palloc((strlen(are) + 1) * sizeof(pg_wchar));
 	wlen = pg_mb2wchar_with_len(are, wide, strlen(are));
 	re = MemoryContextAlloc(cs->cxt, sizeof(regex_t));
-	rc = pg_regcomp(re, wide, wlen, REG_ADVANCED | REG_NOSUB, pattern_collation());
+	rc = pg_regcomp(re, wide, wlen, REG_ADVANCED | REG_NOSUB, pattern_collation(are));
 	pfree(wide);
 	if (rc != REG_OKAY)
 	{
@@ -1656,10 +1663,28 @@ jsonschema_validate(JsonSchema *schema, Jsonb *instance, List **errors, int max_
 /* A compiled schema cached in fn_extra, reused while the schema is the same. */
 typedef struct SchemaCache
 {
+	bool		constant;		/* the schema argument is a Const */
 	MemoryContext cxt;
 	Jsonb	   *schema;
 	JsonSchema *compiled;
 } SchemaCache;
+
+/*
+ * Is the schema argument a literal?  Then it cannot change while this
+ * FmgrInfo lives.  (Not get_fn_expr_arg_stable: PL/pgSQL re-evaluates one
+ * expression with new Param values, keeping fn_extra.)
+ */
+static bool
+schema_arg_is_const(FunctionCallInfo fcinfo)
+{
+	Node	   *expr = fcinfo->flinfo->fn_expr;
+	List	   *args;
+
+	if (expr == NULL || !IsA(expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) expr)->args;
+	return list_length(args) >= 1 && IsA(linitial(args), Const);
+}
 
 /*
  * The compiled form of `schema` for this call site: compiled on first use
@@ -1671,6 +1696,9 @@ cached_schema(FunctionCallInfo fcinfo, Jsonb *schema)
 	SchemaCache *cache = fcinfo->flinfo->fn_extra;
 	MemoryContext cxt;
 
+	/* a constant schema argument cannot change during this FmgrInfo's life */
+	if (cache && cache->constant)
+		return cache->compiled;
 	if (cache && VARSIZE(cache->schema) == VARSIZE(schema) &&
 		memcmp(cache->schema, schema, VARSIZE(schema)) == 0)
 		return cache->compiled;
@@ -1690,6 +1718,7 @@ cached_schema(FunctionCallInfo fcinfo, Jsonb *schema)
 	cache->schema = MemoryContextAlloc(cxt, VARSIZE(schema));
 	memcpy(cache->schema, schema, VARSIZE(schema));
 	cache->cxt = cxt;
+	cache->constant = schema_arg_is_const(fcinfo);
 	return cache->compiled;
 }
 

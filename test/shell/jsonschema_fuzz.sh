@@ -11,7 +11,9 @@
 #   - random garbage schemas (keywords with random values: most are
 #     malformed), with random instances;
 #   - deep nesting (up to 12,000 levels), huge strings (up to 1 MB) and odd
-#     Unicode (combining marks, emoji, zero-width, astral, control chars).
+#     Unicode (combining marks, emoji, zero-width, astral, control chars);
+#   - 20,000 strings near the date-time / date shape, differentially against
+#     PostgreSQL's timestamptz and date input.
 # Every call must return or raise a clean error (invalid_parameter_value,
 # invalid_regular_expression, feature_not_supported, stack depth): any other
 # error, a disagreement between schema_valid and schema_errors, a wrong
@@ -262,6 +264,50 @@ SQL
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
+
+# Differential check of the date-time and date formats against PostgreSQL's
+# own parsers, on strings near the RFC 3339 shape: every accepted string must
+# cast (to the same calendar day, for dates), and every string in RFC 3339
+# shape that timestamptz / date accept — minus hour 24 and leap seconds,
+# which PostgreSQL takes and RFC 3339 bounds — must be accepted.
+"${PSQL[@]}" -v seed="$SEED" <<'SQL'
+SELECT setseed(((:seed::bigint % 2000000000) / 2000000000.0)::float8 / 2) \gset
+CREATE FUNCTION fz_cast(s text, t regtype) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('SELECT %L::%s', s, t);
+  RETURN true;
+EXCEPTION WHEN OTHERS THEN
+  RETURN false;
+END $$;
+DO $$
+DECLARE
+  s text; d text; ok boolean; shaped boolean;
+BEGIN
+  FOR n IN 1..20000 LOOP
+    d := lpad(fz_int(0, 10000)::text, fz_pick(ARRAY[4, 4, 4, 3, 5]), '0') || '-' ||
+         lpad(fz_int(0, 13)::text, 2, '0') || '-' || lpad(fz_int(0, 32)::text, 2, '0');
+    s := d || fz_pick(ARRAY['T', 't', ' ', 'T']) || lpad(fz_int(0, 24)::text, 2, '0') || ':' ||
+         lpad(fz_int(0, 60)::text, 2, '0') || ':' || lpad(fz_int(0, 61)::text, 2, '0') ||
+         fz_pick(ARRAY['', '.5', '.123456789', '.']) ||
+         fz_pick(ARRAY['Z', 'z', '', '+' || lpad(fz_int(0, 24)::text, 2, '0') || ':' || lpad(fz_int(0, 60)::text, 2, '0'),
+                       '-' || lpad(fz_int(0, 24)::text, 2, '0') || ':' || lpad(fz_int(0, 60)::text, 2, '0'), '+01']);
+    ok := phoenix.schema_valid('{"format":"date-time"}', to_jsonb(s));
+    shaped := s ~ '^\d{4}-\d{2}-\d{2}[Tt]([01]\d|2[0-3]):\d{2}:([0-5]\d)(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$';
+    IF ok AND NOT fz_cast(s, 'timestamptz') THEN
+      INSERT INTO fz_failure VALUES (n, 'date-time', '{"format":"date-time"}', s, 'accepted, but timestamptz refuses it');
+    ELSIF shaped AND NOT ok AND fz_cast(s, 'timestamptz') THEN
+      INSERT INTO fz_failure VALUES (n, 'date-time', '{"format":"date-time"}', s, 'refused, but it is RFC 3339 and a timestamptz');
+    END IF;
+    ok := phoenix.schema_valid('{"format":"date"}', to_jsonb(d));
+    IF ok AND NOT (fz_cast(d, 'date') AND to_char(d::date, 'YYYY-MM-DD') = d) THEN
+      INSERT INTO fz_failure VALUES (n, 'date', '{"format":"date"}', d, 'accepted, but date refuses it or reads another day');
+    ELSIF d ~ '^\d{4}-\d{2}-\d{2}$' AND NOT ok AND fz_cast(d, 'date') THEN
+      INSERT INTO fz_failure VALUES (n, 'date', '{"format":"date"}', d, 'refused, but it is RFC 3339 and a date');
+    END IF;
+    INSERT INTO fz_count VALUES ('formats');
+  END LOOP;
+END $$;
+SQL
 
 "${PSQL[@]}" -A -t <<'SQL'
 SELECT format('%-12s %s', kind, count(*)) FROM fz_count GROUP BY kind ORDER BY kind;
