@@ -64,6 +64,7 @@ typedef struct CsvColumn
 {
 	char	   *field;
 	PhxFieldKind kind;
+	int			index;			/* position in the row */
 } CsvColumn;
 
 /* The callback of COPY takes no argument: the source being read. */
@@ -74,6 +75,7 @@ static bool csv_fill(CsvSource *src);
 static void csv_sanitize_block(CsvSource *src, const char *buf, int len);
 static CsvColumn *csv_header(CopyFromState cstate, PhxEventType *type, int *ncols);
 static int	csv_column_index(CsvColumn *cols, int ncols, const char *field, PhxEventType *type);
+static int	csv_column_cmp(const void *a, const void *b);
 /* What every row of one input shares. */
 typedef struct CsvInput
 {
@@ -351,9 +353,30 @@ csv_header(CopyFromState cstate, PhxEventType *type, int *ncols)
 								type->name, fields[i])));
 		cols[i].field = pstrdup(fields[i]);
 		cols[i].kind = registry_field_kind(type, fields[i]);
+		cols[i].index = i;
 	}
 	*ncols = nfields;
+	/*
+	 * Rows are turned into jsonb objects in jsonb's own key order (shorter
+	 * keys first, then bytewise), so that sorting the keys of every row
+	 * finds them sorted already.
+	 */
+	qsort(cols, nfields, sizeof(CsvColumn), csv_column_cmp);
 	return cols;
+}
+
+/* jsonb's order of object keys: by length, then bytewise. */
+static int
+csv_column_cmp(const void *a, const void *b)
+{
+	const char *x = ((const CsvColumn *) a)->field;
+	const char *y = ((const CsvColumn *) b)->field;
+	size_t		lx = strlen(x),
+				ly = strlen(y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return memcmp(x, y, lx);
 }
 
 static int
@@ -363,7 +386,7 @@ csv_column_index(CsvColumn *cols, int ncols, const char *field, PhxEventType *ty
 
 	for (i = 0; i < ncols; i++)
 		if (strcmp(cols[i].field, field) == 0)
-			return i;
+			return cols[i].index;
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
 			 errmsg("id_field \"%s\" is not a column of the CSV input for event type \"%s\"",
@@ -488,25 +511,26 @@ csv_row_payload(CsvColumn *cols, int ncols, char **fields)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < ncols; i++)
 	{
+		char	   *value = fields[cols[i].index];
 		JsonbValue	k,
 					v;
 		int			len;
 		Datum		num;
 		bool		b;
 
-		if (fields[i] == NULL)
+		if (value == NULL)
 			continue;			/* empty unquoted field: absent */
-		len = strlen(fields[i]);
+		len = strlen(value);
 		k.type = jbvString;
 		k.val.string.val = cols[i].field;
 		k.val.string.len = strlen(cols[i].field);
 		pushJsonbValue(&state, WJB_KEY, &k);
-		if (cols[i].kind == PHX_FIELD_NUMBER && softparse_numeric(fields[i], len, &num))
+		if (cols[i].kind == PHX_FIELD_NUMBER && softparse_numeric(value, len, &num))
 		{
 			v.type = jbvNumeric;
 			v.val.numeric = DatumGetNumeric(num);
 		}
-		else if (cols[i].kind == PHX_FIELD_BOOLEAN && csv_bool(fields[i], &b))
+		else if (cols[i].kind == PHX_FIELD_BOOLEAN && csv_bool(value, &b))
 		{
 			v.type = jbvBool;
 			v.val.boolean = b;
@@ -514,7 +538,7 @@ csv_row_payload(CsvColumn *cols, int ncols, char **fields)
 		else
 		{
 			v.type = jbvString;
-			v.val.string.val = fields[i];
+			v.val.string.val = value;
 			v.val.string.len = len;
 		}
 		pushJsonbValue(&state, WJB_VALUE, &v);

@@ -264,10 +264,16 @@ EmitCounts
 emit_items(EmitItem *items, int nitems, bool raise)
 {
 	EmitCounts	counts = {0, 0};
-	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix emit",
-													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext chunk_cxt;
 	int			off;
 
+	/* one chunk: the caller's context is as short-lived as ours would be */
+	if (nitems <= EMIT_CHUNK)
+	{
+		emit_chunk(items, nitems, raise, &counts);
+		return counts;
+	}
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix emit", ALLOCSET_DEFAULT_SIZES);
 	for (off = 0; off < nitems; off += EMIT_CHUNK)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(chunk_cxt);

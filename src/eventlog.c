@@ -5,13 +5,18 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -20,6 +25,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "eventlog.h"
@@ -49,7 +55,9 @@ typedef struct SeenId
 
 static Oid	log_relid = InvalidOid;
 static Oid	position_seq_relid = InvalidOid;
+static Oid	ids_relid = InvalidOid;
 static bool partition_known = false;
+static Oid	partition_relid = InvalidOid;	/* the month partition of [from, to) */
 static TimestampTz partition_from;
 static TimestampTz partition_to;
 
@@ -71,7 +79,14 @@ static void column_add_text(ColumnArray *col, const char *s);
 static Datum column_array(ColumnArray *col);
 static char *dead_letter_raw(EmitItem *item);
 static char *dead_letter_reason(EmitItem *item);
-static int	cmp_int64(const void *a, const void *b);
+static void append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at);
+static void column_attnos(Relation rel, const char *const *names, int n, int *attno);
+static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
+static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
+static void drop_slots(TupleTableSlot **slots, int nslots);
+static void claim_ids_slowly(EmitItem **items, int nitems,
+							 void (*refuse) (EmitItem *item, int64 existing_position));
+static void append_via_sql(EmitItem *items, int nitems, TimestampTz received_at);
 
 /*
  * Make sure the month partition holding received_at exists (and the next
@@ -82,11 +97,16 @@ static int	cmp_int64(const void *a, const void *b);
 void
 eventlog_ensure_partition(TimestampTz received_at)
 {
+	char	   *name;
+
 	if (partition_known && received_at >= partition_from && received_at < partition_to)
 		return;
 	create_partition_if_missing(received_at, 0);
 	create_partition_if_missing(received_at, 1);
-	month_bounds(received_at, 0, &partition_from, &partition_to, NULL);
+	month_bounds(received_at, 0, &partition_from, &partition_to, &name);
+	partition_relid = phoenix_relid(name);
+	if (!OidIsValid(log_relid))
+		log_relid = phoenix_relid("event_log");
 	partition_known = true;
 }
 
@@ -99,122 +119,367 @@ eventlog_next_position(void)
 }
 
 /*
- * Insert the pending items' ids with ON CONFLICT DO NOTHING: the ids that
- * come back as inserted are new; the others (seen before, in this batch or
- * committed by someone else, whom ON CONFLICT waits for) are looked up in one
- * more statement and compared by payload hash.
+ * Claim the ids of the pending items.  Repeats within the batch are found
+ * in a hash table.  The batch's new ids are inserted directly, their unique
+ * index entries checked without waiting or raising (UNIQUE_CHECK_PARTIAL):
+ * the index descent that inserts is also the lookup.  The few that may
+ * collide (an id seen in an earlier batch, or being inserted by a concurrent
+ * transaction) have their row deleted again and are settled by
+ * claim_ids_slowly, whose INSERT ... ON CONFLICT waits for concurrent
+ * inserters like any other.
  */
 void
 eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
+{
+	static const char *const colnames[3] = {"event_id", "position", "payload_hash"};
+	int			i;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	Relation	rel;
+	int			attno[3];
+	TupleTableSlot **slots;
+	EmitItem  **slot_items;
+	bool	   *collided;
+	int			nslots = 0;
+	int			ncollided = 0;
+	TupleDesc	shared = NULL;
+
+	if (ids_relid == InvalidOid)
+		ids_relid = phoenix_relid("event_ids");
+	if (pg_class_aclcheck(ids_relid, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
+	ctl.keysize = EVENT_ID_KEYSIZE;
+	ctl.entrysize = sizeof(SeenId);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("phoenix batch event ids", Max(nitems, 16), &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	rel = table_open(ids_relid, RowExclusiveLock);
+	column_attnos(rel, colnames, 3, attno);
+	slots = palloc(sizeof(TupleTableSlot *) * nitems);
+	slot_items = palloc(sizeof(EmitItem *) * nitems);
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		bool		found;
+		SeenId	   *e;
+		TupleTableSlot *slot;
+
+		if (item->status != EMIT_PENDING)
+			continue;
+		e = hash_search(seen, item->event_id, HASH_ENTER, &found);
+		if (found)
+		{
+			if (e->payload_hash == item->payload_hash)
+			{
+				item->status = EMIT_DUPLICATE;
+				item->position = e->position;
+			}
+			else
+				refuse(item, e->position);
+			continue;
+		}
+		e->position = item->position;
+		e->payload_hash = item->payload_hash;
+		slot = new_row_slot(rel, &shared);
+		slot->tts_values[attno[0]] = CStringGetTextDatum(item->event_id);
+		slot->tts_values[attno[1]] = Int64GetDatum(item->position);
+		slot->tts_values[attno[2]] = Int64GetDatum(item->payload_hash);
+		slot->tts_isnull[attno[0]] = slot->tts_isnull[attno[1]] = slot->tts_isnull[attno[2]] = false;
+		ExecStoreVirtualTuple(slot);
+		slot_items[nslots] = item;
+		slots[nslots++] = slot;
+	}
+	collided = palloc0(sizeof(bool) * Max(nslots, 1));
+	insert_slots(rel, slots, nslots, collided);
+	for (i = 0; i < nslots; i++)
+	{
+		if (!collided[i])
+			continue;
+		/* our row must be visible to us to be deleted */
+		if (ncollided++ == 0)
+			CommandCounterIncrement();
+		simple_heap_delete(rel, &slots[i]->tts_tid);
+	}
+	drop_slots(slots, nslots);
+	table_close(rel, NoLock);
+
+	if (ncollided > 0)
+	{
+		EmitItem  **settle = palloc(sizeof(EmitItem *) * ncollided);
+		int			n = 0;
+
+		for (i = 0; i < nslots; i++)
+			if (collided[i])
+				settle[n++] = slot_items[i];
+		claim_ids_slowly(settle, n, refuse);
+	}
+}
+
+/*
+ * Settle ids that may already exist: INSERT ... ON CONFLICT DO NOTHING
+ * (which waits for a concurrent inserter of the same id), then look up the
+ * ones that were not inserted and compare their payload hash.
+ */
+static void
+claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
 {
 	static const Oid argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 	ColumnArray ids,
 				positions,
 				hashes;
 	Datum		args[3];
-	int64	   *inserted;
-	int			ninserted;
+	HTAB	   *inserted;
+	HTAB	   *existing;
+	HASHCTL		ctl;
+	uint64		r;
 	int			i;
-	HTAB	   *seen = NULL;
-	int			nlookups = 0;
 
 	column_init(&ids, TEXTOID, nitems);
 	column_init(&positions, INT8OID, nitems);
 	column_init(&hashes, INT8OID, nitems);
 	for (i = 0; i < nitems; i++)
-		if (items[i].status == EMIT_PENDING)
-		{
-			column_add_text(&ids, items[i].event_id);
-			column_add(&positions, Int64GetDatum(items[i].position), false);
-			column_add(&hashes, Int64GetDatum(items[i].payload_hash), false);
-		}
-	if (ids.n == 0)
-		return;
-
+	{
+		column_add_text(&ids, items[i]->event_id);
+		column_add(&positions, Int64GetDatum(items[i]->position), false);
+		column_add(&hashes, Int64GetDatum(items[i]->payload_hash), false);
+	}
 	args[0] = column_array(&ids);
 	args[1] = column_array(&positions);
 	args[2] = column_array(&hashes);
 	prepare_once(&plan_claim,
 				 "INSERT INTO phoenix.event_ids (event_id, position, payload_hash) "
 				 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-				 "ON CONFLICT DO NOTHING RETURNING position", 3, argtypes);
+				 "ON CONFLICT DO NOTHING RETURNING event_id", 3, argtypes);
 	if (SPI_execute_plan(plan_claim, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into phoenix.event_ids");
-	ninserted = (int) SPI_processed;
-	if (ninserted == ids.n)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		return;
-	}
-	inserted = palloc(sizeof(int64) * Max(ninserted, 1));
-	for (i = 0; i < ninserted; i++)
-	{
-		bool		isnull;
-
-		inserted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	ctl.keysize = EVENT_ID_KEYSIZE;
+	ctl.entrysize = sizeof(SeenId);
+	ctl.hcxt = CurrentMemoryContext;
+	inserted = hash_create("phoenix inserted event ids", Max(nitems, 16), &ctl,
+						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (r = 0; r < SPI_processed; r++)
+		(void) hash_search(inserted, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
+						   HASH_ENTER, NULL);
 	SPI_freetuptable(SPI_tuptable);
-	qsort(inserted, ninserted, sizeof(int64), cmp_int64);
 
-	/* the rest were there already: look them up, all at once */
-	column_init(&ids, TEXTOID, nitems - ninserted);
-	for (i = 0; i < nitems; i++)
-		if (items[i].status == EMIT_PENDING &&
-			bsearch(&items[i].position, inserted, ninserted, sizeof(int64), cmp_int64) == NULL)
-		{
-			column_add_text(&ids, items[i].event_id);
-			nlookups++;
-		}
-	args[0] = column_array(&ids);
 	prepare_once(&plan_lookup_ids,
 				 "SELECT event_id, position, payload_hash FROM phoenix.event_ids "
 				 "WHERE event_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
 	if (SPI_execute_plan(plan_lookup_ids, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read phoenix.event_ids");
-	{
-		HASHCTL		ctl;
-		uint64		r;
-
-		ctl.keysize = EVENT_ID_KEYSIZE;
-		ctl.entrysize = sizeof(SeenId);
-		ctl.hcxt = CurrentMemoryContext;
-		seen = hash_create("phoenix seen event ids", Max(nlookups, 16), &ctl,
+	existing = hash_create("phoenix existing event ids", Max(nitems, 16), &ctl,
 						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		for (r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			bool		isnull;
-			char	   *id = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-			SeenId	   *s = hash_search(seen, id, HASH_ENTER, NULL);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		SeenId	   *e = hash_search(existing, SPI_getvalue(tup, SPI_tuptable->tupdesc, 1), HASH_ENTER, NULL);
 
-			s->position = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-			s->payload_hash = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
+		e->position = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		e->payload_hash = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 	}
+	SPI_freetuptable(SPI_tuptable);
+
 	for (i = 0; i < nitems; i++)
 	{
-		SeenId	   *s;
+		SeenId	   *e;
 
-		if (items[i].status != EMIT_PENDING ||
-			bsearch(&items[i].position, inserted, ninserted, sizeof(int64), cmp_int64) != NULL)
+		if (hash_search(inserted, items[i]->event_id, HASH_FIND, NULL) != NULL)
 			continue;
-		s = hash_search(seen, items[i].event_id, HASH_FIND, NULL);
-		if (s == NULL)
-			elog(ERROR, "event id \"%s\" neither inserted nor found", items[i].event_id);
-		if (s->payload_hash == items[i].payload_hash)
+		e = hash_search(existing, items[i]->event_id, HASH_FIND, NULL);
+		if (e == NULL)
+			elog(ERROR, "event id \"%s\" neither inserted nor found", items[i]->event_id);
+		if (e->payload_hash == items[i]->payload_hash)
 		{
-			items[i].status = EMIT_DUPLICATE;
-			items[i].position = s->position;
+			items[i]->status = EMIT_DUPLICATE;
+			items[i]->position = e->position;
 		}
 		else
-			refuse(&items[i], s->position);
+			refuse(items[i], e->position);
 	}
 }
 
-/* One INSERT ... SELECT FROM unnest(...) for all pending items of the batch. */
+/*
+ * Append the pending items to the log.  All of a batch shares received_at,
+ * hence one partition (made sure of by eventlog_ensure_partition): the rows
+ * go straight into it with heap_multi_insert and their index entries, as
+ * COPY does, unless the partition has triggers, which only the executor
+ * fires.  Privileges are checked on the log, as an INSERT would.
+ */
 void
 eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
+{
+	Relation	rel;
+	int			npending = 0;
+	int			i;
+
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING)
+			npending++;
+	if (npending == 0)
+		return;
+	if (!partition_known || received_at < partition_from || received_at >= partition_to)
+		eventlog_ensure_partition(received_at);
+	if (pg_class_aclcheck(log_relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_log");
+
+	LockRelationOid(log_relid, RowExclusiveLock);
+	rel = table_open(partition_relid, RowExclusiveLock);
+	if (rel->trigdesc && rel->trigdesc->trig_insert_after_row + rel->trigdesc->trig_insert_before_row +
+		rel->trigdesc->trig_insert_after_statement + rel->trigdesc->trig_insert_before_statement > 0)
+		append_via_sql(items, nitems, received_at);
+	else
+		append_direct(rel, items, nitems, received_at);
+	table_close(rel, NoLock);
+
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING)
+			items[i].status = EMIT_ACCEPTED;
+}
+
+/*
+ * Insert the pending items into partition `rel`.  Columns are matched by
+ * name, so the partition's physical column order does not matter.
+ */
+static void
+append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at)
+{
+	static const char *const colnames[9] = {"position", "event_id", "event_type", "schema_version",
+	"payload", "effective_at", "received_at", "source", "source_position"};
+	int			attno[9];
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nitems);
+	int			nslots = 0;
+	TupleDesc	shared = NULL;
+	int			c,
+				i;
+
+	column_attnos(rel, colnames, 9, attno);
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		TupleTableSlot *slot;
+
+		if (item->status != EMIT_PENDING)
+			continue;
+		slot = new_row_slot(rel, &shared);
+		slot->tts_values[attno[0]] = Int64GetDatum(item->position);
+		slot->tts_values[attno[1]] = CStringGetTextDatum(item->event_id);
+		slot->tts_values[attno[2]] = CStringGetTextDatum(item->event_type);
+		slot->tts_values[attno[3]] = Int32GetDatum(item->type->version);
+		slot->tts_values[attno[4]] = JsonbPGetDatum(item->payload);
+		slot->tts_values[attno[5]] = TimestampTzGetDatum(item->effective_at);
+		slot->tts_values[attno[6]] = TimestampTzGetDatum(received_at);
+		for (c = 0; c < 7; c++)
+			slot->tts_isnull[attno[c]] = false;
+		if (item->source)
+		{
+			slot->tts_values[attno[7]] = CStringGetTextDatum(item->source);
+			slot->tts_isnull[attno[7]] = false;
+		}
+		if (item->source_position)
+		{
+			slot->tts_values[attno[8]] = CStringGetTextDatum(item->source_position);
+			slot->tts_isnull[attno[8]] = false;
+		}
+		ExecStoreVirtualTuple(slot);
+		slots[nslots++] = slot;
+	}
+	insert_slots(rel, slots, nslots, NULL);
+	drop_slots(slots, nslots);
+}
+
+/* attno[i] = index of the column named names[i] in rel's tuple descriptor. */
+static void
+column_attnos(Relation rel, const char *const *names, int n, int *attno)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	int			c,
+				i;
+
+	for (c = 0; c < n; c++)
+	{
+		attno[c] = -1;
+		for (i = 0; i < td->natts; i++)
+			if (!TupleDescAttr(td, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(td, i)->attname), names[c]) == 0)
+				attno[c] = i;
+		if (attno[c] < 0)
+			elog(ERROR, "relation %s has no column %s", RelationGetRelationName(rel), names[c]);
+	}
+}
+
+/*
+ * An empty row of rel (all NULL), to be filled and stored as virtual.  The
+ * slots of one batch share a copy of the relation's descriptor: a copy is not
+ * reference-counted, whereas thousands of references to the relcache's
+ * descriptor would each be tracked by the resource owner.
+ */
+static TupleTableSlot *
+new_row_slot(Relation rel, TupleDesc *shared)
+{
+	TupleTableSlot *slot;
+
+	if (*shared == NULL)
+		*shared = CreateTupleDescCopy(RelationGetDescr(rel));
+	slot = MakeSingleTupleTableSlot(*shared, table_slot_callbacks(rel));
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * (*shared)->natts);
+	return slot;
+}
+
+/*
+ * Insert filled slots into rel as COPY does: heap_multi_insert, then each
+ * row's index entries.  Without `collided`, unique indexes are checked as
+ * an INSERT does (waiting for in-progress inserters, raising on a
+ * duplicate); with it, without waiting or raising, and collided[i] tells
+ * that row i may duplicate another.  The caller drops the slots.
+ */
+static void
+insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	int			i;
+
+	if (nslots == 0)
+		return;
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	bistate = GetBulkInsertState();
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, collided != NULL);
+	table_multi_insert(rel, slots, nslots, GetCurrentCommandId(true), 0, bistate);
+	for (i = 0; i < nslots; i++)
+	{
+		bool		conflict = false;
+
+		ResetPerTupleExprContext(estate);
+		list_free(ExecInsertIndexTuples(rri, slots[i], estate, false, collided != NULL,
+										collided ? &conflict : NULL, NIL));
+		if (collided)
+			collided[i] = conflict;
+	}
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+static void
+drop_slots(TupleTableSlot **slots, int nslots)
+{
+	int			i;
+
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+}
+
+/*
+ * The general path: one INSERT ... SELECT FROM unnest(...) through the
+ * partitioned log, which fires whatever triggers the log has.
+ */
+static void
+append_via_sql(EmitItem *items, int nitems, TimestampTz received_at)
 {
 	static const Oid argtypes[9] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	JSONBARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID};
@@ -244,7 +509,6 @@ eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 		column_add(&cols[5], TimestampTzGetDatum(item->effective_at), false);
 		column_add_text(&cols[6], item->source);
 		column_add_text(&cols[7], item->source_position);
-		item->status = EMIT_ACCEPTED;
 	}
 	if (cols[0].n == 0)
 		return;
@@ -367,9 +631,12 @@ EventlogInit(void)
 static void
 eventlog_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == log_relid || relid == position_seq_relid)
+	if (relid == InvalidOid || relid == log_relid || relid == position_seq_relid ||
+		relid == partition_relid || relid == ids_relid)
 	{
 		partition_known = false;
+		partition_relid = InvalidOid;
+		ids_relid = InvalidOid;
 		log_relid = InvalidOid;
 		position_seq_relid = InvalidOid;
 	}
@@ -542,11 +809,3 @@ dead_letter_reason(EmitItem *item)
 	return scrubbed ? scrubbed : item->reason;
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}

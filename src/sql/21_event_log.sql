@@ -12,8 +12,8 @@ CREATE SEQUENCE phoenix.event_log_position_seq CACHE 64;
 -- (phoenix.event_log_pYYYYMM).
 CREATE TABLE phoenix.event_log (
   position        bigint NOT NULL,
-  event_id        text NOT NULL,
-  event_type      text NOT NULL,
+  event_id        text COLLATE "C" NOT NULL,
+  event_type      text COLLATE "C" NOT NULL,
   schema_version  integer NOT NULL,
   payload         jsonb NOT NULL,
   effective_at    timestamptz NOT NULL,
@@ -26,8 +26,10 @@ COMMENT ON TABLE phoenix.event_log IS 'Phoenix: raw append-only history of accep
 
 -- Idempotency keys: one row per event_id (given or generated), unique, so a repeat
 -- is found by one index probe instead of a scan of the partitioned log.
+-- Ids and type names compare byte-wise (COLLATE "C"): they are identifiers,
+-- and a locale-aware comparison per index probe costs several times as much.
 CREATE TABLE phoenix.event_ids (
-  event_id      text PRIMARY KEY,
+  event_id      text COLLATE "C" PRIMARY KEY,
   position      bigint NOT NULL,
   payload_hash  bigint NOT NULL      -- jsonb_hash_extended(payload, 0)
 );
