@@ -51,6 +51,7 @@ typedef struct SeenId
 	char		event_id[EVENT_ID_KEYSIZE];
 	int64		position;
 	int64		payload_hash;
+	int			slot;			/* the batch's first item with this id: its row */
 } SeenId;
 
 static Oid	log_relid = InvalidOid;
@@ -79,6 +80,7 @@ static void column_add_text(ColumnArray *col, const char *s);
 static Datum column_array(ColumnArray *col);
 static char *dead_letter_raw(EmitItem *item);
 static char *dead_letter_reason(EmitItem *item);
+static int	cmp_int64(const void *a, const void *b);
 static void append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at);
 static void column_attnos(Relation rel, const char *const *names, int n, int *attno);
 static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
@@ -138,10 +140,11 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	Relation	rel;
 	int			attno[3];
 	TupleTableSlot **slots;
-	EmitItem  **slot_items;
+	SeenId	  **first;			/* per item: the batch's first item with its id */
 	bool	   *collided;
+	bool	   *settle;
 	int			nslots = 0;
-	int			ncollided = 0;
+	int			nsettle = 0;
 	TupleDesc	shared = NULL;
 
 	if (ids_relid == InvalidOid)
@@ -156,7 +159,8 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	rel = table_open(ids_relid, RowExclusiveLock);
 	column_attnos(rel, colnames, 3, attno);
 	slots = palloc(sizeof(TupleTableSlot *) * nitems);
-	slot_items = palloc(sizeof(EmitItem *) * nitems);
+	first = palloc0(sizeof(SeenId *) * nitems);
+	settle = palloc0(sizeof(bool) * nitems);
 	for (i = 0; i < nitems; i++)
 	{
 		EmitItem   *item = &items[i];
@@ -169,24 +173,18 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 		e = hash_search(seen, item->event_id, HASH_ENTER, &found);
 		if (found)
 		{
-			if (e->payload_hash == item->payload_hash)
-			{
-				item->status = EMIT_DUPLICATE;
-				item->position = e->position;
-			}
-			else
-				refuse(item, e->position);
+			first[i] = e;		/* a repeat within the batch: decided below */
 			continue;
 		}
 		e->position = item->position;
 		e->payload_hash = item->payload_hash;
+		e->slot = nslots;
 		slot = new_row_slot(rel, &shared);
 		slot->tts_values[attno[0]] = CStringGetTextDatum(item->event_id);
 		slot->tts_values[attno[1]] = Int64GetDatum(item->position);
 		slot->tts_values[attno[2]] = Int64GetDatum(item->payload_hash);
 		slot->tts_isnull[attno[0]] = slot->tts_isnull[attno[1]] = slot->tts_isnull[attno[2]] = false;
 		ExecStoreVirtualTuple(slot);
-		slot_items[nslots] = item;
 		slots[nslots++] = slot;
 	}
 	collided = palloc0(sizeof(bool) * Max(nslots, 1));
@@ -196,22 +194,50 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 		if (!collided[i])
 			continue;
 		/* our row must be visible to us to be deleted */
-		if (ncollided++ == 0)
+		if (nsettle++ == 0)
 			CommandCounterIncrement();
 		simple_heap_delete(rel, &slots[i]->tts_tid);
 	}
 	drop_slots(slots, nslots);
 	table_close(rel, NoLock);
 
-	if (ncollided > 0)
+	/*
+	 * Each item is now new (its row stays), a repeat of a new id of this
+	 * batch (same or other payload), or to be settled against what exists:
+	 * a first occurrence that collided, and the repeats of such an id.
+	 */
+	nsettle = 0;
+	for (i = 0; i < nitems; i++)
 	{
-		EmitItem  **settle = palloc(sizeof(EmitItem *) * ncollided);
+		SeenId	   *e;
+
+		if (items[i].status != EMIT_PENDING)
+			continue;
+		e = first[i] ? first[i] : hash_search(seen, items[i].event_id, HASH_FIND, NULL);
+		if (collided[e->slot])
+		{
+			settle[i] = true;
+			nsettle++;
+		}
+		else if (first[i] == NULL)
+			continue;
+		else if (e->payload_hash == items[i].payload_hash)
+		{
+			items[i].status = EMIT_DUPLICATE;
+			items[i].position = e->position;
+		}
+		else
+			refuse(&items[i], e->position);
+	}
+	if (nsettle > 0)
+	{
+		EmitItem  **list = palloc(sizeof(EmitItem *) * nsettle);
 		int			n = 0;
 
-		for (i = 0; i < nslots; i++)
-			if (collided[i])
-				settle[n++] = slot_items[i];
-		claim_ids_slowly(settle, n, refuse);
+		for (i = 0; i < nitems; i++)
+			if (settle[i])
+				list[n++] = &items[i];
+		claim_ids_slowly(list, n, refuse);
 	}
 }
 
@@ -228,7 +254,8 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 				positions,
 				hashes;
 	Datum		args[3];
-	HTAB	   *inserted;
+	int64	   *inserted;
+	int			ninserted;
 	HTAB	   *existing;
 	HASHCTL		ctl;
 	uint64		r;
@@ -249,24 +276,29 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 	prepare_once(&plan_claim,
 				 "INSERT INTO phoenix.event_ids (event_id, position, payload_hash) "
 				 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-				 "ON CONFLICT DO NOTHING RETURNING event_id", 3, argtypes);
+				 "ON CONFLICT DO NOTHING RETURNING position", 3, argtypes);
 	if (SPI_execute_plan(plan_claim, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into phoenix.event_ids");
-	ctl.keysize = EVENT_ID_KEYSIZE;
-	ctl.entrysize = sizeof(SeenId);
-	ctl.hcxt = CurrentMemoryContext;
-	inserted = hash_create("phoenix inserted event ids", Max(nitems, 16), &ctl,
-						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	/* which items were inserted: by position, since an id may repeat */
+	ninserted = (int) SPI_processed;
+	inserted = palloc(sizeof(int64) * Max(ninserted, 1));
 	for (r = 0; r < SPI_processed; r++)
-		(void) hash_search(inserted, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
-						   HASH_ENTER, NULL);
+	{
+		bool		isnull;
+
+		inserted[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	SPI_freetuptable(SPI_tuptable);
+	qsort(inserted, ninserted, sizeof(int64), cmp_int64);
 
 	prepare_once(&plan_lookup_ids,
 				 "SELECT event_id, position, payload_hash FROM phoenix.event_ids "
 				 "WHERE event_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
 	if (SPI_execute_plan(plan_lookup_ids, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read phoenix.event_ids");
+	ctl.keysize = EVENT_ID_KEYSIZE;
+	ctl.entrysize = sizeof(SeenId);
+	ctl.hcxt = CurrentMemoryContext;
 	existing = hash_create("phoenix existing event ids", Max(nitems, 16), &ctl,
 						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (r = 0; r < SPI_processed; r++)
@@ -284,7 +316,7 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 	{
 		SeenId	   *e;
 
-		if (hash_search(inserted, items[i]->event_id, HASH_FIND, NULL) != NULL)
+		if (bsearch(&items[i]->position, inserted, ninserted, sizeof(int64), cmp_int64) != NULL)
 			continue;
 		e = hash_search(existing, items[i]->event_id, HASH_FIND, NULL);
 		if (e == NULL)
@@ -809,3 +841,12 @@ dead_letter_reason(EmitItem *item)
 	return scrubbed ? scrubbed : item->reason;
 }
 
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -21,9 +21,8 @@ extern int64 eventlog_next_position(void);
 
 /*
  * Claim the event ids of the pending items (generated ones too: event_id is
- * unique across the log, and projections key on it).  A concurrent
- * transaction that claims one of the same new ids first makes this one fail
- * with unique_violation; a retry is then idempotent.  An id seen
+ * unique across the log, and projections key on it).  An id claimed by a
+ * concurrent transaction is waited for, then judged like any repeat.  An id seen
  * before with the same type and payload turns the item into EMIT_DUPLICATE
  * (position of the original); with another payload the item is refused via
  * `refuse` (idempotency conflict).
