@@ -13,7 +13,7 @@ PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-tps() { "$PGBIN/pgbench" -n -c "$clients" -j "$clients" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+tps() { "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$clients" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 $PSQL <<'SQL'
@@ -32,24 +32,54 @@ cat >"$tmp/put.sql" <<'EOF2'
 \set d random(0, 300)
 \set len random(1, 30)
 \set r random(1, 5)
-SELECT phoenix.put('desk', 'K' || :k, jsonb_build_object('room', 'R' || :r), '2026-01-01'::timestamptz + :d * interval '1 day', '2026-01-01'::timestamptz + (:d + :len) * interval '1 day');
+SELECT phoenix.put('desk', 'K' || :k::int, jsonb_build_object('room', 'R' || :r::int), '2026-01-01'::timestamptz + :d::int * interval '1 day', '2026-01-01'::timestamptz + (:d::int + :len::int) * interval '1 day');
 EOF2
 cat >"$tmp/update.sql" <<'EOF2'
 \set k random(1, 10000)
 \set d random(0, 300)
 \set len random(1, 30)
 \set r random(1, 5)
-UPDATE plain_desk SET room = 'R' || :r, valid_from = '2026-01-01'::timestamptz + :d * interval '1 day', valid_to = '2026-01-01'::timestamptz + (:d + :len) * interval '1 day' WHERE desk_id = 'K' || :k;
+UPDATE plain_desk SET room = 'R' || :r::int, valid_from = '2026-01-01'::timestamptz + :d::int * interval '1 day', valid_to = '2026-01-01'::timestamptz + (:d::int + :len::int) * interval '1 day' WHERE desk_id = 'K' || :k::int;
 EOF2
 cat >"$tmp/get.sql" <<'EOF2'
 \set k random(1, 10000)
 \set d random(0, 330)
-SELECT phoenix.get('desk', 'K' || :k, '2026-01-01'::timestamptz + :d * interval '1 day');
+SELECT phoenix.get('desk', 'K' || :k::int, '2026-01-01'::timestamptz + :d::int * interval '1 day');
 EOF2
 cat >"$tmp/pk.sql" <<'EOF2'
 \set k random(1, 10000)
-SELECT room, floor_id FROM plain_desk WHERE desk_id = 'K' || :k;
+SELECT room, floor_id FROM plain_desk WHERE desk_id = 'K' || :k::int;
 EOF2
+
+# CPU per operation of one backend (from /proc): robust on a shared, noisy
+# machine where wall-clock throughput mostly measures the neighbours.
+backend_cpu_us() { # backend_cpu_us <sql file> <statements in it>
+  local pid t0 t1
+  coproc P { $PSQL -t -A 2>&1; }
+  echo "SELECT pg_backend_pid();" >&"${P[1]}"; read -r pid <&"${P[0]}"
+  t0=$(awk '{print $14+$15}' /proc/"$pid"/stat)
+  printf '\\i %s\nSELECT %s;\n' "$1" "'done'" >&"${P[1]}"
+  while read -r l <&"${P[0]}"; do [ "$l" = done ] && break; done
+  t1=$(awk '{print $14+$15}' /proc/"$pid"/stat)
+  printf '\\q\n' >&"${P[1]}"; wait "$P_PID" 2>/dev/null || true
+  echo $(( (t1 - t0) * 10000 / $2 ))   # clock ticks of 10 ms -> microseconds per statement
+}
+python3 - "$tmp" <<'PY'
+import random, sys
+random.seed(7)
+d = sys.argv[1]
+with open(d + '/puts.sql', 'w') as f, open(d + '/updates.sql', 'w') as g:
+    for i in range(3000):
+        k, day, ln, r = random.randint(1, 10000), random.randint(0, 300), random.randint(1, 30), random.randint(1, 5)
+        f.write(f"SELECT phoenix.put('desk', 'K{k}', '{{\"room\":\"R{r}\"}}', '2026-01-01'::timestamptz + {day} * interval '1 day', '2026-01-01'::timestamptz + {day + ln} * interval '1 day');\n")
+        g.write(f"UPDATE plain_desk SET room = 'R{r}', valid_from = '2026-01-01'::timestamptz + {day} * interval '1 day', valid_to = '2026-01-01'::timestamptz + {day + ln} * interval '1 day' WHERE desk_id = 'K{k}';\n")
+PY
+chmod -R a+rX "$tmp"
+# one warm-up pass each (first writes into fresh pages and indexes), then the measured runs
+backend_cpu_us "$tmp/puts.sql" 3000 >/dev/null; backend_cpu_us "$tmp/updates.sql" 3000 >/dev/null
+for _ in $(seq "$runs"); do backend_cpu_us "$tmp/puts.sql" 3000; done | median > "$tmp/put.cpu"
+for _ in $(seq "$runs"); do backend_cpu_us "$tmp/updates.sql" 3000; done | median > "$tmp/update.cpu"
+echo "entity put CPU: $(cat "$tmp/put.cpu") us/put   vs plain UPDATE $(cat "$tmp/update.cpu") us/update   throughput ratio $(ratio "$(cat "$tmp/update.cpu")" "$(cat "$tmp/put.cpu")")   (backend CPU per statement after a warm-up pass, 3000 statements, median of $runs)"
 
 declare -A res
 for name in put update get pk; do
