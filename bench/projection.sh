@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench/projection.sh — issue 4's figures, each beside its baseline measured in
+# the same run (medians of BENCH_RUNS runs):
+#  (a) building a projection over 1M logged presence events (10k employees with
+#      5 versions, 200 floors, 20 sites; as-of enrichment employee → floor →
+#      site + a derived local day)  vs  one hand-written INSERT … SELECT with
+#      the same as-of joins                                (target ≤ 1.5×)
+#  (b) a late department change touching 1,000 rows: cascade  vs  REFRESH
+#      MATERIALIZED VIEW of the equivalent view            (target ≥ 1,000×)
+#      and a site change touching 20% of the rows          (target ≤ 1×)
+#  (c) steady ingest through emit_batch into the log and the projection
+#      vs the same into a type nobody projects             (target ≥ 100,000/s)
+#  (d) single-row emit with the projection attached, 1 and 8 pgbench clients
+#      (targets ≥ 10,000/s with one client, 8 clients ≥ 1.5× one)
+# BENCH_EVENTS (default 1000000) scales the log; BENCH_SECONDS (default 10).
+set -euo pipefail
+runs=${BENCH_RUNS:-3}; events=${BENCH_EVENTS:-1000000}; secs=${BENCH_SECONDS:-10}
+PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# seconds taken by one psql script (stdin)
+timed() { local t0 t1; t0=$(date +%s.%N); $PSQL >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}'; }
+
+$PSQL -v events="$events" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
+SELECT phoenix.create_entity('employee', 'employee_id', '{"name":"text","email":"text","department":"text"}');
+SELECT phoenix.create_entity('site', 'site_id', '{"name":"text","timezone":"text"}');
+SELECT phoenix.create_entity('floor', 'floor_id', '{"site_id":"text"}', refs => '{"site_id":"site"}');
+SELECT phoenix.create_event_type('employee.changed',
+  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"department":{"type":"string"},
+              "name":{"type":"string"},"at":{"type":"string","format":"date-time"}}}',
+  entity => 'employee', key_field => 'employeeId', sets => '{"department":"department","name":"name"}', time_field => 'at');
+SELECT phoenix.create_event_type('presence.detected',
+  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
+              "detectedAt":{"type":"string","format":"date-time"}}}', time_field => 'detectedAt');
+SELECT phoenix.create_event_type('presence.unprojected',
+  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
+              "detectedAt":{"type":"string","format":"date-time"}}}', time_field => 'detectedAt');
+-- 20 sites; 200 floors, 40 of them (20%) at site S0
+SELECT count(phoenix.put('site', 'S' || s, jsonb_build_object('name', 'Site ' || s,
+         'timezone', (ARRAY['America/New_York','Europe/Berlin','Asia/Tokyo','UTC'])[1 + s % 4]), '2025-01-01'))
+  FROM generate_series(0, 19) s;
+SELECT count(phoenix.put('floor', 'F' || f, jsonb_build_object('site_id', 'S' || CASE WHEN f < 40 THEN 0 ELSE 1 + f % 19 END), '2025-01-01'))
+  FROM generate_series(0, 199) f;
+-- 10k employees, 5 versions each (entity events through emit_batch)
+SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
+  SELECT jsonb_agg(jsonb_build_object('type', 'employee.changed', 'payload', jsonb_build_object(
+           'employeeId', 'E' || e, 'department', 'D' || ((e + v) % 40), 'name', 'Name ' || e || '/' || v,
+           'at', to_char((timestamptz '2025-01-01' + v * interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))) b
+    FROM generate_series(0, 9999) e, generate_series(0, 4) v GROUP BY e / 100) x;
+-- the log: presence over 2025, employee E0 with 1,000 of them
+SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
+  SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
+           'employeeId', 'E' || CASE WHEN i <= 1000 THEN 0 ELSE 1 + i % 9999 END, 'floorId', 'F' || (i::bigint * 7919) % 200,
+           'detectedAt', to_char((timestamptz '2025-01-01' + (i::bigint * 104729 % 300000) * interval '1 minute' * 1.7) AT TIME ZONE 'UTC',
+                                 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))) b
+    FROM generate_series(1, :events) i GROUP BY i / 10000) x;
+VACUUM ANALYZE;
+-- the hand-written equivalent: a view with the same as-of joins
+CREATE VIEW presence_asof AS
+SELECT l.event_id, l.effective_at, l.received_at, l.payload->>'employeeId' AS employee_id,
+       l.payload->>'floorId' AS floor_id, e.department AS employee_department, en.name AS employee_name,
+       f.site_id AS floor_site_id, s.name AS site_name, s.timezone AS site_timezone,
+       (l.effective_at AT TIME ZONE s.timezone)::date AS local_date
+  FROM phoenix.event_log l
+  LEFT JOIN phoenix_entity.employee_history e ON e.employee_id = l.payload->>'employeeId' AND e.recorded_to = 'infinity'
+        AND e.valid_from <= l.effective_at AND e.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.employee_history en ON en.employee_id = l.payload->>'employeeId' AND en.recorded_to = 'infinity'
+        AND en.valid_from <= now() AND en.valid_to > now()
+  LEFT JOIN phoenix_entity.floor_history f ON f.floor_id = l.payload->>'floorId' AND f.recorded_to = 'infinity'
+        AND f.valid_from <= l.effective_at AND f.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.site_history s ON s.site_id = f.site_id AND s.recorded_to = 'infinity'
+        AND s.valid_from <= l.effective_at AND s.valid_to > l.effective_at
+ WHERE l.event_type = 'presence.detected';
+SQL
+
+create_projection="SELECT phoenix.create_projection('presence_report', source => 'presence.detected',
+  columns => '{\"employee_id\":\"employeeId\",\"floor_id\":\"floorId\"}',
+  enrich => '[{\"entity\":\"employee\",\"key\":\"employee_id\",\"attributes\":{\"department\":\"event_time\",\"name\":\"current\"}},
+              {\"entity\":\"floor\",\"key\":\"floor_id\",\"attributes\":{\"site_id\":\"event_time\"}},
+              {\"entity\":\"site\",\"key\":\"floor_site_id\",\"attributes\":{\"name\":\"event_time\",\"timezone\":\"event_time\"}}]',
+  derive => '{\"local_date\":\"(effective_at AT TIME ZONE site_timezone)::date\"}');"
+
+# (a) build vs hand-written INSERT … SELECT
+for r in $(seq "$runs"); do
+  echo "SELECT phoenix.drop_projection('presence_report') FROM phoenix.projections WHERE name = 'presence_report';" | $PSQL >/dev/null
+  echo "$create_projection" | timed >> "$tmp/a_proj"
+  printf '%s\n' "DROP TABLE IF EXISTS hand; CREATE TABLE hand (event_id text PRIMARY KEY, effective_at timestamptz, received_at timestamptz,
+    employee_id text, floor_id text, employee_department text, employee_name text, floor_site_id text, site_name text,
+    site_timezone text, local_date date, updated_at timestamptz, change_seq bigint);" | $PSQL >/dev/null
+  echo "INSERT INTO hand SELECT *, now(), nextval('phoenix.change_seq') FROM presence_asof;" | timed >> "$tmp/a_hand"
+done
+a_proj=$(median < "$tmp/a_proj"); a_hand=$(median < "$tmp/a_hand")
+rows=$(echo "SELECT count(*) FROM reporting.presence_report" | $PSQL -At)
+echo "(a) build $rows rows: create_projection ${a_proj}s  vs  hand-written INSERT … SELECT ${a_hand}s   ratio $(ratio "$a_proj" "$a_hand")   (target <= 1.5)"
+
+# (b) cascade vs REFRESH MATERIALIZED VIEW
+echo "VACUUM ANALYZE reporting.presence_report; CREATE MATERIALIZED VIEW presence_mv AS SELECT * FROM presence_asof;" | $PSQL >/dev/null
+for r in $(seq "$runs"); do
+  echo "SELECT phoenix.put('employee', 'E0', jsonb_build_object('department', 'Late$r'), '2025-01-01');" | timed >> "$tmp/b_small"
+  echo "REFRESH MATERIALIZED VIEW presence_mv;" | timed >> "$tmp/b_refresh"
+  echo "SELECT phoenix.put('site', 'S0', jsonb_build_object('timezone', (ARRAY['Asia/Tokyo','UTC','Europe/Berlin'])[$r % 3 + 1]), '2025-01-01');" | timed >> "$tmp/b_big"
+done
+touched_small=$(echo "SELECT count(*) FROM reporting.presence_report WHERE employee_id = 'E0'" | $PSQL -At)
+touched_big=$(echo "SELECT count(*) FROM reporting.presence_report WHERE floor_site_id = 'S0'" | $PSQL -At)
+b_small=$(median < "$tmp/b_small"); b_refresh=$(median < "$tmp/b_refresh"); b_big=$(median < "$tmp/b_big")
+echo "(b) late change touching $touched_small rows: cascade ${b_small}s  vs  REFRESH MATERIALIZED VIEW ${b_refresh}s   speed-up $(ratio "$b_refresh" "$b_small")x   (target >= 1000)"
+echo "(b) site change touching $touched_big rows ($(ratio "$((touched_big * 100))" "$rows")%): cascade ${b_big}s  vs  REFRESH ${b_refresh}s   ratio $(ratio "$b_big" "$b_refresh")   (target <= 1)"
+
+# (c) steady ingest through emit_batch, 100k events in batches of 5,000
+batch_sql() { # type run
+  echo "SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
+    SELECT jsonb_agg(jsonb_build_object('type', '$1', 'payload', jsonb_build_object('employeeId', 'E' || i % 10000,
+             'floorId', 'F' || i % 200, 'detectedAt', to_char((timestamptz '2025-06-01' + (i + $2 * 100000) * interval '1 second') AT TIME ZONE 'UTC',
+             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))) b
+      FROM generate_series(1, 100000) i GROUP BY i / 5000) x;"
+}
+for r in $(seq "$runs"); do
+  batch_sql presence.detected "$r" | timed | awk '{printf "%d\n", 100000 / $1}' >> "$tmp/c_proj"
+  batch_sql presence.unprojected "$r" | timed | awk '{printf "%d\n", 100000 / $1}' >> "$tmp/c_log"
+done
+c_proj=$(median < "$tmp/c_proj"); c_log=$(median < "$tmp/c_log")
+echo "(c) emit_batch into log + projection: $c_proj events/s  vs  log only $c_log events/s   ratio $(ratio "$c_proj" "$c_log")   (target >= 100000/s)"
+
+# (d) single-row emit, 1 and 8 clients
+cat > "$tmp/emit.sql" <<'EOF2'
+\set e random(1, 9999)
+\set f random(0, 199)
+SELECT phoenix.emit('presence.detected', jsonb_build_object('employeeId', 'E' || :e, 'floorId', 'F' || :f, 'detectedAt', now()));
+EOF2
+sed 's/presence.detected/presence.unprojected/' "$tmp/emit.sql" > "$tmp/emit_log.sql"
+tps() { "$PGBIN/pgbench" -n -c "$2" -j "$2" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+for r in $(seq "$runs"); do
+  tps "$tmp/emit.sql" 1 >> "$tmp/d1"; tps "$tmp/emit.sql" 8 >> "$tmp/d8"
+  tps "$tmp/emit_log.sql" 1 >> "$tmp/d1_log"; tps "$tmp/emit_log.sql" 8 >> "$tmp/d8_log"
+done
+d1=$(median < "$tmp/d1"); d8=$(median < "$tmp/d8"); d1l=$(median < "$tmp/d1_log"); d8l=$(median < "$tmp/d8_log")
+echo "(d) single-row emit with the projection: 1 client $d1/s (unprojected $d1l/s, ratio $(ratio "$d1" "$d1l"))   8 clients $d8/s (unprojected $d8l/s)   8 vs 1: $(ratio "$d8" "$d1")x   (targets >= 10000/s, >= 1.5x)"
