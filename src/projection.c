@@ -149,6 +149,7 @@ static char *build_payload_src(ProjDef *def, bool from_log);
 static void analyze_derive(ProjDef *def);
 static void create_table(ProjDef *def, const char *schema, Interval *fresh_for,
 						 const char *qtable);
+static void create_indexes(ProjDef *def, const char *qtable);
 static int32 store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 							  Jsonb *columns, Jsonb *enrich, Jsonb *derive);
 static char *column_list(ProjDef *def, bool out);
@@ -273,6 +274,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
 	fill_from_log(p, 50000, false);
+	create_indexes(def, qtable);
 	SPI_finish();
 	PG_RETURN_OID(relid);
 }
@@ -1770,14 +1772,13 @@ analyze_derive(ProjDef *def)
 	}
 }
 
-/* The reporting table, its indexes, the _fresh view and grants. */
+/* The reporting table (primary key only), the _fresh view and grants. */
 static void
 create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *qtable)
 {
 	StringInfoData buf;
 	ListCell   *lc,
 			   *lt;
-	List	   *indexed = NIL;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE TABLE %s (event_id text NOT NULL, effective_at timestamptz NOT NULL,"
@@ -1793,24 +1794,11 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 		appendStringInfo(&buf, ", %s %s", quote_identifier(lfirst(lc)), format_type_be(lfirst_oid(lt)));
 	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s));",
 					 quote_identifier(def->latest ? def->latest_key : "event_id"));
-	appendStringInfo(&buf, "CREATE INDEX ON %s (change_seq);", qtable);
-
-	/* What the cascade looks rows up by. */
+	/* by-matches look the attribute up in the history (also during the fill) */
 	foreach(lc, def->steps)
 	{
 		DefStep    *s = lfirst(lc);
 
-		if (!str_member(indexed, s->key_column))
-		{
-			appendStringInfo(&buf, "CREATE INDEX ON %s (%s, effective_at);", qtable,
-							 quote_identifier(s->key_column));
-			indexed = lappend(indexed, s->key_column);
-		}
-		if (s->has_current && !str_member(indexed, s->match_column))
-		{
-			appendStringInfo(&buf, "CREATE INDEX ON %s (%s);", qtable, quote_identifier(s->match_column));
-			indexed = lappend(indexed, s->match_column);
-		}
 		if (s->by)
 		{
 			char	   *idx = psprintf("%s_%s_asof", s->entity->name, s->by);
@@ -1839,6 +1827,41 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 	}
 	if (SPI_execute(buf.data, false, 0) < 0)
 		elog(ERROR, "cannot create the table of projection \"%s\"", def->name);
+}
+
+/*
+ * The indexes the cascade looks rows up by, and the change_seq index of
+ * incremental pulls.  Built after the initial fill: one sort per index beats
+ * maintaining them row by row.
+ */
+static void
+create_indexes(ProjDef *def, const char *qtable)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	List	   *indexed = NIL;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE INDEX ON %s (change_seq);", qtable);
+
+	foreach(lc, def->steps)
+	{
+		DefStep    *s = lfirst(lc);
+
+		if (!str_member(indexed, s->key_column))
+		{
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s, effective_at);", qtable,
+							 quote_identifier(s->key_column));
+			indexed = lappend(indexed, s->key_column);
+		}
+		if (s->has_current && !str_member(indexed, s->match_column))
+		{
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s);", qtable, quote_identifier(s->match_column));
+			indexed = lappend(indexed, s->match_column);
+		}
+	}
+	if (SPI_execute(buf.data, false, 0) < 0)
+		elog(ERROR, "cannot index the table of projection \"%s\"", def->name);
 }
 
 static Datum
