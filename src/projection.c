@@ -125,6 +125,7 @@ static void proj_xact_cb(XactEvent event, void *arg);
 static void proj_cache_load(void);
 static Projection *projection_by_name(const char *name);
 static char *insert_sql(Projection *p, bool set_based, const char *src);
+static char *fill_src(const char *tmpl, const char *src);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
 static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
@@ -144,7 +145,7 @@ static void parse_derive(ProjDef *def, Jsonb *derive);
 static DefColumn *find_column(ProjDef *def, const char *name);
 static bool str_member(List *list, const char *s);
 static void add_column(ProjDef *def, DefColumn *col, const char *context);
-static char *build_row_sql(ProjDef *def, bool set_based, bool with_derive);
+static char *build_row_sql(ProjDef *def, bool set_based, bool with_derive, int only);
 static char *build_payload_src(ProjDef *def, bool from_log);
 static void analyze_derive(ProjDef *def);
 static void create_table(ProjDef *def, const char *schema, Interval *fresh_for,
@@ -599,7 +600,13 @@ fill_from_log(Projection *p, int batch_size, bool report)
 char *
 projection_row_sql(Projection *p, bool set_based, const char *src)
 {
-	const char *tmpl = set_based ? p->row_join : p->row_lateral;
+	return fill_src(set_based ? p->row_join : p->row_lateral, src);
+}
+
+/* A row computation with its %SRC% placeholder replaced by `src`. */
+static char *
+fill_src(const char *tmpl, const char *src)
+{
 	const char *at = strstr(tmpl, "%SRC%");
 	StringInfoData buf;
 
@@ -704,6 +711,7 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	initStringInfo(&src);
 	appendStringInfoString(&src, "SELECT ");
 	append_columns(&src, p->src_columns, "t0.", &first);
+	append_columns(&src, p->out_columns, "t0.", &first);
 	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(s, dep));
 
 	initStringInfo(&buf);
@@ -714,7 +722,7 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	first = true;
 	append_columns(&buf, p->out_columns, "r.", &first);
 	appendStringInfo(&buf, ", now(), phoenix.next_change_seq()) FROM (%s) r WHERE t.%s = r.%s AND ROW(",
-					 projection_row_sql(p, set_based, src.data),
+					 fill_src(set_based ? s->row_join : s->row_lateral, src.data),
 					 quote_identifier(p->pk_column), quote_identifier(p->pk_column));
 	first = true;
 	append_columns(&buf, p->out_columns, "t.", &first);
@@ -887,7 +895,7 @@ proj_cache_load(void)
 	pt = SPI_tuptable;
 	np = SPI_processed;
 	ret = SPI_execute("SELECT projection_id, step, entity, key_column, key_path, by_attribute,"
-					  " match_column, event_time, current, prefix FROM phoenix.projection_steps"
+					  " match_column, event_time, current, prefix, row_lateral, row_join FROM phoenix.projection_steps"
 					  " ORDER BY projection_id, step", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "cannot read phoenix.projection_steps: %s", SPI_result_code_string(ret));
@@ -938,6 +946,8 @@ proj_cache_load(void)
 			s->event_time = spi_text_array(u, ud, 8, &s->n_event_time);
 			s->current = spi_text_array(u, ud, 9, &s->n_current);
 			s->prefix = spi_text(u, ud, 10);
+			s->row_lateral = spi_text(u, ud, 11);
+			s->row_join = spi_text(u, ud, 12);
 			s->lock_class = projection_lock_class(s->entity, s->by_attribute);
 			if (s->by_attribute)
 			{
@@ -1535,12 +1545,13 @@ step_at(ProjDef *def, int order)
 
 /* The SQL expression of a column inside the row computation. */
 static char *
-column_ref(ProjDef *def, const char *name)
+column_ref(ProjDef *def, const char *name, const bool *affected)
 {
 	DefColumn  *c = find_column(def, name);
 	DefStep    *s;
 
-	if (c == NULL || c->step < 0)
+	/* payload columns, and columns of steps a recomputation leaves alone */
+	if (c == NULL || c->step < 0 || (affected && !affected[c->step]))
 		return psprintf("s.%s", quote_identifier(name));
 	s = step_at(def, c->step);
 	if (c->attno < 0)
@@ -1575,13 +1586,33 @@ step_select_list(DefStep *s, bool current)
  * columns are computed over the result.
  */
 static char *
-build_row_sql(ProjDef *def, bool set_based, bool with_derive)
+build_row_sql(ProjDef *def, bool set_based, bool with_derive, int only)
 {
 	StringInfoData sel;
 	StringInfoData from;
 	StringInfoData buf;
 	ListCell   *lc;
 	int			i = 0;
+	bool	   *affected = NULL;
+
+	/*
+	 * A recomputation for one step (`only`) looks up that step and the steps
+	 * chained from it; every other column is read back from the row (%SRC%
+	 * then holds every column of the table).
+	 */
+	if (only >= 0)
+	{
+		affected = palloc0(sizeof(bool) * list_length(def->steps));
+		affected[only] = true;
+		foreach(lc, def->steps)
+		{
+			DefStep    *s = lfirst(lc);
+			DefColumn  *kc = find_column(def, s->key_column);
+
+			if (kc && kc->step >= 0 && affected[kc->step])
+				affected[s->order] = true;
+		}
+	}
 
 	initStringInfo(&sel);
 	initStringInfo(&from);
@@ -1591,17 +1622,24 @@ build_row_sql(ProjDef *def, bool set_based, bool with_derive)
 	{
 		DefColumn  *c = lfirst(lc);
 
-		appendStringInfo(&sel, ", %s AS %s", column_ref(def, c->name), quote_identifier(c->name));
+		appendStringInfo(&sel, ", %s AS %s", column_ref(def, c->name, affected), quote_identifier(c->name));
 	}
 	foreach(lc, def->steps)
 	{
 		DefStep    *s = lfirst(lc);
 		const char *key = quote_identifier(s->entity->key_name);
 		const char *match = s->by ? quote_identifier(s->entity->atts[s->by_att].name) : key;
-		char	   *keyexpr = psprintf("(%s)::%s", column_ref(def, s->key_column),
-									   format_type_be(s->by ? s->entity->atts[s->by_att].typid : TEXTOID));
-		char	   *curkey = s->by ? psprintf("e%d.%s", i, key) : keyexpr;
+		char	   *keyexpr;
+		char	   *curkey;
 
+		if (affected && !affected[i])
+		{
+			i++;
+			continue;
+		}
+		keyexpr = psprintf("(%s)::%s", column_ref(def, s->key_column, affected),
+									   format_type_be(s->by ? s->entity->atts[s->by_att].typid : TEXTOID));
+		curkey = s->by ? psprintf("e%d.%s", i, key) : keyexpr;
 		if (s->by || (s->has_event_time && !set_based))
 			appendStringInfo(&from,
 							 " LEFT JOIN LATERAL (SELECT %s FROM %s h WHERE h.%s = %s"
@@ -1722,7 +1760,7 @@ analyze_derive(ProjDef *def)
 			appendStringInfo(&src, ", NULL::%s AS %s", format_type_be(c->typid), quote_identifier(c->name));
 	}
 	appendStringInfoString(&src, " WHERE false");
-	tmpl = build_row_sql(def, true, false);
+	tmpl = build_row_sql(def, true, false, -1);
 	at = strstr(tmpl, "%SRC%");
 	inner = psprintf("%.*s%s%s", (int) (at - tmpl), tmpl, src.data, at + 5);
 
@@ -1908,10 +1946,10 @@ store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 		JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		pv[17];
 	char		pn[17];
-	Oid			st[10] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
-		TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		sv[10];
-	char		sn[10];
+	Oid			st[12] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
+		TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
+	Datum		sv[12];
+	char		sn[12];
 	int32		id;
 	bool		isnull;
 	ListCell   *lc;
@@ -1932,8 +1970,8 @@ store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 	pv[10] = CStringGetTextDatum(def->latest ? def->latest_key : "event_id");
 	pv[11] = CStringGetTextDatum(column_list(def, false));
 	pv[12] = CStringGetTextDatum(column_list(def, true));
-	pv[13] = CStringGetTextDatum(build_row_sql(def, false, true));
-	pv[14] = CStringGetTextDatum(build_row_sql(def, true, true));
+	pv[13] = CStringGetTextDatum(build_row_sql(def, false, true, -1));
+	pv[14] = CStringGetTextDatum(build_row_sql(def, true, true, -1));
 	pv[15] = CStringGetTextDatum(build_payload_src(def, false));
 	pv[16] = CStringGetTextDatum(build_payload_src(def, true));
 	if (SPI_execute_with_args("INSERT INTO phoenix.projections (name, schema_name, table_name, source, kind,"
@@ -1976,10 +2014,13 @@ store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 		sv[7] = CStringGetTextDatum(s->match_column);
 		sv[8] = text_array(et);
 		sv[9] = text_array(cur);
+		sv[10] = CStringGetTextDatum(build_row_sql(def, false, true, s->order));
+		sv[11] = CStringGetTextDatum(build_row_sql(def, true, true, s->order));
 		if (SPI_execute_with_args("INSERT INTO phoenix.projection_steps (projection_id, step, entity, prefix,"
-								  " key_column, key_path, by_attribute, match_column, event_time, current)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-								  10, st, sv, sn, false, 0) != SPI_OK_INSERT)
+								  " key_column, key_path, by_attribute, match_column, event_time, current,"
+								  " row_lateral, row_join)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+								  12, st, sv, sn, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "cannot record the steps of projection \"%s\"", def->name);
 	}
 	return id;

@@ -58,6 +58,8 @@ typedef struct ProjStep
 	int			n_current;
 	char	  **current;
 	uint32		lock_class;		/* advisory lock class of what the step matches on */
+	char	   *row_lateral;	/* recomputation of this step and its chain (%SRC%: all columns) */
+	char	   *row_join;
 	char	   *filter[PROJ_NDEPS];	/* WHERE clause over alias t0 */
 	SPIPlanPtr	plan[PROJ_NDEPS];	/* recompute, index lookups (lazy) */
 	SPIPlanPtr	count_plan[PROJ_NDEPS]; /* bounded count of candidate rows (lazy) */

@@ -45,6 +45,8 @@ CREATE TABLE phoenix.projection_steps (
   match_column    text NOT NULL,           -- table column holding the matched entity key
   event_time      text[] NOT NULL,         -- attributes as of the row's effective time
   current         text[] NOT NULL,         -- attributes valid now
+  row_lateral     text NOT NULL,           -- recomputation of this step and its chain over %SRC%, lookups
+  row_join        text NOT NULL,           -- the same, set-based joins
   PRIMARY KEY (projection_id, step)
 );
 COMMENT ON TABLE phoenix.projection_steps IS
