@@ -52,6 +52,13 @@
 /* Advisory-lock field4 that marks Phoenix's key locks in pg_locks. */
 #define PROJ_LOCK_FIELD4	0x5058
 
+/*
+ * Key locks are taken on a hash bucket of the key, so that a batch naming
+ * thousands of keys takes at most this many locks per entity (the shared
+ * lock table is small).  Two keys in one bucket only wait for each other.
+ */
+#define PROJ_LOCK_BUCKETS	256
+
 /* Columns every reporting table has besides the declared ones. */
 static const char *const fixed_columns[] = {
 	"event_id", "effective_at", "received_at", "updated_at", "change_seq", NULL
@@ -124,7 +131,7 @@ static void proj_cache_inval_cb(Datum arg, Oid relid);
 static void proj_xact_cb(XactEvent event, void *arg);
 static void proj_cache_load(void);
 static Projection *projection_by_name(const char *name);
-static char *insert_sql(Projection *p, bool set_based, const char *src);
+static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
 static char *fill_src(const char *tmpl, const char *src);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
 static void fill_errcontext(void *arg);
@@ -404,7 +411,7 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 		{
 			if (p->insert_plan == NULL)
 			{
-				SPIPlanPtr	plan = SPI_prepare_cursor(insert_sql(p, false, p->payload_src), 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
+				SPIPlanPtr	plan = SPI_prepare_cursor(insert_sql(p, false, p->payload_src, true), 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 				if (plan == NULL)
 					elog(ERROR, "SPI_prepare failed for projection \"%s\": %s",
@@ -415,7 +422,7 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 			ret = SPI_execute_plan(p->insert_plan, args, NULL, false, 0);
 		}
 		else
-			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src), 4, argtypes,
+			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src, true), 4, argtypes,
 										args, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "projection \"%s\": insert failed: %s", p->name, SPI_result_code_string(ret));
@@ -497,7 +504,7 @@ projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value)
 {
 	MemSet(tag, 0, sizeof(LOCKTAG));
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, lock_class,
-						 hash_bytes((const unsigned char *) value, strlen(value)),
+						 hash_bytes((const unsigned char *) value, strlen(value)) % PROJ_LOCK_BUCKETS,
 						 PROJ_LOCK_FIELD4);
 }
 
@@ -545,7 +552,12 @@ fill_from_log(Projection *p, int batch_size, bool report)
 	int64		total,
 				done = 0,
 				lo = 0;
-	char	   *ins = insert_sql(p, true, p->log_src);
+	/*
+	 * The table is empty and event ids are unique in the log: one event per
+	 * row needs no conflict handling; latest rows replace each other across
+	 * batches.
+	 */
+	char	   *ins = insert_sql(p, true, p->log_src, p->latest);
 	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
 										 NoLock, false);
 
@@ -638,7 +650,7 @@ append_columns(StringInfo buf, const char *list, const char *prefix, bool *first
  * least as recent (a late older event never wins).
  */
 static char *
-insert_sql(Projection *p, bool set_based, const char *src)
+insert_sql(Projection *p, bool set_based, const char *src, bool upsert)
 {
 	StringInfoData buf;
 	StringInfoData upd;
@@ -651,9 +663,11 @@ insert_sql(Projection *p, bool set_based, const char *src)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "INSERT INTO %s AS t (", p->table);
 	append_columns(&buf, all, "", &first);
-	appendStringInfo(&buf, ", updated_at, change_seq) SELECT r.*, now(), phoenix.next_change_seq() FROM (%s) r"
-					 " ON CONFLICT (%s) DO UPDATE SET (",
-					 projection_row_sql(p, set_based, src), quote_identifier(p->pk_column));
+	appendStringInfo(&buf, ", updated_at, change_seq) SELECT r.*, now(), phoenix.next_change_seq() FROM (%s) r",
+					 projection_row_sql(p, set_based, src));
+	if (!upsert)
+		return buf.data;
+	appendStringInfo(&buf, " ON CONFLICT (%s) DO UPDATE SET (", quote_identifier(p->pk_column));
 	initStringInfo(&upd);
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
