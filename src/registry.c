@@ -465,6 +465,7 @@ static PhxFieldKind
 kind_of_property(JsonbValue *propschema)
 {
 	JsonbValue	key;
+	JsonbValue	member;
 	JsonbValue *t;
 
 	if (propschema->type != jbvBinary || !JsonContainerIsObject(propschema->val.binary.data))
@@ -473,27 +474,22 @@ kind_of_property(JsonbValue *propschema)
 	key.val.string.val = "type";
 	key.val.string.len = 4;
 	t = findJsonbValueFromContainer(propschema->val.binary.data, JB_FOBJECT, &key);
-	if (t == NULL)
-		return PHX_FIELD_STRING;
-	if (t->type == jbvBinary && JsonContainerIsArray(t->val.binary.data))
+	if (t != NULL && t->type == jbvBinary && JsonContainerIsArray(t->val.binary.data))
 	{
 		/* a union such as ["integer","null"]: its first non-null member */
 		JsonbIterator *it = JsonbIteratorInit(t->val.binary.data);
-		JsonbValue	v;
 		JsonbIteratorToken tok;
 
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM && v.type == jbvString &&
-				!(v.val.string.len == 4 && strncmp(v.val.string.val, "null", 4) == 0))
+		t = NULL;
+		while ((tok = JsonbIteratorNext(&it, &member, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && member.type == jbvString &&
+				!(member.val.string.len == 4 && strncmp(member.val.string.val, "null", 4) == 0))
 			{
-				t = &v;
+				t = &member;
 				break;
 			}
-		if (t->type != jbvString)
-			return PHX_FIELD_STRING;
-		/* v is only valid until the iterator moves on, which it no longer does */
 	}
-	if (t->type != jbvString)
+	if (t == NULL || t->type != jbvString)
 		return PHX_FIELD_STRING;
 	if ((t->val.string.len == 6 && strncmp(t->val.string.val, "number", 6) == 0) ||
 		(t->val.string.len == 7 && strncmp(t->val.string.val, "integer", 7) == 0))
