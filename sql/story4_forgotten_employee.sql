@@ -129,6 +129,15 @@ $csv$, source => 'badge-export-tuesday');
 SELECT phoenix.emit('visitor.checked-in',
        '{"visitorName":"Ada Lovelace","hostEmail":"ada@example.com","checkedInAt":"2026-11-23T11:00:00Z"}',
        event_id => 'g-3') > 0 AS ok;
+-- HR sends a late change of her email; a visit naming the new address, and
+-- one with the old address in capitals, are recognised as about her
+SELECT phoenix.emit('employee.updated',
+       '{"employeeId":"E42","email":"ada.king@example.com","effectiveAt":"2026-11-23T11:30:00Z"}',
+       event_id => 'hr-4') > 0 AS ok;
+SELECT * FROM phoenix.emit_batch('[
+  {"type":"visitor.checked-in","event_id":"g-4","payload":{"visitorName":"Mary Somerville","hostEmail":"ada.king@example.com","checkedInAt":"2026-11-23T11:45:00Z"}},
+  {"type":"visitor.checked-in","event_id":"g-5","payload":{"visitorName":"Mary Somerville","hostEmail":"ADA@EXAMPLE.COM","checkedInAt":"2026-11-23T11:50:00Z"}}
+]', source => 'greetly');
 -- a resend of an event logged before the erasure is still the same event
 SELECT phoenix.emit('visitor.checked-in',
        '{"visitorName":"Charles Babbage","hostEmail":"ada@example.com","checkedInAt":"2026-11-23T09:00:00Z"}',
@@ -156,7 +165,7 @@ SELECT DISTINCT employee_name, employee_email, badge_name, display_name
 
 -- nothing anywhere holds Ada's name or email (nor her visitor's name on
 -- events about her); Grace's data is all still there
-SELECT * FROM pg_temp.pii_hits('{Ada Lovelace,Lovelace,ada@example.com,Charles Babbage}');
+SELECT * FROM pg_temp.pii_hits('{Ada Lovelace,Lovelace,ada@example.com,ada.king@example.com,Charles Babbage,Mary Somerville}');
 SELECT * FROM pg_temp.pii_hits('{Grace Hopper,grace@example.com,Alan Turing}');
 
 -- the event log and the dead letters, as stored

@@ -94,6 +94,7 @@ typedef struct ForgetType
 	char	   *name;
 	List	   *refs;			/* ForgetRef *: fields that name an entity */
 	List	   *pii_fields;		/* char *: top-level fields holding PII */
+	List	   *pii_sets;		/* ForgetRef *: fields an entity event sets into PII */
 } ForgetType;
 
 /* Entry of the tombstone set: (entity, attribute or "" for the key, hash). */
@@ -103,6 +104,21 @@ typedef struct TombKey
 	char		attribute[NAMEDATALEN];
 	uint8		hash[HASH_LEN];
 } TombKey;
+
+/* Memo of keyed hashes: the HMAC input (domain NUL a NUL b), zero-padded. */
+#define HASH_MEMO_INPUT		96
+#define HASH_MEMO_MAX		65536
+typedef struct HashMemoKey
+{
+	uint16		len;
+	char		input[HASH_MEMO_INPUT];
+} HashMemoKey;
+
+typedef struct HashMemoEntry
+{
+	HashMemoKey key;
+	uint8		hash[HASH_LEN];
+} HashMemoEntry;
 
 /* Saved state while running as the extension owner. */
 typedef struct OwnerContext
@@ -139,6 +155,12 @@ static List *type_list = NIL;		/* ForgetType * */
 static uint8 *table_secret = NULL;
 static int	table_secret_len = 0;
 static Oid	forgotten_relid = InvalidOid;
+static Oid	event_log_relid = InvalidOid;	/* cached for lock_writers() */
+static MemoryContext hash_memo_cxt = NULL;
+static HTAB *hash_memo = NULL;
+static int	hash_memo_count = 0;
+static uint8 *memo_secret = NULL;
+static int	memo_secret_len = -1;
 static Oid	versions_relid = InvalidOid;
 static Oid	entities_relid = InvalidOid;
 
@@ -148,6 +170,7 @@ static Oid	phoenix_relid(const char *relname);
 static void as_owner_begin(OwnerContext *oc, bool pin_search_path);
 static void as_owner_end(OwnerContext *oc);
 static void secret_get(const uint8 **secret, int *len);
+static void hash_memo_reset(const uint8 *secret, int slen);
 static void keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *out);
 static void value_hash(const char *value, int len, uint8 *out);
 static void key_hash(const char *entity, const char *key, uint8 *out);
@@ -358,24 +381,26 @@ forget_scrub_payload(const char *event_type, Jsonb *payload)
 		return NULL;
 
 	/*
-	 * New PII values of the forgotten key that this event sets (a late change
-	 * of their email) join the tombstone, so later events naming them are
-	 * recognised too.  The entity's assertion hook sees only pseudonyms.
+	 * New PII values that an entity event sets for the forgotten key (a late
+	 * change of their email) join the tombstone, so that later events naming
+	 * them are recognised too: the timeline only ever sees the pseudonyms.
 	 */
 	{
 		ListCell   *lr;
 
-		foreach(lr, type->refs)
+		foreach(lr, type->pii_sets)
 		{
 			ForgetRef  *r = lfirst(lr);
 			JsonbValue *v;
+			uint8		h[HASH_LEN];
 
-			if (r->attribute == NULL || !tomb_entity(r->entity_id) ||
-				(v = payload_member(payload, r->field)) == NULL || v->type != jbvString ||
+			if ((v = payload_member(payload, r->field)) == NULL || v->type != jbvString ||
 				is_pseudonym(v->val.string.val, v->val.string.len))
 				continue;
-			tomb_add_values(r->entity_id, r->attribute,
-							list_make1(pnstrdup(v->val.string.val, v->val.string.len)));
+			value_hash(v->val.string.val, v->val.string.len, h);
+			if (!tomb_has(r->entity_id, r->attribute, h))
+				tomb_add_values(r->entity_id, r->attribute,
+								list_make1(pnstrdup(v->val.string.val, v->val.string.len)));
 		}
 	}
 	result = scrub_jsonb(payload, type->pii_fields, NIL, &changed);
@@ -1044,15 +1069,44 @@ secret_get(const uint8 **secret, int *len)
 	*len = table_secret_len;
 }
 
-/* HMAC-SHA256(secret, domain NUL a NUL b[0..blen)). */
+/*
+ * HMAC-SHA256(secret, domain NUL a NUL b[0..blen)).  Results for short
+ * inputs are memoised per backend (keys and emails repeat from event to
+ * event, and an HMAC costs microseconds); the memo is dropped when the
+ * secret changes or it grows past HASH_MEMO_MAX entries.
+ */
 static void
 keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *out)
 {
 	const uint8 *secret;
 	int			slen;
 	pg_hmac_ctx *ctx;
+	HashMemoEntry *memo = NULL;
+	int			dlen = strlen(domain) + 1,
+				alen = strlen(a) + 1;
 
 	secret_get(&secret, &slen);
+	if (dlen + alen + blen <= HASH_MEMO_INPUT)
+	{
+		HashMemoKey key;
+		bool		found;
+
+		if (hash_memo == NULL || hash_memo_count >= HASH_MEMO_MAX ||
+			slen != memo_secret_len || memcmp(secret, memo_secret, slen) != 0)
+			hash_memo_reset(secret, slen);
+		memset(&key, 0, sizeof(key));
+		key.len = dlen + alen + blen;
+		memcpy(key.input, domain, dlen);
+		memcpy(key.input + dlen, a, alen);
+		memcpy(key.input + dlen + alen, b, blen);
+		memo = hash_search(hash_memo, &key, HASH_ENTER, &found);
+		if (found)
+		{
+			memcpy(out, memo->hash, HASH_LEN);
+			return;
+		}
+		hash_memo_count++;
+	}
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -1065,9 +1119,33 @@ keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *ou
 		const char *why = pg_hmac_error(ctx);
 
 		pg_hmac_free(ctx);
+		if (memo)
+			hash_search(hash_memo, &memo->key, HASH_REMOVE, NULL);
 		elog(ERROR, "phoenix: HMAC-SHA256 failed: %s", why);
 	}
 	pg_hmac_free(ctx);
+	if (memo)
+		memcpy(memo->hash, out, HASH_LEN);
+}
+
+/* A fresh, empty memo of keyed hashes under `secret`. */
+static void
+hash_memo_reset(const uint8 *secret, int slen)
+{
+	HASHCTL		ctl;
+
+	if (hash_memo_cxt == NULL)
+		hash_memo_cxt = AllocSetContextCreate(TopMemoryContext, "Phoenix keyed hash memo",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(hash_memo_cxt);
+	ctl.keysize = sizeof(HashMemoKey);
+	ctl.entrysize = sizeof(HashMemoEntry);
+	ctl.hcxt = hash_memo_cxt;
+	hash_memo = hash_create("Phoenix keyed hashes", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_memo_count = 0;
+	memo_secret = MemoryContextAlloc(hash_memo_cxt, Max(slen, 1));
+	memcpy(memo_secret, secret, slen);
+	memo_secret_len = slen;
 }
 
 /* Tombstone hash of a value (of any attribute: late events name it anywhere). */
@@ -1337,6 +1415,8 @@ forget_inval_cb(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == forgotten_relid)
 		tomb_valid = false;
+	if (relid == InvalidOid || relid == event_log_relid)
+		event_log_relid = InvalidOid;	/* maybe dropped with the extension */
 	if (relid == InvalidOid || relid == versions_relid || relid == entities_relid)
 		types_valid = false;
 }
@@ -1366,8 +1446,8 @@ phoenix_relid(const char *relname)
 static void
 lock_writers(void)
 {
-	Oid			event_log_relid = phoenix_relid("event_log");
-
+	if (!OidIsValid(event_log_relid))
+		event_log_relid = phoenix_relid("event_log");
 	if (OidIsValid(event_log_relid))
 		LockRelationOid(event_log_relid, RowExclusiveLock);
 }
@@ -1591,7 +1671,16 @@ types_load(void)
 					int			a = catalog_attribute_index(owner, pnstrdup(v.val.string.val, v.val.string.len));
 
 					if (a >= 0 && owner->atts[a].pii)
+					{
+						ForgetRef  *set = palloc0(sizeof(ForgetRef));
+
+						set->field = field;
+						set->entity_id = owner->id;
+						set->entity = pstrdup(owner->name);
+						set->attribute = pstrdup(owner->atts[a].name);
+						type->pii_sets = lappend(type->pii_sets, set);
 						type_add_unique(&type->pii_fields, field);
+					}
 				}
 			}
 		}

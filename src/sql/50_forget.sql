@@ -74,15 +74,17 @@ COMMENT ON FUNCTION phoenix.forget(text, text, text) IS
 
 CREATE FUNCTION phoenix.forget_pseudonym(value text)
   RETURNS text
-  AS 'MODULE_PATHNAME', 'phoenix_forget_pseudonym' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+  AS 'MODULE_PATHNAME', 'phoenix_forget_pseudonym' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
 COMMENT ON FUNCTION phoenix.forget_pseudonym(text) IS
   'Phoenix: the stable pseudonym forget writes in place of a PII value (keyed HMAC-SHA256; a pseudonym maps to itself)';
 
 CREATE FUNCTION phoenix.forget_scrub_jsonb(doc jsonb, fields text[], null_fields text[] DEFAULT '{}')
   RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'phoenix_forget_scrub_jsonb' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+  AS 'MODULE_PATHNAME', 'phoenix_forget_scrub_jsonb' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 COMMENT ON FUNCTION phoenix.forget_scrub_jsonb(jsonb, text[], text[]) IS
   'Phoenix: doc with the top-level members in fields pseudonymised (strings; other values nulled) and those in null_fields nulled';
+
+-- (The COSTs tell the planner to test forget's cheap conditions first.)
 
 -- A thin wrapper over the audit: VACUUM itself cannot run inside a function.
 CREATE FUNCTION phoenix.forget_vacuum_commands()
