@@ -78,6 +78,7 @@
 #define PSEUDONYM_BYTES		10	/* 80 bits shown: collisions are negligible */
 #define PSEUDONYM_PREFIX	"forgotten-"
 #define PSEUDONYM_DOMAIN	"@forgotten.invalid"
+#define RAW_MAX_WORDS		6	/* longest value recognised in free text, in words */
 
 /* A payload field that can make an event about an entity key. */
 typedef struct ForgetRef
@@ -438,23 +439,43 @@ forget_scrub_raw(const char *event_type, const char *raw)
 		}
 	}
 
-	/* any token that is a value some forgotten key had */
+	/*
+	 * Any token, or run of up to RAW_MAX_WORDS words inside one ("... Ada
+	 * Lovelace ..." in free text), that is a value some forgotten key had.
+	 */
 	copy = pstrdup(out);
 	for (char *tok = strtok_r(copy, delims, &save); tok; tok = strtok_r(NULL, delims, &save))
 	{
-		uint8		h[HASH_LEN];
-		int			len;
+		int			maxwords = strlen(tok) / 2 + 1;
+		const char **starts = palloc(sizeof(char *) * maxwords);
+		const char **ends = palloc(sizeof(char *) * maxwords);
+		int			nwords = 0;
 
-		while (*tok == ' ')
-			tok++;
-		len = strlen(tok);
-		while (len > 0 && tok[len - 1] == ' ')
-			tok[--len] = '\0';
-		if (len == 0 || is_pseudonym(tok, len))
-			continue;
-		value_hash(tok, len, h);
-		if (hash_search(tomb_any_value, h, HASH_FIND, NULL) != NULL)
-			type_add_unique(&found, tok);
+		for (const char *p = tok; *p && nwords < maxwords;)
+		{
+			while (*p == ' ')
+				p++;
+			if (*p == '\0')
+				break;
+			starts[nwords] = p;
+			while (*p && *p != ' ')
+				p++;
+			ends[nwords++] = p;
+		}
+		for (int i = 0; i < nwords; i++)
+			for (int j = i; j < nwords && j < i + RAW_MAX_WORDS; j++)
+			{
+				uint8		h[HASH_LEN];
+				int			len = ends[j] - starts[i];
+
+				if (is_pseudonym(starts[i], len))
+					continue;
+				value_hash(starts[i], len, h);
+				if (hash_search(tomb_any_value, h, HASH_FIND, NULL) != NULL)
+					type_add_unique(&found, pnstrdup(starts[i], len));
+			}
+		pfree(starts);
+		pfree(ends);
 	}
 	if (found != NIL)
 		out = scrub_text_values(out, found, &changed);
