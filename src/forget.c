@@ -416,7 +416,7 @@ forget_scrub_raw(const char *event_type, const char *raw)
 	List	   *found = NIL;
 	char	   *copy;
 	char	   *save = NULL;
-	const char *delims = "\",;{}[]:\t\r\n|\\'";
+	const char *delims = "\",;{}[]()<>=:\t\r\n|\\'";
 
 	if (raw == NULL)
 		return NULL;
@@ -468,6 +468,9 @@ forget_scrub_raw(const char *event_type, const char *raw)
 				uint8		h[HASH_LEN];
 				int			len = ends[j] - starts[i];
 
+				/* "... with Ada Lovelace." : the sentence's stop is not hers */
+				while (len > 1 && strchr(".!?", starts[i][len - 1]))
+					len--;
 				if (is_pseudonym(starts[i], len))
 					continue;
 				value_hash(starts[i], len, h);

@@ -23,7 +23,7 @@ SQL
 printf '%s\t%s\n' \
   E42 '{"employeeId":"E42","badgeName":"Ada Lovelace"}' \
   E7 '{"employeeId":"E7","badgeName":"Grace Hopper"}' \
-  E42 'badge 17 read: Ada Lovelace (ada@example.com) at gate 3' | kafka_produce badges
+  E42 'badge 17 read: Ada Lovelace (ada@example.com) at gate 3, welcome Ada Lovelace.' | kafka_produce badges
 
 psql -X -q -v ON_ERROR_STOP=1 -v brokers="$KAFKA_BOOTSTRAP" >/dev/null <<'SQL'
 SELECT phoenix.create_subscription('badges', 'badges', 'presence.detected', brokers => :'brokers');
