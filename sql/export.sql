@@ -60,8 +60,8 @@ SELECT t.event_id,
  ORDER BY 1;
 -- the manifest
 SELECT m - 'exported_at' - 'schema' - 'sha256' AS manifest, m->'schema' AS schema
-  FROM (SELECT pg_read_file(:'dir' || '/exp_test_0000000000000000001_0000000000000000003.manifest.json')::jsonb AS m) s;
-SELECT (pg_read_file(:'dir' || '/exp_test_0000000000000000001_0000000000000000003.manifest.json')::jsonb->>'sha256')
+  FROM (SELECT pg_read_file(:'dir' || '/exp_test_0000000000000000001_0000000000000000003.ndjson.manifest.json')::jsonb AS m) s;
+SELECT (pg_read_file(:'dir' || '/exp_test_0000000000000000001_0000000000000000003.ndjson.manifest.json')::jsonb->>'sha256')
      = encode(sha256(pg_read_binary_file(:'dir' || '/exp_test_0000000000000000001_0000000000000000003.ndjson')), 'hex')
        AS checksum_ok;
 
@@ -124,3 +124,8 @@ SELECT count(*) AS rows_still_there FROM reporting.exp_test;
 
 SELECT pg_temp.sh('rm -rf ' || :'dir');
 DROP ROLE export_nobody;
+
+-- schedules need pg_cron in this database (the test cluster's cron database is "postgres")
+SELECT phoenix.schedule_export('exp_test', '* * * * *', '/tmp', 'csv');
+SELECT phoenix.schedule_export('no_such_projection', '* * * * *', '/tmp');
+SELECT phoenix.unschedule_export('exp_test');

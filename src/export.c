@@ -16,7 +16,7 @@
  * manifest written the same way.  If the transaction aborts afterwards the
  * files are removed again, so a visible manifest always describes a committed
  * export; a crash before the rename leaves only a hidden temporary file,
- * which the next export of the same range replaces.
+ * which the next export of the same target removes.
  *
  * Formats (what `bq load` parses): NDJSON, one object per row, or CSV with a
  * header row (RFC 4180 quoting; strings and bytes always quoted, so that
@@ -120,6 +120,7 @@ static void file_open(ExportFile *f, const char *dir, const char *name);
 static void file_flush(ExportFile *f);
 static char *file_commit(ExportFile *f);
 static void remember_file(const char *path);
+static void remove_stale_files(const char *dir, const char *projection, const char *format);
 static void export_xact_callback(XactEvent event, void *arg);
 
 /*
@@ -183,8 +184,10 @@ phoenix_export(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(resdesc, result, nulls)));
 	}
 
-	base = psprintf("%s_%019lld_%019lld", projection, (long long) cursor + 1, (long long) watermark);
-	file_open(&data, directory, psprintf("%s.%s", base, csv ? "csv" : "ndjson"));
+	remove_stale_files(directory, projection, format);
+	base = psprintf("%s_%019lld_%019lld.%s", projection, (long long) cursor + 1,
+					(long long) watermark, format);
+	file_open(&data, directory, base);
 
 	args[0] = Int64GetDatum(cursor);
 	args[1] = Int64GetDatum(watermark);
@@ -740,6 +743,40 @@ file_commit(ExportFile *f)
 	remember_file(f->path);
 	durable_rename(f->tmp_path, f->path, ERROR);
 	return pstrdup(strrchr(f->path, '/') + 1);
+}
+
+/*
+ * Remove hidden temporary files that a crashed export of this target left
+ * (".<projection>_<from>_<to>.<format>[.manifest.json].tmp").  Safe: the
+ * caller holds the target's cursor row lock, so no live export of the same
+ * projection, directory and format is writing them.
+ */
+static void
+remove_stale_files(const char *dir, const char *projection, const char *format)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	char	   *prefix = psprintf(".%s_", projection);
+	char	   *data_suffix = psprintf(".%s.tmp", format);
+	char	   *manifest_suffix = psprintf(".%s.manifest.json.tmp", format);
+
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if (!((len > strlen(data_suffix) &&
+			   strcmp(de->d_name + len - strlen(data_suffix), data_suffix) == 0) ||
+			  (len > strlen(manifest_suffix) &&
+			   strcmp(de->d_name + len - strlen(manifest_suffix), manifest_suffix) == 0)))
+			continue;
+		if (unlink(psprintf("%s/%s", dir, de->d_name)) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove stale export file \"%s/%s\": %m", dir, de->d_name)));
+	}
+	FreeDir(d);
 }
 
 /* Files to delete if this transaction aborts (kept in TopTransactionContext). */

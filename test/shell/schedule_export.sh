@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# schedule_export: a pg_cron job made by phoenix.schedule_export runs and
+# writes an export (with its manifest) within the test; unschedule_export
+# removes it.  pg_cron runs jobs only from cron.database_name, so this runs
+# in a private cluster whose cron database is the Phoenix database.  pg_cron
+# 1.4 schedules by the minute: the test waits up to ~75 s.
+set -euo pipefail
+. "$PHOENIX_ROOT/test/cluster_lib.sh"
+trap second_cluster_stop EXIT
+second_cluster_start phoenix_cron
+dir=$(server_writable_dir "$S_SANDBOX")
+
+psql2 <<SQL
+CREATE EXTENSION pg_cron;
+CREATE EXTENSION phoenix CASCADE;
+CREATE TABLE reporting.sched (
+  event_id text PRIMARY KEY, effective_at timestamptz NOT NULL, who text,
+  change_seq bigint NOT NULL DEFAULT phoenix.next_change_seq());
+INSERT INTO reporting.sched (event_id, effective_at, who)
+  SELECT 'e' || i, '2026-11-23'::timestamptz + i * interval '1 hour', 'w' || i FROM generate_series(1, 50) i;
+SQL
+
+# refused before anything is scheduled
+out=$(psql2 -c "SELECT phoenix.schedule_export('nope', '* * * * *', '$dir')" 2>&1 || true)
+grep -q 'projection "nope" does not exist' <<<"$out" || { echo "unknown projection: $out"; exit 1; }
+out=$(psql2 -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'xml')" 2>&1 || true)
+grep -q 'unknown export format "xml"' <<<"$out" || { echo "bad format: $out"; exit 1; }
+
+job=$(psql2 -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
+psql2 -At -c "SELECT command FROM cron.job WHERE jobid = $job" | grep -q "phoenix.export('sched'" ||
+  { echo "cron job $job has the wrong command"; psql2 -c "TABLE cron.job"; exit 1; }
+# scheduling the same target again replaces the job, it does not add one
+job2=$(psql2 -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
+[ "$(psql2 -At -c "SELECT count(*) FROM cron.job")" = 1 ] || { echo "duplicate cron jobs"; exit 1; }
+
+for _ in $(seq 1 80); do
+  ls "$dir"/*.manifest.json >/dev/null 2>&1 && break
+  sleep 1
+done
+manifest=$(ls "$dir"/*.manifest.json 2>/dev/null | head -1)
+[ -n "$manifest" ] || { echo "no export within 80 s"; psql2 -c "TABLE cron.job_run_details"; exit 1; }
+data="$dir/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$manifest")"
+# strict JSON, one object per line, every row once
+python3 - "$data" "$manifest" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+m = json.load(open(sys.argv[2]))
+assert len(rows) == 50 == m["rows"], (len(rows), m["rows"])
+assert sorted(r["event_id"] for r in rows) == sorted("e%d" % i for i in range(1, 51))
+assert all(r["effective_at"].endswith("Z") for r in rows)
+PY
+psql2 -At -c "SELECT status FROM cron.job_run_details WHERE jobid = $job2 ORDER BY runid LIMIT 1" | grep -q succeeded ||
+  { echo "job did not succeed"; psql2 -c "TABLE cron.job_run_details"; exit 1; }
+
+[ "$(psql2 -At -c "SELECT phoenix.unschedule_export('sched')")" = 1 ] || { echo "unschedule count"; exit 1; }
+[ "$(psql2 -At -c "SELECT count(*) FROM cron.job")" = 0 ] || { echo "job left behind"; exit 1; }
+[ "$(psql2 -At -c "SELECT count(*) FROM phoenix.export_schedules")" = 0 ] || { echo "schedule row left"; exit 1; }
+echo ok
