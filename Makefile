@@ -6,7 +6,12 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from one fragment per concern (src/sql/NN_*.sql)
 # so that each concern keeps its SQL beside its C.
 DATA_built  = phoenix--$(EXTVERSION).sql
-DATA        = $(wildcard upgrade/phoenix--*--*.sql)
+# Frozen install scripts of released versions (scripts/release.sh), and upgrade
+# scripts: upgrade/phoenix--A--B.sql plus the grants fragment, which every
+# upgrade re-applies to whatever objects it created.
+DATA        = $(wildcard releases/phoenix--*.sql)
+UPGRADES    = $(patsubst upgrade/%,%,$(wildcard upgrade/phoenix--*--*.sql))
+DATA_built += $(UPGRADES)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = -lrdkafka
@@ -22,6 +27,9 @@ with_llvm = no
 $(OBJS): $(wildcard src/*.h)
 
 phoenix--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@
+
+$(UPGRADES): phoenix--%.sql: upgrade/phoenix--%.sql src/sql/90_grants.sql
 	cat $^ > $@
 
 # Test helper: librdkafka's mock Kafka cluster (3 brokers on loopback) as a

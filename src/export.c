@@ -330,16 +330,18 @@ export_check_directory(const char *directory)
 }
 
 /*
- * The reporting table of a projection: the catalog's table when the
- * projections catalog knows the name, else a table of that name in schema
- * reporting.  It must carry change_seq.
+ * The reporting table of a projection: the table phoenix.projections names
+ * for it, else a table of that name in schema reporting (for tables kept by
+ * other means).  It must carry change_seq.  Called inside SPI.
  */
 static Oid
 export_relation(const char *projection)
 {
 	const char *c;
-	Oid			nsp = get_namespace_oid("reporting", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(projection, nsp) : InvalidOid;
+	Oid			relid = InvalidOid;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
 
 	/* The name becomes part of file names: plain identifiers only. */
 	for (c = projection; *c; c++)
@@ -349,7 +351,27 @@ export_relation(const char *projection)
 					 errmsg("projection name \"%s\" cannot be exported", projection),
 					 errdetail("Export file names are made from the projection name, which must consist of lower-case letters, digits and underscores."),
 					 errhint("Projections made by phoenix.create_projection always have such names.")));
-	if (*projection == '\0' || !OidIsValid(relid))
+
+	args[0] = CStringGetTextDatum(projection);
+	rc = SPI_execute_with_args("SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', schema_name, table_name))"
+							   "  FROM phoenix.projections WHERE name = $1",
+							   1, argtypes, args, NULL, true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			relid = DatumGetObjectId(d);
+	}
+	if (!OidIsValid(relid) && *projection != '\0')
+	{
+		Oid			nsp = get_namespace_oid("reporting", true);
+
+		if (OidIsValid(nsp))
+			relid = get_relname_relid(projection, nsp);
+	}
+	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("projection \"%s\" does not exist", projection),

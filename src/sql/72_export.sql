@@ -55,7 +55,8 @@ BEGIN
     RAISE EXCEPTION 'unknown export format "%"', format
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''ndjson'' or ''csv''.';
   END IF;
-  IF to_regclass(format('reporting.%I', projection)) IS NULL THEN
+  IF NOT EXISTS (SELECT 1 FROM phoenix.projections p WHERE p.name = schedule_export.projection)
+     AND to_regclass(format('reporting.%I', projection)) IS NULL THEN
     RAISE EXCEPTION 'projection "%" does not exist', projection
       USING ERRCODE = 'undefined_object', HINT = 'Create it with phoenix.create_projection first.';
   END IF;

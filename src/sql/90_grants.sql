@@ -50,12 +50,27 @@ BEGIN
 END
 $grants$;
 
--- The change-number sequence: readers may read its position (the watermark).
-GRANT SELECT ON SEQUENCE phoenix.change_seq TO phoenix_reader, phoenix_writer, phoenix_admin;
-
--- Export cursors and schedules belong to whoever runs exports.
-GRANT SELECT, INSERT, UPDATE ON phoenix.export_cursors TO phoenix_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.export_schedules TO phoenix_admin;
+-- Tables and sequences, each only if it exists: this fragment is also
+-- appended to every upgrade script (Makefile), where later objects may not
+-- exist yet.
+DO $grants$
+DECLARE
+  g record;
+BEGIN
+  FOR g IN SELECT * FROM (VALUES
+      -- readers may read the change-number sequence's position (the watermark)
+      ('SEQUENCE', 'phoenix.change_seq', 'SELECT', 'phoenix_reader, phoenix_writer, phoenix_admin'),
+      -- export cursors and schedules belong to whoever runs exports
+      ('TABLE', 'phoenix.export_cursors', 'SELECT, INSERT, UPDATE', 'phoenix_admin'),
+      ('TABLE', 'phoenix.export_schedules', 'SELECT, INSERT, UPDATE, DELETE', 'phoenix_admin')
+    ) AS v(kind, obj, privs, roles)
+  LOOP
+    IF to_regclass(g.obj) IS NOT NULL THEN
+      EXECUTE format('GRANT %s ON %s %s TO %s', g.privs, g.kind, g.obj, g.roles);
+    END IF;
+  END LOOP;
+END
+$grants$;
 
 -- Reporting tables: readable by every Phoenix role, now and when created later.
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO phoenix_reader, phoenix_writer, phoenix_admin;
