@@ -16,7 +16,8 @@
  * manifest written the same way.  If the transaction aborts afterwards the
  * files are removed again, so a visible manifest always describes a committed
  * export; a crash before the rename leaves only a hidden temporary file,
- * which the next export of the same target removes.
+ * and one after it (before the commit) a data file without its manifest;
+ * the next export of the same target removes both and covers their rows.
  *
  * Formats (what `bq load` parses): NDJSON, one object per row, or CSV with a
  * header row (RFC 4180 quoting; strings and bytes always quoted, so that
@@ -120,7 +121,8 @@ static void file_open(ExportFile *f, const char *dir, const char *name);
 static void file_flush(ExportFile *f);
 static char *file_commit(ExportFile *f);
 static void remember_file(const char *path);
-static void remove_stale_files(const char *dir, const char *projection, const char *format);
+static void remove_stale_files(const char *dir, const char *projection, const char *format,
+							   int64 cursor);
 static void export_xact_callback(XactEvent event, void *arg);
 
 /*
@@ -184,7 +186,7 @@ phoenix_export(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(resdesc, result, nulls)));
 	}
 
-	remove_stale_files(directory, projection, format);
+	remove_stale_files(directory, projection, format, cursor);
 	base = psprintf("%s_%019lld_%019lld.%s", projection, (long long) cursor + 1,
 					(long long) watermark, format);
 	file_open(&data, directory, base);
@@ -768,35 +770,48 @@ file_commit(ExportFile *f)
 }
 
 /*
- * Remove hidden temporary files that a crashed export of this target left
- * (".<projection>_<from>_<to>.<format>[.manifest.json].tmp").  Safe: the
- * caller holds the target's cursor row lock, so no live export of the same
- * projection, directory and format is writing them.
+ * Remove what crashed exports of this target left: hidden temporary files
+ * (".<projection>_<from>_<to>.<format>[.manifest.json].tmp"), and files of
+ * exports that never committed — a crash after the rename but before the
+ * commit leaves "<projection>_<from>_<to>.<format>" with from beyond the
+ * cursor, which this export supersedes.  Safe: the caller holds the target's
+ * cursor row lock, so no live export of the same projection, directory and
+ * format is writing them.
  */
 static void
-remove_stale_files(const char *dir, const char *projection, const char *format)
+remove_stale_files(const char *dir, const char *projection, const char *format, int64 cursor)
 {
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
-	char	   *prefix = psprintf(".%s_", projection);
-	char	   *data_suffix = psprintf(".%s.tmp", format);
-	char	   *manifest_suffix = psprintf(".%s.manifest.json.tmp", format);
+	char	   *hidden = psprintf(".%s_", projection);
+	char	   *visible = psprintf("%s_", projection);
+	char	   *data_suffix = psprintf(".%s", format);
+	char	   *manifest_suffix = psprintf(".%s.manifest.json", format);
 
 	while ((de = ReadDir(d, dir)) != NULL)
 	{
-		size_t		len = strlen(de->d_name);
+		const char *name = de->d_name;
+		bool		is_tmp = strncmp(name, hidden, strlen(hidden)) == 0;
+		const char *rest;
+		long long	from;
+		long long	to;
+		int			used = 0;
 
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+		if (!is_tmp && strncmp(name, visible, strlen(visible)) != 0)
 			continue;
-		if (!((len > strlen(data_suffix) &&
-			   strcmp(de->d_name + len - strlen(data_suffix), data_suffix) == 0) ||
-			  (len > strlen(manifest_suffix) &&
-			   strcmp(de->d_name + len - strlen(manifest_suffix), manifest_suffix) == 0)))
+		rest = name + (is_tmp ? strlen(hidden) : strlen(visible));
+		if (sscanf(rest, "%19lld_%19lld%n", &from, &to, &used) != 2 || used != 39)
 			continue;
-		if (unlink(psprintf("%s/%s", dir, de->d_name)) != 0 && errno != ENOENT)
+		rest += used;
+		if (is_tmp ? !(strcmp(rest, psprintf("%s.tmp", data_suffix)) == 0 ||
+					   strcmp(rest, psprintf("%s.tmp", manifest_suffix)) == 0)
+			: !((strcmp(rest, data_suffix) == 0 || strcmp(rest, manifest_suffix) == 0) &&
+				from > cursor))
+			continue;
+		if (unlink(psprintf("%s/%s", dir, name)) != 0 && errno != ENOENT)
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not remove stale export file \"%s/%s\": %m", dir, de->d_name)));
+					 errmsg("could not remove stale export file \"%s/%s\": %m", dir, name)));
 	}
 	FreeDir(d);
 }
