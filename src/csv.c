@@ -144,7 +144,13 @@ phoenix_ingest_csv(PG_FUNCTION_ARGS)
 	initStringInfo(&src.out);
 	if (is_server_path(csv))
 	{
-		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		/*
+		 * The caller's rights, not the function owner's: ingest_csv runs as
+		 * SECURITY DEFINER (90_grants.sql), and GetOuterUserId() is the role
+		 * that called it.
+		 */
+		if (!superuser_arg(GetOuterUserId()) &&
+			!has_privs_of_role(GetOuterUserId(), ROLE_PG_READ_SERVER_FILES))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("reading CSV file \"%s\" requires superuser or pg_read_server_files", csv),

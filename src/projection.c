@@ -1863,8 +1863,9 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 	}
 	appendStringInfo(&buf, "COMMENT ON TABLE %s IS %s;", qtable,
 					 quote_literal_cstr(psprintf("Phoenix projection %s of %s events", def->name, def->source)));
+	/* Writers change rows only through emit (SECURITY DEFINER): read-only here. */
 	appendStringInfo(&buf, "GRANT SELECT ON %1$s TO phoenix_reader, phoenix_writer;"
-					 "GRANT INSERT, UPDATE, DELETE ON %1$s TO phoenix_writer; GRANT ALL ON %1$s TO phoenix_admin;",
+					 "GRANT ALL ON %1$s TO phoenix_admin;",
 					 qtable);
 	if (fresh_for)
 	{

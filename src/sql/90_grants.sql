@@ -50,6 +50,62 @@ BEGIN
 END
 $grants$;
 
+-- Functions that write catalogs and tables their callers may not touch run
+-- as the extension owner, with search_path pinned: writers emit without
+-- INSERT on the event log, admins define entities without CREATE on
+-- phoenix_entity.  (forget switches to the owner itself; file paths are
+-- checked against the calling role, GetOuterUserId().)
+DO $definer$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_proc p
+     WHERE p.pronamespace = 'phoenix'::regnamespace
+       AND p.proname = ANY (ARRAY[
+             'emit', 'emit_batch', 'ingest_csv', 'replay_dead_letters', 'apply_due',
+             'create_entity', 'drop_entity', 'put', 'retract',
+             'create_event_type', 'drop_event_type',
+             'create_projection', 'drop_projection', 'rebuild_projection',
+             'create_subscription', 'drop_subscription', 'pause_subscription', 'resume_subscription'])
+  LOOP
+    EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+  END LOOP;
+END
+$definer$;
+
+-- Take back what the roles must not have (granted by earlier fragments for
+-- invoker-rights paths that now run as definer): readers see no event log,
+-- dead letters, Kafka settings (credentials) or internal catalogs; writers
+-- cannot append to the log or dead letters except through emit.
+DO $revoke$
+DECLARE
+  g record;
+BEGIN
+  FOR g IN SELECT * FROM (VALUES
+      ('phoenix.event_log', 'phoenix_reader, phoenix_writer'),
+      ('phoenix.dead_letters', 'phoenix_reader, phoenix_writer'),
+      ('phoenix.event_ids', 'phoenix_reader, phoenix_writer'),
+      ('phoenix.kafka_subscriptions', 'phoenix_reader'),
+      ('phoenix.kafka_offsets', 'phoenix_reader'),
+      ('phoenix.kafka_partition_stats', 'phoenix_reader'),
+      ('phoenix.kafka_subscription_state', 'phoenix_reader'),
+      ('phoenix.subscription_status', 'phoenix_reader'),
+      ('phoenix.projections', 'phoenix_reader'),
+      ('phoenix.projection_steps', 'phoenix_reader'),
+      ('phoenix.projection_progress', 'phoenix_reader'),
+      ('phoenix.projection_due', 'phoenix_writer'),
+      ('phoenix.event_types', 'phoenix_reader'),
+      ('phoenix.event_type_versions', 'phoenix_reader')
+    ) AS v(obj, roles)
+  LOOP
+    IF to_regclass(g.obj) IS NOT NULL THEN
+      EXECUTE format('REVOKE ALL ON %s FROM %s', g.obj, g.roles);
+    END IF;
+  END LOOP;
+END
+$revoke$;
+
 -- Tables and sequences, each only if it exists: this fragment is also
 -- appended to every upgrade script (Makefile), where later objects may not
 -- exist yet.
