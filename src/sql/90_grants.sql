@@ -90,7 +90,6 @@ BEGIN
       ('phoenix.kafka_offsets', 'phoenix_reader'),
       ('phoenix.kafka_partition_stats', 'phoenix_reader'),
       ('phoenix.kafka_subscription_state', 'phoenix_reader'),
-      ('phoenix.subscription_status', 'phoenix_reader'),
       ('phoenix.projections', 'phoenix_reader'),
       ('phoenix.projection_steps', 'phoenix_reader'),
       ('phoenix.projection_progress', 'phoenix_reader'),

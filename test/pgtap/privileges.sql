@@ -114,7 +114,7 @@ SELECT is_empty($$
   SELECT c.oid::regclass::text FROM pg_class c
    WHERE c.relnamespace = 'phoenix'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
      AND has_table_privilege('phoenix_reader', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
-     AND c.relname NOT IN ('projection_catalog', 'entity_catalog', 'event_types_v') $$,
+     AND c.relname NOT IN ('projection_catalog', 'entity_catalog', 'event_types_v', 'subscription_status') $$,
   'phoenix_reader holds no privilege on Phoenix''s internal tables');
 SELECT is_empty($$
   SELECT c.oid::regclass::text FROM pg_class c

@@ -78,4 +78,44 @@ wait_same "scrub"
 pub -c "CREATE TABLE reporting.floor_plan (desk_id text PRIMARY KEY, occupied boolean, change_seq bigint)"
 [ "$(pub -At -c "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'phoenix_reporting' AND tablename = 'floor_plan'")" = 1 ] ||
   { echo "new reporting table not in the publication"; exit 1; }
+
+# A real projection: rows from emit, a cascade from a late entity change, and
+# a forget scrub all reach the replica.
+pub >/dev/null <<'SQL'
+SET phoenix.forget_secret = 'replication test secret';
+SELECT phoenix.create_entity('employee', 'employee_id', '{"name":"text","department":"text"}', pii => '{name}');
+SELECT phoenix.put('employee', 'E1', '{"name":"Ada Lovelace","department":"Finance"}', valid_from => '2026-11-01');
+SELECT phoenix.put('employee', 'E2', '{"name":"Grace Hopper","department":"Sales"}', valid_from => '2026-11-01');
+SELECT phoenix.create_event_type('presence.detected',
+       schema => '{"type":"object","required":["employeeId","detectedAt"],
+                   "properties":{"employeeId":{"type":"string"},
+                                 "detectedAt":{"type":"string","format":"date-time"}},
+                   "additionalProperties":false}',
+       time_field => 'detectedAt', refs => '{"employeeId":"employee"}');
+SELECT phoenix.create_projection('presence_real', source => 'presence.detected',
+  columns => '{"employee_id":"employeeId"}',
+  enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time","name":"current"}}]');
+SQL
+"$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -U postgres -d "$PUB_DB" --schema-only --no-owner --no-privileges \
+  -t reporting.presence_real -t reporting.floor_plan | psql2 >/dev/null
+psql2 -c "ALTER SUBSCRIPTION phoenix_sub REFRESH PUBLICATION"
+pub >/dev/null <<'SQL'
+SELECT phoenix.emit('presence.detected', json_build_object('employeeId', 'E' || (1 + i % 2),
+         'detectedAt', format('2026-11-%sT09:00:00Z', lpad((20 + i % 7)::text, 2, '0')))::jsonb, event_id => 'r' || i)
+  FROM generate_series(1, 40) i;
+SQL
+digest="SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY event_id)), '') FROM reporting.presence_real t"
+wait_same "projection rows"
+# late transfer of E1 effective the 24th: a cascade rewrites the later rows
+pub -c "SELECT phoenix.put('employee', 'E1', '{\"department\":\"Accounting\"}', valid_from => '2026-11-24')" >/dev/null
+wait_same "cascade"
+[ "$(psql2 -At -c "SELECT count(*) FROM reporting.presence_real WHERE employee_department = 'Accounting'")" -gt 0 ] ||
+  { echo "cascade did not reach the replica"; exit 1; }
+# forget E1: the replica keeps the rows, with a pseudonym instead of the name
+pub -c "SET phoenix.forget_secret = 'replication test secret'" -c "SELECT phoenix.forget('employee', 'E1', 'erasure request')" >/dev/null
+wait_same "forget"
+[ "$(psql2 -At -c "SELECT count(*) FROM reporting.presence_real WHERE employee_name = 'Ada Lovelace'")" = 0 ] ||
+  { echo "the forgotten name is still on the replica"; exit 1; }
+[ "$(psql2 -At -c "SELECT count(*) FROM reporting.presence_real WHERE employee_id = 'E1'")" = 20 ] ||
+  { echo "the forgotten person's rows should still count"; exit 1; }
 echo ok
