@@ -127,7 +127,13 @@ INSERT INTO rule VALUES
       '{"properties":{"a":true,"b":false}}'),
  (41, 'annotations changed (title, description, x-pii, default)',
       '{"properties":{"a":{"type":"string","title":"A","x-pii":false}}}',
-      '{"properties":{"a":{"type":"string","title":"B","description":"d","x-pii":true,"default":"x"}}}');
+      '{"properties":{"a":{"type":"string","title":"B","description":"d","x-pii":true,"default":"x"}}}'),
+ (42, '$ref with sibling keywords in the old schema, inlined in the new one',
+      '{"$defs":{"s":{"type":"string"}},"properties":{"a":{"$ref":"#/$defs/s","maxLength":5}}}',
+      '{"properties":{"a":{"type":"string","maxLength":5}}}'),
+ (43, 'recursive schema through $ref with sibling keywords, a nested field narrowed',
+      '{"$defs":{"n":{"type":"object","properties":{"v":{"type":"number"},"kid":{"$ref":"#/$defs/n","required":["v"]}}}},"$ref":"#/$defs/n"}',
+      '{"$defs":{"n":{"type":"object","properties":{"v":{"type":"integer"},"kid":{"$ref":"#/$defs/n","required":["v"]}}}},"$ref":"#/$defs/n"}');
 
 SELECT r.n, r.what, m.mode, c.compatible, c.message
   FROM rule r

@@ -349,10 +349,114 @@ compare_arrays(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *path
 	return compare(cx, w->items, r->items, ipath);
 }
 
+/* The JSON types a node admits, "integer" spelled out when "number" is there. */
+static uint32
+expanded_types(SchemaNode *n)
+{
+	uint32		t = admitted_types(n);
+
+	return (t & JST_NUMBER) ? (t | JST_INTEGER) : t;
+}
+
+static Numeric
+tighter(Numeric a, Numeric b, bool lower)
+{
+	if (a == NULL || b == NULL)
+		return a ? a : b;
+	return (jsonschema_numeric_cmp(a, b) > 0) == lower ? a : b;
+}
+
+/*
+ * The union of two sorted property tables: a name keeps a schema from
+ * either side (the data satisfies both) and is required if either says so.
+ */
+static void
+merge_props(SchemaNode *m, SchemaNode *a, SchemaNode *b)
+{
+	int			i = 0,
+				j = 0;
+
+	m->props = palloc(sizeof(SchemaProp) * Max(a->nprops + b->nprops, 1));
+	m->nprops = m->ndeclared = m->nrequired = 0;
+	while (i < a->nprops || j < b->nprops)
+	{
+		SchemaProp *pa = i < a->nprops ? &a->props[i] : NULL;
+		SchemaProp *pb = j < b->nprops ? &b->props[j] : NULL;
+		SchemaProp *out = &m->props[m->nprops++];
+		int			c = pa && pb ? jsonschema_key_cmp(pa->name, pa->namelen, pb->name, pb->namelen) : (pa ? -1 : 1);
+
+		*out = c <= 0 ? *pa : *pb;
+		if (c == 0)
+		{
+			out->schema = pa->schema ? pa->schema : pb->schema;
+			out->required = pa->required || pb->required;
+		}
+		if (out->schema)
+			m->ndeclared++;
+		if (out->required)
+			m->nrequired++;
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+}
+
+/*
+ * A writer with "$ref" and keywords of its own only wrote data valid against
+ * both.  Merge them into one node that keeps, keyword by keyword, the
+ * tighter of the two (or the one present), so compare() sees every
+ * constraint the writer's data satisfies.  Taking one part's constraints is
+ * always sound; merging makes the verdict exact in the common cases.
+ */
+static SchemaNode *
+merge_writer(SchemaNode *own, SchemaNode *target)
+{
+	SchemaNode *m = palloc(sizeof(SchemaNode));
+	uint32		t;
+
+	*m = *own;
+	m->ref = target->ref;
+	if (target->always_false)
+		m->always_false = true;
+	t = expanded_types(own) & expanded_types(target);
+	if (t & JST_NUMBER)
+		t &= ~JST_INTEGER;
+	if (t == 0)
+		m->always_false = true;
+	m->types = (t == JST_ALL) ? 0 : t;
+	if (!m->has_const && m->nenum < 0)
+	{
+		m->has_const = target->has_const;
+		m->const_value = target->const_value;
+		m->nenum = target->nenum;
+		m->enum_values = target->enum_values;
+	}
+	m->minimum = tighter(own->minimum, target->minimum, true);
+	m->exclusive_minimum = tighter(own->exclusive_minimum, target->exclusive_minimum, true);
+	m->maximum = tighter(own->maximum, target->maximum, false);
+	m->exclusive_maximum = tighter(own->exclusive_maximum, target->exclusive_maximum, false);
+	if (target->min_length > m->min_length)
+		m->min_length = target->min_length, m->min_length_num = target->min_length_num;
+	if (target->max_length >= 0 && (m->max_length < 0 || target->max_length < m->max_length))
+		m->max_length = target->max_length, m->max_length_num = target->max_length_num;
+	if (!m->pattern)
+		m->pattern = target->pattern, m->pattern_re = target->pattern_re;
+	if (m->format == JSF_NONE)
+		m->format = target->format, m->format_name = target->format_name;
+	merge_props(m, own, target);
+	/* the tighter content model: closed, else either's additionalProperties */
+	if (m->additional == NULL || (target->additional && target->additional->always_false))
+		m->additional = target->additional;
+	if (m->items == NULL)
+		m->items = target->items;
+	m->trivial = false;
+	return m;
+}
+
 /*
  * Can a reader with schema `r` accept every instance valid under `w` at
- * `path`?  Sound for the supported keywords (a "yes" is never wrong);
- * conservative where a writer combines "$ref" with sibling keywords.
+ * `path`?  Sound for the supported keywords: a "yes" is never wrong.
  */
 static bool
 compare(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *path)
@@ -365,12 +469,13 @@ compare(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *path)
 	check_stack_depth();
 	w = deref(w);
 	r = deref(r);
-	if (w->always_false || r->trivial)
+	if (r->trivial)
 		return true;
-	if (r->always_false)
-		return incompatible(cx, path, "SCHEMA_NARROWED", "the %s schema allows no value here", cx->reader);
 
-	/* a recursive schema: assume the pair holds while it is being proved */
+	/*
+	 * A recursive schema: assume the pair holds while it is being proved.
+	 * (Compared as compiled, before merge_writer makes new nodes.)
+	 */
 	foreach(lc, cx->in_progress)
 	{
 		SchemaNode **pair = lfirst(lc);
@@ -385,9 +490,14 @@ compare(CompatContext *cx, SchemaNode *w, SchemaNode *r, const char *path)
 		pair[1] = r;
 		cx->in_progress = lcons(pair, cx->in_progress);
 	}
-
-	/* a reader's own keywords and its "$ref" must both accept */
-	if (r->ref && !compare(cx, w, r->ref, path))
+	for (int steps = 0; w->ref && !w->always_false && steps < 100; steps++)
+		w = merge_writer(w, deref(w->ref));
+	if (w->always_false)
+		ok = true;
+	else if (r->always_false)
+		ok = incompatible(cx, path, "SCHEMA_NARROWED", "the %s schema allows no value here", cx->reader);
+	/* a reader with "$ref" and keywords of its own must accept through both */
+	else if (r->ref && !compare(cx, w, r->ref, path))
 		ok = false;
 	else if (w->has_const || w->nenum >= 0)
 		ok = compare_values(cx, w, r, path);
