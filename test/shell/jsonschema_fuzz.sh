@@ -13,7 +13,9 @@
 #   - deep nesting (up to 12,000 levels), huge strings (up to 1 MB) and odd
 #     Unicode (combining marks, emoji, zero-width, astral, control chars);
 #   - 20,000 strings near the date-time / date shape, differentially against
-#     PostgreSQL's timestamptz and date input.
+#     PostgreSQL's timestamptz and date input;
+#   - 3,000 random schema edits through schema_compatibility: a "compatible"
+#     verdict must never let data through that the reading schema rejects.
 # Every call must return or raise a clean error (invalid_parameter_value,
 # invalid_regular_expression, feature_not_supported, stack depth): any other
 # error, a disagreement between schema_valid and schema_errors, a wrong
@@ -305,6 +307,75 @@ BEGIN
       INSERT INTO fz_failure VALUES (n, 'date', '{"format":"date"}', d, 'refused, but it is RFC 3339 and a date');
     END IF;
     INSERT INTO fz_count VALUES ('formats');
+  END LOOP;
+END $$;
+SQL
+
+# Soundness of schema_compatibility: mutate a random schema; whenever the
+# mutation is judged backward compatible, instances valid under the old
+# schema must be valid under the new one (and the other way round for
+# forward).
+"${PSQL[@]}" -v seed="$SEED" <<'SQL'
+SELECT setseed(((:seed::bigint % 2000000000) / 2000000000.0)::float8 / 3) \gset
+-- One random edit in every object/array/string/number node, each with probability p.
+CREATE FUNCTION fz_mutate(s jsonb, p float8) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE k text; v jsonb;
+BEGIN
+  IF jsonb_typeof(s) <> 'object' THEN RETURN s; END IF;
+  IF s ? 'properties' THEN
+    FOR k, v IN SELECT * FROM jsonb_each(s->'properties') LOOP
+      s := jsonb_set(s, ARRAY['properties', k], fz_mutate(v, p));
+    END LOOP;
+  END IF;
+  IF s ? 'items' THEN s := jsonb_set(s, '{items}', fz_mutate(s->'items', p)); END IF;
+  IF random() >= p THEN RETURN s; END IF;
+  CASE fz_int(1, 12)
+    WHEN 1 THEN RETURN s - 'required';
+    WHEN 2 THEN RETURN s || '{"required": []}' || jsonb_build_object('required', coalesce((SELECT jsonb_agg(x) FROM jsonb_object_keys(s->'properties') x), '[]'));
+    WHEN 3 THEN RETURN s - 'additionalProperties';
+    WHEN 4 THEN RETURN s || '{"additionalProperties": false}';
+    WHEN 5 THEN RETURN CASE WHEN s ? 'properties' THEN jsonb_set(s, '{properties,zz_new}', fz_pick(ARRAY['{"type":"string"}'::jsonb, '{}', '{"type":"integer","default":0}'])) ELSE s END;
+    WHEN 6 THEN RETURN CASE WHEN s ? 'properties' AND s->'properties' <> '{}' THEN jsonb_set(s, '{properties}', (s->'properties') - fz_pick(ARRAY(SELECT jsonb_object_keys(s->'properties')))) ELSE s END;
+    WHEN 7 THEN RETURN CASE WHEN s ? 'maxLength' THEN jsonb_set(s, '{maxLength}', to_jsonb(greatest(0, (s->>'maxLength')::int + fz_int(-2, 2)))) ELSE s || '{"maxLength": 3}' END;
+    WHEN 8 THEN RETURN CASE WHEN s ? 'minimum' THEN jsonb_set(s, '{minimum}', to_jsonb((s->>'minimum')::int + fz_int(-2, 2))) ELSE s || '{"minimum": 0}' END;
+    WHEN 9 THEN RETURN CASE WHEN s->>'type' = 'integer' THEN s || '{"type":"number"}' WHEN s->>'type' = 'number' THEN s || '{"type":"integer"}' ELSE s || '{"type":["string","null"]}' END;
+    WHEN 10 THEN RETURN CASE WHEN s ? 'enum' THEN jsonb_set(s, '{enum}', (s->'enum') - fz_int(0, 4)) ELSE s END;
+    WHEN 11 THEN RETURN s - 'format' - 'pattern' - 'maxLength' - 'minLength' - 'minimum' - 'maximum';
+    ELSE RETURN s - 'type';
+  END CASE;
+END $$;
+DO $$
+DECLARE
+  old jsonb; new jsonb; i jsonb; bw boolean; fw boolean; defs jsonb;
+BEGIN
+  FOR n IN 1..3000 LOOP
+    defs := '{}';
+    FOR d IN 1..fz_int(0, 2) LOOP
+      defs := defs || jsonb_build_object('d' || d, fz_schema(1, 0));
+    END LOOP;
+    old := fz_schema(3, (SELECT count(*) FROM jsonb_object_keys(defs))::int);
+    IF defs <> '{}' THEN old := old || jsonb_build_object('$defs', defs); END IF;
+    new := fz_mutate(old, 0.7);
+    BEGIN
+      SELECT compatible INTO bw FROM phoenix.schema_compatibility(old, new, 'backward');
+      SELECT compatible INTO fw FROM phoenix.schema_compatibility(old, new, 'forward');
+    EXCEPTION WHEN invalid_parameter_value OR invalid_regular_expression OR feature_not_supported THEN
+      INSERT INTO fz_count VALUES ('compat error');
+      CONTINUE;
+    END;
+    INSERT INTO fz_count VALUES (CASE WHEN bw AND fw THEN 'compat full' WHEN bw THEN 'compat backward' WHEN fw THEN 'compat forward' ELSE 'compat none' END);
+    FOR k IN 1..4 LOOP
+      i := fz_conform(old, old);
+      IF bw AND phoenix.schema_valid(old, i) AND NOT phoenix.schema_valid(new, i) THEN
+        INSERT INTO fz_failure VALUES (n, 'compat backward', old::text || '  ->  ' || new::text, i::text,
+          'judged backward compatible, but the new schema rejects data valid under the old one');
+      END IF;
+      i := fz_conform(new, new);
+      IF fw AND phoenix.schema_valid(new, i) AND NOT phoenix.schema_valid(old, i) THEN
+        INSERT INTO fz_failure VALUES (n, 'compat forward', old::text || '  ->  ' || new::text, i::text,
+          'judged forward compatible, but the old schema rejects data valid under the new one');
+      END IF;
+    END LOOP;
   END LOOP;
 END $$;
 SQL
