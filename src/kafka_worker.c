@@ -169,6 +169,7 @@ static void apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n, int64
 static const char *message_event_type(Consumer *c, rd_kafka_message_t *msg, const char *raw);
 static char *header_text(rd_kafka_message_t *msg, const char *name);
 static char *payload_field(const char *raw, int len, const char *field);
+static bool json_parses(const char *raw, int len);
 static void dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_type,
 						const char *reason, const char *sqlstate);
 static void record_state(const char *subscription, const char *error, bool with_assignment,
@@ -1161,6 +1162,13 @@ apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n, int64 stored,
 		in->raw = raw;
 		in->raw_len = m->len;
 		in->event_type = message_event_type(c, m, raw);
+		if (in->event_type == NULL && c->sub.type_field && !json_parses(raw, m->len))
+		{
+			/* the type was to come from the payload, which is not JSON */
+			dead_letter(c, m, NULL, "message is not valid JSON", "22P02");
+			(*dead)++;
+			continue;
+		}
 		in->event_id = c->sub.id_header ? header_text(m, c->sub.id_header) : NULL;
 		in->source = c->source;
 		in->source_position = psprintf("%s/%d/" INT64_FORMAT, c->sub.topic, m->partition, m->offset);
@@ -1246,6 +1254,16 @@ field_scalar(void *state, char *token, JsonTokenType tokentype)
 	if (fs->in_field && fs->value == NULL && tokentype == JSON_TOKEN_STRING)
 		fs->value = token;
 	fs->in_field = false;
+}
+
+static bool
+json_parses(const char *raw, int len)
+{
+	JsonSemAction sem;
+
+	memset(&sem, 0, sizeof(sem));
+	return pg_parse_json(makeJsonLexContextCstringLen((char *) raw, len, GetDatabaseEncoding(), false),
+						 &sem) == JSON_SUCCESS;
 }
 
 static char *
