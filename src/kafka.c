@@ -8,11 +8,14 @@
 #include <limits.h>
 
 #include "commands/defrem.h"
+#include "access/xact.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/snapmgr.h"
 #include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -404,6 +407,44 @@ kafka_watermarks(KafkaClient *client, const char *topic, int32 partition,
 		if (err != RD_KAFKA_RESP_ERR__TIMED_OUT)
 			pg_usleep(KAFKA_POLL_MS * 1000L);
 	}
+}
+
+MemoryContext
+kafka_txn_begin(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return caller;
+}
+
+/* CommitTransactionCommand leaves TopMemoryContext current: go back. */
+void
+kafka_txn_commit(MemoryContext caller)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+}
+
+SPIPlanPtr
+kafka_keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+char *
+kafka_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
 /*

@@ -11,6 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -76,6 +77,20 @@ extern List *kafka_topic_partitions(KafkaClient *client, const char *topic);
 /* Low and high watermark of a partition, asked of the broker (short polls). */
 extern void kafka_watermarks(KafkaClient *client, const char *topic, int32 partition,
 							 int64 *low, int64 *high);
+
+/*
+ * Worker-side transactions: kafka_txn_begin starts a transaction with SPI
+ * and a snapshot and returns the caller's memory context, which
+ * kafka_txn_commit restores after committing.
+ */
+extern MemoryContext kafka_txn_begin(void);
+extern void kafka_txn_commit(MemoryContext caller);
+
+/* SPI_prepare + SPI_keepplan, ERROR on failure (inside SPI). */
+extern struct _SPI_plan *kafka_keep_plan(const char *sql, int nargs, Oid *argtypes);
+
+/* A text argument as a C string, or NULL. */
+extern char *kafka_text_arg(FunctionCallInfo fcinfo, int n);
 
 /* GUC phoenix.kafka_timeout: how long a network wait may take (ms). */
 extern int	kafka_timeout_ms;

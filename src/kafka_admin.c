@@ -27,7 +27,6 @@ PG_FUNCTION_INFO_V1(phoenix_pause_subscription);
 PG_FUNCTION_INFO_V1(phoenix_resume_subscription);
 PG_FUNCTION_INFO_V1(phoenix_kafka_config_changed);
 
-static char *text_arg(FunctionCallInfo fcinfo, int n);
 static void check_name_arg(const char *value, const char *argname, const char *subscription);
 static void set_enabled(const char *name, bool enabled);
 static void warn_if_no_worker(const char *what);
@@ -44,14 +43,14 @@ static void warn_if_no_worker(const char *what);
 Datum
 phoenix_create_subscription(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_arg(fcinfo, 0);
-	char	   *topic = text_arg(fcinfo, 1);
-	char	   *event_type = text_arg(fcinfo, 2);
-	char	   *brokers = text_arg(fcinfo, 3);
-	char	   *group_id = text_arg(fcinfo, 4);
-	char	   *type_header = text_arg(fcinfo, 5);
-	char	   *type_field = text_arg(fcinfo, 6);
-	char	   *id_header = text_arg(fcinfo, 7);
+	char	   *name = kafka_text_arg(fcinfo, 0);
+	char	   *topic = kafka_text_arg(fcinfo, 1);
+	char	   *event_type = kafka_text_arg(fcinfo, 2);
+	char	   *brokers = kafka_text_arg(fcinfo, 3);
+	char	   *group_id = kafka_text_arg(fcinfo, 4);
+	char	   *type_header = kafka_text_arg(fcinfo, 5);
+	char	   *type_field = kafka_text_arg(fcinfo, 6);
+	char	   *id_header = kafka_text_arg(fcinfo, 7);
 	Jsonb	   *options = PG_ARGISNULL(8) ? NULL : PG_GETARG_JSONB_P(8);
 	char	   *what;
 	List	   *optlist;
@@ -145,7 +144,7 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 Datum
 phoenix_drop_subscription(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_arg(fcinfo, 0);
+	char	   *name = kafka_text_arg(fcinfo, 0);
 	bool		if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
@@ -235,12 +234,6 @@ phoenix_kafka_config_changed(PG_FUNCTION_ARGS)
 				 errmsg("phoenix.kafka_config_changed() must be called as a trigger")));
 	kafka_notify_worker(true);
 	PG_RETURN_POINTER(NULL);
-}
-
-static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
 /* Optional names must not be empty when given. */

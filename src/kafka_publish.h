@@ -16,8 +16,8 @@ extern bool publish_reload(MemoryContext cxt);
 /*
  * In the worker, outside any transaction: send one batch of each
  * publication's outbox and delete what the brokers acknowledged.  Returns
- * whether anything was sent.
+ * whether anything was sent.  `woken`: a commit wrote to an outbox.
  */
-extern bool publish_step(int wake_fd);
+extern bool publish_step(bool woken);
 
 #endif							/* PHOENIX_KAFKA_PUBLISH_H */

@@ -69,6 +69,7 @@ typedef struct KafkaDbSlot
 	uint32		generation;		/* bumped by every committed config change */
 	int			failures;		/* abnormal exits since the last good batch */
 	TimestampTz next_start;		/* backoff: not before this */
+	bool		outbox_dirty;	/* a commit wrote to a publication outbox */
 	pid_t		pid;			/* running worker, or 0 */
 	Latch	   *latch;			/* its latch, or NULL */
 } KafkaDbSlot;
@@ -154,6 +155,7 @@ static List *database_list(void);
 static int	backoff_ms(int failures);
 static void worker_detach(int code, Datum arg);
 static uint32 slot_generation(void);
+static bool take_outbox_flag(void);
 static void worker_reload(uint32 generation);
 static List *load_subscriptions(void);
 static Consumer *consumer_start(Subscription *sub);
@@ -175,9 +177,6 @@ static void dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_
 static void record_state(const char *subscription, const char *error, bool with_assignment,
 						 rd_kafka_topic_partition_list_t *assignment);
 static void record_client_errors(Consumer *c);
-static MemoryContext txn_begin(void);
-static void txn_commit(MemoryContext old);
-static SPIPlanPtr keep_plan(const char *sql, int nargs, Oid *argtypes);
 static Datum int4_array(int32 *values, int n);
 static Datum int8_array(int64 *values, int n);
 static void drain_pipe(void);
@@ -331,6 +330,8 @@ notify_xact_callback(XactEvent event, void *arg)
 			if (kafka_shared->launcher_latch)
 				SetLatch(kafka_shared->launcher_latch);
 		}
+		if (notify_outbox)
+			s->outbox_dirty = true;
 		if (s->latch)
 			SetLatch(s->latch);
 	}
@@ -578,7 +579,7 @@ phoenix_kafka_worker_main(Datum arg)
 
 			foreach(lc, consumers)
 				busy |= consume_batch((Consumer *) lfirst(lc));
-			busy |= publish_step(wake_pipe[1]);
+			busy |= publish_step(take_outbox_flag());
 
 			if (!busy)
 			{
@@ -621,6 +622,19 @@ worker_detach(int code, Datum arg)
 		kafka_shared->slots[my_slot].latch = NULL;
 	}
 	LWLockRelease(kafka_shared->lock);
+}
+
+/* Whether a commit wrote to an outbox since we last asked (and clear it). */
+static bool
+take_outbox_flag(void)
+{
+	bool		dirty;
+
+	LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
+	dirty = kafka_shared->slots[my_slot].outbox_dirty;
+	kafka_shared->slots[my_slot].outbox_dirty = false;
+	LWLockRelease(kafka_shared->lock);
+	return dirty;
 }
 
 static uint32
@@ -891,9 +905,9 @@ assign_stored_offsets(Consumer *c, rd_kafka_topic_partition_list_t *parts)
 		ids[i] = parts->elems[i].partition;
 		parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* auto.offset.reset */
 	}
-	old = txn_begin();
+	old = kafka_txn_begin();
 	if (plan_offsets_read == NULL)
-		plan_offsets_read = keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
+		plan_offsets_read = kafka_keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
 									  " WHERE group_id = $1 AND topic = $2 AND partition = ANY ($3)",
 									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
 	args[0] = CStringGetTextDatum(c->sub.group_id);
@@ -912,7 +926,7 @@ assign_stored_offsets(Consumer *c, rd_kafka_topic_partition_list_t *parts)
 			if (parts->elems[i].partition == p)
 				parts->elems[i].offset = next;
 	}
-	txn_commit(old);
+	kafka_txn_commit(old);
 	record_state(c->sub.name, NULL, true, parts);
 }
 
@@ -1015,25 +1029,25 @@ apply_batch(Consumer *c)
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("phoenix kafka: applying %d messages of subscription %s",
 												   c->npending, c->sub.name));
-	old = txn_begin();
+	old = kafka_txn_begin();
 	MemoryContextSwitchTo(batch_cxt);
 
 	if (plan_offsets_init == NULL)
 	{
-		plan_offsets_init = keep_plan("INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)"
+		plan_offsets_init = kafka_keep_plan("INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)"
 									  " SELECT $1, $2, p, 0 FROM unnest($3::int[]) p"
 									  " ON CONFLICT DO NOTHING",
 									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
-		plan_offsets_lock = keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
+		plan_offsets_lock = kafka_keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
 									  " WHERE group_id = $1 AND topic = $2 AND partition = ANY ($3)"
 									  " ORDER BY partition FOR UPDATE",
 									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
-		plan_offsets_store = keep_plan("UPDATE phoenix.kafka_offsets o SET next_offset = v.n, updated_at = now()"
+		plan_offsets_store = kafka_keep_plan("UPDATE phoenix.kafka_offsets o SET next_offset = v.n, updated_at = now()"
 									   " FROM unnest($3::int[], $4::bigint[]) v(p, n)"
 									   " WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = v.p"
 									   "   AND v.n > o.next_offset",
 									   4, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID});
-		plan_stats = keep_plan("INSERT INTO phoenix.kafka_partition_stats AS s"
+		plan_stats = kafka_keep_plan("INSERT INTO phoenix.kafka_partition_stats AS s"
 							   " (subscription, partition, high_watermark, accepted, dead_lettered, batches, rate, last_batch_at)"
 							   " SELECT $1, v.p, v.hw, v.a, v.d, 1, NULL, now()"
 							   "   FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::bigint[]) v(p, hw, a, d)"
@@ -1100,7 +1114,7 @@ apply_batch(Consumer *c)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
-	txn_commit(old);
+	kafka_txn_commit(old);
 	MemoryContextDelete(batch_cxt);
 
 	for (int i = 0; i < c->npending; i++)
@@ -1300,7 +1314,7 @@ dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_type,
 	int			ret;
 
 	if (plan_dead_letter == NULL)
-		plan_dead_letter = keep_plan("INSERT INTO phoenix.dead_letters"
+		plan_dead_letter = kafka_keep_plan("INSERT INTO phoenix.dead_letters"
 									 " (event_type, event_id, raw, reason, sqlstate, source, source_position)"
 									 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
 									 7, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
@@ -1373,9 +1387,9 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 
 	PG_TRY();
 	{
-		(void) txn_begin();
+		(void) kafka_txn_begin();
 		if (plan_state == NULL)
-			plan_state = keep_plan("INSERT INTO phoenix.kafka_subscription_state AS s"
+			plan_state = kafka_keep_plan("INSERT INTO phoenix.kafka_subscription_state AS s"
 								   " (subscription, last_error, last_error_at, assigned, assigned_at)"
 								   " SELECT name, $2, CASE WHEN $2 IS NOT NULL THEN now() END,"
 								   "        CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN now() END"
@@ -1397,7 +1411,7 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 		ret = SPI_execute_plan(plan_state, args, nulls, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-		txn_commit(old);
+		kafka_txn_commit(old);
 	}
 	PG_CATCH();
 	{
@@ -1409,42 +1423,6 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 		MemoryContextSwitchTo(old);
 	}
 	PG_END_TRY();
-}
-
-/*
- * A short transaction with SPI and a snapshot.  Commit puts the caller's
- * memory context back (CommitTransactionCommand leaves TopMemoryContext).
- */
-static MemoryContext
-txn_begin(void)
-{
-	MemoryContext old = CurrentMemoryContext;
-
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	return old;
-}
-
-static void
-txn_commit(MemoryContext old)
-{
-	PopActiveSnapshot();
-	SPI_finish();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(old);
-}
-
-/* Prepare and keep a plan (inside SPI). */
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
 }
 
 static Datum

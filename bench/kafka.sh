@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/kafka.sh — 1M messages from the mock Kafka cluster into the event log
+# (validated against the schema, logged, offsets stored in the same
+# transactions) by a subscription, beside the pipeline
+#   kcat -C ... | psql -c "COPY bench_copy FROM STDIN"
+# of the same messages (no validation, no offsets) in the same run.
+# Target: faster than the pipeline and >= 100,000 messages/s.
+set -euo pipefail
+. "$PHOENIX_ROOT/test/kafka_lib.sh"
+N=${KAFKA_BENCH_MESSAGES:-1000000}
+RUNS=${BENCH_RUNS:-3}
+cleanup() {
+  psql -X -q -c "SELECT phoenix.drop_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null 2>&1 || true
+  kafka_mock_stop
+}
+trap cleanup EXIT
+kafka_mock_start bench:4
+q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
+now_ms() { date +%s%3N; }
+
+q -q <<'SQL'
+CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
+SELECT phoenix.create_event_type('badge.scanned', schema => '{"type":"object",
+  "required":["n","badge","floor","at"], "additionalProperties": false,
+  "properties":{"n":{"type":"integer"},"badge":{"type":"string","maxLength":16},
+                "floor":{"type":"string"},"at":{"type":"string","format":"date-time"}}}');
+CREATE TABLE bench_copy (payload jsonb);
+SQL
+
+t0=$(now_ms)
+seq 1 "$N" | awk '{ printf "b%d\t{\"n\":%d,\"badge\":\"B%05d\",\"floor\":\"F%d\",\"at\":\"2026-11-27T10:%02d:%02dZ\"}\n",
+                   $1 % 5000, $1, $1 % 50000, $1 % 12, ($1 / 60) % 60, $1 % 60 }' |
+  kcat -P -b "$KAFKA_BOOTSTRAP" -t bench -K $'\t' -X linger.ms=50 -X batch.num.messages=100000 \
+       -X queue.buffering.max.messages=2000000 -X compression.codec=none
+echo "produced $N messages in $(( $(now_ms) - t0 )) ms"
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+phx=(); pipe=()
+for run in $(seq 1 "$RUNS"); do
+  q -q -c "TRUNCATE phoenix.event_log, bench_copy" -c "CHECKPOINT"
+  # Phoenix: a fresh subscription (its own group) reads the topic from the start
+  t0=$(now_ms)
+  q -c "SELECT phoenix.create_subscription('bench_$run', 'bench', 'badge.scanned', '$KAFKA_BOOTSTRAP')" >/dev/null
+  until [ "$(q -c "SELECT coalesce(sum(committed_offset), 0) FROM phoenix.subscription_status
+                    WHERE subscription = 'bench_$run'")" = "$N" ]; do sleep 0.05; done
+  ms=$(( $(now_ms) - t0 ))
+  [ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE source = 'kafka:bench_$run'")" = "$N" ] ||
+    { echo "event log incomplete"; exit 1; }
+  q -c "SELECT phoenix.drop_subscription('bench_$run')" >/dev/null
+  phx+=("$ms")
+
+  # baseline: kcat into COPY, same messages, same database
+  t0=$(now_ms)
+  kcat -C -b "$KAFKA_BOOTSTRAP" -t bench -e -q -f '%s\n' -X fetch.wait.max.ms=10 |
+    psql -X -q -c "COPY bench_copy (payload) FROM STDIN"
+  ms2=$(( $(now_ms) - t0 ))
+  [ "$(q -c "SELECT count(*) FROM bench_copy")" = "$N" ] || { echo "COPY incomplete"; exit 1; }
+  pipe+=("$ms2")
+  echo "run $run: phoenix ${ms} ms, kcat|COPY ${ms2} ms"
+done
+p=$(printf '%s\n' "${phx[@]}" | median); b=$(printf '%s\n' "${pipe[@]}" | median)
+awk -v n="$N" -v p="$p" -v b="$b" 'BEGIN {
+  printf "kafka subscription -> event log: %d msg in %d ms = %.0f msg/s (validated, logged, offsets committed)\n", n, p, n * 1000 / p
+  printf "kcat -C | psql COPY (baseline):  %d msg in %d ms = %.0f msg/s\n", n, b, n * 1000 / b
+  printf "ratio (phoenix / pipeline): %.2fx\n", b / p }'
