@@ -339,7 +339,7 @@ notify_xact_callback(XactEvent event, void *arg)
 	if (s == NULL && notify_config)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no Kafka worker slot is free for database \"%s\"", get_database_name(MyDatabaseId)),
+				 errmsg("no Kafka worker slot is free for database %u", MyDatabaseId),
 				 errhint("Raise phoenix.kafka_max_databases and restart the server.")));
 	notify_config = notify_outbox = false;
 }
