@@ -14,7 +14,8 @@ cleanup() {
   kafka_mock_stop
 }
 trap cleanup EXIT
-kafka_mock_start bench:4
+# the mock cluster keeps about 5 MB per partition: 32 partitions hold 1M messages
+kafka_mock_start bench:32
 q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
 now_ms() { date +%s%3N; }
 
@@ -45,7 +46,8 @@ for run in $(seq 1 "$RUNS"); do
                     WHERE subscription = 'bench_$run'")" = "$N" ]; do sleep 0.05; done
   ms=$(( $(now_ms) - t0 ))
   [ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE source = 'kafka:bench_$run'")" = "$N" ] ||
-    { echo "event log incomplete"; exit 1; }
+    { echo "event log incomplete:"; q -c "SELECT source, count(*) FROM phoenix.event_log GROUP BY 1"
+      q -c "SELECT reason, count(*) FROM phoenix.dead_letters GROUP BY 1"; exit 1; }
   q -c "SELECT phoenix.drop_subscription('bench_$run')" >/dev/null
   phx+=("$ms")
 
