@@ -82,5 +82,6 @@ GRANT INSERT ON phoenix.kafka_outbox TO phoenix_writer, phoenix_admin;
 GRANT USAGE ON SEQUENCE phoenix.kafka_outbox_position_seq TO phoenix_writer, phoenix_admin;
 GRANT SELECT ON phoenix.kafka_publications TO phoenix_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.kafka_publications TO phoenix_admin;
+-- Publications name brokers and may carry credentials: operators only, never readers.
 GRANT SELECT ON phoenix.kafka_publications, phoenix.kafka_publication_state, phoenix.publication_status
-  TO phoenix_reader, phoenix_admin;
+  TO phoenix_admin;
