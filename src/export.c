@@ -266,6 +266,13 @@ phoenix_export(PG_FUNCTION_ARGS)
 	}
 
 	export_save_cursor(projection, directory, format, watermark, data_name, rows);
+
+	/*
+	 * The names live in SPI's memory, which SPI_finish frees: copy them to
+	 * the caller's context first (SPI_palloc), or the result reads freed memory.
+	 */
+	data_name = strcpy(SPI_palloc(strlen(data_name) + 1), data_name);
+	manifest_name = strcpy(SPI_palloc(strlen(manifest_name) + 1), manifest_name);
 	SPI_finish();
 
 	result[0] = CStringGetTextDatum(data_name);
