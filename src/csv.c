@@ -38,7 +38,6 @@
 #include "registry.h"
 #include "softparse.h"
 
-#define CSV_CHUNK			4096
 #define CSV_READ_BLOCK		65536
 
 /* U+FFFD REPLACEMENT CHARACTER in UTF-8: what the sanitizer puts in. */
@@ -190,9 +189,8 @@ phoenix_ingest_csv(PG_FUNCTION_ARGS)
 	in.id_col = (cols && id_field) ? csv_column_index(cols, ncols, id_field, type) : -1;
 	in.source = source;
 	in.last_line = cstate->cur_lineno;
-	chunk = palloc(sizeof(EmitItem) * CSV_CHUNK);
-	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix ingest_csv chunk",
-									  ALLOCSET_DEFAULT_SIZES);
+	chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	chunk_cxt = emit_chunk_context(CurrentMemoryContext);
 	while (cols != NULL && !failed)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(chunk_cxt);
@@ -210,6 +208,7 @@ phoenix_ingest_csv(PG_FUNCTION_ARGS)
 		counts.accepted += c.accepted;
 		counts.rejected += c.rejected;
 	}
+	emit_chunk_context_done(chunk_cxt);
 	EndCopyFrom(cstate);
 	csv_current = NULL;
 	table_close(rel, AccessShareLock);
@@ -401,7 +400,7 @@ csv_column_index(CsvColumn *cols, int ncols, const char *field, PhxEventType *ty
 }
 
 /*
- * Read up to CSV_CHUNK rows into items, in one subtransaction: COPY ERRORs
+ * Read up to EMIT_CHUNK rows into items, in one subtransaction: COPY ERRORs
  * on input it cannot parse at all (an unterminated quoted field at the end),
  * and then the rows read so far are kept, the rest of the input becomes one
  * dead letter, and *failed stops the reading.
@@ -421,7 +420,7 @@ csv_read_chunk(CsvInput *in, EmitItem *chunk, bool *failed)
 		char	  **fields;
 		int			nfields;
 
-		while (n < CSV_CHUNK && NextCopyFromRawFields(cstate, &fields, &nfields))
+		while (n < EMIT_CHUNK && NextCopyFromRawFields(cstate, &fields, &nfields))
 		{
 			csv_row_item(in, fields, nfields, &chunk[n]);
 			n++;

@@ -99,6 +99,20 @@ extern EmitCounts emit_items(EmitItem *items, int nitems, bool raise);
  */
 extern int64 emit_payload_hash(const char *event_type, Jsonb *payload);
 
+/*
+ * Events handled per set-based round trip: bulk callers hand emit_items()
+ * at most this many at a time (it splits longer arrays itself).
+ */
+#define EMIT_CHUNK			1024
+
+/*
+ * The memory context for one chunk of a bulk call, a child of `parent`,
+ * and its return when the call is done (emit.c explains why it is kept).
+ * Reset it between chunks.
+ */
+extern MemoryContext emit_chunk_context(MemoryContext parent);
+extern void emit_chunk_context_done(MemoryContext cxt);
+
 /* Upper bound on a payload's size in bytes (GUC phoenix.max_payload_bytes). */
 extern int	emit_max_payload_bytes;
 
