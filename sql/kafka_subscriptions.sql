@@ -3,6 +3,17 @@
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 SET client_min_messages = error;
+SELECT phoenix.create_event_type('presence.detected', '{"type": "object"}');
+-- an error's SQLSTATE, message and hint
+CREATE FUNCTION pg_temp.failure(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; hint text;
+BEGIN
+  EXECUTE sql;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg || E'\nHINT: ' || hint;
+END $$;
 
 SELECT phoenix.create_subscription('badges', 'badge-events', 'presence.detected',
        brokers => 'localhost:9092');
@@ -29,6 +40,12 @@ SELECT phoenix.create_subscription('plugin', 't', 'x', 'localhost:9092', options
 SELECT phoenix.create_subscription('notobj', 't', 'x', 'localhost:9092', options => '[1]');
 SELECT phoenix.create_subscription('nested', 't', 'x', 'localhost:9092', options => '{"a": {"b": 1}}');
 SELECT phoenix.create_subscription('maxbytes', 't', 'x', 'localhost:9092', max_message_bytes => 0);
+-- an event type named at creation (fixed, or the fallback of a header or
+-- field) must exist
+SELECT pg_temp.failure($$SELECT phoenix.create_subscription('ghost', 't', 'no.such.type', 'localhost:9092')$$);
+SELECT pg_temp.failure($$SELECT phoenix.create_subscription('ghost', 't', 'no.such.type', 'localhost:9092',
+                                                             event_type_header => 'type')$$);
+SELECT count(*) FROM phoenix.kafka_subscriptions WHERE name = 'ghost';
 
 -- pause, resume, status
 SELECT phoenix.pause_subscription('badges');
@@ -41,7 +58,7 @@ SELECT phoenix.pause_subscription('nosuch');
 -- offsets belong to the group: they go with the last subscription using it
 INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)
 VALUES ('phoenix-mixed', 'raw-messages', 0, 42), ('phoenix-mixed', 'raw-messages', 1, 7);
-SELECT phoenix.create_subscription('mixed2', 'raw-messages', 'x', 'b1:9092', group_id => 'phoenix-mixed');
+SELECT phoenix.create_subscription('mixed2', 'raw-messages', 'presence.detected', 'b1:9092', group_id => 'phoenix-mixed');
 SELECT phoenix.drop_subscription('mixed');
 SELECT group_id, partition, next_offset FROM phoenix.kafka_offsets ORDER BY 1, 2;
 SELECT phoenix.drop_subscription('mixed2');

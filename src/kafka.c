@@ -302,6 +302,36 @@ kafka_client_close(KafkaClient *client)
 	client->rk = NULL;
 }
 
+/*
+ * Leave the consumer group before the handle goes: the group coordinator
+ * then hands this member's partitions to the others at once, instead of
+ * after session.timeout.ms without heartbeats.  librdkafka's own close waits
+ * for the coordinator as long as that; here the wait is bounded by
+ * `timeout_ms` (a broker that does not answer only delays the rebalance,
+ * which the session timeout still performs).  Rebalance callbacks (the
+ * final revocation) are served on this thread.  Never ERRORs: it runs on
+ * exit and in memory context reset callbacks.
+ */
+void
+kafka_consumer_close(KafkaClient *client, int timeout_ms)
+{
+	rd_kafka_queue_t *queue;
+	rd_kafka_error_t *error;
+	TimestampTz start = GetCurrentTimestamp();
+
+	if (client->closed || client->rk == NULL)
+		return;
+	queue = rd_kafka_queue_new(client->rk);
+	error = rd_kafka_consumer_close_queue(client->rk, queue);
+	if (error != NULL)
+		rd_kafka_error_destroy(error);
+	else
+		while (!rd_kafka_consumer_closed(client->rk) &&
+			   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
+			(void) rd_kafka_queue_poll_callback(queue, KAFKA_CLOSE_POLL_MS);
+	rd_kafka_queue_destroy(queue);
+}
+
 void
 kafka_report(KafkaClient *client, rd_kafka_resp_err_t err, const char *msg)
 {
@@ -428,17 +458,6 @@ kafka_txn_commit(MemoryContext caller)
 	SPI_finish();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(caller);
-}
-
-SPIPlanPtr
-kafka_keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
 }
 
 char *

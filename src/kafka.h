@@ -62,6 +62,17 @@ extern KafkaClient *kafka_client_create(rd_kafka_type_t type, rd_kafka_conf_t *c
 /* Destroy now (idempotent; the reset callback then does nothing). */
 extern void kafka_client_close(KafkaClient *client);
 
+/*
+ * Leave a consumer's group (so that its partitions move to the other
+ * members at once), waiting at most timeout_ms; never ERRORs.  The client
+ * still has to be destroyed.
+ */
+extern void kafka_consumer_close(KafkaClient *client, int timeout_ms);
+
+/* Longest wait for the group coordinator when a consumer leaves its group. */
+#define KAFKA_CLOSE_MS 5000
+#define KAFKA_CLOSE_POLL_MS 50
+
 /* ERROR with ERRCODE_PHOENIX_KAFKA, message `msg`, librdkafka's text in detail. */
 extern void kafka_report(KafkaClient *client, rd_kafka_resp_err_t err, const char *msg) pg_attribute_noreturn();
 
@@ -85,9 +96,6 @@ extern void kafka_watermarks(KafkaClient *client, const char *topic, int32 parti
  */
 extern MemoryContext kafka_txn_begin(void);
 extern void kafka_txn_commit(MemoryContext caller);
-
-/* SPI_prepare + SPI_keepplan, ERROR on failure (inside SPI). */
-extern struct _SPI_plan *kafka_keep_plan(const char *sql, int nargs, Oid *argtypes);
 
 /* A text argument as a C string, or NULL. */
 extern char *kafka_text_arg(FunctionCallInfo fcinfo, int n);

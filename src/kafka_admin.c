@@ -20,6 +20,7 @@
 #include "kafka.h"
 #include "kafka_worker.h"
 #include "phoenix.h"
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(phoenix_create_subscription);
 PG_FUNCTION_INFO_V1(phoenix_drop_subscription);
@@ -94,6 +95,17 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 	/* librdkafka judges the options and the broker list syntax */
 	optlist = kafka_options_from_jsonb(options, what);
 	rd_kafka_conf_destroy(kafka_make_conf(brokers, optlist, what));
+
+	/*
+	 * A type named here must exist: with a fixed type every message would
+	 * otherwise be dead-lettered; as the fallback of a header or field, every
+	 * message without one.
+	 */
+	if (event_type != NULL && registry_event_type(event_type, true) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("event type \"%s\" of %s does not exist", event_type, what),
+				 errhint("Register it first with phoenix.create_event_type; when each message names its type (event_type_header or event_type_field), event_type may be left out.")));
 
 	/* one group per database and subscription unless told otherwise */
 	if (group_id == NULL)

@@ -40,6 +40,7 @@
 #include "kafka_publish.h"
 #include "kafka_worker.h"
 #include "phoenix.h"
+#include "plan.h"
 
 /* One outbox row on its way. */
 typedef struct OutboxRow
@@ -277,9 +278,9 @@ phoenix_kafka_outbox_capture(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (plan_capture == NULL)
-		plan_capture = kafka_keep_plan("INSERT INTO phoenix.kafka_outbox (publication_id, key, op, row)"
+		plan_capture = phoenix_prepare_kept("INSERT INTO phoenix.kafka_outbox (publication_id, key, op, row)"
 									" VALUES ($1, $2, $3, $4)",
-									4, (Oid[]) {INT4OID, TEXTOID, TEXTOID, JSONOID});
+									4, (Oid[]) {INT4OID, TEXTOID, TEXTOID, JSONOID}, "the outbox capture");
 	args[0] = Int32GetDatum(pg_strtoint32(td->tg_trigger->tgargs[0]));
 	args[1] = CStringGetTextDatum(key);
 	args[2] = CStringGetTextDatum(op);
@@ -462,9 +463,9 @@ read_outbox(Publisher *p, OutboxRow **rows)
 
 	caller = kafka_txn_begin();
 	if (plan_read == NULL)
-		plan_read = kafka_keep_plan("SELECT position, key, op, row::text FROM phoenix.kafka_outbox"
+		plan_read = phoenix_prepare_kept("SELECT position, key, op, row::text FROM phoenix.kafka_outbox"
 								 " WHERE publication_id = $1 ORDER BY position LIMIT $2",
-								 2, (Oid[]) {INT4OID, INT4OID});
+								 2, (Oid[]) {INT4OID, INT4OID}, "the outbox read");
 	args[0] = Int32GetDatum(p->id);
 	args[1] = Int32GetDatum(PUBLISH_BATCH);
 	ret = SPI_execute_plan(plan_read, args, NULL, true, 0);
@@ -571,9 +572,9 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 	caller = kafka_txn_begin();
 	if (plan_delete == NULL)
 	{
-		plan_delete = kafka_keep_plan("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
-								   1, (Oid[]) {INT8ARRAYOID});
-		plan_state = kafka_keep_plan("INSERT INTO phoenix.kafka_publication_state AS s"
+		plan_delete = phoenix_prepare_kept("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
+								   1, (Oid[]) {INT8ARRAYOID}, "the outbox delete");
+		plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_publication_state AS s"
 								  " (publication_id, sent, last_position, last_sent_at, last_error, last_error_at)"
 								  " SELECT publication_id, $2, $3, CASE WHEN $2 > 0 THEN now() END,"
 								  "        $4, CASE WHEN $4 IS NOT NULL THEN now() END"
@@ -584,7 +585,7 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 								  "  last_sent_at = coalesce(excluded.last_sent_at, s.last_sent_at),"
 								  "  last_error = coalesce(excluded.last_error, s.last_error),"
 								  "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-								  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID});
+								  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, "the publication state");
 	}
 	if (n > 0)
 	{

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "access/heapam.h"
@@ -60,6 +61,7 @@
 #include "kafka_publish.h"
 #include "kafka_worker.h"
 #include "phoenix.h"
+#include "plan.h"
 
 /* One database the launcher keeps a worker for. */
 typedef struct KafkaDbSlot
@@ -111,6 +113,7 @@ typedef struct Consumer
 	bool		error_dirty;	/* client->last_error not yet recorded */
 	TimestampTz error_recorded_at;
 	ErrorData  *failure;		/* an ERROR caught in the rebalance callback */
+	bool		closing;		/* leaving the group: no more assignments */
 } Consumer;
 
 /* GUCs */
@@ -135,6 +138,19 @@ static int	my_slot = -1;
 static int	wake_pipe[2] = {-1, -1};
 static MemoryContext worker_cxt = NULL;
 static MemoryContext loop_cxt = NULL;
+
+/*
+ * Messages go to emit_bulk in slices of EMIT_SLICE, each in emit_cxt, which
+ * is reset after every slice: parsing leaves a few kilobytes of garbage per
+ * message that is dead once the slice is written.  The context's first
+ * block, which a reset keeps, holds a whole slice of ordinary messages: a
+ * context that grows per batch and is freed after it hands its memory back
+ * to the C library and the kernel, and the next batch page-faults it in
+ * again (about one fault per message).
+ */
+#define EMIT_SLICE		1000
+#define EMIT_CXT_KEEP	(16 * 1024 * 1024)
+static MemoryContext emit_cxt = NULL;
 static List *consumers = NIL;	/* Consumer * */
 static const char *current_subscription = NULL;	/* for error records */
 static SPIPlanPtr plan_offsets_init = NULL;
@@ -160,14 +176,17 @@ static void worker_reload(uint32 generation);
 static List *load_subscriptions(void);
 static Consumer *consumer_start(Subscription *sub);
 static void consumer_reset_cb(void *arg);
+static void worker_close_consumers(int code, Datum arg);
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 						 rd_kafka_topic_partition_list_t *parts, void *opaque);
 static void assign_stored_offsets(Consumer *c, rd_kafka_topic_partition_list_t *parts);
 static void drop_pending(Consumer *c, rd_kafka_topic_partition_list_t *parts);
 static bool consume_batch(Consumer *c);
 static void apply_batch(Consumer *c);
-static void apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n, int64 stored,
+static void apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n,
 							int64 *accepted, int64 *dead);
+static void apply_slice(Consumer *c, rd_kafka_message_t **msgs, int n,
+						int64 *accepted, int64 *dead);
 static const char *message_event_type(Consumer *c, rd_kafka_message_t *msg, const char *raw);
 static char *header_text(rd_kafka_message_t *msg, const char *name);
 static char *payload_field(const char *raw, int len, const char *field);
@@ -180,6 +199,8 @@ static void record_client_errors(Consumer *c);
 static Datum int4_array(int32 *values, int n);
 static Datum int8_array(int64 *values, int n);
 static void drain_pipe(void);
+static char *ordered_event_id(void);
+static char *message_position(Consumer *c, rd_kafka_message_t *msg);
 
 /*
  * GUCs; with shared_preload_libraries also shared memory and the launcher.
@@ -540,6 +561,8 @@ phoenix_kafka_worker_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("phoenix kafka worker");
+	/* registered after the connection's own: runs first, while it is up */
+	before_shmem_exit(worker_close_consumers, (Datum) 0);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "phoenix kafka worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -831,6 +854,12 @@ consumer_start(Subscription *sub)
 	return c;
 }
 
+/*
+ * The consumer goes (its subscription changed or went away, or the worker
+ * exits): free the collected messages, then leave the group, so that the
+ * other members take over its partitions at once.  The client's own reset
+ * callback destroys the handle afterwards.
+ */
 static void
 consumer_reset_cb(void *arg)
 {
@@ -839,6 +868,22 @@ consumer_reset_cb(void *arg)
 	for (int i = 0; i < c->npending; i++)
 		rd_kafka_message_destroy(c->pending[i]);
 	c->npending = 0;
+	c->closing = true;
+	kafka_consumer_close(c->client, KAFKA_CLOSE_MS);
+}
+
+/*
+ * Exit (SIGTERM, an ERROR, nothing left to do): close every consumer as
+ * above.  Runs before the transaction is aborted but touches no table.
+ */
+static void
+worker_close_consumers(int code, Datum arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, consumers)
+		MemoryContextDelete(((Consumer *) lfirst(lc))->cxt);
+	consumers = NIL;
 }
 
 /*
@@ -857,7 +902,15 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	Consumer   *c = (Consumer *) client->owner;
 	bool		cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && c->closing)
+	{
+		/* leaving: take nothing (this may run while exiting, outside any transaction) */
+		if (cooperative)
+			rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+	else if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 	{
 		MemoryContext old = CurrentMemoryContext;
 
@@ -907,9 +960,9 @@ assign_stored_offsets(Consumer *c, rd_kafka_topic_partition_list_t *parts)
 	}
 	old = kafka_txn_begin();
 	if (plan_offsets_read == NULL)
-		plan_offsets_read = kafka_keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
+		plan_offsets_read = phoenix_prepare_kept("SELECT partition, next_offset FROM phoenix.kafka_offsets"
 									  " WHERE group_id = $1 AND topic = $2 AND partition = ANY ($3)",
-									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
+									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID}, "the offset read");
 	args[0] = CStringGetTextDatum(c->sub.group_id);
 	args[1] = CStringGetTextDatum(c->sub.topic);
 	args[2] = int4_array(ids, parts->cnt);
@@ -1034,20 +1087,20 @@ apply_batch(Consumer *c)
 
 	if (plan_offsets_init == NULL)
 	{
-		plan_offsets_init = kafka_keep_plan("INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)"
+		plan_offsets_init = phoenix_prepare_kept("INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)"
 									  " SELECT $1, $2, p, 0 FROM unnest($3::int[]) p"
 									  " ON CONFLICT DO NOTHING",
-									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
-		plan_offsets_lock = kafka_keep_plan("SELECT partition, next_offset FROM phoenix.kafka_offsets"
+									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID}, "the offset initialisation");
+		plan_offsets_lock = phoenix_prepare_kept("SELECT partition, next_offset FROM phoenix.kafka_offsets"
 									  " WHERE group_id = $1 AND topic = $2 AND partition = ANY ($3)"
 									  " ORDER BY partition FOR UPDATE",
-									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID});
-		plan_offsets_store = kafka_keep_plan("UPDATE phoenix.kafka_offsets o SET next_offset = v.n, updated_at = now()"
+									  3, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID}, "the offset lock");
+		plan_offsets_store = phoenix_prepare_kept("UPDATE phoenix.kafka_offsets o SET next_offset = v.n, updated_at = now()"
 									   " FROM unnest($3::int[], $4::bigint[]) v(p, n)"
 									   " WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = v.p"
 									   "   AND v.n > o.next_offset",
-									   4, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID});
-		plan_stats = kafka_keep_plan("INSERT INTO phoenix.kafka_partition_stats AS s"
+									   4, (Oid[]) {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}, "the offset update");
+		plan_stats = phoenix_prepare_kept("INSERT INTO phoenix.kafka_partition_stats AS s"
 							   " (subscription, partition, high_watermark, accepted, dead_lettered, batches, rate, last_batch_at)"
 							   " SELECT $1, v.p, v.hw, v.a, v.d, 1, NULL, now()"
 							   "   FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::bigint[]) v(p, hw, a, d)"
@@ -1060,7 +1113,7 @@ apply_batch(Consumer *c)
 							   "         / greatest(extract(epoch FROM now() - s.last_batch_at), 0.001)"
 							   "         * 0.3 + coalesce(s.rate, 0) * 0.7,"
 							   "  last_batch_at = now()",
-							   5, (Oid[]) {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID});
+							   5, (Oid[]) {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, "the partition counters");
 	}
 	args[0] = CStringGetTextDatum(c->sub.group_id);
 	args[1] = CStringGetTextDatum(c->sub.topic);
@@ -1095,7 +1148,7 @@ apply_batch(Consumer *c)
 				run[n++] = c->pending[i];
 		next[j] = n > 0 ? run[n - 1]->offset + 1 : stored[j];
 		if (n > 0)
-			apply_partition(c, run, n, stored[j], &accepted[j], &dead[j]);
+			apply_partition(c, run, n, &accepted[j], &dead[j]);
 		if (rd_kafka_get_watermark_offsets(c->client->rk, c->sub.topic, parts[j], &lo, &hw[j]) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			hw[j] = next[j];
 		hw[j] = Max(hw[j], next[j]);
@@ -1131,13 +1184,35 @@ apply_batch(Consumer *c)
 }
 
 /*
- * Emit one partition's messages (offset order).  Messages that cannot be
- * events at all (no value, too large, not text) are dead-lettered here;
- * the rest go to emit_bulk, which validates and dead-letters the others.
+ * Emit one partition's messages (offset order), EMIT_SLICE at a time, each
+ * slice in emit_cxt (reset after it; see EMIT_SLICE).
  */
 static void
-apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n, int64 stored,
+apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n,
 				int64 *accepted, int64 *dead)
+{
+	if (emit_cxt == NULL)
+		emit_cxt = AllocSetContextCreate(worker_cxt, "phoenix kafka emit",
+										 EMIT_CXT_KEEP, ALLOCSET_DEFAULT_INITSIZE,
+										 ALLOCSET_DEFAULT_MAXSIZE);
+	for (int off = 0; off < n; off += EMIT_SLICE)
+	{
+		MemoryContext old = MemoryContextSwitchTo(emit_cxt);
+
+		apply_slice(c, msgs + off, Min(EMIT_SLICE, n - off), accepted, dead);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(emit_cxt);
+	}
+}
+
+/*
+ * Messages that cannot be events at all (no value, too large, not text) are
+ * dead-lettered here; the rest go to emit_bulk, which validates and
+ * dead-letters the others.
+ */
+static void
+apply_slice(Consumer *c, rd_kafka_message_t **msgs, int n,
+			int64 *accepted, int64 *dead)
 {
 	EmitInput  *inputs = palloc0(sizeof(EmitInput) * n);
 	int			ninputs = 0;
@@ -1184,8 +1259,13 @@ apply_partition(Consumer *c, rd_kafka_message_t **msgs, int n, int64 stored,
 			continue;
 		}
 		in->event_id = c->sub.id_header ? header_text(m, c->sub.id_header) : NULL;
+		if (in->event_id == NULL)
+		{
+			in->event_id = ordered_event_id();
+			in->event_id_generated = true;
+		}
 		in->source = c->source;
-		in->source_position = psprintf("%s/%d/" INT64_FORMAT, c->sub.topic, m->partition, m->offset);
+		in->source_position = message_position(c, m);
 		ninputs++;
 	}
 	if (ninputs == 0)
@@ -1314,10 +1394,10 @@ dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_type,
 	int			ret;
 
 	if (plan_dead_letter == NULL)
-		plan_dead_letter = kafka_keep_plan("INSERT INTO phoenix.dead_letters"
+		plan_dead_letter = phoenix_prepare_kept("INSERT INTO phoenix.dead_letters"
 									 " (event_type, event_id, raw, reason, sqlstate, source, source_position)"
 									 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-									 7, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+									 7, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, "the Kafka dead letter insert");
 	initStringInfo(&raw);
 	if (msg->payload != NULL)
 	{
@@ -1344,7 +1424,7 @@ dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_type,
 	args[3] = CStringGetTextDatum(reason);
 	args[4] = CStringGetTextDatum(sqlstate);
 	args[5] = CStringGetTextDatum(c->source);
-	args[6] = CStringGetTextDatum(psprintf("%s/%d/" INT64_FORMAT, c->sub.topic, msg->partition, msg->offset));
+	args[6] = CStringGetTextDatum(message_position(c, msg));
 	ret = SPI_execute_plan(plan_dead_letter, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -1389,7 +1469,7 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 	{
 		(void) kafka_txn_begin();
 		if (plan_state == NULL)
-			plan_state = kafka_keep_plan("INSERT INTO phoenix.kafka_subscription_state AS s"
+			plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_subscription_state AS s"
 								   " (subscription, last_error, last_error_at, assigned, assigned_at)"
 								   " SELECT name, $2, CASE WHEN $2 IS NOT NULL THEN now() END,"
 								   "        CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN now() END"
@@ -1399,7 +1479,7 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 								   "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at),"
 								   "  assigned = CASE WHEN $3 THEN excluded.assigned ELSE s.assigned END,"
 								   "  assigned_at = CASE WHEN $3 THEN excluded.assigned_at ELSE s.assigned_at END",
-								   4, (Oid[]) {TEXTOID, TEXTOID, BOOLOID, INT4ARRAYOID});
+								   4, (Oid[]) {TEXTOID, TEXTOID, BOOLOID, INT4ARRAYOID}, "the subscription state");
 		ids = palloc(sizeof(int32) * Max(1, n));
 		for (int i = 0; i < n; i++)
 			ids[i] = assignment->elems[i].partition;
@@ -1452,4 +1532,89 @@ drain_pipe(void)
 
 	while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 		;
+}
+
+/*
+ * An event id for a message that brings none: a version 7 UUID (RFC 9562)
+ * whose bits after the millisecond timestamp are a counter and then a
+ * random value drawn once per worker, so that the ids one worker makes
+ * ascend.  Ascending keys go into the unique index of phoenix.event_ids at
+ * its right edge (the B-tree's fast path for the rightmost leaf: no descent,
+ * one page in cache) instead of a random leaf each, which for random UUIDs
+ * costs a descent with cache misses per message and, after a checkpoint, a
+ * full-page image in the WAL per touched leaf.
+ */
+static char *
+ordered_event_id(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	static uint64 last_ms = 0;
+	static uint32 counter = 0;
+	static uint64 node = 0;
+	static bool have_node = false;
+	struct timeval tv;
+	uint64		ms;
+	unsigned char b[16];
+	char	   *out = palloc(37);
+	char	   *o = out;
+
+	if (!have_node)
+	{
+		if (!pg_strong_random(&node, sizeof(node)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random event id seed")));
+		have_node = true;
+	}
+	gettimeofday(&tv, NULL);
+	ms = (uint64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (ms > last_ms)
+	{
+		last_ms = ms;
+		counter = 0;
+	}
+	else if (++counter >= (1U << 30))
+	{
+		/* a billion ids in one millisecond: borrow the next one */
+		last_ms++;
+		counter = 0;
+	}
+	for (int i = 0; i < 6; i++)
+		b[i] = (last_ms >> (40 - 8 * i)) & 0xff;
+	b[6] = 0x70 | ((counter >> 26) & 0x0f);
+	b[7] = (counter >> 18) & 0xff;
+	b[8] = 0x80 | ((counter >> 12) & 0x3f);
+	b[9] = (counter >> 4) & 0xff;
+	b[10] = ((counter & 0x0f) << 4) | ((node >> 40) & 0x0f);
+	for (int i = 11; i < 16; i++)
+		b[i] = (node >> (8 * (15 - i))) & 0xff;
+	for (int i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * "topic/partition/offset", the source position of a message (without
+ * psprintf's format parsing: this runs for every message).
+ */
+static char *
+message_position(Consumer *c, rd_kafka_message_t *msg)
+{
+	size_t		topic_len = strlen(c->sub.topic);
+	char	   *out = palloc(topic_len + 2 * (MAXINT8LEN + 1) + 1);
+	char	   *o = out + topic_len;
+
+	memcpy(out, c->sub.topic, topic_len);
+	*o++ = '/';
+	o += pg_ltoa(msg->partition, o);
+	*o++ = '/';
+	o += pg_lltoa(msg->offset, o);
+	*o = '\0';
+	return out;
 }

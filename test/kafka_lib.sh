@@ -1,7 +1,8 @@
 # test/kafka_lib.sh — helpers for Kafka shell tests and benchmarks (sourced).
 #
 #   kafka_mock_start [topic:partitions ...]   start test/kafka_mock (3 brokers),
-#        export KAFKA_BOOTSTRAP; stopped by kafka_mock_stop (trap it)
+#        export KAFKA_BOOTSTRAP; stopped by kafka_mock_stop (trap it).
+#        KAFKA_MOCK_DEBUG=1: the cluster logs its debug lines to $KAFKA_DIR/err
 #   kafka_cmd "down 2"        send a command to the mock cluster; fails on "error"
 #   kafka_produce TOPIC       kcat producer reading "key<TAB>value" lines on stdin
 #   kafka_count TOPIC         messages in a topic (consumed with kcat)
@@ -14,6 +15,7 @@ kafka_mock_start() {
   mkfifo "$KAFKA_DIR/control"
   local args=() t
   for t in "$@"; do args+=(-t "$t"); done
+  [ -n "${KAFKA_MOCK_DEBUG:-}" ] && args+=(-d)
   "$KAFKA_ROOT/test/kafka_mock" -o "$KAFKA_DIR/addr" -c "$KAFKA_DIR/control" "${args[@]}" \
     >"$KAFKA_DIR/out" 2>"$KAFKA_DIR/err" &
   KAFKA_MOCK_PID=$!

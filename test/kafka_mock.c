@@ -6,8 +6,11 @@
  * program in the background, read the bootstrap address it prints and talk
  * to it with kcat and Phoenix like to any Kafka cluster.
  *
- *   kafka_mock [-b brokers] [-o addrfile] [-c control] [-t topic:partitions]...
+ *   kafka_mock [-b brokers] [-o addrfile] [-c control] [-t topic:partitions]... [-d]
  *
+ * -d logs the mock cluster's own debug lines to stderr ("Member ... is
+ * leaving group ...", session timeouts, ...), for tests that check what
+ * clients said to the cluster.
  * Prints "bootstrap.servers" on the first line of stdout (and into addrfile
  * when given), then reads commands from the control path (a FIFO, reopened
  * at every EOF) or else from stdin, until killed or told "quit":
@@ -130,6 +133,7 @@ int
 main(int argc, char **argv)
 {
 	int			brokers = 3;
+	int			debug = 0;
 	const char *addrfile = NULL;
 	const char *control = NULL;
 	char		errstr[512];
@@ -146,8 +150,17 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* options read before the cluster exists: -b (its size), -d (its logging) */
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "-b") == 0 && i + 1 < argc)
+			brokers = atoi(argv[i + 1]);
+		if (strcmp(argv[i], "-d") == 0)
+			debug = 1;
+	}
 	conf = rd_kafka_conf_new();
-	if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	if (rd_kafka_conf_set(conf, "log_level", debug ? "7" : "3", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+		(debug && rd_kafka_conf_set(conf, "debug", "mock", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK))
 	{
 		fprintf(stderr, "kafka_mock: %s\n", errstr);
 		return 1;
@@ -159,10 +172,6 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* brokers first: topics created from -t need the cluster */
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "-b") == 0 && i + 1 < argc)
-			brokers = atoi(argv[i + 1]);
 	if (brokers < 1)
 	{
 		fprintf(stderr, "kafka_mock: -b needs a positive broker count\n");
@@ -175,13 +184,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	while ((opt = getopt(argc, argv, "b:o:c:t:")) != -1)
+	while ((opt = getopt(argc, argv, "b:o:c:t:d")) != -1)
 	{
 		char	   *colon;
 
 		switch (opt)
 		{
 			case 'b':
+			case 'd':
 				break;
 			case 'o':
 				addrfile = optarg;
@@ -201,7 +211,7 @@ main(int argc, char **argv)
 					return 1;
 				break;
 			default:
-				fprintf(stderr, "usage: kafka_mock [-b brokers] [-o addrfile] [-c control] [-t topic:partitions]...\n");
+				fprintf(stderr, "usage: kafka_mock [-b brokers] [-o addrfile] [-c control] [-t topic:partitions]... [-d]\n");
 				return 2;
 		}
 	}
