@@ -45,6 +45,7 @@
 
 #include "cascade.h"
 #include "phoenix.h"
+#include "plan.h"
 #include "projection.h"
 #include "timeline.h"
 
@@ -321,15 +322,8 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 	if (dep == PROJ_DEP_BYVALS)
 		argtypes[0] = get_array_type(s->by_typid);
 	if (s->count_plan[dep] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(projection_count_sql(p, s, dep), nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "projection \"%s\": cannot prepare the cascade count: %s",
-				 p->name, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		s->count_plan[dep] = plan;
-	}
+		s->count_plan[dep] = phoenix_prepare_kept(projection_count_sql(p, s, dep), nargs, argtypes,
+												  psprintf("the cascade count of projection \"%s\"", p->name));
 	if (SPI_execute_plan(s->count_plan[dep], args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "projection \"%s\": cascade count failed", p->name);
 	candidates = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -343,16 +337,9 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 	else
 	{
 		if (s->plan[dep] == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare_cursor(projection_recompute_sql(p, s, dep, false), nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-			if (plan == NULL)
-				elog(ERROR, "projection \"%s\": cannot prepare the cascade: %s",
-					 p->name, SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			s->plan[dep] = plan;
-		}
-		ret = SPI_execute_plan(s->plan[dep], args, NULL, false, 0);
+			s->plan[dep] = phoenix_prepare_kept(projection_recompute_sql(p, s, dep, false), nargs, argtypes,
+												psprintf("the cascade of projection \"%s\"", p->name));
+		ret = projection_execute_lookups(s->plan[dep], args, 0);
 	}
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "projection \"%s\": cascade update failed: %s", p->name, SPI_result_code_string(ret));
@@ -366,15 +353,9 @@ add_due(const char *entity, const char *key, TimestampTz at)
 	Datum		args[3];
 
 	if (due_insert_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare("INSERT INTO phoenix.projection_due (entity, key, due_at)"
-									   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "cannot prepare the due-list insert: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		due_insert_plan = plan;
-	}
+		due_insert_plan = phoenix_prepare_kept("INSERT INTO phoenix.projection_due (entity, key, due_at)"
+											   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, argtypes,
+											   "the due-list insert");
 	args[0] = CStringGetTextDatum(entity);
 	args[1] = CStringGetTextDatum(key);
 	args[2] = TimestampTzGetDatum(at);

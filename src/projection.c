@@ -47,6 +47,7 @@
 #include "cascade.h"
 #include "catalog.h"
 #include "phoenix.h"
+#include "plan.h"
 #include "projection.h"
 
 /* Advisory-lock field4 that marks Phoenix's key locks in pg_locks. */
@@ -161,7 +162,7 @@ static void create_indexes(ProjDef *def, const char *qtable);
 static int32 store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 							  Jsonb *columns, Jsonb *enrich, Jsonb *derive);
 static char *column_list(ProjDef *def, bool out);
-static const char *dep_filter(ProjStep *s, ProjDep dep);
+static char *dep_filter(ProjStep *s, ProjDep dep, const char *alias);
 
 void
 ProjectionInit(void)
@@ -410,16 +411,9 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 		if (nevents < projection_set_based_threshold)
 		{
 			if (p->insert_plan == NULL)
-			{
-				SPIPlanPtr	plan = SPI_prepare_cursor(insert_sql(p, false, p->payload_src, true), 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-				if (plan == NULL)
-					elog(ERROR, "SPI_prepare failed for projection \"%s\": %s",
-						 p->name, SPI_result_code_string(SPI_result));
-				SPI_keepplan(plan);
-				p->insert_plan = plan;
-			}
-			ret = SPI_execute_plan(p->insert_plan, args, NULL, false, 0);
+				p->insert_plan = phoenix_prepare_kept(insert_sql(p, false, p->payload_src, true), 4, argtypes,
+													  psprintf("the insert of projection \"%s\"", p->name));
+			ret = projection_execute_lookups(p->insert_plan, args, 0);
 		}
 		else
 			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src, true), 4, argtypes,
@@ -506,6 +500,32 @@ projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, lock_class,
 						 hash_bytes((const unsigned char *) value, strlen(value)) % PROJ_LOCK_BUCKETS,
 						 PROJ_LOCK_FIELD4);
+}
+
+/*
+ * Run a prepared per-row lookup statement (LATERAL … LIMIT 1 into the history
+ * tables) with sequential and bitmap scans disabled while it is (re)planned.
+ * The planner costs a lookup into a small history table (a few hundred
+ * floors, twenty sites) as a sequential scan plus a sort, which is cheap once
+ * but is paid again for every row of the outer side; the index on
+ * (key, valid_from) answers each lookup in one descent.  The settings apply
+ * only inside this call (a GUC nest level, as a function's SET clause does),
+ * and every execution is wrapped because a cached plan may be rebuilt at any
+ * execution after an invalidation (e.g. an ANALYZE of a history table).
+ */
+int
+projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count)
+{
+	int			nest = NewGUCNestLevel();
+	int			ret;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ret = SPI_execute_plan(plan, args, NULL, false, count);
+	AtEOXact_GUC(true, nest);
+	return ret;
 }
 
 /*
@@ -682,31 +702,21 @@ insert_sql(Projection *p, bool set_based, const char *src, bool upsert)
 	return buf.data;
 }
 
-/* The WHERE clause (over alias t0) selecting the rows a dependency touches. */
-static const char *
-dep_filter(ProjStep *s, ProjDep dep)
+/* The WHERE clause (over `alias`) selecting the rows a dependency touches. */
+static char *
+dep_filter(ProjStep *s, ProjDep dep, const char *alias)
 {
-	if (s->filter[dep] == NULL)
+	switch (dep)
 	{
-		MemoryContext old = MemoryContextSwitchTo(proj_cache_cxt);
-
-		switch (dep)
-		{
-			case PROJ_DEP_WINDOW:
-				s->filter[dep] = psprintf("t0.%s = $1 AND t0.effective_at >= $2 AND t0.effective_at < $3",
-										  quote_identifier(s->key_column));
-				break;
-			case PROJ_DEP_BYVALS:
-				s->filter[dep] = psprintf("t0.%s = ANY($1) AND t0.effective_at >= $2 AND t0.effective_at < $3",
-										  quote_identifier(s->key_column));
-				break;
-			default:
-				s->filter[dep] = psprintf("t0.%s = $1", quote_identifier(s->match_column));
-				break;
-		}
-		MemoryContextSwitchTo(old);
+		case PROJ_DEP_WINDOW:
+			return psprintf("%1$s.%2$s = $1 AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
+							alias, quote_identifier(s->key_column));
+		case PROJ_DEP_BYVALS:
+			return psprintf("%1$s.%2$s = ANY($1) AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
+							alias, quote_identifier(s->key_column));
+		default:
+			return psprintf("%s.%s = $1", alias, quote_identifier(s->match_column));
 	}
-	return s->filter[dep];
 }
 
 /*
@@ -723,10 +733,10 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	bool		first = true;
 
 	initStringInfo(&src);
-	appendStringInfoString(&src, "SELECT ");
+	appendStringInfoString(&src, "SELECT t0.ctid, ");
 	append_columns(&src, p->src_columns, "t0.", &first);
 	append_columns(&src, p->out_columns, "t0.", &first);
-	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(s, dep));
+	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(s, dep, "t0"));
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "UPDATE %s AS t SET (", p->table);
@@ -735,9 +745,14 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	appendStringInfoString(&buf, ", updated_at, change_seq) = ROW(");
 	first = true;
 	append_columns(&buf, p->out_columns, "r.", &first);
-	appendStringInfo(&buf, ", now(), phoenix.next_change_seq()) FROM (%s) r WHERE t.%s = r.%s AND ROW(",
-					 fill_src(set_based ? s->row_join : s->row_lateral, src.data),
-					 quote_identifier(p->pk_column), quote_identifier(p->pk_column));
+	/*
+	 * Each result goes back to the row version it was computed from, found by
+	 * its ctid: a TID lookup per row, where a join by primary key costs an
+	 * index descent per row (through every dead version of a busy key) or a
+	 * hash join with the whole table.
+	 */
+	appendStringInfo(&buf, ", now(), phoenix.next_change_seq()) FROM (%s) r WHERE t.ctid = r.ctid AND ROW(",
+					 fill_src(set_based ? s->row_join : s->row_lateral, src.data));
 	first = true;
 	append_columns(&buf, p->out_columns, "t.", &first);
 	appendStringInfoString(&buf, ") IS DISTINCT FROM ROW(");
@@ -752,7 +767,7 @@ char *
 projection_count_sql(Projection *p, ProjStep *s, ProjDep dep)
 {
 	return psprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS t0 WHERE %s LIMIT %d) c",
-					p->table, dep_filter(s, dep), projection_set_based_threshold);
+					p->table, dep_filter(s, dep, "t0"), projection_set_based_threshold);
 }
 
 /* ====================================================================== */
@@ -1679,6 +1694,9 @@ build_row_sql(ProjDef *def, bool set_based, bool with_derive, int only)
 							 s->entity->history_table, i, i, key, curkey, i, i, i);
 		i++;
 	}
+	/* a recomputation writes its result back to the row it read: by ctid */
+	if (only >= 0)
+		appendStringInfoString(&sel, ", s.ctid");
 	appendStringInfoString(&sel, from.data);
 	if (!with_derive || def->derive_names == NIL)
 		return sel.data;
@@ -1718,10 +1736,17 @@ build_payload_src(ProjDef *def, bool from_log)
 
 		if (i++ >= def->nmapped)
 			break;
-		appendStringInfoString(&buf, ", (e.payload #>> ARRAY[");
-		for (int k = 0; k < c->npath; k++)
-			appendStringInfo(&buf, "%s%s", k ? ", " : "", quote_literal_cstr(c->path[k]));
-		appendStringInfo(&buf, "])::%s AS %s", format_type_be(c->typid), quote_identifier(c->name));
+		/* ->> for one member: #>> deconstructs its path array on every row */
+		if (c->npath == 1)
+			appendStringInfo(&buf, ", (e.payload ->> %s", quote_literal_cstr(c->path[0]));
+		else
+		{
+			appendStringInfoString(&buf, ", (e.payload #>> ARRAY[");
+			for (int k = 0; k < c->npath; k++)
+				appendStringInfo(&buf, "%s%s", k ? ", " : "", quote_literal_cstr(c->path[k]));
+			appendStringInfoChar(&buf, ']');
+		}
+		appendStringInfo(&buf, ")::%s AS %s", format_type_be(c->typid), quote_identifier(c->name));
 	}
 	if (from_log)
 		appendStringInfo(&buf, ", e.position AS ord FROM phoenix.event_log e WHERE e.event_type = %s"

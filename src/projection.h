@@ -60,7 +60,6 @@ typedef struct ProjStep
 	uint32		lock_class;		/* advisory lock class of what the step matches on */
 	char	   *row_lateral;	/* recomputation of this step and its chain (%SRC%: all columns) */
 	char	   *row_join;
-	char	   *filter[PROJ_NDEPS];	/* WHERE clause over alias t0 */
 	SPIPlanPtr	plan[PROJ_NDEPS];	/* recompute, index lookups (lazy) */
 	SPIPlanPtr	count_plan[PROJ_NDEPS]; /* bounded count of candidate rows (lazy) */
 } ProjStep;
@@ -94,6 +93,12 @@ extern char *projection_row_sql(Projection *p, bool set_based, const char *src);
 /* Statements over one dependency of one step (cascade.c runs them). */
 extern char *projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based);
 extern char *projection_count_sql(Projection *p, ProjStep *s, ProjDep dep);
+
+/*
+ * SPI_execute_plan of a prepared per-row lookup statement, planned with index
+ * lookups into the history tables (never sequential scans of them).
+ */
+extern int	projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count);
 
 /* Rows above which a statement is planned for the actual set (GUC). */
 extern int	projection_set_based_threshold;
