@@ -3,9 +3,7 @@
 #  1. single-row put on 10k keys with random periods  vs  a plain single-row UPDATE
 #     of a same-shaped ordinary table (pgbench, same clients and duration)
 #  2. get() lookups                                    vs  a primary-key lookup
-#  3. as-of join of 1M events against 1M versions (100k keys x 10):
-#     phoenix_entity.<e>_at (inlined)  vs  hand-written GiST range join and
-#     LATERAL ... ORDER BY valid_from DESC LIMIT 1
+# (the as-of join's figures are bench/asof_join.sh)
 # Medians of BENCH_RUNS runs.  BENCH_SECONDS (default 10), BENCH_CLIENTS (default 2).
 set -euo pipefail
 runs=${BENCH_RUNS:-3}; secs=${BENCH_SECONDS:-10}; clients=${BENCH_CLIENTS:-2}
@@ -88,31 +86,3 @@ for name in put update get pk; do
 done
 echo "entity put:  ${res[put]} puts/s   vs plain UPDATE ${res[update]}/s   ratio $(ratio "${res[put]}" "${res[update]}")   (target >= 0.8 and >= 20000/s; $clients clients, ${secs}s, median of $runs)"
 echo "entity get:  ${res[get]} gets/s   vs PK lookup ${res[pk]}/s   ratio $(ratio "${res[get]}" "${res[pk]}")"
-
-# 3. as-of join, 1M events x 1M versions
-$PSQL <<'SQL'
-SELECT phoenix.create_entity('emp', 'emp_id', '{"department":"text"}');
--- 100k keys x 10 versions, written directly (the bulk shape the engine produces)
-INSERT INTO phoenix_entity.emp_history (emp_id, department, valid_from, valid_to, recorded_from)
-SELECT 'E' || k, 'dept' || v, '2026-01-01'::timestamptz + v * interval '30 days',
-       CASE WHEN v = 9 THEN 'infinity' ELSE '2026-01-01'::timestamptz + (v + 1) * interval '30 days' END, now()
-  FROM generate_series(1, 100000) k, generate_series(0, 9) v;
-CREATE TABLE events AS
-SELECT 'E' || (1 + (random() * 99999)::int) AS emp_id,
-       '2026-01-01'::timestamptz + random() * interval '300 days' AS at
-  FROM generate_series(1, 1000000);
-VACUUM ANALYZE;
-SQL
-timeit() { # prints milliseconds of one run of the query
-  $PSQL -c '\timing on' -c "$1" | awk '/^Time:/ {print int($2)}'
-}
-q_phx="SELECT count(*), count(e.department) FROM events p LEFT JOIN LATERAL phoenix_entity.emp_at(p.emp_id, p.at) e ON true"
-q_gist="SELECT count(*), count(h.department) FROM events p LEFT JOIN phoenix_entity.emp_history h ON h.emp_id = p.emp_id AND h.recorded_to = 'infinity' AND tstzrange(h.valid_from, h.valid_to) @> p.at"
-q_hash="SELECT count(*), count(department) FROM phoenix.asof_join('emp', 'SELECT emp_id, at FROM events') AS t(emp_id text, at timestamptz, department text)"
-q_lat="SELECT count(*), count(h.department) FROM events p LEFT JOIN LATERAL (SELECT department FROM phoenix_entity.emp_history h WHERE h.emp_id = p.emp_id AND h.recorded_to = 'infinity' AND h.valid_from <= p.at ORDER BY valid_from DESC LIMIT 1) h ON true"
-for q in hash phx gist lat; do
-  var="q_$q"
-  for _ in $(seq "$runs"); do timeit "${!var}"; done | median > "$tmp/$q.ms"
-done
-h=$(cat "$tmp/hash.ms"); p=$(cat "$tmp/phx.ms"); g=$(cat "$tmp/gist.ms"); l=$(cat "$tmp/lat.ms")
-echo "as-of join 1M x 1M: phoenix.asof_join (hash, C) $h ms   vs inlined <e>_at LATERAL $p ms ($(ratio "$p" "$h")x)   vs GiST range join $g ms ($(ratio "$g" "$h")x)   vs LATERAL ORDER BY LIMIT 1 $l ms ($(ratio "$l" "$h")x)   (target <= 1000 ms)"

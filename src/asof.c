@@ -1,12 +1,28 @@
 /*
- * asof.c — the hash as-of join: phoenix.asof_join(entity, query) and the
- * in-memory as-of index behind it.
+ * asof.c — the hash as-of join: phoenix.asof_join(entity, query, known_at)
+ * and the compact in-memory as-of index behind it.
  *
  * Joining N rows to an entity "as of each row's time" with an index probe per
  * row costs N random index descents.  Instead, we stream every version of the
- * entity once into a hash table (key → versions sorted by valid_from) and
- * stream the rows through it: one hash probe and one binary search each.
- * Both passes use DestReceivers, so nothing is materialized twice.
+ * entity once into memory and stream the rows through it: one hash probe and
+ * one search among the key's versions each.  Both passes use DestReceivers,
+ * so nothing is materialized twice.
+ *
+ * At a million rows against a million versions the join is bound by cache
+ * and TLB misses, not instructions, so the index is laid out to need few:
+ *  - a key's versions live in one contiguous block, beside the key bytes
+ *    (header, key, valid_from[], valid_to[], attribute Datums, nulls), so a
+ *    probe touches the bucket and one block, whose lines are adjacent;
+ *  - buckets are 8 bytes (hash, block offset), open addressing;
+ *  - by-reference attribute values are copied into large arena chunks (no
+ *    palloc per version), deduplicated through a small per-attribute cache:
+ *    attribute values repeat (departments, sites, rooms, and every attribute
+ *    a later version did not change), so the values the output copies stay
+ *    in cache;
+ *  - rows are probed in batches of ASOF_BATCH: the batch's buckets and then
+ *    its blocks are prefetched before they are used, so the misses of a
+ *    batch overlap instead of following each other.
+ * Output rows keep the query's order.
  */
 #include "postgres.h"
 
@@ -30,44 +46,114 @@
 #include "catalog.h"
 #include "phoenix.h"
 
-/* All versions of one key. */
-typedef struct AsofKey
-{
-	uint32		hash;
-	int			keylen;
-	char	   *key;
-	int			nversions;
-	int			capacity;
-	bool		sorted;
-	AsofVersion *versions;
-} AsofKey;
+#define ASOF_BATCH		32		/* rows probed together */
+#define ASOF_ROWBUF		(64 * 1024) /* by-reference query values of a batch */
+#define ASOF_CHUNK		(1024 * 1024)	/* attribute value arena chunk */
+#define ASOF_DEDUP		4096	/* dedup cache slots per attribute (power of 2) */
 
-/* A bucket keeps the hash beside the pointer: probes that miss never touch the key. */
+#if defined(__GNUC__) || defined(__clang__)
+#define asof_prefetch(p) __builtin_prefetch(p)
+#else
+#define asof_prefetch(p) ((void) 0)
+#endif
+
+/* 8-byte words a byte count occupies */
+#define WORDS(n)		(((uint64) (n) + 7) / 8)
+
+/*
+ * A bucket: the key's hash, and `ref`: 0 when empty, else the key's id + 1
+ * while loading, the offset of its block (in words) once laid out.
+ */
 typedef struct AsofBucket
 {
 	uint32		hash;
-	AsofKey    *key;
+	uint32		ref;
 } AsofBucket;
 
-/* Open addressing, linear probing; nbuckets is a power of two. */
+/* The first word of a block; the rest is described by AsofBlockView. */
+typedef struct AsofBlockHeader
+{
+	uint32		n;				/* versions */
+	uint32		keylen;
+} AsofBlockHeader;
+
+/* A block's parts, decoded from its header. */
+typedef struct AsofBlockView
+{
+	uint32		n;
+	uint32		keylen;
+	const char *key;
+	TimestampTz *from;			/* n, ascending */
+	TimestampTz *to;			/* n */
+	Datum	   *values;			/* n * natts */
+	bool	   *isnull;			/* n * natts */
+} AsofBlockView;
+
+/* Dedup cache slot: a copy of a by-reference value in the arena. */
+typedef struct AsofDedup
+{
+	uint32		hash;
+	Size		size;
+	Pointer		copy;
+} AsofDedup;
+
 struct AsofIndex
 {
 	PhxEntity  *entity;
 	MemoryContext cxt;
+	int			natts;
 	AsofBucket *buckets;
-	uint32		nbuckets;
+	uint32		mask;			/* buckets - 1 (a power of two minus one) */
 	uint32		nkeys;
-	AsofKey    *last;			/* versions usually arrive grouped by key */
+	uint64	   *blocks;			/* word 0 unused: ref 0 means empty */
+
+	/* while loading: keys by id, versions in scan order */
+	char	   *keybytes;
+	Size		keyused,
+				keycap;
+	uint64	   *keyoff;			/* per key id: offset in keybytes, then block offset */
+	uint32	   *keylen;
+	uint32	   *keyn;			/* versions per key */
+	uint32		keyidcap;
+	uint32		lastkid;		/* versions usually arrive grouped by key */
+	uint32	   *vkid;
+	TimestampTz *vfrom;
+	TimestampTz *vto;
+	Datum	   *vvalues;
+	bool	   *visnull;
+	uint64		nver,
+				vercap;
+
+	/* by-reference attribute values */
+	char	   *arena;
+	Size		arenaleft;
+	AsofDedup  *dedup;			/* natts * ASOF_DEDUP */
 };
 
-/* DestReceiver that loads versions into the index. */
+/*
+ * DestReceiver that loads versions into the index.  History rows of one key
+ * are rarely adjacent, so each row's key costs a random bucket access: keys
+ * wait in a batch (copied into keybuf) whose buckets are prefetched, and get
+ * their ids when the batch is full.
+ */
 typedef struct LoadReceiver
 {
 	DestReceiver pub;
 	AsofIndex  *index;
+	int			npending;
+	Size		keyused;
+	uint64		pver[ASOF_BATCH];	/* a version waiting for its key id */
+	uint32		pkeyoff[ASOF_BATCH];	/* its key in keybuf */
+	uint32		pkeylen[ASOF_BATCH];
+	uint32		phash[ASOF_BATCH];
+	char		keybuf[ASOF_ROWBUF];
 } LoadReceiver;
 
-/* DestReceiver that joins query rows against the index into a tuplestore. */
+/*
+ * DestReceiver that joins query rows against the index into a tuplestore, a
+ * batch at a time: rows are copied (by-reference values into rowbuf, or
+ * batchcxt when they do not fit) until ASOF_BATCH are waiting.
+ */
 typedef struct JoinReceiver
 {
 	DestReceiver pub;
@@ -75,33 +161,66 @@ typedef struct JoinReceiver
 	Tuplestorestate *out;
 	TupleDesc	outdesc;
 	TupleDesc	querydesc;
-	Datum	   *values;
+	int			nq;
+	MemoryContext batchcxt;
+	char	   *rowbuf;
+	Size		rowused;
+	int			nbatch;
+	Datum	   *bvalues;		/* ASOF_BATCH * nq */
+	bool	   *bnulls;
+	const char *bkey[ASOF_BATCH];
+	int			bkeylen[ASOF_BATCH];
+	uint32		bhash[ASOF_BATCH];
+	bool		bprobe[ASOF_BATCH]; /* key and time not null */
+	uint64	   *bblock[ASOF_BATCH]; /* candidate block (hash matched) */
+	Datum	   *values;			/* one output row */
 	bool	   *nulls;
 } JoinReceiver;
 
 PG_FUNCTION_INFO_V1(phoenix_asof_join);
 
-static AsofKey *index_find(AsofIndex *index, const char *key, int keylen, uint32 hash, bool create);
+static uint32 key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash);
+static void buckets_grow(AsofIndex *index);
+static void stage_grow(AsofIndex *index);
+static Datum value_copy(AsofIndex *index, int att, Datum value);
+static void index_layout(AsofIndex *index);
+static void block_sort(AsofIndex *index, AsofBlockView *b);
+static inline void block_view(const AsofIndex *index, uint64 *block, AsofBlockView *b);
+static inline uint64 *index_probe(const AsofIndex *index, const char *key, uint32 keylen, uint32 hash);
+static inline int block_search(const AsofBlockView *b, TimestampTz at);
 static bool load_receive(TupleTableSlot *slot, DestReceiver *self);
+static void load_flush(LoadReceiver *rcv);
+static void load_shutdown(DestReceiver *self);
 static bool join_receive(TupleTableSlot *slot, DestReceiver *self);
 static void join_startup(DestReceiver *self, int operation, TupleDesc typeinfo);
+static void join_flush(JoinReceiver *rcv);
+static void join_shutdown(DestReceiver *self);
 static void receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo);
 static void receiver_noop(DestReceiver *self);
-static int	cmp_version(const void *a, const void *b);
 
+/*
+ * Build the index: one SPI scan of the history table whose rows go straight
+ * into load_receive, then index_layout groups them into per-key blocks.
+ * Everything lives in `cxt`; the loading arrays are freed at the end.
+ */
 AsofIndex *
 asof_index_build(PhxEntity *entity, bool current, TimestampTz known_at, MemoryContext cxt)
 {
 	AsofIndex  *index = MemoryContextAllocZero(cxt, sizeof(AsofIndex));
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	StringInfoData sql;
-	LoadReceiver rcv;
+	LoadReceiver *rcv = palloc0(sizeof(LoadReceiver));
 	SPIExecuteOptions opts;
 	ParamListInfo params = makeParamList(1);
 
 	index->entity = entity;
 	index->cxt = cxt;
-	index->nbuckets = 1024;
-	index->buckets = MemoryContextAllocZero(cxt, sizeof(AsofBucket) * index->nbuckets);
+	index->natts = entity->natts;
+	index->mask = 1023;
+	index->buckets = palloc0(sizeof(AsofBucket) * (index->mask + 1));
+	index->lastkid = PG_UINT32_MAX;
+	index->dedup = palloc0(sizeof(AsofDedup) * ASOF_DEDUP * Max(entity->natts, 1));
+	MemoryContextSwitchTo(old);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s::text, valid_from, valid_to", quote_identifier(entity->key_name));
@@ -115,52 +234,42 @@ asof_index_build(PhxEntity *entity, bool current, TimestampTz known_at, MemoryCo
 	params->params[0].isnull = current;
 	params->params[0].pflags = PARAM_FLAG_CONST;
 
-	memset(&rcv, 0, sizeof(rcv));
-	rcv.pub.receiveSlot = load_receive;
-	rcv.pub.rStartup = receiver_startup;
-	rcv.pub.rShutdown = receiver_noop;
-	rcv.pub.rDestroy = receiver_noop;
-	rcv.pub.mydest = DestNone;
-	rcv.index = index;
+	rcv->pub.receiveSlot = load_receive;
+	rcv->pub.rStartup = receiver_startup;
+	rcv->pub.rShutdown = load_shutdown;
+	rcv->pub.rDestroy = receiver_noop;
+	rcv->pub.mydest = DestNone;
+	rcv->index = index;
 	memset(&opts, 0, sizeof(opts));
 	opts.params = current ? NULL : params;
 	opts.read_only = true;
-	opts.dest = (DestReceiver *) &rcv;
+	opts.dest = (DestReceiver *) rcv;
 	if (SPI_execute_extended(sql.data, &opts) < 0)
 		elog(ERROR, "phoenix: loading versions of entity \"%s\" failed", entity->name);
+	load_flush(rcv);
+	pfree(rcv);
+	index_layout(index);
 	return index;
 }
 
-AsofVersion *
-asof_index_lookup(AsofIndex *index, const char *key, int keylen, TimestampTz at)
+bool
+asof_index_lookup(AsofIndex *index, const char *key, int keylen, TimestampTz at,
+				  Datum **values, bool **isnull)
 {
-	AsofKey    *k = index_find(index, key, keylen,
-							   hash_bytes((const unsigned char *) key, keylen), false);
-	int			lo,
-				hi;
+	uint64	   *block = index_probe(index, key, keylen,
+									hash_bytes((const unsigned char *) key, keylen));
+	AsofBlockView b;
+	int			i;
 
-	if (k == NULL || k->nversions == 0)
-		return NULL;
-	if (!k->sorted)
-	{
-		qsort(k->versions, k->nversions, sizeof(AsofVersion), cmp_version);
-		k->sorted = true;
-	}
-	/* the last version with valid_from <= at */
-	lo = 0;
-	hi = k->nversions - 1;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi + 1) / 2;
-
-		if (k->versions[mid].valid_from <= at)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	if (k->versions[lo].valid_from > at || k->versions[lo].valid_to <= at)
-		return NULL;
-	return &k->versions[lo];
+	if (block == NULL)
+		return false;
+	block_view(index, block, &b);
+	i = block_search(&b, at);
+	if (i < 0)
+		return false;
+	*values = b.values + (Size) i * index->natts;
+	*isnull = b.isnull + (Size) i * index->natts;
+	return true;
 }
 
 /*
@@ -199,11 +308,13 @@ phoenix_asof_join(PG_FUNCTION_ARGS)
 								 PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2), idxcxt);
 	rcv.pub.receiveSlot = join_receive;
 	rcv.pub.rStartup = join_startup;
-	rcv.pub.rShutdown = receiver_noop;
+	rcv.pub.rShutdown = join_shutdown;
 	rcv.pub.rDestroy = receiver_noop;
 	rcv.pub.mydest = DestNone;
 	rcv.out = rsinfo->setResult;
 	rcv.outdesc = rsinfo->setDesc;
+	rcv.batchcxt = AllocSetContextCreate(idxcxt, "Phoenix as-of join batch",
+										 ALLOCSET_DEFAULT_SIZES);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) &rcv;
@@ -211,58 +322,469 @@ phoenix_asof_join(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the query of an as-of join must be a single SELECT returning rows")));
+	join_flush(&rcv);
 	MemoryContextDelete(idxcxt);
 	SPI_finish();
 	return (Datum) 0;
 }
 
-/* ---------- the hash table ---------- */
+/* ---------- loading ---------- */
 
-static AsofKey *
-index_find(AsofIndex *index, const char *key, int keylen, uint32 hash, bool create)
+/* The id of a key, adding it when new. */
+static uint32
+key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash)
 {
-	uint32		mask = index->nbuckets - 1;
-	uint32		i = hash & mask;
-	AsofKey    *k;
+	uint32		i;
+	uint32		kid;
 
-	for (; index->buckets[i].key != NULL; i = (i + 1) & mask)
+	for (i = hash & index->mask; index->buckets[i].ref != 0; i = (i + 1) & index->mask)
 	{
-		k = index->buckets[i].key;
-		if (index->buckets[i].hash == hash && k->keylen == keylen &&
-			memcmp(k->key, key, keylen) == 0)
-			return k;
+		kid = index->buckets[i].ref - 1;
+		if (index->buckets[i].hash == hash && index->keylen[kid] == keylen &&
+			memcmp(index->keybytes + index->keyoff[kid], key, keylen) == 0)
+			return kid;
 	}
-	if (!create)
-		return NULL;
 
-	k = MemoryContextAllocZero(index->cxt, sizeof(AsofKey));
-	k->hash = hash;
-	k->keylen = keylen;
-	k->key = MemoryContextAlloc(index->cxt, keylen);
-	memcpy(k->key, key, keylen);
+	kid = index->nkeys;
+	if (kid == PG_UINT32_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("entity \"%s\" has too many keys for an as-of join", index->entity->name)));
+	if (kid == index->keyidcap)
+	{
+		MemoryContext old = MemoryContextSwitchTo(index->cxt);
+
+		index->keyidcap = Max(1024, index->keyidcap * 2);
+		index->keyoff = index->keyoff ? repalloc_huge(index->keyoff, sizeof(uint64) * index->keyidcap)
+			: palloc(sizeof(uint64) * index->keyidcap);
+		index->keylen = index->keylen ? repalloc_huge(index->keylen, sizeof(uint32) * index->keyidcap)
+			: palloc(sizeof(uint32) * index->keyidcap);
+		index->keyn = index->keyn ? repalloc_huge(index->keyn, sizeof(uint32) * index->keyidcap)
+			: palloc(sizeof(uint32) * index->keyidcap);
+		MemoryContextSwitchTo(old);
+	}
+	if (index->keyused + keylen > index->keycap)
+	{
+		index->keycap = Max(Max(64 * 1024, index->keycap * 2), index->keyused + keylen);
+		index->keybytes = index->keybytes ? repalloc_huge(index->keybytes, index->keycap)
+			: MemoryContextAllocHuge(index->cxt, index->keycap);
+	}
+	if (keylen > 0)
+		memcpy(index->keybytes + index->keyused, key, keylen);
+	index->keyoff[kid] = index->keyused;
+	index->keylen[kid] = keylen;
+	index->keyn[kid] = 0;
+	index->keyused += keylen;
 	index->buckets[i].hash = hash;
-	index->buckets[i].key = k;
-	if (++index->nkeys * 2 > index->nbuckets)
+	index->buckets[i].ref = kid + 1;
+	index->nkeys++;
+	if ((uint64) index->nkeys * 2 > (uint64) index->mask + 1)
+		buckets_grow(index);
+	return kid;
+}
+
+/* Double the buckets (load factor stays <= 1/2), rehashing from the stored hashes. */
+static void
+buckets_grow(AsofIndex *index)
+{
+	AsofBucket *old = index->buckets;
+	uint32		oldn = index->mask + 1;
+
+	if (oldn >= (PG_UINT32_MAX / 2) + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("entity \"%s\" has too many keys for an as-of join", index->entity->name)));
+	index->mask = oldn * 2 - 1;
+	index->buckets = MemoryContextAllocHuge(index->cxt, sizeof(AsofBucket) * (Size) oldn * 2);
+	memset(index->buckets, 0, sizeof(AsofBucket) * (Size) oldn * 2);
+	for (uint32 b = 0; b < oldn; b++)
+		if (old[b].ref != 0)
+		{
+			uint32		j = old[b].hash & index->mask;
+
+			while (index->buckets[j].ref != 0)
+				j = (j + 1) & index->mask;
+			index->buckets[j] = old[b];
+		}
+	pfree(old);
+}
+
+/* Room for more versions in the loading arrays. */
+static void
+stage_grow(AsofIndex *index)
+{
+	int			natts = Max(index->natts, 1);
+	MemoryContext old = MemoryContextSwitchTo(index->cxt);
+
+	if (index->vercap == 0)
 	{
-		/* grow: rehash every key into twice the buckets */
-		AsofBucket *old = index->buckets;
-		uint32		oldn = index->nbuckets;
-
-		index->nbuckets *= 2;
-		mask = index->nbuckets - 1;
-		index->buckets = MemoryContextAllocZero(index->cxt, sizeof(AsofBucket) * index->nbuckets);
-		for (uint32 b = 0; b < oldn; b++)
-			if (old[b].key)
-			{
-				uint32		j = old[b].hash & mask;
-
-				while (index->buckets[j].key)
-					j = (j + 1) & mask;
-				index->buckets[j] = old[b];
-			}
-		pfree(old);
+		index->vercap = 8192;
+		index->vkid = palloc(sizeof(uint32) * index->vercap);
+		index->vfrom = palloc(sizeof(TimestampTz) * index->vercap);
+		index->vto = palloc(sizeof(TimestampTz) * index->vercap);
+		index->vvalues = palloc(sizeof(Datum) * index->vercap * natts);
+		index->visnull = palloc(sizeof(bool) * index->vercap * natts);
 	}
-	return k;
+	else
+	{
+		index->vercap *= 2;
+		index->vkid = repalloc_huge(index->vkid, sizeof(uint32) * index->vercap);
+		index->vfrom = repalloc_huge(index->vfrom, sizeof(TimestampTz) * index->vercap);
+		index->vto = repalloc_huge(index->vto, sizeof(TimestampTz) * index->vercap);
+		index->vvalues = repalloc_huge(index->vvalues, sizeof(Datum) * index->vercap * natts);
+		index->visnull = repalloc_huge(index->visnull, sizeof(bool) * index->vercap * natts);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A copy of a by-reference attribute value in the arena, shared with an
+ * equal value seen before when the attribute's dedup cache still holds it.
+ */
+static Datum
+value_copy(AsofIndex *index, int att, Datum value)
+{
+	PhxAttribute *a = &index->entity->atts[att];
+	Size		size;
+	uint32		hash;
+	AsofDedup  *slot;
+	Pointer		copy;
+
+	if (a->typlen == -1 && VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(value)))
+		return datumCopy(value, false, -1); /* not from a table scan; flattened */
+	size = datumGetSize(value, false, a->typlen);
+	hash = hash_bytes((const unsigned char *) DatumGetPointer(value), size);
+	slot = &index->dedup[att * ASOF_DEDUP + (hash & (ASOF_DEDUP - 1))];
+	if (slot->copy != NULL && slot->hash == hash && slot->size == size &&
+		memcmp(slot->copy, DatumGetPointer(value), size) == 0)
+		return PointerGetDatum(slot->copy);
+
+	if (size > ASOF_CHUNK / 4)
+		copy = MemoryContextAllocHuge(index->cxt, size);
+	else
+	{
+		if (MAXALIGN(size) > index->arenaleft)
+		{
+			index->arena = MemoryContextAlloc(index->cxt, ASOF_CHUNK);
+			index->arenaleft = ASOF_CHUNK;
+		}
+		copy = index->arena;
+		index->arena += MAXALIGN(size);
+		index->arenaleft -= MAXALIGN(size);
+	}
+	memcpy(copy, DatumGetPointer(value), size);
+	slot->hash = hash;
+	slot->size = size;
+	slot->copy = copy;
+	return PointerGetDatum(copy);
+}
+
+/*
+ * One version: (key, valid_from, valid_to, attributes...).  Stored at once;
+ * its key id is filled in by load_flush.
+ */
+static bool
+load_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	LoadReceiver *rcv = (LoadReceiver *) self;
+	AsofIndex  *index = rcv->index;
+	int			natts = index->natts;
+	text	   *keytext;
+	const char *key;
+	uint32		keylen;
+	uint32		hash;
+	uint64		v;
+
+	slot_getallattrs(slot);
+	if (index->nver == index->vercap)
+		stage_grow(index);
+	v = index->nver++;
+	index->vfrom[v] = DatumGetTimestampTz(slot->tts_values[1]);
+	index->vto[v] = DatumGetTimestampTz(slot->tts_values[2]);
+	for (int i = 0; i < natts; i++)
+	{
+		bool		isnull = slot->tts_isnull[3 + i];
+		Datum		d = slot->tts_values[3 + i];
+
+		index->visnull[v * natts + i] = isnull;
+		index->vvalues[v * natts + i] = isnull ? (Datum) 0 :
+			index->entity->atts[i].typbyval ? d : value_copy(index, i, d);
+	}
+
+	keytext = DatumGetTextPP(slot->tts_values[0]);
+	key = VARDATA_ANY(keytext);
+	keylen = VARSIZE_ANY_EXHDR(keytext);
+	hash = hash_bytes((const unsigned char *) key, keylen);
+	if (rcv->keyused + keylen > ASOF_ROWBUF)
+		load_flush(rcv);
+	if (keylen > ASOF_ROWBUF)
+	{
+		/* a huge key: no batching */
+		uint32		kid = key_intern(index, key, keylen, hash);
+
+		index->vkid[v] = kid;
+		index->keyn[kid]++;
+		return true;
+	}
+	asof_prefetch(&index->buckets[hash & index->mask]);
+	memcpy(rcv->keybuf + rcv->keyused, key, keylen);
+	rcv->pver[rcv->npending] = v;
+	rcv->pkeyoff[rcv->npending] = rcv->keyused;
+	rcv->pkeylen[rcv->npending] = keylen;
+	rcv->phash[rcv->npending] = hash;
+	rcv->keyused += keylen;
+	if (++rcv->npending == ASOF_BATCH)
+		load_flush(rcv);
+	return true;
+}
+
+/* Give the waiting versions their key ids (a run of one key looks it up once). */
+static void
+load_flush(LoadReceiver *rcv)
+{
+	AsofIndex  *index = rcv->index;
+
+	for (int p = 0; p < rcv->npending; p++)
+	{
+		const char *key = rcv->keybuf + rcv->pkeyoff[p];
+		uint32		keylen = rcv->pkeylen[p];
+		uint32		kid = index->lastkid;
+		bool		same;
+
+		if (p > 0)
+			same = keylen == rcv->pkeylen[p - 1] &&
+				memcmp(key, rcv->keybuf + rcv->pkeyoff[p - 1], keylen) == 0;
+		else
+			same = kid != PG_UINT32_MAX && index->keylen[kid] == keylen &&
+				memcmp(index->keybytes + index->keyoff[kid], key, keylen) == 0;
+		if (!same)
+			kid = index->lastkid = key_intern(index, key, keylen, rcv->phash[p]);
+		index->vkid[rcv->pver[p]] = kid;
+		index->keyn[kid]++;
+	}
+	rcv->npending = 0;
+	rcv->keyused = 0;
+}
+
+static void
+load_shutdown(DestReceiver *self)
+{
+	load_flush((LoadReceiver *) self);
+}
+
+/* The parts of the block at `block`. */
+static inline void
+block_view(const AsofIndex *index, uint64 *block, AsofBlockView *b)
+{
+	const AsofBlockHeader *h = (const AsofBlockHeader *) block;
+	uint64	   *p = block + 1;
+
+	b->n = h->n;
+	b->keylen = h->keylen;
+	b->key = (const char *) p;
+	p += WORDS(b->keylen);
+	b->from = (TimestampTz *) p;
+	b->to = b->from + b->n;
+	b->values = (Datum *) (b->to + b->n);
+	b->isnull = (bool *) (b->values + (Size) b->n * index->natts);
+}
+
+/* Words of a block of n versions of a key of keylen bytes. */
+static uint64
+block_words(uint32 keylen, uint32 n, int natts)
+{
+	return 1 + WORDS(keylen) + 2 * (uint64) n + (uint64) n * natts + WORDS((uint64) n * natts);
+}
+
+/*
+ * Group the loaded versions into one block per key (a counting sort by key
+ * id), sort each block by valid_from where the scan did not deliver it in
+ * order, point the buckets at the blocks, and free the loading arrays.
+ */
+static void
+index_layout(AsofIndex *index)
+{
+	int			natts = index->natts;
+	uint64		total = 1;
+	uint32	   *fill;
+
+	/* keybytes holds the keys in id order, back to back: offsets are no longer needed */
+	for (uint32 k = 0; k < index->nkeys; k++)
+	{
+		index->keyoff[k] = total;	/* from here on: the block's offset */
+		total += block_words(index->keylen[k], index->keyn[k], natts);
+		if (total > PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("entity \"%s\" has too many versions for an as-of join",
+							index->entity->name)));
+	}
+	index->blocks = MemoryContextAllocHuge(index->cxt, total * sizeof(uint64));
+	index->blocks[0] = 0;
+
+	/* headers and keys */
+	{
+		Size		src = 0;
+
+		for (uint32 k = 0; k < index->nkeys; k++)
+		{
+			uint64	   *block = index->blocks + index->keyoff[k];
+			AsofBlockHeader *h = (AsofBlockHeader *) block;
+
+			h->n = index->keyn[k];
+			h->keylen = index->keylen[k];
+			if (h->keylen > 0)
+				memcpy(block + 1, index->keybytes + src, h->keylen);
+			src += h->keylen;
+		}
+	}
+
+	/* scatter the versions into their blocks, in scan order */
+	fill = MemoryContextAllocHuge(index->cxt, sizeof(uint32) * Max(index->nkeys, 1));
+	memset(fill, 0, sizeof(uint32) * Max(index->nkeys, 1));
+	for (uint64 v = 0; v < index->nver; v++)
+	{
+		uint32		k = index->vkid[v];
+		AsofBlockView b;
+		uint32		i = fill[k]++;
+
+		block_view(index, index->blocks + index->keyoff[k], &b);
+		b.from[i] = index->vfrom[v];
+		b.to[i] = index->vto[v];
+		for (int a = 0; a < natts; a++)
+		{
+			b.values[(Size) i * natts + a] = index->vvalues[v * natts + a];
+			b.isnull[(Size) i * natts + a] = index->visnull[v * natts + a];
+		}
+	}
+	for (uint32 k = 0; k < index->nkeys; k++)
+	{
+		AsofBlockView b;
+
+		block_view(index, index->blocks + index->keyoff[k], &b);
+		for (uint32 i = 1; i < b.n; i++)
+			if (b.from[i - 1] > b.from[i])
+			{
+				block_sort(index, &b);
+				break;
+			}
+	}
+	for (uint32 i = 0; i <= index->mask; i++)
+		if (index->buckets[i].ref != 0)
+			index->buckets[i].ref = (uint32) index->keyoff[index->buckets[i].ref - 1];
+
+	pfree(fill);
+	if (index->nver > 0)
+	{
+		pfree(index->vkid);
+		pfree(index->vfrom);
+		pfree(index->vto);
+		pfree(index->vvalues);
+		pfree(index->visnull);
+	}
+	if (index->keybytes)
+		pfree(index->keybytes);
+	if (index->nkeys > 0)
+	{
+		pfree(index->keyoff);
+		pfree(index->keylen);
+		pfree(index->keyn);
+	}
+	pfree(index->dedup);
+	index->vkid = NULL;
+	index->keybytes = NULL;
+	index->dedup = NULL;
+}
+
+/* Sort order of block_sort: (valid_from, position). */
+typedef struct AsofSortItem
+{
+	TimestampTz from;
+	uint32		pos;
+} AsofSortItem;
+
+static int
+cmp_sort_item(const void *a, const void *b)
+{
+	const AsofSortItem *x = a;
+	const AsofSortItem *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	return x->pos < y->pos ? -1 : (x->pos > y->pos ? 1 : 0);
+}
+
+/* Sort one block's versions by valid_from (history not stored in that order). */
+static void
+block_sort(AsofIndex *index, AsofBlockView *b)
+{
+	int			natts = index->natts;
+	AsofSortItem *items = palloc(sizeof(AsofSortItem) * b->n);
+	TimestampTz *to = palloc(sizeof(TimestampTz) * b->n);
+	Datum	   *values = palloc(sizeof(Datum) * Max((Size) b->n * natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max((Size) b->n * natts, 1));
+
+	for (uint32 i = 0; i < b->n; i++)
+	{
+		items[i].from = b->from[i];
+		items[i].pos = i;
+	}
+	qsort(items, b->n, sizeof(AsofSortItem), cmp_sort_item);
+	memcpy(to, b->to, sizeof(TimestampTz) * b->n);
+	memcpy(values, b->values, sizeof(Datum) * b->n * natts);
+	memcpy(isnull, b->isnull, sizeof(bool) * b->n * natts);
+	for (uint32 i = 0; i < b->n; i++)
+	{
+		uint32		p = items[i].pos;
+
+		b->from[i] = items[i].from;
+		b->to[i] = to[p];
+		memcpy(b->values + (Size) i * natts, values + (Size) p * natts, sizeof(Datum) * natts);
+		memcpy(b->isnull + (Size) i * natts, isnull + (Size) p * natts, sizeof(bool) * natts);
+	}
+	pfree(items);
+	pfree(to);
+	pfree(values);
+	pfree(isnull);
+}
+
+/* ---------- probing ---------- */
+
+/* The block of `key`, or NULL. */
+static inline uint64 *
+index_probe(const AsofIndex *index, const char *key, uint32 keylen, uint32 hash)
+{
+	for (uint32 i = hash & index->mask; index->buckets[i].ref != 0; i = (i + 1) & index->mask)
+	{
+		uint64	   *block = index->blocks + index->buckets[i].ref;
+		const AsofBlockHeader *h = (const AsofBlockHeader *) block;
+
+		if (index->buckets[i].hash == hash && h->keylen == keylen &&
+			memcmp(block + 1, key, keylen) == 0)
+			return block;
+	}
+	return NULL;
+}
+
+/* The version valid at `at` (the last with valid_from <= at, if it covers at), or -1. */
+static inline int
+block_search(const AsofBlockView *b, TimestampTz at)
+{
+	int			lo = 0,
+				hi = (int) b->n - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (b->from[mid] <= at)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if (b->n == 0 || b->from[lo] > at || b->to[lo] <= at)
+		return -1;
+	return lo;
 }
 
 /* ---------- receivers ---------- */
@@ -275,51 +797,6 @@ receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 static void
 receiver_noop(DestReceiver *self)
 {
-}
-
-/* One version: (key, valid_from, valid_to, attributes...). */
-static bool
-load_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	AsofIndex  *index = ((LoadReceiver *) self)->index;
-	PhxEntity  *entity = index->entity;
-	MemoryContext old;
-	text	   *keytext;
-	AsofKey    *k;
-	AsofVersion *v;
-	int			natts = entity->natts;
-
-	slot_getallattrs(slot);
-	keytext = DatumGetTextPP(slot->tts_values[0]);
-	k = index->last;
-	if (k == NULL || k->keylen != VARSIZE_ANY_EXHDR(keytext) ||
-		memcmp(k->key, VARDATA_ANY(keytext), k->keylen) != 0)
-		k = index->last = index_find(index, VARDATA_ANY(keytext), VARSIZE_ANY_EXHDR(keytext),
-									 hash_bytes((const unsigned char *) VARDATA_ANY(keytext),
-												VARSIZE_ANY_EXHDR(keytext)), true);
-	old = MemoryContextSwitchTo(index->cxt);
-	if (k->nversions == k->capacity)
-	{
-		k->capacity = k->capacity ? k->capacity * 2 : 4;
-		k->versions = k->versions ? repalloc(k->versions, sizeof(AsofVersion) * k->capacity)
-			: palloc(sizeof(AsofVersion) * k->capacity);
-	}
-	v = &k->versions[k->nversions++];
-	v->valid_from = DatumGetTimestampTz(slot->tts_values[1]);
-	v->valid_to = DatumGetTimestampTz(slot->tts_values[2]);
-	/* one chunk per version: fewer cache misses when the join reads it */
-	v->values = palloc(MAXALIGN(sizeof(Datum) * Max(natts, 1)) + Max(natts, 1));
-	v->isnull = (bool *) ((char *) v->values + MAXALIGN(sizeof(Datum) * Max(natts, 1)));
-	for (int i = 0; i < natts; i++)
-	{
-		v->isnull[i] = slot->tts_isnull[3 + i];
-		v->values[i] = v->isnull[i] ? (Datum) 0 :
-			datumCopy(slot->tts_values[3 + i], entity->atts[i].typbyval, entity->atts[i].typlen);
-	}
-	k->sorted = k->nversions == 1 ||
-		(k->sorted && k->versions[k->nversions - 2].valid_from <= v->valid_from);
-	MemoryContextSwitchTo(old);
-	return true;
 }
 
 /* Check the query's shape against the column definition list once. */
@@ -353,43 +830,161 @@ join_startup(DestReceiver *self, int operation, TupleDesc querydesc)
 							i + 1, format_type_be(want))));
 	}
 	rcv->querydesc = querydesc;
-	rcv->values = palloc(sizeof(Datum) * rcv->outdesc->natts);
-	rcv->nulls = palloc(sizeof(bool) * rcv->outdesc->natts);
+	rcv->nq = nq;
+	/* in the index's context: join_flush runs once more after the executor's end */
+	rcv->values = MemoryContextAlloc(rcv->index->cxt, sizeof(Datum) * rcv->outdesc->natts);
+	rcv->nulls = MemoryContextAlloc(rcv->index->cxt, sizeof(bool) * rcv->outdesc->natts);
+	rcv->bvalues = MemoryContextAlloc(rcv->index->cxt, sizeof(Datum) * ASOF_BATCH * nq);
+	rcv->bnulls = MemoryContextAlloc(rcv->index->cxt, sizeof(bool) * ASOF_BATCH * nq);
+	rcv->rowbuf = MemoryContextAlloc(rcv->index->cxt, ASOF_ROWBUF);
+	rcv->rowused = 0;
+	rcv->nbatch = 0;
 }
 
+/*
+ * A copy of a by-reference query value that lives until the batch is
+ * flushed: in rowbuf, or in batchcxt when rowbuf is full or it is large.
+ */
+static Datum
+batch_copy(JoinReceiver *rcv, Form_pg_attribute att, Datum value)
+{
+	Size		size;
+	Pointer		copy;
+
+	if (att->attlen == -1 && VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(value)))
+	{
+		MemoryContext old = MemoryContextSwitchTo(rcv->batchcxt);
+
+		value = datumCopy(value, false, -1);
+		MemoryContextSwitchTo(old);
+		return value;
+	}
+	size = datumGetSize(value, false, att->attlen);
+	if (rcv->rowused + MAXALIGN(size) <= ASOF_ROWBUF)
+	{
+		copy = rcv->rowbuf + rcv->rowused;
+		rcv->rowused += MAXALIGN(size);
+	}
+	else
+		copy = MemoryContextAlloc(rcv->batchcxt, size);
+	memcpy(copy, DatumGetPointer(value), size);
+	return PointerGetDatum(copy);
+}
+
+/*
+ * Queue one row: copy it, hash its key and prefetch its bucket, so that when
+ * the batch is full its buckets are (being) loaded.
+ */
 static bool
 join_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	JoinReceiver *rcv = (JoinReceiver *) self;
-	PhxEntity  *entity = rcv->index->entity;
-	int			nq = rcv->querydesc->natts;
-	AsofVersion *v = NULL;
+	int			nq = rcv->nq;
+	int			j = rcv->nbatch;
+	Datum	   *values = rcv->bvalues + j * nq;
+	bool	   *nulls = rcv->bnulls + j * nq;
 
-	CHECK_FOR_INTERRUPTS();
 	slot_getallattrs(slot);
-	memcpy(rcv->values, slot->tts_values, sizeof(Datum) * nq);
-	memcpy(rcv->nulls, slot->tts_isnull, sizeof(bool) * nq);
-	if (!slot->tts_isnull[0] && !slot->tts_isnull[1])
+	for (int i = 0; i < nq; i++)
 	{
-		text	   *key = DatumGetTextPP(slot->tts_values[0]);
+		Form_pg_attribute att = TupleDescAttr(rcv->querydesc, i);
 
-		v = asof_index_lookup(rcv->index, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
-							  DatumGetTimestampTz(slot->tts_values[1]));
+		nulls[i] = slot->tts_isnull[i];
+		values[i] = nulls[i] || att->attbyval ? slot->tts_values[i]
+			: batch_copy(rcv, att, slot->tts_values[i]);
 	}
-	for (int i = 0; i < entity->natts; i++)
+	rcv->bprobe[j] = !nulls[0] && !nulls[1];
+	if (rcv->bprobe[j])
 	{
-		rcv->values[nq + i] = v ? v->values[i] : (Datum) 0;
-		rcv->nulls[nq + i] = v ? v->isnull[i] : true;
+		struct varlena *key = (struct varlena *) DatumGetPointer(values[0]);
+
+		if (VARATT_IS_EXTENDED(key) && !VARATT_IS_SHORT(key))
+		{
+			MemoryContext old = MemoryContextSwitchTo(rcv->batchcxt);
+
+			key = pg_detoast_datum_packed(key);
+			MemoryContextSwitchTo(old);
+		}
+		rcv->bkey[j] = VARDATA_ANY(key);
+		rcv->bkeylen[j] = VARSIZE_ANY_EXHDR(key);
+		rcv->bhash[j] = hash_bytes((const unsigned char *) rcv->bkey[j], rcv->bkeylen[j]);
+		asof_prefetch(&rcv->index->buckets[rcv->bhash[j] & rcv->index->mask]);
 	}
-	tuplestore_putvalues(rcv->out, rcv->outdesc, rcv->values, rcv->nulls);
+	if (++rcv->nbatch == ASOF_BATCH)
+		join_flush(rcv);
 	return true;
 }
 
-static int
-cmp_version(const void *a, const void *b)
+/*
+ * Probe and emit the queued rows in two passes: the first follows each
+ * row's bucket to its candidate block and prefetches the block, the second
+ * checks the key, searches the block and writes the output row.
+ */
+static void
+join_flush(JoinReceiver *rcv)
 {
-	TimestampTz x = ((const AsofVersion *) a)->valid_from;
-	TimestampTz y = ((const AsofVersion *) b)->valid_from;
+	AsofIndex  *index = rcv->index;
+	int			nq = rcv->nq;
+	int			natts = index->natts;
 
-	return x < y ? -1 : (x > y ? 1 : 0);
+	CHECK_FOR_INTERRUPTS();
+	for (int j = 0; j < rcv->nbatch; j++)
+	{
+		rcv->bblock[j] = NULL;
+		if (!rcv->bprobe[j])
+			continue;
+		for (uint32 i = rcv->bhash[j] & index->mask; index->buckets[i].ref != 0;
+			 i = (i + 1) & index->mask)
+			if (index->buckets[i].hash == rcv->bhash[j])
+			{
+				uint64	   *block = index->blocks + index->buckets[i].ref;
+
+				asof_prefetch(block);
+				asof_prefetch(block + 8);
+				asof_prefetch(block + 16);
+				asof_prefetch(block + 24);
+				rcv->bblock[j] = block;
+				break;
+			}
+	}
+	for (int j = 0; j < rcv->nbatch; j++)
+	{
+		uint64	   *block = rcv->bblock[j];
+		int			v = -1;
+		AsofBlockView b;
+
+		memcpy(rcv->values, rcv->bvalues + j * nq, sizeof(Datum) * nq);
+		memcpy(rcv->nulls, rcv->bnulls + j * nq, sizeof(bool) * nq);
+		if (block != NULL)
+		{
+			const AsofBlockHeader *h = (const AsofBlockHeader *) block;
+
+			/* a hash collision: the full probe walks on past it */
+			if (h->keylen != (uint32) rcv->bkeylen[j] ||
+				memcmp(block + 1, rcv->bkey[j], rcv->bkeylen[j]) != 0)
+				block = index_probe(index, rcv->bkey[j], rcv->bkeylen[j], rcv->bhash[j]);
+		}
+		if (block != NULL)
+		{
+			block_view(index, block, &b);
+			v = block_search(&b, DatumGetTimestampTz(rcv->values[1]));
+		}
+		if (v >= 0)
+		{
+			memcpy(rcv->values + nq, b.values + (Size) v * natts, sizeof(Datum) * natts);
+			memcpy(rcv->nulls + nq, b.isnull + (Size) v * natts, sizeof(bool) * natts);
+		}
+		else
+			memset(rcv->nulls + nq, true, sizeof(bool) * natts);
+		tuplestore_putvalues(rcv->out, rcv->outdesc, rcv->values, rcv->nulls);
+	}
+	rcv->nbatch = 0;
+	rcv->rowused = 0;
+	MemoryContextReset(rcv->batchcxt);
+}
+
+static void
+join_shutdown(DestReceiver *self)
+{
+	join_flush((JoinReceiver *) self);
 }
