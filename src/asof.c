@@ -25,8 +25,10 @@
  * Output rows keep the query's order.
  */
 #include "postgres.h"
+#include <sys/mman.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -39,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -50,6 +53,8 @@
 #define ASOF_ROWBUF		(64 * 1024) /* by-reference query values of a batch */
 #define ASOF_CHUNK		(1024 * 1024)	/* attribute value arena chunk */
 #define ASOF_DEDUP		4096	/* dedup cache slots per attribute (power of 2) */
+#define ASOF_AHEAD		8		/* versions prefetched ahead while laying out */
+#define ASOF_HUGE_PAGE	((Size) 2 * 1024 * 1024)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define asof_prefetch(p) __builtin_prefetch(p)
@@ -89,6 +94,14 @@ typedef struct AsofBlockView
 	bool	   *isnull;			/* n * natts */
 } AsofBlockView;
 
+/* A key while loading (one struct: interning a key touches one line). */
+typedef struct AsofKeyInfo
+{
+	uint64		off;			/* in keybytes; once laid out, of its block */
+	uint32		len;
+	uint32		n;				/* versions */
+} AsofKeyInfo;
+
 /* Dedup cache slot: a copy of a by-reference value in the arena. */
 typedef struct AsofDedup
 {
@@ -111,9 +124,7 @@ struct AsofIndex
 	char	   *keybytes;
 	Size		keyused,
 				keycap;
-	uint64	   *keyoff;			/* per key id: offset in keybytes, then block offset */
-	uint32	   *keylen;
-	uint32	   *keyn;			/* versions per key */
+	AsofKeyInfo *keys;			/* by key id */
 	uint32		keyidcap;
 	uint32		lastkid;		/* versions usually arrive grouped by key */
 	uint32	   *vkid;
@@ -123,6 +134,7 @@ struct AsofIndex
 	bool	   *visnull;
 	uint64		nver,
 				vercap;
+	char	   *stage;			/* the memory of the five arrays above */
 
 	/* by-reference attribute values */
 	char	   *arena;
@@ -181,7 +193,8 @@ PG_FUNCTION_INFO_V1(phoenix_asof_join);
 
 static uint32 key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash);
 static void buckets_grow(AsofIndex *index);
-static void stage_grow(AsofIndex *index);
+static void stage_grow(AsofIndex *index, uint64 cap);
+static void *big_alloc(MemoryContext cxt, Size size);
 static Datum value_copy(AsofIndex *index, int att, Datum value);
 static void index_layout(AsofIndex *index);
 static void block_sort(AsofIndex *index, AsofBlockView *b);
@@ -197,6 +210,26 @@ static void join_flush(JoinReceiver *rcv);
 static void join_shutdown(DestReceiver *self);
 static void receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo);
 static void receiver_noop(DestReceiver *self);
+
+/*
+ * How many versions to make room for at first: the planner's row count of
+ * the history table (all recorded times: an upper bound), within reason.
+ */
+static uint64
+stage_estimate(PhxEntity *entity)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(entity->history_relid));
+	float4		reltuples = -1;
+
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	if (reltuples < 8192)
+		return 8192;
+	return (uint64) Min(reltuples * 1.05, 16.0 * 1024 * 1024);
+}
 
 /*
  * Build the index: one SPI scan of the history table whose rows go straight
@@ -221,6 +254,7 @@ asof_index_build(PhxEntity *entity, bool current, TimestampTz known_at, MemoryCo
 	index->lastkid = PG_UINT32_MAX;
 	index->dedup = palloc0(sizeof(AsofDedup) * ASOF_DEDUP * Max(entity->natts, 1));
 	MemoryContextSwitchTo(old);
+	stage_grow(index, stage_estimate(entity));
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s::text, valid_from, valid_to", quote_identifier(entity->key_name));
@@ -340,8 +374,8 @@ key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash)
 	for (i = hash & index->mask; index->buckets[i].ref != 0; i = (i + 1) & index->mask)
 	{
 		kid = index->buckets[i].ref - 1;
-		if (index->buckets[i].hash == hash && index->keylen[kid] == keylen &&
-			memcmp(index->keybytes + index->keyoff[kid], key, keylen) == 0)
+		if (index->buckets[i].hash == hash && index->keys[kid].len == keylen &&
+			memcmp(index->keybytes + index->keys[kid].off, key, keylen) == 0)
 			return kid;
 	}
 
@@ -355,12 +389,8 @@ key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash)
 		MemoryContext old = MemoryContextSwitchTo(index->cxt);
 
 		index->keyidcap = Max(1024, index->keyidcap * 2);
-		index->keyoff = index->keyoff ? repalloc_huge(index->keyoff, sizeof(uint64) * index->keyidcap)
-			: palloc(sizeof(uint64) * index->keyidcap);
-		index->keylen = index->keylen ? repalloc_huge(index->keylen, sizeof(uint32) * index->keyidcap)
-			: palloc(sizeof(uint32) * index->keyidcap);
-		index->keyn = index->keyn ? repalloc_huge(index->keyn, sizeof(uint32) * index->keyidcap)
-			: palloc(sizeof(uint32) * index->keyidcap);
+		index->keys = index->keys ? repalloc_huge(index->keys, sizeof(AsofKeyInfo) * index->keyidcap)
+			: palloc(sizeof(AsofKeyInfo) * index->keyidcap);
 		MemoryContextSwitchTo(old);
 	}
 	if (index->keyused + keylen > index->keycap)
@@ -371,9 +401,9 @@ key_intern(AsofIndex *index, const char *key, uint32 keylen, uint32 hash)
 	}
 	if (keylen > 0)
 		memcpy(index->keybytes + index->keyused, key, keylen);
-	index->keyoff[kid] = index->keyused;
-	index->keylen[kid] = keylen;
-	index->keyn[kid] = 0;
+	index->keys[kid].off = index->keyused;
+	index->keys[kid].len = keylen;
+	index->keys[kid].n = 0;
 	index->keyused += keylen;
 	index->buckets[i].hash = hash;
 	index->buckets[i].ref = kid + 1;
@@ -409,32 +439,40 @@ buckets_grow(AsofIndex *index)
 	pfree(old);
 }
 
-/* Room for more versions in the loading arrays. */
+/*
+ * Room for `cap` versions in the loading arrays: one allocation, cut in five
+ * (huge pages where the kernel gives them: a page fault per 4 kB of a
+ * million versions costs more than filling them).
+ */
 static void
-stage_grow(AsofIndex *index)
+stage_grow(AsofIndex *index, uint64 cap)
 {
 	int			natts = Max(index->natts, 1);
-	MemoryContext old = MemoryContextSwitchTo(index->cxt);
+	Size		per = 2 * sizeof(TimestampTz) + (sizeof(Datum) + sizeof(bool)) * natts + sizeof(uint32);
+	char	   *old = index->stage;
+	char	   *p;
 
-	if (index->vercap == 0)
-	{
-		index->vercap = 8192;
-		index->vkid = palloc(sizeof(uint32) * index->vercap);
-		index->vfrom = palloc(sizeof(TimestampTz) * index->vercap);
-		index->vto = palloc(sizeof(TimestampTz) * index->vercap);
-		index->vvalues = palloc(sizeof(Datum) * index->vercap * natts);
-		index->visnull = palloc(sizeof(bool) * index->vercap * natts);
-	}
-	else
-	{
-		index->vercap *= 2;
-		index->vkid = repalloc_huge(index->vkid, sizeof(uint32) * index->vercap);
-		index->vfrom = repalloc_huge(index->vfrom, sizeof(TimestampTz) * index->vercap);
-		index->vto = repalloc_huge(index->vto, sizeof(TimestampTz) * index->vercap);
-		index->vvalues = repalloc_huge(index->vvalues, sizeof(Datum) * index->vercap * natts);
-		index->visnull = repalloc_huge(index->visnull, sizeof(bool) * index->vercap * natts);
-	}
-	MemoryContextSwitchTo(old);
+	if (cap > MaxAllocHugeSize / per)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("entity \"%s\" has too many versions for an as-of join", index->entity->name)));
+	p = index->stage = big_alloc(index->cxt, per * cap);
+	/* the 8-byte arrays first: each part stays 8-byte aligned */
+#define STAGE_PART(field, size) \
+	do { \
+		if (old) memcpy(p, index->field, (size) * index->nver); \
+		index->field = (void *) p; \
+		p += (size) * cap; \
+	} while (0)
+	STAGE_PART(vfrom, sizeof(TimestampTz));
+	STAGE_PART(vto, sizeof(TimestampTz));
+	STAGE_PART(vvalues, sizeof(Datum) * natts);
+	STAGE_PART(vkid, sizeof(uint32));
+	STAGE_PART(visnull, sizeof(bool) * natts);
+#undef STAGE_PART
+	index->vercap = cap;
+	if (old)
+		pfree(old);
 }
 
 /*
@@ -497,7 +535,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	slot_getallattrs(slot);
 	if (index->nver == index->vercap)
-		stage_grow(index);
+		stage_grow(index, index->vercap * 2);
 	v = index->nver++;
 	index->vfrom[v] = DatumGetTimestampTz(slot->tts_values[1]);
 	index->vto[v] = DatumGetTimestampTz(slot->tts_values[2]);
@@ -523,7 +561,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 		uint32		kid = key_intern(index, key, keylen, hash);
 
 		index->vkid[v] = kid;
-		index->keyn[kid]++;
+		index->keys[kid].n++;
 		return true;
 	}
 	asof_prefetch(&index->buckets[hash & index->mask]);
@@ -555,12 +593,12 @@ load_flush(LoadReceiver *rcv)
 			same = keylen == rcv->pkeylen[p - 1] &&
 				memcmp(key, rcv->keybuf + rcv->pkeyoff[p - 1], keylen) == 0;
 		else
-			same = kid != PG_UINT32_MAX && index->keylen[kid] == keylen &&
-				memcmp(index->keybytes + index->keyoff[kid], key, keylen) == 0;
+			same = kid != PG_UINT32_MAX && index->keys[kid].len == keylen &&
+				memcmp(index->keybytes + index->keys[kid].off, key, keylen) == 0;
 		if (!same)
 			kid = index->lastkid = key_intern(index, key, keylen, rcv->phash[p]);
 		index->vkid[rcv->pver[p]] = kid;
-		index->keyn[kid]++;
+		index->keys[kid].n++;
 	}
 	rcv->npending = 0;
 	rcv->keyused = 0;
@@ -589,6 +627,37 @@ block_view(const AsofIndex *index, uint64 *block, AsofBlockView *b)
 	b->isnull = (bool *) (b->values + (Size) b->n * index->natts);
 }
 
+/*
+ * A large allocation in `cxt`, with the kernel asked to back its 2 MB-aligned
+ * interior with transparent huge pages (where THP is in "madvise" mode):
+ * the index's arrays are written once at random and read at random, so 4 kB
+ * pages cost a page fault per 4 kB and a TLB miss per probe.  Freed by pfree.
+ */
+static void *
+big_alloc(MemoryContext cxt, Size size)
+{
+	char	   *p = MemoryContextAllocHuge(cxt, size);
+
+#ifdef MADV_HUGEPAGE
+	if (size >= 2 * ASOF_HUGE_PAGE)
+	{
+		uintptr_t	start = TYPEALIGN(ASOF_HUGE_PAGE, (uintptr_t) p);
+		uintptr_t	end = TYPEALIGN_DOWN(ASOF_HUGE_PAGE, (uintptr_t) p + size);
+
+		if (end > start)
+			(void) madvise((void *) start, end - start, MADV_HUGEPAGE);	/* only advice */
+	}
+#endif
+	return p;
+}
+
+/* Where version i of key k's block keeps its valid_from (valid_to is n further). */
+static inline TimestampTz *
+version_from(const AsofIndex *index, uint32 k, uint32 i)
+{
+	return (TimestampTz *) (index->blocks + index->keys[k].off + 1 + WORDS(index->keys[k].len)) + i;
+}
+
 /* Words of a block of n versions of a key of keylen bytes. */
 static uint64
 block_words(uint32 keylen, uint32 n, int natts)
@@ -611,15 +680,15 @@ index_layout(AsofIndex *index)
 	/* keybytes holds the keys in id order, back to back: offsets are no longer needed */
 	for (uint32 k = 0; k < index->nkeys; k++)
 	{
-		index->keyoff[k] = total;	/* from here on: the block's offset */
-		total += block_words(index->keylen[k], index->keyn[k], natts);
+		index->keys[k].off = total;	/* from here on: the block's offset */
+		total += block_words(index->keys[k].len, index->keys[k].n, natts);
 		if (total > PG_UINT32_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("entity \"%s\" has too many versions for an as-of join",
 							index->entity->name)));
 	}
-	index->blocks = MemoryContextAllocHuge(index->cxt, total * sizeof(uint64));
+	index->blocks = big_alloc(index->cxt, total * sizeof(uint64));
 	index->blocks[0] = 0;
 
 	/* headers and keys */
@@ -628,40 +697,61 @@ index_layout(AsofIndex *index)
 
 		for (uint32 k = 0; k < index->nkeys; k++)
 		{
-			uint64	   *block = index->blocks + index->keyoff[k];
+			uint64	   *block = index->blocks + index->keys[k].off;
 			AsofBlockHeader *h = (AsofBlockHeader *) block;
 
-			h->n = index->keyn[k];
-			h->keylen = index->keylen[k];
+			h->n = index->keys[k].n;
+			h->keylen = index->keys[k].len;
 			if (h->keylen > 0)
 				memcpy(block + 1, index->keybytes + src, h->keylen);
 			src += h->keylen;
 		}
 	}
 
-	/* scatter the versions into their blocks, in scan order */
+	/*
+	 * Scatter the versions into their blocks, in scan order: random writes
+	 * when keys interleave, so the key info and then the lines written are
+	 * prefetched ahead.
+	 */
 	fill = MemoryContextAllocHuge(index->cxt, sizeof(uint32) * Max(index->nkeys, 1));
 	memset(fill, 0, sizeof(uint32) * Max(index->nkeys, 1));
 	for (uint64 v = 0; v < index->nver; v++)
 	{
 		uint32		k = index->vkid[v];
-		AsofBlockView b;
 		uint32		i = fill[k]++;
 
-		block_view(index, index->blocks + index->keyoff[k], &b);
-		b.from[i] = index->vfrom[v];
-		b.to[i] = index->vto[v];
-		for (int a = 0; a < natts; a++)
+		if (v + 2 * ASOF_AHEAD < index->nver)
 		{
-			b.values[(Size) i * natts + a] = index->vvalues[v * natts + a];
-			b.isnull[(Size) i * natts + a] = index->visnull[v * natts + a];
+			asof_prefetch(&index->keys[index->vkid[v + 2 * ASOF_AHEAD]]);
+			asof_prefetch(&fill[index->vkid[v + 2 * ASOF_AHEAD]]);
+		}
+		if (v + ASOF_AHEAD < index->nver)
+		{
+			uint32		k2 = index->vkid[v + ASOF_AHEAD];
+			uint32		n2 = index->keys[k2].n;
+			TimestampTz *base2 = version_from(index, k2, 0);
+
+			asof_prefetch(base2 + fill[k2]);
+			asof_prefetch(base2 + n2 + fill[k2]);
+			asof_prefetch(base2 + 2 * (Size) n2 + (Size) fill[k2] * natts);
+		}
+		{
+			uint32		n = index->keys[k].n;
+			TimestampTz *base = version_from(index, k, 0);
+			Datum	   *values = (Datum *) (base + 2 * (Size) n);
+			bool	   *isnull = (bool *) (values + (Size) n * natts);
+
+			base[i] = index->vfrom[v];
+			base[n + i] = index->vto[v];
+			memcpy(values + (Size) i * natts, index->vvalues + v * natts, sizeof(Datum) * natts);
+			memcpy(isnull + (Size) i * natts, index->visnull + v * natts, sizeof(bool) * natts);
 		}
 	}
 	for (uint32 k = 0; k < index->nkeys; k++)
 	{
 		AsofBlockView b;
 
-		block_view(index, index->blocks + index->keyoff[k], &b);
+		block_view(index, index->blocks + index->keys[k].off, &b);
 		for (uint32 i = 1; i < b.n; i++)
 			if (b.from[i - 1] > b.from[i])
 			{
@@ -671,24 +761,15 @@ index_layout(AsofIndex *index)
 	}
 	for (uint32 i = 0; i <= index->mask; i++)
 		if (index->buckets[i].ref != 0)
-			index->buckets[i].ref = (uint32) index->keyoff[index->buckets[i].ref - 1];
+			index->buckets[i].ref = (uint32) index->keys[index->buckets[i].ref - 1].off;
 
 	pfree(fill);
-	if (index->nver > 0)
-	{
-		pfree(index->vkid);
-		pfree(index->vfrom);
-		pfree(index->vto);
-		pfree(index->vvalues);
-		pfree(index->visnull);
-	}
+	pfree(index->stage);
 	if (index->keybytes)
 		pfree(index->keybytes);
 	if (index->nkeys > 0)
 	{
-		pfree(index->keyoff);
-		pfree(index->keylen);
-		pfree(index->keyn);
+		pfree(index->keys);
 	}
 	pfree(index->dedup);
 	index->vkid = NULL;
