@@ -310,7 +310,10 @@ kafka_client_close(KafkaClient *client)
  * `timeout_ms` (a broker that does not answer only delays the rebalance,
  * which the session timeout still performs).  Rebalance callbacks (the
  * final revocation) are served on this thread.  Never ERRORs: it runs on
- * exit and in memory context reset callbacks.
+ * exit and in memory context reset callbacks.  (Serving the queue with
+ * rd_kafka_queue_poll_callback instead would abort the process on a
+ * fetched message still queued: librdkafka asserts that callbacks handle
+ * everything.)
  */
 void
 kafka_consumer_close(KafkaClient *client, int timeout_ms)
@@ -328,7 +331,16 @@ kafka_consumer_close(KafkaClient *client, int timeout_ms)
 	else
 		while (!rd_kafka_consumer_closed(client->rk) &&
 			   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
-			(void) rd_kafka_queue_poll_callback(queue, KAFKA_CLOSE_POLL_MS);
+		{
+			/*
+			 * Consuming serves the callbacks and hands back what must not
+			 * be served by one (messages still fetched, errors): dropped.
+			 */
+			rd_kafka_message_t *msg = rd_kafka_consume_queue(queue, KAFKA_CLOSE_POLL_MS);
+
+			if (msg != NULL)
+				rd_kafka_message_destroy(msg);
+		}
 	rd_kafka_queue_destroy(queue);
 }
 

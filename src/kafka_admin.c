@@ -168,6 +168,13 @@ phoenix_drop_subscription(PG_FUNCTION_ARGS)
 				 errmsg("drop_subscription needs a name")));
 	values[0] = CStringGetTextDatum(name);
 	SPI_connect();
+
+	/*
+	 * The subscription row first, then the group's offsets: the order in
+	 * which a batch of the worker locks them (see apply_batch), so that a
+	 * drop waits for a batch in flight, or the batch for the drop, never
+	 * both.
+	 */
 	ret = SPI_execute_with_args("DELETE FROM phoenix.kafka_subscriptions WHERE name = $1"
 								" RETURNING group_id, topic",
 								1, argtypes, values, NULL, false, 0);

@@ -153,6 +153,7 @@ static MemoryContext loop_cxt = NULL;
 static MemoryContext emit_cxt = NULL;
 static List *consumers = NIL;	/* Consumer * */
 static const char *current_subscription = NULL;	/* for error records */
+static SPIPlanPtr plan_subscription_lock = NULL;
 static SPIPlanPtr plan_offsets_init = NULL;
 static SPIPlanPtr plan_offsets_lock = NULL;
 static SPIPlanPtr plan_offsets_read = NULL;
@@ -1087,6 +1088,8 @@ apply_batch(Consumer *c)
 
 	if (plan_offsets_init == NULL)
 	{
+		plan_subscription_lock = phoenix_prepare_kept("SELECT 1 FROM phoenix.kafka_subscriptions WHERE name = $1 FOR KEY SHARE",
+													  1, (Oid[]) {TEXTOID}, "the subscription lock");
 		plan_offsets_init = phoenix_prepare_kept("INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)"
 									  " SELECT $1, $2, p, 0 FROM unnest($3::int[]) p"
 									  " ON CONFLICT DO NOTHING",
@@ -1115,6 +1118,24 @@ apply_batch(Consumer *c)
 							   "  last_batch_at = now()",
 							   5, (Oid[]) {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, "the partition counters");
 	}
+	/*
+	 * The subscription's row first (drop_subscription deletes it before the
+	 * offsets): a drop then waits for this batch, or this batch for the drop
+	 * and finds the subscription gone, and the two never deadlock.
+	 */
+	args[0] = CStringGetTextDatum(c->sub.name);
+	ret = SPI_execute_plan(plan_subscription_lock, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		/* dropped meanwhile: apply nothing; the reload stops the consumer */
+		kafka_txn_commit(old);
+		MemoryContextDelete(batch_cxt);
+		drop_pending(c, NULL);
+		return;
+	}
+
 	args[0] = CStringGetTextDatum(c->sub.group_id);
 	args[1] = CStringGetTextDatum(c->sub.topic);
 	args[2] = int4_array(parts, nparts);
