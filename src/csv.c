@@ -442,7 +442,7 @@ csv_read_chunk(CsvInput *in, EmitItem *chunk, bool *failed)
 		memset(item, 0, sizeof(EmitItem));
 		item->event_type = in->type->name;
 		item->source = in->source;
-		item->source_position = psprintf("line " UINT64_FORMAT, in->last_line + 1);
+		item->source_position = emit_source_position("line", in->last_line + 1);
 		item->raw = cstate->line_buf.data ? pstrdup(cstate->line_buf.data) : "";
 		item->raw_len = strlen(item->raw);
 		item->raw_not_payload = true;
@@ -474,7 +474,7 @@ csv_row_item(CsvInput *in, char **fields, int nfields, EmitItem *item)
 	memset(item, 0, sizeof(EmitItem));
 	item->event_type = type->name;
 	item->source = in->source;
-	item->source_position = psprintf("line " UINT64_FORMAT, line);
+	item->source_position = emit_source_position("line", line);
 
 	if (in->src->replaced && strstr(cstate->line_buf.data, REPLACEMENT_UTF8) != NULL)
 	{

@@ -96,7 +96,8 @@ extern EmitCounts emit_items(EmitItem *items, int nitems, bool raise);
 
 /*
  * The idempotency hash of a payload (phoenix.event_ids.payload_hash): a
- * repeat of an event id is the same event when type and payload hash agree.
+ * repeat of an event id is the same event when type and payload hash agree
+ * (or, when the hashes differ, the payloads are equal jsonb: eventlog.c).
  * forget recomputes it for the payloads it scrubs.
  */
 extern int64 emit_payload_hash(const char *event_type, Jsonb *payload);
@@ -114,6 +115,12 @@ extern int64 emit_payload_hash(const char *event_type, Jsonb *payload);
  */
 extern MemoryContext emit_chunk_context(MemoryContext parent);
 extern void emit_chunk_context_done(MemoryContext cxt);
+
+/*
+ * "<what> <n>" (e.g. "line 12"), palloc'd: the source position of a bulk
+ * input, made for every event, so without the cost of a printf.
+ */
+extern char *emit_source_position(const char *what, uint64 n);
 
 /* Upper bound on a payload's size in bytes (GUC phoenix.max_payload_bytes). */
 extern int	emit_max_payload_bytes;

@@ -46,12 +46,26 @@ typedef struct ColumnArray
 	bool	   *nulls;
 } ColumnArray;
 
+/* A text datum made once for a string that most rows of a batch share. */
+typedef struct SharedText
+{
+	const char *str;
+	Datum		datum;
+} SharedText;
+
+/* A pending item's id, for sorting the items by id. */
+typedef struct IdOrder
+{
+	const char *id;
+	int			len;
+	int			index;			/* of the item */
+} IdOrder;
+
 typedef struct SeenId
 {
 	char		event_id[EVENT_ID_KEYSIZE];
 	int64		position;
 	int64		payload_hash;
-	int			slot;			/* the batch's first item with this id: its row */
 } SeenId;
 
 static Oid	log_relid = InvalidOid;
@@ -65,6 +79,7 @@ static TimestampTz partition_to;
 static SPIPlanPtr plan_append = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_lookup_ids = NULL;
+static SPIPlanPtr plan_logged_event = NULL;
 static SPIPlanPtr plan_dead_letter = NULL;
 static SPIPlanPtr plan_replay_failed = NULL;
 static SPIPlanPtr plan_replay_done = NULL;
@@ -83,9 +98,13 @@ static char *dead_letter_reason(EmitItem *item);
 static int	cmp_int64(const void *a, const void *b);
 static void append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at);
 static void column_attnos(Relation rel, const char *const *names, int n, int *attno);
+static Datum shared_text(SharedText *cache, const char *str);
 static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
 static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
 static void drop_slots(TupleTableSlot **slots, int nslots);
+static int	cmp_id_order(const void *a, const void *b);
+static bool same_event(EmitItem *item, const char *event_type, Jsonb *payload);
+static bool same_as_logged(EmitItem *item, int64 position, EmitItem **batch, int nbatch);
 static void claim_ids_slowly(EmitItem **items, int nitems,
 							 void (*refuse) (EmitItem *item, int64 existing_position));
 static void append_via_sql(EmitItem *items, int nitems, TimestampTz received_at);
@@ -112,91 +131,112 @@ eventlog_ensure_partition(TimestampTz received_at)
 	partition_known = true;
 }
 
-int64
-eventlog_next_position(void)
+void
+eventlog_number_items(EmitItem *items, int nitems)
 {
+	bool		checked = false;
+	int			i;
+
 	if (!OidIsValid(position_seq_relid))
 		position_seq_relid = phoenix_relid("event_log_position_seq");
-	return nextval_internal(position_seq_relid, true);
+	for (i = 0; i < nitems; i++)
+	{
+		if (items[i].status != EMIT_PENDING)
+			continue;
+		items[i].position = nextval_internal(position_seq_relid, !checked);
+		checked = true;
+	}
 }
 
 /*
- * Claim the ids of the pending items.  Repeats within the batch are found
- * in a hash table.  The batch's new ids are inserted directly, their unique
- * index entries checked without waiting or raising (UNIQUE_CHECK_PARTIAL):
- * the index descent that inserts is also the lookup.  The few that may
- * collide (an id seen in an earlier batch, or being inserted by a concurrent
- * transaction) have their row deleted again and are settled by
- * claim_ids_slowly, whose INSERT ... ON CONFLICT waits for concurrent
+ * Claim the ids of the pending items.  The items are sorted by id: repeats
+ * within the batch become neighbours (the first in input order leads its
+ * group), and the new ids are inserted in the order of the unique index,
+ * so consecutive insertions descend to the same or adjacent leaf pages,
+ * still in the CPU's cache, instead of wandering over the whole index.
+ * Their index entries are checked without waiting or raising
+ * (UNIQUE_CHECK_PARTIAL): the descent that inserts is also the lookup.  The
+ * few that may collide (an id seen in an earlier batch, or being inserted
+ * by a concurrent transaction) have their row deleted again and are settled
+ * by claim_ids_slowly, whose INSERT ... ON CONFLICT waits for concurrent
  * inserters like any other.
  */
 void
 eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
 {
 	static const char *const colnames[3] = {"event_id", "position", "payload_hash"};
-	int			i;
-	HTAB	   *seen;
-	HASHCTL		ctl;
 	Relation	rel;
 	int			attno[3];
-	TupleTableSlot **slots;
-	SeenId	  **first;			/* per item: the batch's first item with its id */
+	IdOrder    *order = palloc(sizeof(IdOrder) * Max(nitems, 1));
+	int		   *leader = palloc(sizeof(int) * Max(nitems, 1));	/* per item */
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Max(nitems, 1));
+	int		   *slot_item = palloc(sizeof(int) * Max(nitems, 1));
 	bool	   *collided;
 	bool	   *settle;
+	int			npending = 0;
 	int			nslots = 0;
 	int			nsettle = 0;
 	TupleDesc	shared = NULL;
+	int			i,
+				k;
 
 	if (ids_relid == InvalidOid)
 		ids_relid = phoenix_relid("event_ids");
 	if (pg_class_aclcheck(ids_relid, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
-	ctl.keysize = EVENT_ID_KEYSIZE;
-	ctl.entrysize = sizeof(SeenId);
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("phoenix batch event ids", Max(nitems, 16), &ctl,
-					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	rel = table_open(ids_relid, RowExclusiveLock);
-	column_attnos(rel, colnames, 3, attno);
-	slots = palloc(sizeof(TupleTableSlot *) * nitems);
-	first = palloc0(sizeof(SeenId *) * nitems);
-	settle = palloc0(sizeof(bool) * nitems);
 	for (i = 0; i < nitems; i++)
 	{
-		EmitItem   *item = &items[i];
-		bool		found;
-		SeenId	   *e;
+		if (items[i].status != EMIT_PENDING)
+			continue;
+		order[npending].id = items[i].event_id;
+		order[npending].len = strlen(items[i].event_id);
+		order[npending].index = i;
+		npending++;
+	}
+	if (npending == 0)
+		return;
+	qsort(order, npending, sizeof(IdOrder), cmp_id_order);
+
+	rel = table_open(ids_relid, RowExclusiveLock);
+	column_attnos(rel, colnames, 3, attno);
+	for (k = 0; k < npending; k++)
+	{
+		EmitItem   *item = &items[order[k].index];
 		TupleTableSlot *slot;
 
-		if (item->status != EMIT_PENDING)
-			continue;
-		e = hash_search(seen, item->event_id, HASH_ENTER, &found);
-		if (found)
+		if (k > 0 && order[k - 1].len == order[k].len &&
+			memcmp(order[k - 1].id, order[k].id, order[k].len) == 0)
 		{
-			first[i] = e;		/* a repeat within the batch: decided below */
+			/* a repeat within the batch: decided below */
+			leader[order[k].index] = leader[order[k - 1].index];
 			continue;
 		}
-		e->position = item->position;
-		e->payload_hash = item->payload_hash;
-		e->slot = nslots;
+		leader[order[k].index] = order[k].index;
 		slot = new_row_slot(rel, &shared);
-		slot->tts_values[attno[0]] = CStringGetTextDatum(item->event_id);
+		slot->tts_values[attno[0]] = PointerGetDatum(cstring_to_text_with_len(order[k].id, order[k].len));
 		slot->tts_values[attno[1]] = Int64GetDatum(item->position);
 		slot->tts_values[attno[2]] = Int64GetDatum(item->payload_hash);
 		slot->tts_isnull[attno[0]] = slot->tts_isnull[attno[1]] = slot->tts_isnull[attno[2]] = false;
 		ExecStoreVirtualTuple(slot);
+		slot_item[nslots] = order[k].index;
 		slots[nslots++] = slot;
 	}
-	collided = palloc0(sizeof(bool) * Max(nslots, 1));
-	insert_slots(rel, slots, nslots, collided);
-	for (i = 0; i < nslots; i++)
+	collided = palloc0(sizeof(bool) * nitems);	/* per leading item */
+	settle = palloc0(sizeof(bool) * nitems);
 	{
-		if (!collided[i])
-			continue;
-		/* our row must be visible to us to be deleted */
-		if (nsettle++ == 0)
-			CommandCounterIncrement();
-		simple_heap_delete(rel, &slots[i]->tts_tid);
+		bool	   *slot_collided = palloc0(sizeof(bool) * nslots);
+
+		insert_slots(rel, slots, nslots, slot_collided);
+		for (k = 0; k < nslots; k++)
+		{
+			if (!slot_collided[k])
+				continue;
+			collided[slot_item[k]] = true;
+			/* our row must be visible to us to be deleted */
+			if (nsettle++ == 0)
+				CommandCounterIncrement();
+			simple_heap_delete(rel, &slots[k]->tts_tid);
+		}
 	}
 	drop_slots(slots, nslots);
 	table_close(rel, NoLock);
@@ -204,30 +244,31 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	/*
 	 * Each item is now new (its row stays), a repeat of a new id of this
 	 * batch (same or other payload), or to be settled against what exists:
-	 * a first occurrence that collided, and the repeats of such an id.
+	 * a leader that collided, and the repeats of such an id.
 	 */
 	nsettle = 0;
 	for (i = 0; i < nitems; i++)
 	{
-		SeenId	   *e;
+		EmitItem   *first;
 
 		if (items[i].status != EMIT_PENDING)
 			continue;
-		e = first[i] ? first[i] : hash_search(seen, items[i].event_id, HASH_FIND, NULL);
-		if (collided[e->slot])
+		first = &items[leader[i]];
+		if (collided[leader[i]])
 		{
 			settle[i] = true;
 			nsettle++;
 		}
-		else if (first[i] == NULL)
+		else if (leader[i] == i)
 			continue;
-		else if (e->payload_hash == items[i].payload_hash)
+		else if (first->payload_hash == items[i].payload_hash ||
+				 same_event(&items[i], first->type->name, first->payload))
 		{
 			items[i].status = EMIT_DUPLICATE;
-			items[i].position = e->position;
+			items[i].position = first->position;
 		}
 		else
-			refuse(&items[i], e->position);
+			refuse(&items[i], first->position);
 	}
 	if (nsettle > 0)
 	{
@@ -239,6 +280,24 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 				list[n++] = &items[i];
 		claim_ids_slowly(list, n, refuse);
 	}
+}
+
+/*
+ * Byte-wise by id, as COLLATE "C" orders the index (a shorter id before
+ * the longer ones it begins), then by input order.
+ */
+static int
+cmp_id_order(const void *a, const void *b)
+{
+	const IdOrder *x = (const IdOrder *) a;
+	const IdOrder *y = (const IdOrder *) b;
+	int			c = memcmp(x->id, y->id, Min(x->len, y->len));
+
+	if (c != 0)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return (x->index > y->index) - (x->index < y->index);
 }
 
 /*
@@ -321,7 +380,8 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 		e = hash_search(existing, items[i]->event_id, HASH_FIND, NULL);
 		if (e == NULL)
 			elog(ERROR, "event id \"%s\" neither inserted nor found", items[i]->event_id);
-		if (e->payload_hash == items[i]->payload_hash)
+		if (e->payload_hash == items[i]->payload_hash ||
+			same_as_logged(items[i], e->position, items, nitems))
 		{
 			items[i]->status = EMIT_DUPLICATE;
 			items[i]->position = e->position;
@@ -329,6 +389,47 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 		else
 			refuse(items[i], e->position);
 	}
+}
+
+/*
+ * Payload hashes are of the jsonb bytes (emit_payload_hash), which differ
+ * for equal numbers written differently (1.0 and 1): when they differ, the
+ * payloads themselves decide.  Same type and equal jsonb: the same event.
+ */
+static bool
+same_event(EmitItem *item, const char *event_type, Jsonb *payload)
+{
+	return strcmp(item->type->name, event_type) == 0 &&
+		DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(item->payload),
+										 JsonbPGetDatum(payload)));
+}
+
+/*
+ * Is `item` the event logged at `position`?  That event is either being
+ * claimed by this very batch (not logged yet), or in the log.
+ */
+static bool
+same_as_logged(EmitItem *item, int64 position, EmitItem **batch, int nbatch)
+{
+	static const Oid argtypes[1] = {INT8OID};
+	Datum		arg = Int64GetDatum(position);
+	bool		isnull;
+	bool		same;
+	int			i;
+
+	for (i = 0; i < nbatch; i++)
+		if (batch[i]->position == position && batch[i] != item)
+			return same_event(item, batch[i]->type->name, batch[i]->payload);
+	prepare_once(&plan_logged_event,
+				 "SELECT event_type, payload FROM phoenix.event_log WHERE position OPERATOR(pg_catalog.=) $1",
+				 1, argtypes);
+	if (SPI_execute_plan(plan_logged_event, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phoenix.event_log");
+	same = SPI_processed == 1 &&
+		same_event(item, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+				   DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	SPI_freetuptable(SPI_tuptable);
+	return same;
 }
 
 /*
@@ -382,6 +483,8 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nitems);
 	int			nslots = 0;
 	TupleDesc	shared = NULL;
+	SharedText	type_text = {NULL, 0},
+				source_text = {NULL, 0};
 	int			c,
 				i;
 
@@ -396,7 +499,7 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 		slot = new_row_slot(rel, &shared);
 		slot->tts_values[attno[0]] = Int64GetDatum(item->position);
 		slot->tts_values[attno[1]] = CStringGetTextDatum(item->event_id);
-		slot->tts_values[attno[2]] = CStringGetTextDatum(item->event_type);
+		slot->tts_values[attno[2]] = shared_text(&type_text, item->type->name);
 		slot->tts_values[attno[3]] = Int32GetDatum(item->type->version);
 		slot->tts_values[attno[4]] = JsonbPGetDatum(item->payload);
 		slot->tts_values[attno[5]] = TimestampTzGetDatum(item->effective_at);
@@ -405,7 +508,7 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 			slot->tts_isnull[attno[c]] = false;
 		if (item->source)
 		{
-			slot->tts_values[attno[7]] = CStringGetTextDatum(item->source);
+			slot->tts_values[attno[7]] = shared_text(&source_text, item->source);
 			slot->tts_isnull[attno[7]] = false;
 		}
 		if (item->source_position)
@@ -418,6 +521,21 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 	}
 	insert_slots(rel, slots, nslots, NULL);
 	drop_slots(slots, nslots);
+}
+
+/*
+ * `str` as text, reusing the datum of the previous call when the string is
+ * the same (rows are formed by copying, so they may share it).
+ */
+static Datum
+shared_text(SharedText *cache, const char *str)
+{
+	if (cache->str == NULL || (str != cache->str && strcmp(str, cache->str) != 0))
+	{
+		cache->str = str;
+		cache->datum = CStringGetTextDatum(str);
+	}
+	return cache->datum;
 }
 
 /* attno[i] = index of the column named names[i] in rel's tuple descriptor. */
@@ -478,7 +596,8 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 		return;
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
-	bistate = GetBulkInsertState();
+	/* a bulk-write buffer ring only pays for itself over many rows */
+	bistate = nslots > 1 ? GetBulkInsertState() : NULL;
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, collided != NULL);
 	table_multi_insert(rel, slots, nslots, GetCurrentCommandId(true), 0, bistate);
@@ -492,7 +611,8 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 		if (collided)
 			collided[i] = conflict;
 	}
-	FreeBulkInsertState(bistate);
+	if (bistate)
+		FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 }

@@ -21,7 +21,15 @@ CREATE TABLE phoenix.event_log (
   source          text,
   source_position text
 ) PARTITION BY RANGE (received_at);
-CREATE INDEX event_log_type_position ON phoenix.event_log (event_type, position);
+-- Readers by position: projection rebuilds walk one type's events in
+-- position order (an ordered scan of this index, filtered by type, stops
+-- after each batch, so a rebuild reads the log once whatever the mix of
+-- types); an idempotency check reads an event by position; forget scans a
+-- type's events whole.  An integer key appended at
+-- the right end is the cheapest index to maintain: (event_type, position)
+-- cost a text comparison per step of every insertion, 17% of ingest_csv.
+-- Positions are unique: deduplication would only be tried in vain.
+CREATE INDEX event_log_position ON phoenix.event_log (position) WITH (deduplicate_items = off);
 COMMENT ON TABLE phoenix.event_log IS 'Phoenix: raw append-only history of accepted events, partitioned by received month';
 
 -- Idempotency keys: one row per event_id (given or generated), unique, so a repeat
@@ -31,7 +39,7 @@ COMMENT ON TABLE phoenix.event_log IS 'Phoenix: raw append-only history of accep
 CREATE TABLE phoenix.event_ids (
   event_id      text COLLATE "C" PRIMARY KEY,
   position      bigint NOT NULL,
-  payload_hash  bigint NOT NULL      -- jsonb_hash_extended(payload, 0)
+  payload_hash  bigint NOT NULL      -- of the type and the payload's jsonb bytes (src/emit.c)
 );
 COMMENT ON TABLE phoenix.event_ids IS 'Phoenix: every event id and the log position it was accepted at (idempotency)';
 
