@@ -8,6 +8,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -18,6 +19,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/jsonfuncs.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -51,6 +53,25 @@ static MemoryContext spare_chunk_cxt = NULL;
 
 int			emit_max_payload_bytes = 1024 * 1024;
 
+/*
+ * emit_batch's elements on their way to emit_items(): a chunk at a time, in
+ * a chunk context.  For the text form, also the parse: the element being
+ * built (as jsonb_in builds a value) and how deep the parser is (1: in the
+ * events array).
+ */
+typedef struct BatchState
+{
+	const char *source;
+	EmitItem   *chunk;
+	int			n;
+	int			index;
+	EmitCounts	counts;
+	MemoryContext chunk_cxt;
+	int			depth;
+	JsonbParseState *parse;
+	JsonbValue *built;			/* the last element completed */
+} BatchState;
+
 static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
 static bool prepare_item(EmitItem *item, bool raise, TimestampTz received_at);
 static bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint,
@@ -72,9 +93,21 @@ static char *text_arg(FunctionCallInfo fcinfo, int argno);
 static Datum counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts);
 static void batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source);
 static char *jsonbvalue_text(JsonbValue *v);
+static void batch_add(BatchState *bs, JsonbValue *elem);
+static void batch_flush(BatchState *bs);
+static void bt_object_start(void *state);
+static void bt_array_start(void *state);
+static void bt_container_end(void *state);
+static void bt_object_field_start(void *state, char *fname, bool isnull);
+static void bt_scalar(void *state, char *token, JsonTokenType tokentype);
+static void bt_array_element_end(void *state, bool isnull);
+static void bt_not_an_array(void);
+static JsonbIteratorToken res_token(JsonbParseState *parse);
+static int	jsonb_string_len(size_t len);
 
 PG_FUNCTION_INFO_V1(phoenix_emit);
 PG_FUNCTION_INFO_V1(phoenix_emit_batch);
+PG_FUNCTION_INFO_V1(phoenix_emit_batch_text);
 PG_FUNCTION_INFO_V1(phoenix_replay_dead_letters);
 
 /*
@@ -117,64 +150,79 @@ Datum
 phoenix_emit_batch(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *events;
-	const char *source;
-	EmitCounts	counts = {0, 0};
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	EmitItem   *chunk;
-	int			n = 0;
-	int			index = 0;
-	MemoryContext chunk_cxt,
-				oldcxt;
+	BatchState	bs;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("events must not be null")));
 	events = PG_GETARG_JSONB_P(0);
-	source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("events must be a JSON array of {\"type\": ..., \"payload\": ...} objects")));
+		bt_not_an_array();
 
+	memset(&bs, 0, sizeof(bs));
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
 	SPI_connect();
-	chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
-	chunk_cxt = emit_chunk_context(CurrentMemoryContext);
+	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
 	it = JsonbIteratorInit(&events->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		EmitCounts	c;
-
-		if (tok != WJB_ELEM)
-			continue;
-		oldcxt = MemoryContextSwitchTo(chunk_cxt);
-		batch_element_item(&chunk[n++], &v, index++, source);
-		MemoryContextSwitchTo(oldcxt);
-		if (n < EMIT_CHUNK)
-			continue;
-		oldcxt = MemoryContextSwitchTo(chunk_cxt);
-		c = emit_items(chunk, n, false);
-		MemoryContextSwitchTo(oldcxt);
-		counts.accepted += c.accepted;
-		counts.rejected += c.rejected;
-		MemoryContextReset(chunk_cxt);
-		n = 0;
-	}
-	if (n > 0)
-	{
-		EmitCounts	c;
-
-		oldcxt = MemoryContextSwitchTo(chunk_cxt);
-		c = emit_items(chunk, n, false);
-		MemoryContextSwitchTo(oldcxt);
-		counts.accepted += c.accepted;
-		counts.rejected += c.rejected;
-	}
-	emit_chunk_context_done(chunk_cxt);
+		if (tok == WJB_ELEM)
+			batch_add(&bs, &v);
+	batch_flush(&bs);
+	emit_chunk_context_done(bs.chunk_cxt);
 	SPI_finish();
-	return counts_tuple(fcinfo, counts);
+	return counts_tuple(fcinfo, bs.counts);
+}
+
+/*
+ * emit_batch(events text, source): the same, for a batch sent as JSON text
+ * (what a literal in a query is).  Rather than becoming one jsonb value first
+ * (a tree of every element in memory, then its binary form), the text is
+ * parsed once, element after element, each built as jsonb_in would build it
+ * and handed on like an element of the jsonb form; a chunk's elements are
+ * emitted while the parser moves on.  Malformed JSON is an error, as the
+ * jsonb form's input would raise.
+ */
+Datum
+phoenix_emit_batch_text(PG_FUNCTION_ARGS)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	BatchState	bs;
+	MemoryContext oldcxt;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be null")));
+	memset(&bs, 0, sizeof(bs));
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
+	lex = makeJsonLexContext(PG_GETARG_TEXT_PP(0), true);
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &bs;
+	sem.object_start = bt_object_start;
+	sem.object_end = bt_container_end;
+	sem.array_start = bt_array_start;
+	sem.array_end = bt_container_end;
+	sem.object_field_start = bt_object_field_start;
+	sem.array_element_end = bt_array_element_end;
+	sem.scalar = bt_scalar;
+
+	SPI_connect();
+	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
+	/* what the parser allocates lives until the chunk is emitted */
+	oldcxt = MemoryContextSwitchTo(bs.chunk_cxt);
+	pg_parse_json_or_ereport(lex, &sem);
+	MemoryContextSwitchTo(oldcxt);
+	batch_flush(&bs);
+	emit_chunk_context_done(bs.chunk_cxt);
+	SPI_finish();
+	return counts_tuple(fcinfo, bs.counts);
 }
 
 /*
@@ -927,6 +975,168 @@ jsonbvalue_text(JsonbValue *v)
 	Jsonb	   *j = JsonbValueToJsonb(v);
 
 	return JsonbToCString(NULL, &j->root, VARSIZE(j));
+}
+
+/* One more element (a value in the batch's memory); emit a full chunk. */
+static void
+batch_add(BatchState *bs, JsonbValue *elem)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(bs->chunk_cxt);
+
+	batch_element_item(&bs->chunk[bs->n++], elem, bs->index++, bs->source);
+	MemoryContextSwitchTo(oldcxt);
+	if (bs->n == EMIT_CHUNK)
+		batch_flush(bs);
+}
+
+/* Emit the chunk's elements, then free everything they used. */
+static void
+batch_flush(BatchState *bs)
+{
+	MemoryContext oldcxt;
+	EmitCounts	c;
+
+	if (bs->n == 0)
+		return;
+	oldcxt = MemoryContextSwitchTo(bs->chunk_cxt);
+	c = emit_items(bs->chunk, bs->n, false);
+	MemoryContextSwitchTo(oldcxt);
+	bs->counts.accepted += c.accepted;
+	bs->counts.rejected += c.rejected;
+	bs->n = 0;
+	MemoryContextReset(bs->chunk_cxt);
+}
+
+static void
+bt_not_an_array(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("events must be a JSON array of {\"type\": ..., \"payload\": ...} objects")));
+}
+
+/* The token that closes the container being built. */
+static JsonbIteratorToken
+res_token(JsonbParseState *parse)
+{
+	return parse->contVal.type == jbvObject ? WJB_END_OBJECT : WJB_END_ARRAY;
+}
+
+/* A string's length, within what jsonb can hold (as jsonb_in checks it). */
+static int
+jsonb_string_len(size_t len)
+{
+	if (len > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string too long to represent as jsonb string"),
+				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
+						   JENTRY_OFFLENMASK)));
+	return (int) len;
+}
+
+/*
+ * The parser's callbacks for the text form.  Below the events array they
+ * build each element with pushJsonbValue, as jsonb_in does; an element is
+ * complete when its container closes at depth 1 (or it is a scalar there).
+ */
+static void
+bt_object_start(void *state)
+{
+	BatchState *bs = state;
+
+	if (bs->depth++ == 0)
+		bt_not_an_array();
+	(void) pushJsonbValue(&bs->parse, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+bt_array_start(void *state)
+{
+	BatchState *bs = state;
+
+	if (bs->depth++ > 0)
+		(void) pushJsonbValue(&bs->parse, WJB_BEGIN_ARRAY, NULL);
+}
+
+static void
+bt_container_end(void *state)
+{
+	BatchState *bs = state;
+	JsonbValue *res;
+
+	if (--bs->depth == 0)
+		return;					/* the events array */
+	res = pushJsonbValue(&bs->parse, res_token(bs->parse), NULL);
+	if (bs->depth == 1)
+	{
+		Jsonb	   *elem = JsonbValueToJsonb(res);
+
+		bs->built = palloc(sizeof(JsonbValue));
+		bs->built->type = jbvBinary;
+		bs->built->val.binary.data = &elem->root;
+		bs->built->val.binary.len = VARSIZE(elem) - VARHDRSZ;
+		bs->parse = NULL;
+	}
+}
+
+static void
+bt_object_field_start(void *state, char *fname, bool isnull)
+{
+	BatchState *bs = state;
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.len = jsonb_string_len(strlen(fname));
+	k.val.string.val = fname;
+	(void) pushJsonbValue(&bs->parse, WJB_KEY, &k);
+}
+
+static void
+bt_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	BatchState *bs = state;
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	if (bs->depth == 0)
+		bt_not_an_array();
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v->type = jbvString;
+			v->val.string.len = jsonb_string_len(strlen(token));
+			v->val.string.val = token;
+			break;
+		case JSON_TOKEN_NUMBER:
+			v->type = jbvNumeric;
+			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			v->type = jbvBool;
+			v->val.boolean = tokentype == JSON_TOKEN_TRUE;
+			break;
+		default:
+			v->type = jbvNull;
+			break;
+	}
+	if (bs->depth == 1)
+		bs->built = v;			/* a scalar element (refused, but kept) */
+	else
+		(void) pushJsonbValue(&bs->parse, bs->parse->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, v);
+}
+
+static void
+bt_array_element_end(void *state, bool isnull)
+{
+	BatchState *bs = state;
+
+	if (bs->depth != 1)
+		return;
+	batch_add(bs, bs->built);
+	bs->built = NULL;
 }
 
 void

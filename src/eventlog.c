@@ -131,6 +131,14 @@ eventlog_ensure_partition(TimestampTz received_at)
 	partition_known = true;
 }
 
+int64
+eventlog_next_position(void)
+{
+	if (!OidIsValid(position_seq_relid))
+		position_seq_relid = phoenix_relid("event_log_position_seq");
+	return nextval_internal(position_seq_relid, true);
+}
+
 void
 eventlog_number_items(EmitItem *items, int nitems)
 {

@@ -16,6 +16,9 @@
 /* The log partition for received_at exists (cached check; creates it if not). */
 extern void eventlog_ensure_partition(TimestampTz received_at);
 
+/* Next log position (phoenix.event_log_position_seq). */
+extern int64 eventlog_next_position(void);
+
 /*
  * Number the pending items: their log positions, from
  * phoenix.event_log_position_seq (the caller's right to use it is checked

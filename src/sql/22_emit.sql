@@ -16,6 +16,12 @@ CREATE FUNCTION phoenix.emit_batch(events jsonb, source text DEFAULT NULL,
 COMMENT ON FUNCTION phoenix.emit_batch(jsonb, text) IS
   'Phoenix: emit an array of {"type","payload","event_id","effective_at"} objects; bad ones go to phoenix.dead_letters';
 
+CREATE FUNCTION phoenix.emit_batch(events text, source text DEFAULT NULL,
+    OUT accepted bigint, OUT rejected bigint)
+  AS 'MODULE_PATHNAME', 'phoenix_emit_batch_text' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION phoenix.emit_batch(text, text) IS
+  'Phoenix: emit_batch for a batch sent as JSON text (a literal): parsed element by element, never as one jsonb value';
+
 CREATE FUNCTION phoenix.ingest_csv(event_type text, csv text, source text DEFAULT NULL,
     delimiter text DEFAULT ',', id_field text DEFAULT NULL, OUT accepted bigint, OUT rejected bigint)
   AS 'MODULE_PATHNAME', 'phoenix_ingest_csv' LANGUAGE C VOLATILE;
@@ -30,9 +36,11 @@ COMMENT ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) IS
 
 REVOKE ALL ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
                        phoenix.emit_batch(jsonb, text),
+                       phoenix.emit_batch(text, text),
                        phoenix.ingest_csv(text, text, text, text, text),
                        phoenix.replay_dead_letters(text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
                           phoenix.emit_batch(jsonb, text),
+                          phoenix.emit_batch(text, text),
                           phoenix.ingest_csv(text, text, text, text, text) TO phoenix_writer, phoenix_admin;
 GRANT EXECUTE ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) TO phoenix_admin;
