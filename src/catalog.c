@@ -57,6 +57,7 @@ static void entity_cache_reset(void);
 static void entity_cache_retire(void);
 static PhxEntity *entity_load(const char *name);
 static Oid	phoenix_entities_relid(void);
+static void history_columns(PhxEntity *entity);
 
 void
 CatalogInit(void)
@@ -275,9 +276,7 @@ entity_cache_retire(void)
 	hash_seq_init(&status, entity_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		SPIPlanPtr	plans[] = {entry->entity->plan_load, entry->entity->plan_close,
-			entry->entity->plan_insert, entry->entity->plan_next_open,
-			entry->entity->plan_assert, entry->entity->plan_get,
+		SPIPlanPtr	plans[] = {entry->entity->plan_next_open, entry->entity->plan_get,
 		entry->entity->plan_get_current};
 
 		for (int i = 0; i < lengthof(plans); i++)
@@ -380,8 +379,36 @@ entity_load(const char *name)
 		entity->history_relid = get_relname_relid(relname, nsp);
 		entity->history_table = psprintf("%s.%s", quote_identifier(PHOENIX_ENTITY_SCHEMA),
 										 quote_identifier(relname));
+		history_columns(entity);
+		entity->assertions_relid = get_relname_relid("assertions",
+													 get_namespace_oid(PHOENIX_SCHEMA, false));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	return entity;
+}
+
+/* The columns of the history table the timeline engine writes (timeline.c). */
+static void
+history_columns(PhxEntity *entity)
+{
+	static const char *const periods[] = {"valid_from", "valid_to", "recorded_from", "recorded_to"};
+	int			n = entity->natts + 5;
+
+	entity->history_ncols = n;
+	entity->history_cols = palloc(sizeof(char *) * n);
+	entity->history_types = palloc(sizeof(Oid) * n);
+	entity->history_cols[0] = entity->key_name;
+	entity->history_types[0] = TEXTOID;
+	for (int i = 0; i < entity->natts; i++)
+	{
+		entity->history_cols[1 + i] = entity->atts[i].name;
+		entity->history_types[1 + i] = entity->atts[i].typid;
+	}
+	for (int i = 0; i < 4; i++)
+	{
+		entity->history_cols[entity->natts + 1 + i] = periods[i];
+		entity->history_types[entity->natts + 1 + i] = TIMESTAMPTZOID;
+	}
+	entity->history_what = psprintf("history table of entity \"%s\"", entity->name);
 }

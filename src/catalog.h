@@ -40,12 +40,15 @@ typedef struct PhxEntity
 	Oid			history_relid;
 	int			natts;
 	PhxAttribute *atts;			/* natts entries, in column order */
+	/* the history columns the timeline writes: key, attributes, valid_from,
+	 * valid_to, recorded_from, recorded_to; their types; the table in errors */
+	int			history_ncols;
+	const char **history_cols;
+	Oid		   *history_types;
+	const char *history_what;
+	Oid			assertions_relid;	/* phoenix.assertions */
 	/* plans owned by the cache entry (SPI_keepplan), made on first use */
-	SPIPlanPtr	plan_load;		/* current versions touching a window */
-	SPIPlanPtr	plan_close;		/* close versions in recorded time */
-	SPIPlanPtr	plan_insert;	/* insert one version */
 	SPIPlanPtr	plan_next_open; /* open assertions after a time */
-	SPIPlanPtr	plan_assert;	/* record an assertion */
 	SPIPlanPtr	plan_get;		/* version at (valid_at, known_at) */
 	SPIPlanPtr	plan_get_current;	/* version at valid_at, current knowledge */
 } PhxEntity;

@@ -14,6 +14,13 @@
  * them otherwise) and insert the new ones.  The elementary windows whose
  * values changed go to the cascade.
  *
+ * Reads and writes of the history table go straight to its btree and through
+ * a RowWriter (rowwriter.h: constraints, indexes with the exclusion check,
+ * triggers), not through SQL statements: a put writes four or five rows, and
+ * starting an executor per row cost more than the rows.  The assertion log
+ * is written the same way; only the rare lookup of later open assertions is
+ * a prepared statement.
+ *
  * Concurrency: writers of one key serialize on a transaction-scoped advisory
  * lock (our own lock-tag space, so user advisory locks never collide); the
  * history table's exclusion constraint is the backstop that makes overlapping
@@ -23,27 +30,37 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/hash.h"
-#include "fmgr.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "cascade.h"
 #include "forget.h"
 #include "phoenix.h"
 #include "plan.h"
+#include "rowwriter.h"
 #include "timeline.h"
 
 /* field4 of our advisory lock tags: keeps clear of pg_advisory_lock's 1 and 2 */
@@ -56,16 +73,20 @@ typedef struct Version
 	TimestampTz to;
 	TimestampTz recorded_from;
 	ItemPointerData ctid;		/* of the stored row; invalid for new ones */
+	HeapTuple	tuple;			/* the stored row as read; NULL for new ones */
 	Datum	   *values;
 	bool	   *isnull;
 } Version;
 
 static void lock_key(PhxEntity *entity, const char *key);
-static void prepare_plans(PhxEntity *entity);
+static void prepare_plan(PhxEntity *entity);
 static void coverage_ends(PhxEntity *entity, const char *key,
 						  TimelineAssertion *a, TimestampTz *cover_to);
-static List *load_versions(PhxEntity *entity, const char *key,
+static RowWriter *open_history(PhxEntity *entity);
+static List *load_versions(PhxEntity *entity, RowWriter *hist, const char *key,
 						   TimestampTz from, TimestampTz to);
+static Oid	history_btree(PhxEntity *entity, RowWriter *hist);
+static int	cmp_version(const ListCell *a, const ListCell *b);
 static int	collect_points(List *old, TimelineAssertion *a, TimestampTz *cover_to,
 						   int natts, TimestampTz from, TimestampTz to, TimestampTz **points);
 static Version *version_at(List *versions, TimestampTz t);
@@ -75,8 +96,9 @@ static bool version_same(PhxEntity *entity, Version *a, Version *b);
 static bool any_present(int natts, bool *isnull);
 static void store_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a,
 							TimestampTz recorded_at);
-static void close_versions(PhxEntity *entity, List *closing, TimestampTz recorded_at);
-static void insert_version(PhxEntity *entity, const char *key, Version *v,
+static void close_versions(PhxEntity *entity, RowWriter *hist, List *closing,
+						   TimestampTz recorded_at);
+static void insert_version(PhxEntity *entity, RowWriter *hist, const char *key, Version *v,
 						   TimestampTz recorded_at);
 static int	cmp_timestamp(const void *a, const void *b);
 static void attribute_input_error_context(void *arg);
@@ -112,6 +134,7 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 	List	   *changes = NIL;
 	TimestampTz recorded_at = GetCurrentTransactionStartTimestamp();
 	bool		any_asserted = false;
+	RowWriter  *hist;
 	ListCell   *lc;
 
 	if (key == NULL)
@@ -137,7 +160,7 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 				 errmsg("assertion about entity \"%s\" key \"%s\" names no attribute",
 						entity->name, key)));
 
-	prepare_plans(entity);
+	prepare_plan(entity);
 	lock_key(entity, key);
 	/* a forgotten key's PII is pseudonymised before anything is stored */
 	forget_scrub_assertion(entity, key, a);
@@ -148,8 +171,18 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 		if (a->asserted[i] && cover_to[i] > win_to)
 			win_to = cover_to[i];
 
+	/*
+	 * From here on we read and write the history directly, as one SQL
+	 * statement would: our earlier writes visible (CommandCounterIncrement),
+	 * and, holding the key's lock, a snapshot that sees every writer of the
+	 * key that committed before us.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	hist = open_history(entity);
+
 	/* 2. current versions touching [win_from, win_to], adjacent ones included */
-	old_versions = load_versions(entity, key, win_from, win_to);
+	old_versions = load_versions(entity, hist, key, win_from, win_to);
 	foreach(lc, old_versions)
 	{
 		Version    *v = lfirst(lc);
@@ -240,7 +273,11 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 	/* 4. record the assertion even when it changes nothing: it is history */
 	store_assertion(entity, key, a, recorded_at);
 	if (changes == NIL)
+	{
+		rowwriter_close(hist);
+		PopActiveSnapshot();
 		return NIL;
+	}
 
 	/* 5. diff: unchanged versions stay; the rest are closed or inserted */
 	foreach(lc, old_versions)
@@ -263,14 +300,16 @@ timeline_apply(PhxEntity *entity, const char *key, TimelineAssertion *a)
 		if (!kept)
 			closing = lappend(closing, ov);
 	}
-	close_versions(entity, closing, recorded_at);
+	close_versions(entity, hist, closing, recorded_at);
 	foreach(lc, new_versions)
 	{
 		Version    *nv = lfirst(lc);
 
 		if (!ItemPointerIsValid(&nv->ctid))
-			insert_version(entity, key, nv, recorded_at);
+			insert_version(entity, hist, key, nv, recorded_at);
 	}
+	rowwriter_close(hist);
+	PopActiveSnapshot();
 
 	cascade_timeline_changed(entity, key, changes);
 	return changes;
@@ -452,42 +491,109 @@ coverage_ends(PhxEntity *entity, const char *key, TimelineAssertion *a, Timestam
 	SPI_freetuptable(SPI_tuptable);
 }
 
-static List *
-load_versions(PhxEntity *entity, const char *key, TimestampTz from, TimestampTz to)
+/*
+ * The history table, opened for writing the engine's columns: the key, the
+ * attributes, then valid_from, valid_to, recorded_from, recorded_to.
+ */
+static RowWriter *
+open_history(PhxEntity *entity)
 {
-	Datum		args[3];
-	List	   *versions = NIL;
+	return rowwriter_open(entity->history_relid, entity->history_ncols, entity->history_cols,
+						  entity->history_types, entity->history_what);
+}
+
+/* Column numbers of the history writer (see open_history). */
+#define HIST_KEY			0
+#define HIST_VALID_FROM(e)	((e)->natts + 1)
+#define HIST_VALID_TO(e)	((e)->natts + 2)
+#define HIST_RECORDED_TO(e) ((e)->natts + 4)
+
+/*
+ * The current versions of `key` with valid_from <= to and valid_to >= from,
+ * sorted by valid_from: an index scan of the btree on (key, valid_from),
+ * with the active snapshot.  Each keeps a copy of its row, for closing it.
+ */
+static List *
+load_versions(PhxEntity *entity, RowWriter *hist, const char *key, TimestampTz from, TimestampTz to)
+{
+	TupleDesc	desc = RelationGetDescr(hist->rel);
 	int			natts = entity->natts;
+	AttrNumber	vf = hist->attnums[HIST_VALID_FROM(entity)],
+				vt = hist->attnums[HIST_VALID_TO(entity)],
+				rt = hist->attnums[HIST_RECORDED_TO(entity)];
+	Datum	   *row = palloc(sizeof(Datum) * desc->natts);
+	bool	   *rownull = palloc(sizeof(bool) * desc->natts);
+	ScanKeyData keys[2];
+	Oid			index = history_btree(entity, hist);
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *versions = NIL;
 
-	args[0] = CStringGetTextDatum(key);
-	args[1] = TimestampTzGetDatum(from);
-	args[2] = TimestampTzGetDatum(to);
-	if (SPI_execute_plan(entity->plan_load, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "phoenix: version lookup failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	ScanKeyInit(&keys[0], hist->attnums[HIST_KEY], BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key));
+	ScanKeyInit(&keys[1], vf, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+				TimestampTzGetDatum(to));
+	scan = systable_beginscan(hist->rel, index, OidIsValid(index), GetActiveSnapshot(), 2, keys);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Version    *v = palloc0(sizeof(Version));
-		bool		isnull;
+		Version    *v;
 
-		v->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull));
-		v->from = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-		v->to = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-		v->recorded_from = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
-		v->values = palloc0(sizeof(Datum) * Max(natts, 1));
-		v->isnull = palloc0(sizeof(bool) * Max(natts, 1));
+		heap_deform_tuple(tup, desc, row, rownull);
+		if (rownull[rt - 1] || DatumGetTimestampTz(row[rt - 1]) != DT_NOEND ||
+			DatumGetTimestampTz(row[vt - 1]) < from)
+			continue;			/* closed in recorded time, or before the window */
+		v = palloc0(sizeof(Version));
+		v->tuple = heap_copytuple(tup);
+		v->ctid = tup->t_self;
+		heap_deform_tuple(v->tuple, desc, row, rownull);
+		v->from = DatumGetTimestampTz(row[vf - 1]);
+		v->to = DatumGetTimestampTz(row[vt - 1]);
+		v->recorded_from = DatumGetTimestampTz(row[hist->attnums[natts + 3] - 1]);
+		v->values = palloc(sizeof(Datum) * Max(natts, 1));
+		v->isnull = palloc(sizeof(bool) * Max(natts, 1));
 		for (int i = 0; i < natts; i++)
 		{
-			Datum		d = SPI_getbinval(tup, desc, 5 + i, &v->isnull[i]);
-
-			v->values[i] = v->isnull[i] ? (Datum) 0 :
-				datumCopy(d, entity->atts[i].typbyval, entity->atts[i].typlen);
+			v->values[i] = row[hist->attnums[1 + i] - 1];
+			v->isnull[i] = rownull[hist->attnums[1 + i] - 1];
 		}
 		versions = lappend(versions, v);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	systable_endscan(scan);
+	list_sort(versions, cmp_version);	/* a heap scan returns them unordered */
 	return versions;
+}
+
+/*
+ * The btree on (key, valid_from) that create_entity made, among the indexes
+ * the writer opened; InvalidOid (a heap scan) if someone dropped it.
+ */
+static Oid
+history_btree(PhxEntity *entity, RowWriter *hist)
+{
+	ResultRelInfo *rri = hist->rri;
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (index->rd_rel->relam == BTREE_AM_OID && info->ii_Predicate == NIL &&
+			info->ii_NumIndexKeyAttrs >= 2 &&
+			info->ii_IndexAttrNumbers[0] == hist->attnums[HIST_KEY] &&
+			info->ii_IndexAttrNumbers[1] == hist->attnums[HIST_VALID_FROM(entity)] &&
+			index->rd_indcollation[0] == C_COLLATION_OID)
+			return RelationGetRelid(index);
+	}
+	return InvalidOid;
+}
+
+static int
+cmp_version(const ListCell *a, const ListCell *b)
+{
+	TimestampTz x = ((Version *) lfirst(a))->from;
+	TimestampTz y = ((Version *) lfirst(b))->from;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
 /* Sorted distinct boundaries within [from, to]. */
@@ -588,10 +694,15 @@ any_present(int natts, bool *isnull)
 static void
 store_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a, TimestampTz recorded_at)
 {
+	static const char *const assertion_cols[] = {"entity_id", "key", "valid_from", "valid_to",
+	"is_open", "attributes", "origin", "recorded_at"};
+	static const Oid assertion_types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	BOOLOID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
-	Datum		args[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	bool		nulls[8] = {false};
+	RowWriter  *w;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < entity->natts; i++)
@@ -613,125 +724,67 @@ store_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a, Timest
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 
-	args[0] = Int32GetDatum(entity->id);
-	args[1] = CStringGetTextDatum(key);
-	args[2] = TimestampTzGetDatum(a->valid_from);
-	args[3] = TimestampTzGetDatum(a->is_open ? DT_NOEND : a->valid_to);
-	args[4] = BoolGetDatum(a->is_open);
-	args[5] = JsonbPGetDatum(JsonbValueToJsonb(res));
-	args[6] = a->origin ? CStringGetTextDatum(a->origin) : (Datum) 0;
-	if (!a->origin)
-		nulls[6] = 'n';
-	args[7] = TimestampTzGetDatum(recorded_at);
-	if (SPI_execute_plan(entity->plan_assert, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "phoenix: recording assertion failed");
+	values[0] = Int32GetDatum(entity->id);
+	values[1] = CStringGetTextDatum(key);
+	values[2] = TimestampTzGetDatum(a->valid_from);
+	values[3] = TimestampTzGetDatum(a->is_open ? DT_NOEND : a->valid_to);
+	values[4] = BoolGetDatum(a->is_open);
+	values[5] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	values[6] = a->origin ? CStringGetTextDatum(a->origin) : (Datum) 0;
+	nulls[6] = a->origin == NULL;
+	values[7] = TimestampTzGetDatum(recorded_at);
+	w = rowwriter_open(entity->assertions_relid, lengthof(assertion_cols), assertion_cols,
+					   assertion_types, "table phoenix.assertions");
+	rowwriter_insert(w, values, nulls);
+	rowwriter_close(w);
 }
 
+/* Close superseded versions in recorded time: recorded_to is all that changes. */
 static void
-close_versions(PhxEntity *entity, List *closing, TimestampTz recorded_at)
+close_versions(PhxEntity *entity, RowWriter *hist, List *closing, TimestampTz recorded_at)
 {
-	Datum	   *tids;
-	Datum		args[2];
-	int			n = 0;
 	ListCell   *lc;
 
-	if (closing == NIL)
-		return;
-	tids = palloc(sizeof(Datum) * list_length(closing));
 	foreach(lc, closing)
-		tids[n++] = PointerGetDatum(&((Version *) lfirst(lc))->ctid);
-	args[0] = TimestampTzGetDatum(recorded_at);
-	args[1] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false,
-											  TYPALIGN_SHORT));
-	if (SPI_execute_plan(entity->plan_close, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		SPI_processed != (uint64) n)
-		elog(ERROR, "phoenix: closing %d versions of entity \"%s\" updated " UINT64_FORMAT,
-			 n, entity->name, SPI_processed);
+		rowwriter_update_column(hist, ((Version *) lfirst(lc))->tuple, HIST_RECORDED_TO(entity),
+								TimestampTzGetDatum(recorded_at));
 }
 
 static void
-insert_version(PhxEntity *entity, const char *key, Version *v, TimestampTz recorded_at)
+insert_version(PhxEntity *entity, RowWriter *hist, const char *key, Version *v,
+			   TimestampTz recorded_at)
 {
 	int			natts = entity->natts;
-	Datum	   *args = palloc(sizeof(Datum) * (natts + 4));
-	char	   *nulls = palloc(natts + 4);
+	Datum	   *values = palloc(sizeof(Datum) * (natts + 5));
+	bool	   *nulls = palloc0(sizeof(bool) * (natts + 5));
 
-	args[0] = CStringGetTextDatum(key);
-	nulls[0] = ' ';
+	values[HIST_KEY] = CStringGetTextDatum(key);
 	for (int i = 0; i < natts; i++)
 	{
-		args[1 + i] = v->values[i];
-		nulls[1 + i] = v->isnull[i] ? 'n' : ' ';
+		values[1 + i] = v->values[i];
+		nulls[1 + i] = v->isnull[i];
 	}
-	args[natts + 1] = TimestampTzGetDatum(v->from);
-	args[natts + 2] = TimestampTzGetDatum(v->to);
-	args[natts + 3] = TimestampTzGetDatum(recorded_at);
-	nulls[natts + 1] = nulls[natts + 2] = nulls[natts + 3] = ' ';
-	if (SPI_execute_plan(entity->plan_insert, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "phoenix: inserting a version of entity \"%s\" failed", entity->name);
+	values[natts + 1] = TimestampTzGetDatum(v->from);
+	values[natts + 2] = TimestampTzGetDatum(v->to);
+	values[natts + 3] = TimestampTzGetDatum(recorded_at);
+	values[natts + 4] = TimestampTzGetDatum(DT_NOEND);
+	rowwriter_insert(hist, values, nulls);
 }
 
 /*
- * Prepare (once per cached entity) the statements of the timeline.  The
- * plans are kept in the entity cache and freed when it is dropped.
+ * Prepare (once per cached entity) the lookup of later open assertions.  The
+ * plan is kept in the entity cache and freed when it is dropped.
  */
 static void
-prepare_plans(PhxEntity *entity)
+prepare_plan(PhxEntity *entity)
 {
-	StringInfoData cols,
-				sql;
-	Oid		   *types;
-	int			natts = entity->natts;
-	const char *key = quote_identifier(entity->key_name);
-
-	if (entity->plan_insert)
+	if (entity->plan_next_open)
 		return;
-
-	initStringInfo(&cols);
-	for (int i = 0; i < natts; i++)
-		appendStringInfo(&cols, ", %s", quote_identifier(entity->atts[i].name));
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT ctid, valid_from, valid_to, recorded_from%s FROM %s "
-					 "WHERE %s = $1 AND recorded_to = 'infinity' "
-					 "AND valid_from <= $3 AND valid_to >= $2 ORDER BY valid_from",
-					 cols.data, entity->history_table, key);
-	entity->plan_load = phoenix_prepare_kept(sql.data, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID},
-											 "version lookup");
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s SET recorded_to = $1 WHERE ctid = ANY ($2)",
-					 entity->history_table);
-	entity->plan_close = phoenix_prepare_kept(sql.data, 2, (Oid[]) {TIMESTAMPTZOID, TIDARRAYOID},
-											  "closing versions");
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s (%s%s, valid_from, valid_to, recorded_from) VALUES ($1",
-					 entity->history_table, key, cols.data);
-	types = palloc(sizeof(Oid) * (natts + 4));
-	types[0] = TEXTOID;
-	for (int i = 0; i < natts; i++)
-	{
-		appendStringInfo(&sql, ", $%d", i + 2);
-		types[1 + i] = entity->atts[i].typid;
-	}
-	appendStringInfo(&sql, ", $%d, $%d, $%d)", natts + 2, natts + 3, natts + 4);
-	types[natts + 1] = types[natts + 2] = types[natts + 3] = TIMESTAMPTZOID;
-	entity->plan_insert = phoenix_prepare_kept(sql.data, natts + 4, types, "inserting a version");
-
 	entity->plan_next_open = phoenix_prepare_kept(
 										 "SELECT valid_from, attributes FROM phoenix.assertions "
 										 "WHERE entity_id = $1 AND key = $2 AND is_open AND valid_from > $3 "
 										 "ORDER BY valid_from, assertion_id",
 										 3, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID}, "open assertion lookup");
-	entity->plan_assert = phoenix_prepare_kept(
-									  "INSERT INTO phoenix.assertions (entity_id, key, valid_from, valid_to, "
-									  "is_open, attributes, origin, recorded_at) "
-									  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-									  8, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		BOOLOID, JSONBOID, TEXTOID, TIMESTAMPTZOID}, "recording an assertion");
-
 }
 
 static int

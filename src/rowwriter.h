@@ -1,0 +1,56 @@
+/*
+ * rowwriter.h — insert and update single rows of a table through the
+ * executor's row-level machinery (constraints, indexes with their unique and
+ * exclusion checks, row triggers), without planning or starting an executor
+ * per statement.  For hot paths that write a handful of known rows per call.
+ */
+#ifndef PHOENIX_ROWWRITER_H
+#define PHOENIX_ROWWRITER_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "executor/execdesc.h"
+#include "nodes/execnodes.h"
+#include "utils/relcache.h"
+
+typedef struct RowWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			ncols;
+	AttrNumber *attnums;		/* of the caller's columns, in their order */
+	int			ndefaults;
+	AttrNumber *default_attnums;	/* other columns that have a default */
+	ExprState **defaults;
+	bool		may_update;		/* UPDATE privilege checked */
+} RowWriter;
+
+/*
+ * Open `relid` (RowExclusiveLock) for writing the columns `cols` (checked to
+ * exist with the types `types`; InvalidOid skips a check), whose values the
+ * caller passes in that order.  Other columns get their defaults (or NULL).
+ * Opens the indexes and starts collecting AFTER triggers; the caller must
+ * rowwriter_close() (an error releases everything with the transaction).
+ * Writes use the active snapshot and the current command id.
+ * `what` names the table in errors ("history table of entity \"x\"").
+ */
+extern RowWriter *rowwriter_open(Oid relid, int ncols, const char *const *cols,
+								 const Oid *types, const char *what);
+
+/* Insert one row (values and nulls of the caller's columns). */
+extern void rowwriter_insert(RowWriter *w, Datum *values, bool *isnull);
+
+/*
+ * Replace the row `oldtup` (as read, its t_self set) with a copy in which
+ * the caller's column number `col` is `value`.  A row changed concurrently
+ * since it was read is a serialization failure.
+ */
+extern void rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value);
+
+/* Fire queued AFTER triggers and release the writer. */
+extern void rowwriter_close(RowWriter *w);
+
+#endif							/* PHOENIX_ROWWRITER_H */
