@@ -46,12 +46,21 @@ typedef struct PhxEntity
 	const char **history_cols;
 	Oid		   *history_types;
 	const char *history_what;
+	Oid			history_btree;	/* its btree on (key, valid_from), found on first use */
 	Oid			assertions_relid;	/* phoenix.assertions */
 	/* plans owned by the cache entry (SPI_keepplan), made on first use */
 	SPIPlanPtr	plan_next_open; /* open assertions after a time */
 	SPIPlanPtr	plan_get;		/* version at (valid_at, known_at) */
 	SPIPlanPtr	plan_get_current;	/* version at valid_at, current knowledge */
 } PhxEntity;
+
+/* Positions in history_cols (and in arrays of column numbers built from it). */
+#define HISTORY_KEY					0
+#define HISTORY_ATT(i)				(1 + (i))
+#define HISTORY_VALID_FROM(e)		((e)->natts + 1)
+#define HISTORY_VALID_TO(e)			((e)->natts + 2)
+#define HISTORY_RECORDED_FROM(e)	((e)->natts + 3)
+#define HISTORY_RECORDED_TO(e)		((e)->natts + 4)
 
 /* Look up an entity by name; ERROR (undefined_object) unless missing_ok. */
 extern PhxEntity *catalog_entity(const char *name, bool missing_ok);

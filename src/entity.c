@@ -15,6 +15,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -23,15 +27,20 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "phoenix.h"
 #include "plan.h"
+#include "rowwriter.h"
 #include "timeline.h"
 
 /* Entity names get suffixes (_history, _asof): leave room under NAMEDATALEN. */
@@ -49,7 +58,11 @@ static void check_attribute_name(const char *entity, const char *key, const char
 static void create_entity_objects(const char *name, const char *key, List *attnames, List *types);
 static char *exclusion_name(const char *name, const char *key);
 static void spi_exec(const char *sql, int expected);
-static Jsonb *version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, int firstcol);
+static Jsonb *version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc,
+							   const AttrNumber *attnos);
+static AttrNumber *column_range(int first, int n);
+static bool get_version(PhxEntity *entity, const char *key, TimestampTz valid_at,
+						bool current, TimestampTz known_at, Jsonb **result);
 static void prepare_get_plans(PhxEntity *entity);
 static TimelineAssertion *begin_assertion(FunctionCallInfo fcinfo, PhxEntity **entity, char **key);
 
@@ -341,8 +354,17 @@ phoenix_get(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("valid_at must not be null")));
-	SPI_connect();
 	entity = catalog_entity(name, false);
+	if (get_version(entity, key, PG_GETARG_TIMESTAMPTZ(2), current,
+					current ? 0 : PG_GETARG_TIMESTAMPTZ(3), &result))
+	{
+		if (result == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_JSONB_P(result);
+	}
+
+	/* the history table has row level security or lost its btree: SQL */
+	SPI_connect();
 	prepare_get_plans(entity);
 	args[0] = CStringGetTextDatum(key);
 	args[1] = PG_GETARG_DATUM(2);
@@ -352,7 +374,8 @@ phoenix_get(PG_FUNCTION_ARGS)
 		elog(ERROR, "phoenix: get failed");
 	if (SPI_processed == 1)
 	{
-		Jsonb	   *j = version_to_jsonb(entity, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		Jsonb	   *j = version_to_jsonb(entity, SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 column_range(1, entity->natts));
 
 		result = (Jsonb *) SPI_palloc(VARSIZE(j));
 		memcpy(result, j, VARSIZE(j));
@@ -373,6 +396,7 @@ phoenix_history(PG_FUNCTION_ARGS)
 	PhxEntity  *entity;
 	StringInfoData sql;
 	Datum		args[2];
+	AttrNumber *attnos;
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
@@ -390,6 +414,7 @@ phoenix_history(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args(sql.data, 2, (Oid[]) {TEXTOID, TIMESTAMPTZOID}, args,
 							  PG_ARGISNULL(2) ? " n" : "  ", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: history failed");
+	attnos = column_range(5, entity->natts);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -399,7 +424,7 @@ phoenix_history(PG_FUNCTION_ARGS)
 
 		values[0] = SPI_getbinval(tup, desc, 1, &nulls[0]);
 		values[1] = SPI_getbinval(tup, desc, 2, &nulls[1]);
-		values[2] = JsonbPGetDatum(version_to_jsonb(entity, tup, desc, 5));
+		values[2] = JsonbPGetDatum(version_to_jsonb(entity, tup, desc, attnos));
 		values[3] = SPI_getbinval(tup, desc, 3, &nulls[3]);
 		values[4] = SPI_getbinval(tup, desc, 4, &nulls[4]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -554,9 +579,9 @@ spi_exec(const char *sql, int expected)
 		elog(ERROR, "phoenix: \"%s\" failed: %s", sql, SPI_result_code_string(ret));
 }
 
-/* The attributes of one history row (columns firstcol..) as a jsonb object. */
+/* The attributes of one history row (attribute i in column attnos[i]) as a jsonb object. */
 static Jsonb *
-version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, int firstcol)
+version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, const AttrNumber *attnos)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
@@ -565,7 +590,7 @@ version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, int firstcol)
 	for (int i = 0; i < entity->natts; i++)
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(tup, desc, firstcol + i, &isnull);
+		Datum		d = heap_getattr(tup, attnos[i], desc, &isnull);
 		JsonbValue	k,
 					v;
 
@@ -580,6 +605,80 @@ version_to_jsonb(PhxEntity *entity, HeapTuple tup, TupleDesc desc, int firstcol)
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
+}
+
+/* Column numbers first, first + 1, ... (n of them). */
+static AttrNumber *
+column_range(int first, int n)
+{
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		attnos[i] = first + i;
+	return attnos;
+}
+
+/*
+ * get() without SQL: the btree on (key, valid_from) read backwards from
+ * valid_at.  Versions known at one moment (current ones, or those known at
+ * known_at) never overlap in valid time, so the first of them we meet is the
+ * only one that can cover valid_at; closed or later-recorded versions are
+ * skipped.  *result is NULL when the key did not exist then.  Returns false,
+ * reading nothing, when SQL must do it: row level security on the history
+ * table, or its btree is gone.  Reads with the active snapshot, as a
+ * statement of a STABLE function would, with the caller's privileges.
+ */
+static bool
+get_version(PhxEntity *entity, const char *key, TimestampTz valid_at, bool current,
+			TimestampTz known_at, Jsonb **result)
+{
+	Relation	rel = table_open(entity->history_relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber *attnums = palloc(sizeof(AttrNumber) * entity->history_ncols);
+	Oid			btree;
+	Relation	index;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	*result = NULL;
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	rowwriter_columns(rel, entity->history_ncols, entity->history_cols, entity->history_types,
+					  entity->history_what, attnums);
+	btree = timeline_history_btree(entity, rel, attnums);
+	if (rel->rd_rel->relrowsecurity || !OidIsValid(btree))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	index = index_open(btree, AccessShareLock);
+	ScanKeyInit(&keys[0], attnums[HISTORY_KEY], BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key));
+	ScanKeyInit(&keys[1], attnums[HISTORY_VALID_FROM(entity)], BTLessEqualStrategyNumber,
+				F_TIMESTAMPTZ_LE, TimestampTzGetDatum(valid_at));
+	scan = systable_beginscan_ordered(rel, index, GetActiveSnapshot(), 2, keys);
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, BackwardScanDirection)))
+	{
+		bool		isnull;
+		TimestampTz rf = DatumGetTimestampTz(heap_getattr(tup, attnums[HISTORY_RECORDED_FROM(entity)],
+														  desc, &isnull));
+		TimestampTz rt = DatumGetTimestampTz(heap_getattr(tup, attnums[HISTORY_RECORDED_TO(entity)],
+														  desc, &isnull));
+		TimestampTz vt = DatumGetTimestampTz(heap_getattr(tup, attnums[HISTORY_VALID_TO(entity)],
+														  desc, &isnull));
+
+		if (current ? rt != DT_NOEND : !(rf <= known_at && known_at < rt))
+			continue;			/* not known then */
+		if (vt > valid_at)
+			*result = version_to_jsonb(entity, tup, desc, &attnums[HISTORY_ATT(0)]);
+		break;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return true;
 }
 
 static void

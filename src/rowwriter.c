@@ -39,7 +39,7 @@
 
 #include "rowwriter.h"
 
-static AttrNumber column_attnum(RowWriter *w, const char *col, Oid type, const char *what);
+static AttrNumber column_attnum(Relation rel, const char *col, Oid type, const char *what);
 static void prepare_defaults(RowWriter *w);
 static bool needs_full_update(RowWriter *w);
 static void check_privilege(RowWriter *w, AclMode mode);
@@ -66,8 +66,7 @@ rowwriter_open(Oid relid, int ncols, const char *const *cols, const Oid *types,
 
 	w->ncols = ncols;
 	w->attnums = palloc(sizeof(AttrNumber) * ncols);
-	for (int i = 0; i < ncols; i++)
-		w->attnums[i] = column_attnum(w, cols[i], types ? types[i] : InvalidOid, what);
+	rowwriter_columns(w->rel, ncols, cols, types, what, w->attnums);
 
 	w->estate = estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
@@ -87,6 +86,14 @@ rowwriter_open(Oid relid, int ncols, const char *const *cols, const Oid *types,
 	prepare_defaults(w);
 	AfterTriggerBeginQuery();
 	return w;
+}
+
+void
+rowwriter_columns(Relation rel, int ncols, const char *const *cols, const Oid *types,
+				  const char *what, AttrNumber *attnums)
+{
+	for (int i = 0; i < ncols; i++)
+		attnums[i] = column_attnum(rel, cols[i], types ? types[i] : InvalidOid, what);
 }
 
 void
@@ -188,9 +195,9 @@ rowwriter_close(RowWriter *w)
 /* ---------- helpers ---------- */
 
 static AttrNumber
-column_attnum(RowWriter *w, const char *col, Oid type, const char *what)
+column_attnum(Relation rel, const char *col, Oid type, const char *what)
 {
-	TupleDesc	desc = RelationGetDescr(w->rel);
+	TupleDesc	desc = RelationGetDescr(rel);
 
 	for (int i = 0; i < desc->natts; i++)
 	{

@@ -40,6 +40,13 @@ typedef struct RowWriter
 extern RowWriter *rowwriter_open(Oid relid, int ncols, const char *const *cols,
 								 const Oid *types, const char *what);
 
+/*
+ * Column numbers of `cols` in `rel` (checked to exist with `types`, as
+ * rowwriter_open does), for readers of the same columns.
+ */
+extern void rowwriter_columns(Relation rel, int ncols, const char *const *cols,
+							  const Oid *types, const char *what, AttrNumber *attnums);
+
 /* Insert one row (values and nulls of the caller's columns). */
 extern void rowwriter_insert(RowWriter *w, Datum *values, bool *isnull);
 

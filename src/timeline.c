@@ -37,6 +37,7 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -53,6 +54,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -85,7 +87,6 @@ static void coverage_ends(PhxEntity *entity, const char *key,
 static RowWriter *open_history(PhxEntity *entity);
 static List *load_versions(PhxEntity *entity, RowWriter *hist, const char *key,
 						   TimestampTz from, TimestampTz to);
-static Oid	history_btree(PhxEntity *entity, RowWriter *hist);
 static int	cmp_version(const ListCell *a, const ListCell *b);
 static int	collect_points(List *old, TimelineAssertion *a, TimestampTz *cover_to,
 						   int natts, TimestampTz from, TimestampTz to, TimestampTz **points);
@@ -502,12 +503,6 @@ open_history(PhxEntity *entity)
 						  entity->history_types, entity->history_what);
 }
 
-/* Column numbers of the history writer (see open_history). */
-#define HIST_KEY			0
-#define HIST_VALID_FROM(e)	((e)->natts + 1)
-#define HIST_VALID_TO(e)	((e)->natts + 2)
-#define HIST_RECORDED_TO(e) ((e)->natts + 4)
-
 /*
  * The current versions of `key` with valid_from <= to and valid_to >= from,
  * sorted by valid_from: an index scan of the btree on (key, valid_from),
@@ -518,18 +513,18 @@ load_versions(PhxEntity *entity, RowWriter *hist, const char *key, TimestampTz f
 {
 	TupleDesc	desc = RelationGetDescr(hist->rel);
 	int			natts = entity->natts;
-	AttrNumber	vf = hist->attnums[HIST_VALID_FROM(entity)],
-				vt = hist->attnums[HIST_VALID_TO(entity)],
-				rt = hist->attnums[HIST_RECORDED_TO(entity)];
+	AttrNumber	vf = hist->attnums[HISTORY_VALID_FROM(entity)],
+				vt = hist->attnums[HISTORY_VALID_TO(entity)],
+				rt = hist->attnums[HISTORY_RECORDED_TO(entity)];
 	Datum	   *row = palloc(sizeof(Datum) * desc->natts);
 	bool	   *rownull = palloc(sizeof(bool) * desc->natts);
 	ScanKeyData keys[2];
-	Oid			index = history_btree(entity, hist);
+	Oid			index = timeline_history_btree(entity, hist->rel, hist->attnums);
 	SysScanDesc scan;
 	HeapTuple	tup;
 	List	   *versions = NIL;
 
-	ScanKeyInit(&keys[0], hist->attnums[HIST_KEY], BTEqualStrategyNumber, F_TEXTEQ,
+	ScanKeyInit(&keys[0], hist->attnums[HISTORY_KEY], BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(key));
 	ScanKeyInit(&keys[1], vf, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(to));
@@ -548,13 +543,13 @@ load_versions(PhxEntity *entity, RowWriter *hist, const char *key, TimestampTz f
 		heap_deform_tuple(v->tuple, desc, row, rownull);
 		v->from = DatumGetTimestampTz(row[vf - 1]);
 		v->to = DatumGetTimestampTz(row[vt - 1]);
-		v->recorded_from = DatumGetTimestampTz(row[hist->attnums[natts + 3] - 1]);
+		v->recorded_from = DatumGetTimestampTz(row[hist->attnums[HISTORY_RECORDED_FROM(entity)] - 1]);
 		v->values = palloc(sizeof(Datum) * Max(natts, 1));
 		v->isnull = palloc(sizeof(bool) * Max(natts, 1));
 		for (int i = 0; i < natts; i++)
 		{
-			v->values[i] = row[hist->attnums[1 + i] - 1];
-			v->isnull[i] = rownull[hist->attnums[1 + i] - 1];
+			v->values[i] = row[hist->attnums[HISTORY_ATT(i)] - 1];
+			v->isnull[i] = rownull[hist->attnums[HISTORY_ATT(i)] - 1];
 		}
 		versions = lappend(versions, v);
 	}
@@ -563,28 +558,36 @@ load_versions(PhxEntity *entity, RowWriter *hist, const char *key, TimestampTz f
 	return versions;
 }
 
-/*
- * The btree on (key, valid_from) that create_entity made, among the indexes
- * the writer opened; InvalidOid (a heap scan) if someone dropped it.
- */
-static Oid
-history_btree(PhxEntity *entity, RowWriter *hist)
+Oid
+timeline_history_btree(PhxEntity *entity, Relation rel, const AttrNumber *attnums)
 {
-	ResultRelInfo *rri = hist->rri;
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
 
-	for (int i = 0; i < rri->ri_NumIndices; i++)
+	if (!OidIsValid(entity->history_btree) || !list_member_oid(indexes, entity->history_btree))
 	{
-		Relation	index = rri->ri_IndexRelationDescs[i];
-		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		entity->history_btree = InvalidOid;
+		foreach(lc, indexes)
+		{
+			Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+			Form_pg_index form = index->rd_index;
+			bool		fits = index->rd_rel->relam == BTREE_AM_OID && form->indisvalid &&
+				form->indnkeyatts >= 2 &&
+				form->indkey.values[0] == attnums[HISTORY_KEY] &&
+				form->indkey.values[1] == attnums[HISTORY_VALID_FROM(entity)] &&
+				index->rd_indcollation[0] == C_COLLATION_OID &&
+				heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
 
-		if (index->rd_rel->relam == BTREE_AM_OID && info->ii_Predicate == NIL &&
-			info->ii_NumIndexKeyAttrs >= 2 &&
-			info->ii_IndexAttrNumbers[0] == hist->attnums[HIST_KEY] &&
-			info->ii_IndexAttrNumbers[1] == hist->attnums[HIST_VALID_FROM(entity)] &&
-			index->rd_indcollation[0] == C_COLLATION_OID)
-			return RelationGetRelid(index);
+			index_close(index, AccessShareLock);
+			if (fits)
+			{
+				entity->history_btree = lfirst_oid(lc);
+				break;
+			}
+		}
 	}
-	return InvalidOid;
+	list_free(indexes);
+	return entity->history_btree;
 }
 
 static int
@@ -746,7 +749,7 @@ close_versions(PhxEntity *entity, RowWriter *hist, List *closing, TimestampTz re
 	ListCell   *lc;
 
 	foreach(lc, closing)
-		rowwriter_update_column(hist, ((Version *) lfirst(lc))->tuple, HIST_RECORDED_TO(entity),
+		rowwriter_update_column(hist, ((Version *) lfirst(lc))->tuple, HISTORY_RECORDED_TO(entity),
 								TimestampTzGetDatum(recorded_at));
 }
 
@@ -758,7 +761,7 @@ insert_version(PhxEntity *entity, RowWriter *hist, const char *key, Version *v,
 	Datum	   *values = palloc(sizeof(Datum) * (natts + 5));
 	bool	   *nulls = palloc0(sizeof(bool) * (natts + 5));
 
-	values[HIST_KEY] = CStringGetTextDatum(key);
+	values[HISTORY_KEY] = CStringGetTextDatum(key);
 	for (int i = 0; i < natts; i++)
 	{
 		values[1 + i] = v->values[i];

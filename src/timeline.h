@@ -17,6 +17,7 @@
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -65,6 +66,14 @@ extern List *timeline_apply(PhxEntity *entity, const char *key, TimelineAssertio
  * (timeline_apply takes it too; forget holds it while it rewrites history).
  */
 extern void timeline_lock_key(PhxEntity *entity, const char *key);
+
+/*
+ * The btree on (key, valid_from) of the entity's history table `rel`, whose
+ * history columns (entity->history_cols) are at `attnums`; InvalidOid if
+ * someone dropped it.  Cached in the entity, checked against the table's
+ * index list on every call.
+ */
+extern Oid	timeline_history_btree(PhxEntity *entity, Relation rel, const AttrNumber *attnums);
 
 /* A fresh assertion with nothing asserted (arrays zeroed), open by default. */
 extern TimelineAssertion *timeline_new_assertion(PhxEntity *entity);
