@@ -238,11 +238,16 @@ phoenix_entities_relid(void)
 static void
 entity_cache_invalidate_cb(Datum arg, Oid relid)
 {
+	/*
+	 * relid 0 means "everything" (our invalidation queue overflowed): the
+	 * extension may have been dropped and created again meanwhile, so the
+	 * catalog's own OID must be looked up again too, or we would never match
+	 * the new one and keep entities whose tables are gone.
+	 */
 	if (relid == InvalidOid || relid == entities_relid)
 	{
 		entity_cache_stale = true;
-		if (relid != InvalidOid)
-			entities_relid = InvalidOid;	/* maybe dropped with the extension */
+		entities_relid = InvalidOid;
 	}
 }
 
