@@ -8,6 +8,7 @@
 #  (b) a late department change touching 1,000 rows: cascade  vs  REFRESH
 #      MATERIALIZED VIEW of the equivalent view            (target ≥ 1,000×)
 #      and a site change touching 20% of the rows          (target ≤ 1×)
+#      (statements timed inside one warm session)
 #  (c) steady ingest through emit_batch into the log and the projection
 #      vs the same into a type nobody projects             (target ≥ 100,000/s)
 #  (d) single-row emit with the projection attached, 1 and 8 pgbench clients
@@ -96,15 +97,36 @@ a_proj=$(median < "$tmp/a_proj"); a_hand=$(median < "$tmp/a_hand")
 rows=$(echo "SELECT count(*) FROM reporting.presence_report" | $PSQL -At)
 echo "(a) build $rows rows: create_projection ${a_proj}s  vs  hand-written INSERT … SELECT ${a_hand}s   ratio $(ratio "$a_proj" "$a_hand")   (target <= 1.5)"
 
-# (b) cascade vs REFRESH MATERIALIZED VIEW
+# (b) cascade vs REFRESH MATERIALIZED VIEW.  Every statement is timed by psql
+# inside one session (\timing), so neither side includes starting psql and a
+# backend; the session first puts another employee, as a writer's long-lived
+# connection would have done (catalog caches loaded, plans prepared).  The
+# rows a change touched are the rows whose change_seq moved.
 echo "VACUUM ANALYZE reporting.presence_report; CREATE MATERIALIZED VIEW presence_mv AS SELECT * FROM presence_asof;" | $PSQL >/dev/null
 for r in $(seq "$runs"); do
-  echo "SELECT phoenix.put('employee', 'E0', jsonb_build_object('department', 'Late$r'), '2025-01-01');" | timed >> "$tmp/b_small"
-  echo "REFRESH MATERIALIZED VIEW presence_mv;" | timed >> "$tmp/b_refresh"
-  echo "SELECT phoenix.put('site', 'S0', jsonb_build_object('timezone', (ARRAY['Asia/Tokyo','UTC','Europe/Berlin'])[$r % 3 + 1]), '2025-01-01');" | timed >> "$tmp/b_big"
+  $PSQL -At > "$tmp/b_out" <<SQL
+SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');
+SELECT max(change_seq) AS s0 FROM reporting.presence_report \gset
+\timing on
+-- a late department change of E0 over 2025: all 1,000 of E0's rows
+SELECT phoenix.put('employee', 'E0', jsonb_build_object('department', 'Late$r'), '2025-01-01', '2026-01-01');
+\timing off
+SELECT 'small_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s0;
+\timing on
+REFRESH MATERIALIZED VIEW presence_mv;
+\timing off
+SELECT max(change_seq) AS s1 FROM reporting.presence_report \gset
+\timing on
+-- site S0 (40 of the 200 floors) changes its time zone: a fifth of the rows
+SELECT phoenix.put('site', 'S0', jsonb_build_object('timezone', (ARRAY['Asia/Tokyo','UTC','Europe/Berlin'])[$r % 3 + 1]), '2025-01-01');
+\timing off
+SELECT 'big_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s1;
+SQL
+  awk '/^Time:/ {printf "%.6f\n", $2 / 1000}' "$tmp/b_out" > "$tmp/b_times"
+  sed -n 1p "$tmp/b_times" >> "$tmp/b_small"; sed -n 2p "$tmp/b_times" >> "$tmp/b_refresh"; sed -n 3p "$tmp/b_times" >> "$tmp/b_big"
+  touched_small=$(awk -F'|' '$1 == "small_rows" {print $2}' "$tmp/b_out")
+  touched_big=$(awk -F'|' '$1 == "big_rows" {print $2}' "$tmp/b_out")
 done
-touched_small=$(echo "SELECT count(*) FROM reporting.presence_report WHERE employee_id = 'E0'" | $PSQL -At)
-touched_big=$(echo "SELECT count(*) FROM reporting.presence_report WHERE floor_site_id = 'S0'" | $PSQL -At)
 b_small=$(median < "$tmp/b_small"); b_refresh=$(median < "$tmp/b_refresh"); b_big=$(median < "$tmp/b_big")
 echo "(b) late change touching $touched_small rows: cascade ${b_small}s  vs  REFRESH MATERIALIZED VIEW ${b_refresh}s   speed-up $(ratio "$b_refresh" "$b_small")x   (target >= 1000)"
 echo "(b) site change touching $touched_big rows ($(ratio "$((touched_big * 100))" "$rows")%): cascade ${b_big}s  vs  REFRESH ${b_refresh}s   ratio $(ratio "$b_big" "$b_refresh")   (target <= 1)"

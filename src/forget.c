@@ -866,7 +866,7 @@ rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n)
 				 events[r].event_id);
 	}
 	SPI_freeplan(plan);
-	projection_on_events(event_type, (int) n, events);
+	projection_on_rewritten_events(event_type, (int) n, events);
 }
 
 /*

@@ -60,6 +60,13 @@
  */
 #define PROJ_LOCK_BUCKETS	256
 
+/*
+ * Log positions per statement when create_projection fills a new table:
+ * each statement hashes the history tables afresh, so fewer, larger batches
+ * (progress is still reported after each).
+ */
+#define PROJ_FILL_BATCH		250000
+
 /* Columns every reporting table has besides the declared ones. */
 static const char *const fixed_columns[] = {
 	"event_id", "effective_at", "received_at", "updated_at", "change_seq", NULL
@@ -132,6 +139,7 @@ static void proj_cache_inval_cb(Datum arg, Oid relid);
 static void proj_xact_cb(XactEvent event, void *arg);
 static void proj_cache_load(void);
 static Projection *projection_by_name(const char *name);
+static void apply_events(const char *event_type, int nevents, const EmittedEvent *events, bool rewritten);
 static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
 static char *fill_src(const char *tmpl, const char *src);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
@@ -163,6 +171,7 @@ static int32 store_definition(ProjDef *def, const char *schema, Interval *fresh_
 							  Jsonb *columns, Jsonb *enrich, Jsonb *derive);
 static char *column_list(ProjDef *def, bool out);
 static char *dep_filter(ProjStep *s, ProjDep dep, const char *alias);
+static const char *key_collation(Oid typid);
 
 void
 ProjectionInit(void)
@@ -282,7 +291,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	p = projection_by_name(def->name);
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
-	fill_from_log(p, 50000, false);
+	fill_from_log(p, PROJ_FILL_BATCH, false);
 	create_indexes(def, qtable);
 	SPI_finish();
 	PG_RETURN_OID(relid);
@@ -355,15 +364,38 @@ phoenix_rebuild_projection(PG_FUNCTION_ARGS)
 /* ====================================================================== */
 
 /*
- * New events of one type: one INSERT … ON CONFLICT per projection fed by the
- * type.  Small batches use the prepared lookup plan; large ones a statement
- * planned for the set.  Before the rows are computed, the entity keys the
- * payloads name are locked in share mode, so that a concurrent change of one
- * of those keys either is visible to our statement or waits for our commit
- * and then finds our rows (see cascade.c).
+ * New events of one type (just logged: no projection has their rows yet):
+ * one INSERT per projection fed by the type.  Kind 'latest' replaces the
+ * key's row when the event is at least as recent.
  */
 void
 projection_on_events(const char *event_type, int nevents, const EmittedEvent *events)
+{
+	apply_events(event_type, nevents, events, false);
+}
+
+/*
+ * Logged events whose payloads were rewritten (forget): their rows are
+ * recomputed and replace the old ones (INSERT … ON CONFLICT DO UPDATE).
+ */
+void
+projection_on_rewritten_events(const char *event_type, int nevents, const EmittedEvent *events)
+{
+	apply_events(event_type, nevents, events, true);
+}
+
+/*
+ * One INSERT per projection fed by the type.  Small batches use a prepared
+ * lookup plan; large ones a statement planned for the set.  New events of
+ * kind 'events' need no conflict handling (event ids are unique in the log,
+ * and emit hands over only events it has just logged), which spares the
+ * speculative probe of the primary key per row.  Before the rows are
+ * computed, the entity keys the payloads name are locked in share mode, so
+ * that a concurrent change of one of those keys either is visible to our
+ * statement or waits for our commit and then finds our rows (see cascade.c).
+ */
+static void
+apply_events(const char *event_type, int nevents, const EmittedEvent *events, bool rewritten)
 {
 	List	   *all;
 	ListCell   *lc;
@@ -384,6 +416,7 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 	{
 		Projection *p = lfirst(lc);
 		int			ret;
+		bool		upsert;
 
 		if (strcmp(p->source, event_type) != 0)
 			continue;
@@ -407,16 +440,19 @@ projection_on_events(const char *event_type, int nevents, const EmittedEvent *ev
 			args[3] = PointerGetDatum(construct_array(pay, nevents, JSONBOID, -1, false, TYPALIGN_INT));
 			built = true;
 		}
+		upsert = rewritten || p->latest;
 		lock_payload_keys(p, nevents, events);
 		if (nevents < projection_set_based_threshold)
 		{
-			if (p->insert_plan == NULL)
-				p->insert_plan = phoenix_prepare_kept(insert_sql(p, false, p->payload_src, true), 4, argtypes,
-													  psprintf("the insert of projection \"%s\"", p->name));
-			ret = projection_execute_lookups(p->insert_plan, args, 0);
+			SPIPlanPtr *plan = upsert ? &p->upsert_plan : &p->insert_plan;
+
+			if (*plan == NULL)
+				*plan = phoenix_prepare_kept(insert_sql(p, false, p->payload_src, upsert), 4, argtypes,
+											 psprintf("the insert of projection \"%s\"", p->name));
+			ret = projection_execute_lookups(*plan, args, 0);
 		}
 		else
-			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src, true), 4, argtypes,
+			ret = SPI_execute_with_args(insert_sql(p, true, p->payload_src, upsert), 4, argtypes,
 										args, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "projection \"%s\": insert failed: %s", p->name, SPI_result_code_string(ret));
@@ -702,20 +738,36 @@ insert_sql(Projection *p, bool set_based, const char *src, bool upsert)
 	return buf.data;
 }
 
+/*
+ * The collation clause of the cascade's key indexes and of the lookups that
+ * use them.  Keys are only ever compared for equality, which every
+ * deterministic collation decides byte by byte, so "C" finds the same rows
+ * as the database's collation; but "C" compares with memcmp and sorts with
+ * abbreviated keys, where other collations call strcoll for every comparison
+ * (building the indexes after a fill, and every insert into them).
+ */
+static const char *
+key_collation(Oid typid)
+{
+	return type_is_collatable(typid) ? " COLLATE \"C\"" : "";
+}
+
 /* The WHERE clause (over `alias`) selecting the rows a dependency touches. */
 static char *
 dep_filter(ProjStep *s, ProjDep dep, const char *alias)
 {
+	/* key columns are text, by columns of the by attribute's type */
 	switch (dep)
 	{
 		case PROJ_DEP_WINDOW:
-			return psprintf("%1$s.%2$s = $1 AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
-							alias, quote_identifier(s->key_column));
+			return psprintf("%1$s.%2$s = $1%3$s AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
+							alias, quote_identifier(s->key_column), key_collation(TEXTOID));
 		case PROJ_DEP_BYVALS:
-			return psprintf("%1$s.%2$s = ANY($1) AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
-							alias, quote_identifier(s->key_column));
+			return psprintf("%1$s.%2$s = ANY($1%3$s) AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
+							alias, quote_identifier(s->key_column), key_collation(s->by_typid));
 		default:
-			return psprintf("%s.%s = $1", alias, quote_identifier(s->match_column));
+			return psprintf("%s.%s = $1%s", alias, quote_identifier(s->match_column),
+							key_collation(TEXTOID));
 	}
 }
 
@@ -817,6 +869,8 @@ proj_cache_retire(void)
 
 		if (p->insert_plan)
 			retired_plans = lappend(retired_plans, p->insert_plan);
+		if (p->upsert_plan)
+			retired_plans = lappend(retired_plans, p->upsert_plan);
 		for (int s = 0; s < p->nsteps; s++)
 			for (int d = 0; d < PROJ_NDEPS; d++)
 			{
@@ -1910,7 +1964,8 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 /*
  * The indexes the cascade looks rows up by, and the change_seq index of
  * incremental pulls.  Built after the initial fill: one sort per index beats
- * maintaining them row by row.
+ * maintaining them row by row.  Text keys are indexed under collation "C"
+ * (see key_collation).
  */
 static void
 create_indexes(ProjDef *def, const char *qtable)
@@ -1928,13 +1983,15 @@ create_indexes(ProjDef *def, const char *qtable)
 
 		if (!str_member(indexed, s->key_column))
 		{
-			appendStringInfo(&buf, "CREATE INDEX ON %s (%s, effective_at);", qtable,
-							 quote_identifier(s->key_column));
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s%s, effective_at);", qtable,
+							 quote_identifier(s->key_column),
+							 key_collation(find_column(def, s->key_column)->typid));
 			indexed = lappend(indexed, s->key_column);
 		}
 		if (s->has_current && !str_member(indexed, s->match_column))
 		{
-			appendStringInfo(&buf, "CREATE INDEX ON %s (%s);", qtable, quote_identifier(s->match_column));
+			appendStringInfo(&buf, "CREATE INDEX ON %s (%s%s);", qtable, quote_identifier(s->match_column),
+							 key_collation(TEXTOID));
 			indexed = lappend(indexed, s->match_column);
 		}
 	}

@@ -23,11 +23,18 @@ typedef struct EmittedEvent
 } EmittedEvent;
 
 /*
- * New events of `event_type` were logged: insert/replace the rows of every
- * projection fed by that type (set-based, one statement per projection per
- * batch).  Called inside SPI, in the emitter's transaction.
+ * New events of `event_type` were logged: insert the rows of every projection
+ * fed by that type (set-based, one statement per projection per batch; kind
+ * 'latest' replaces older rows).  The events must not have rows yet.  Called
+ * inside SPI, in the emitter's transaction.
  */
 extern void projection_on_events(const char *event_type, int nevents, const EmittedEvent *events);
+
+/*
+ * Logged events whose payloads were rewritten (forget): recompute their rows,
+ * replacing the existing ones.  Called inside SPI.
+ */
+extern void projection_on_rewritten_events(const char *event_type, int nevents, const EmittedEvent *events);
 
 /*
  * The ways a projection row depends on an entity key, each with its own
@@ -82,6 +89,7 @@ typedef struct Projection
 	int			nsteps;
 	ProjStep   *steps;
 	SPIPlanPtr	insert_plan;	/* arrival of a small batch (lazy) */
+	SPIPlanPtr	upsert_plan;	/* the same, replacing existing rows (lazy) */
 } Projection;
 
 /* Every projection, from the per-backend cache (valid until end of xact). */
