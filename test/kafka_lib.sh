@@ -7,6 +7,9 @@
 #   kafka_produce TOPIC       kcat producer reading "key<TAB>value" lines on stdin
 #   kafka_count TOPIC         messages in a topic (consumed with kcat)
 #   wait_for SECONDS SQL      poll until a query returns 't'
+#   kafka_test_start [topic:partitions ...]  a subscription test's set-up: q (psql
+#        returning bare values), fail, and an EXIT trap that drops every
+#        subscription (stopping the worker) before stopping the mock cluster
 KAFKA_ROOT=${PHOENIX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 kafka_mock_start() {
@@ -63,4 +66,17 @@ wait_for() {
   done
   echo "timed out after ${secs}s waiting for: $sql" >&2
   return 1
+}
+
+q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+kafka_subscriptions_cleanup() {
+  psql -X -q -c "SELECT phoenix.drop_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null 2>&1 || true
+  kafka_mock_stop
+}
+
+kafka_test_start() {
+  trap kafka_subscriptions_cleanup EXIT
+  kafka_mock_start "$@"
 }

@@ -6,14 +6,7 @@
 # other).  A few rounds of create, consume for a moment, drop.
 set -euo pipefail
 . "$PHOENIX_ROOT/test/kafka_lib.sh"
-cleanup() {
-  psql -X -q -c "SELECT phoenix.drop_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null 2>&1 || true
-  kafka_mock_stop
-}
-trap cleanup EXIT
-kafka_mock_start busy:8
-q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+kafka_test_start busy:8
 # the server log from here on (the worker's side of a deadlock shows only there)
 LOG=${PHOENIX_SANDBOX:+$PHOENIX_SANDBOX/server.log}
 log_start=$( [ -n "$LOG" ] && wc -l <"$LOG" || echo 0)

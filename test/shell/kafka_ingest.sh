@@ -6,14 +6,7 @@
 # pause/resume, brokers down and up, a second group member (rebalance).
 set -euo pipefail
 . "$PHOENIX_ROOT/test/kafka_lib.sh"
-cleanup() {
-  psql -X -q -c "SELECT phoenix.drop_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null 2>&1 || true
-  kafka_mock_stop
-}
-trap cleanup EXIT
-kafka_mock_start badges:4 mixed:1
-q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+kafka_test_start badges:4 mixed:1
 
 q -q <<'SQL'
 CREATE EXTENSION phoenix CASCADE;

@@ -7,14 +7,7 @@
 # worker promptly.
 set -euo pipefail
 . "$PHOENIX_ROOT/test/kafka_lib.sh"
-cleanup() {
-  psql -X -q -c "SELECT phoenix.drop_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null 2>&1 || true
-  kafka_mock_stop
-}
-trap cleanup EXIT
-KAFKA_MOCK_DEBUG=1 kafka_mock_start leave:4
-q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+KAFKA_MOCK_DEBUG=1 kafka_test_start leave:4
 leaves() { grep -c 'is leaving group phoenix-leave' "$KAFKA_DIR/err" || true; }
 wait_leaves() { # wait_leaves N: until the cluster has seen N LeaveGroups (30 s at most)
   local i

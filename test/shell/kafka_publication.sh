@@ -12,8 +12,6 @@ cleanup() {
 }
 trap cleanup EXIT
 kafka_mock_start bookings:3
-q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 read_topic() {  # key|room|position|op, in partition order (one key = one partition)
   kcat -C -b "$KAFKA_BOOTSTRAP" -t bookings -e -q -Z \
     -f '%k|%s|%h\n' | sed -E 's/\|\{.*"desk_room":"?([^",]*)"?.*\}\|/|\1|/; s/phoenix-outbox-position=//; s/,phoenix-op=/|/'
