@@ -456,6 +456,13 @@ kafka_txn_begin(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
 
+	/*
+	 * A background worker has no client statements to set the statement
+	 * start time, from which the transaction start time (received_at,
+	 * now()) is taken: without this every transaction of the worker's life
+	 * would carry the time of its first.
+	 */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());

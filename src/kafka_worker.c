@@ -690,6 +690,7 @@ worker_reload(uint32 generation)
 	MemoryContext old = CurrentMemoryContext;
 
 	pgstat_report_activity(STATE_RUNNING, "phoenix kafka: loading configuration");
+	SetCurrentStatementStartTimestamp();	/* see kafka_txn_begin */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* no extension, or one from before Kafka support: nothing to run */
