@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <sys/time.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -85,7 +87,6 @@ static void build_assertion(EmitItem *item);
 static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
 static void apply_to_timelines(EmitItem *items, int nitems);
 static void feed_projections(EmitItem *items, int nitems, TimestampTz received_at);
-static char *generate_event_id(void);
 static JsonbValue *payload_member(Jsonb *payload, const char *field);
 static char *scalar_text(JsonbValue *v);
 static void emit_error_context(void *arg);
@@ -503,7 +504,7 @@ prepare_item(EmitItem *item, bool raise, TimestampTz received_at)
 	}
 	else
 	{
-		item->event_id = generate_event_id();
+		item->event_id = emit_ordered_event_id();
 		item->id_generated = true;
 	}
 	/* a payload about a forgotten key loses its PII before anything keeps it */
@@ -825,21 +826,69 @@ feed_projections(EmitItem *items, int nitems, TimestampTz received_at)
 	}
 }
 
-/* A random (version 4) UUID as text, for events sent without an id. */
-static char *
-generate_event_id(void)
+/*
+ * An event id for an event that brings none (emit, emit_batch, CSV without
+ * an id column, Kafka messages): a version 7 UUID (RFC 9562) whose bits
+ * after the millisecond timestamp are a counter and then a random value
+ * drawn once per backend, so that the ids one backend makes ascend.  Ascending keys go into the unique index of phoenix.event_ids at
+ * its right edge (the B-tree's fast path for the rightmost leaf: no descent,
+ * one page in cache) instead of a random leaf each, which for random UUIDs
+ * costs a descent with cache misses per event and, after a checkpoint, a
+ * full-page image in the WAL per touched leaf.
+ */
+char *
+emit_ordered_event_id(void)
 {
+	static const char hex[] = "0123456789abcdef";
+	static uint64 last_ms = 0;
+	static uint32 counter = 0;
+	static uint64 node = 0;
+	static bool have_node = false;
+	struct timeval tv;
+	uint64		ms;
 	unsigned char b[16];
+	char	   *out = palloc(37);
+	char	   *o = out;
 
-	if (!pg_strong_random(b, sizeof(b)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random event id")));
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	if (!have_node)
+	{
+		if (!pg_strong_random(&node, sizeof(node)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random event id seed")));
+		have_node = true;
+	}
+	gettimeofday(&tv, NULL);
+	ms = (uint64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (ms > last_ms)
+	{
+		last_ms = ms;
+		counter = 0;
+	}
+	else if (++counter >= (1U << 30))
+	{
+		/* a billion ids in one millisecond: borrow the next one */
+		last_ms++;
+		counter = 0;
+	}
+	for (int i = 0; i < 6; i++)
+		b[i] = (last_ms >> (40 - 8 * i)) & 0xff;
+	b[6] = 0x70 | ((counter >> 26) & 0x0f);
+	b[7] = (counter >> 18) & 0xff;
+	b[8] = 0x80 | ((counter >> 12) & 0x3f);
+	b[9] = (counter >> 4) & 0xff;
+	b[10] = ((counter & 0x0f) << 4) | ((node >> 40) & 0x0f);
+	for (int i = 11; i < 16; i++)
+		b[i] = (node >> (8 * (15 - i))) & 0xff;
+	for (int i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+	return out;
 }
 
 static JsonbValue *

@@ -122,6 +122,12 @@ extern void emit_chunk_context_done(MemoryContext cxt);
  */
 extern char *emit_source_position(const char *what, uint64 n);
 
+/*
+ * A new event id for an event sent without one: a time-ordered (version 7)
+ * UUID, ascending per backend, palloc'd.
+ */
+extern char *emit_ordered_event_id(void);
+
 /* Upper bound on a payload's size in bytes (GUC phoenix.max_payload_bytes). */
 extern int	emit_max_payload_bytes;
 

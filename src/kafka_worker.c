@@ -200,7 +200,6 @@ static void record_client_errors(Consumer *c);
 static Datum int4_array(int32 *values, int n);
 static Datum int8_array(int64 *values, int n);
 static void drain_pipe(void);
-static char *ordered_event_id(void);
 static char *message_position(Consumer *c, rd_kafka_message_t *msg);
 
 /*
@@ -1283,7 +1282,7 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int n,
 		in->event_id = c->sub.id_header ? header_text(m, c->sub.id_header) : NULL;
 		if (in->event_id == NULL)
 		{
-			in->event_id = ordered_event_id();
+			in->event_id = emit_ordered_event_id();
 			in->event_id_generated = true;
 		}
 		in->source = c->source;
@@ -1554,71 +1553,6 @@ drain_pipe(void)
 
 	while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 		;
-}
-
-/*
- * An event id for a message that brings none: a version 7 UUID (RFC 9562)
- * whose bits after the millisecond timestamp are a counter and then a
- * random value drawn once per worker, so that the ids one worker makes
- * ascend.  Ascending keys go into the unique index of phoenix.event_ids at
- * its right edge (the B-tree's fast path for the rightmost leaf: no descent,
- * one page in cache) instead of a random leaf each, which for random UUIDs
- * costs a descent with cache misses per message and, after a checkpoint, a
- * full-page image in the WAL per touched leaf.
- */
-static char *
-ordered_event_id(void)
-{
-	static const char hex[] = "0123456789abcdef";
-	static uint64 last_ms = 0;
-	static uint32 counter = 0;
-	static uint64 node = 0;
-	static bool have_node = false;
-	struct timeval tv;
-	uint64		ms;
-	unsigned char b[16];
-	char	   *out = palloc(37);
-	char	   *o = out;
-
-	if (!have_node)
-	{
-		if (!pg_strong_random(&node, sizeof(node)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random event id seed")));
-		have_node = true;
-	}
-	gettimeofday(&tv, NULL);
-	ms = (uint64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	if (ms > last_ms)
-	{
-		last_ms = ms;
-		counter = 0;
-	}
-	else if (++counter >= (1U << 30))
-	{
-		/* a billion ids in one millisecond: borrow the next one */
-		last_ms++;
-		counter = 0;
-	}
-	for (int i = 0; i < 6; i++)
-		b[i] = (last_ms >> (40 - 8 * i)) & 0xff;
-	b[6] = 0x70 | ((counter >> 26) & 0x0f);
-	b[7] = (counter >> 18) & 0xff;
-	b[8] = 0x80 | ((counter >> 12) & 0x3f);
-	b[9] = (counter >> 4) & 0xff;
-	b[10] = ((counter & 0x0f) << 4) | ((node >> 40) & 0x0f);
-	for (int i = 11; i < 16; i++)
-		b[i] = (node >> (8 * (15 - i))) & 0xff;
-	for (int i = 0; i < 16; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*o++ = '-';
-		*o++ = hex[b[i] >> 4];
-		*o++ = hex[b[i] & 0x0f];
-	}
-	*o = '\0';
-	return out;
 }
 
 /*
