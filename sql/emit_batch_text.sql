@@ -71,3 +71,82 @@ SELECT * FROM phoenix.emit_batch((SELECT json_agg(json_build_object('type', 'rea
 SELECT count(*), bool_and(ok) AS in_order FROM (
   SELECT (payload->>'v')::int > lag((payload->>'v')::int, 1, 0) OVER (ORDER BY position) AS ok FROM phoenix.event_log) s;
 SELECT source_position FROM phoenix.dead_letters ORDER BY dead_letter_id;
+
+-- The fast reader (jsonfast.c) and the elements it leaves to the server's
+-- parser: escapes, \u escapes, odd spacing, number forms, deep nesting,
+-- unknown and duplicate members, odd envelope types, payloads as text.
+-- Each must give what the jsonb form gives.
+CREATE TABLE batch2 (b text);
+INSERT INTO batch2 VALUES (E'[\n\t' || $${ "type" : "reading" , "payload" : { "v" : -0 , "s" : "tab\tnl\nq\"bs\\sl\/b\bf\fr\r" } , "event_id" : "x1" }$$ || E'\r\n,' || $$
+{"type":"reading","payload":{"v":1e5,"s":"caf\u00e9"},"event_id":"x2"},
+{"type":"reading","payload":{"v":1E+2,"w":0.5e-3,"x":-12.250,"y":[true,false,null,[],{}]},"event_id":"x3"},
+{"type":"reading","payload":{"v":1,"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},"event_id":"x4"},
+{"meta":{"a":[1,{"b":"c"}],"n":null},"type":"reading","payload":{"v":5},"extra":"\u0041","event_id":"x5"},
+{"type":"reading","payload":{"v":6},"payload":{"v":7},"event_id":"x6"},
+{"type":7,"event_type":"reading","payload":{"v":8},"event_id":"x7"},
+{"type":"reading","payload":{"v":9},"source":["s"],"event_id":"x8"},
+{"type":"reading","payload":{"v":10},"effective_at":null,"event_id":"x9"},
+{"type":"reading","payload":{"v":11},"effective_at":"yesterday","event_id":"x10"},
+{"type":"reading","payload":"{\"v\": 12, \"s\": \"t\\u00e9xt\"}","event_id":"x11"},
+{"type":"reading","payload":true,"event_id":"x12"},
+{"type":"read\u0069ng","payload":{"v":13},"event_id":"x13"},
+{"type":"reading","payload":{"v":14,"v":15,"a":{"k":1,"k":2}},"event_id":"x14"},
+{"type":"reading","payload":{"v":16},"event_id":"x1\n5"},
+{"type":"reading","payload":{"v":17},"source":"s\"q","effective_at":"2026-11-23T09:00:00.123456Z"},
+{"type":"reading","payload":{"v":18,"s":"\u00e9\ud83d\ude00"},"event_id":"x17"},
+{"type":"reading","payload":{"v":19},"event_id":"x18","source":"x","source":"y"}
+  ]  $$);
+TRUNCATE phoenix.event_log, phoenix.event_ids, phoenix.dead_letters;
+BEGIN;
+SELECT * FROM phoenix.emit_batch((SELECT b FROM batch2));
+CREATE TABLE via_text2 AS
+  SELECT event_id, event_type, payload, effective_at, source, source_position FROM phoenix.event_log;
+CREATE TABLE dl_text2 AS
+  SELECT event_type, event_id, raw, regexp_replace(reason, 'position \d+', 'position N') AS reason,
+         sqlstate, source, source_position, effective_at FROM phoenix.dead_letters;
+TRUNCATE phoenix.event_log, phoenix.event_ids, phoenix.dead_letters;
+SELECT * FROM phoenix.emit_batch((SELECT b::jsonb FROM batch2));
+SELECT count(*) AS differences FROM (
+  (SELECT CASE WHEN event_id LIKE '%-%-%' THEN 'generated' ELSE event_id END, event_type, payload::text, effective_at, source, source_position FROM via_text2
+   EXCEPT ALL
+   SELECT CASE WHEN event_id LIKE '%-%-%' THEN 'generated' ELSE event_id END, event_type, payload::text, effective_at, source, source_position FROM phoenix.event_log)
+  UNION ALL
+  (SELECT CASE WHEN event_id LIKE '%-%-%' THEN 'generated' ELSE event_id END, event_type, payload::text, effective_at, source, source_position FROM phoenix.event_log
+   EXCEPT ALL
+   SELECT CASE WHEN event_id LIKE '%-%-%' THEN 'generated' ELSE event_id END, event_type, payload::text, effective_at, source, source_position FROM via_text2)) d;
+SELECT count(*) AS differences FROM (
+  (SELECT * FROM dl_text2 EXCEPT ALL
+   SELECT event_type, event_id, raw, regexp_replace(reason, 'position \d+', 'position N'), sqlstate, source, source_position, effective_at FROM phoenix.dead_letters)
+  UNION ALL
+  (SELECT event_type, event_id, raw, regexp_replace(reason, 'position \d+', 'position N'), sqlstate, source, source_position, effective_at FROM phoenix.dead_letters
+   EXCEPT ALL SELECT * FROM dl_text2)) d;
+COMMIT;
+SELECT CASE WHEN event_id LIKE '%-%-%' THEN 'generated' ELSE event_id END AS event_id, payload,
+       CASE WHEN effective_at < '2026-11-24' THEN effective_at END AS given_effective_at, source, source_position
+  FROM via_text2 ORDER BY length(source_position), source_position;
+SELECT source_position, raw, reason FROM dl_text2 ORDER BY length(source_position), source_position;
+-- the payload bytes too: the idempotency hash is of them
+SELECT count(*) AS same_bytes FROM via_text2 t JOIN phoenix.event_log l USING (event_id)
+ WHERE t.payload::text = l.payload::text AND jsonb_send(t.payload) = jsonb_send(l.payload);
+
+-- malformed JSON after well-formed elements, and between them
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":1}');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}} {"type":"reading","payload":{"v":2}}]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}},]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":01}}]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}}] x');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":"a
+b"}}]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":tru}}]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1,}}]');
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":[1}}]');
+-- with detail and context: the whole text's error, as the jsonb input gives it
+\set VERBOSITY default
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}},
+ {"type":"reading","payload":{"v":2}} {"type":"reading","payload":{"v":3}}]');
+SELECT '[{"type":"reading","payload":{"v":1}},
+ {"type":"reading","payload":{"v":2}} {"type":"reading","payload":{"v":3}}]'::jsonb;
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}}]');
+SELECT '[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}}]'::jsonb;
+\set VERBOSITY terse
+SELECT count(*) FROM phoenix.event_log;

@@ -14,6 +14,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
@@ -30,6 +31,7 @@
 #include "emit.h"
 #include "eventlog.h"
 #include "forget.h"
+#include "jsonfast.h"
 #include "jsonschema.h"
 #include "phoenix.h"
 #include "projection.h"
@@ -96,6 +98,12 @@ static void batch_element_item(EmitItem *item, JsonbValue *elem, int index, cons
 static char *jsonbvalue_text(JsonbValue *v);
 static void batch_add(BatchState *bs, JsonbValue *elem);
 static void batch_flush(BatchState *bs);
+static bool batch_read_fast(BatchState *bs, text *events);
+static bool batch_element_fast(BatchState *bs, JsonFastCursor *c);
+static int	envelope_field(const char *key, int len);
+static const char *batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end);
+static void batch_parse(BatchState *bs, JsonLexContext *lex);
+static void batch_syntax_error(text *events) pg_attribute_noreturn();
 static void bt_object_start(void *state);
 static void bt_array_start(void *state);
 static void bt_container_end(void *state);
@@ -183,16 +191,18 @@ phoenix_emit_batch(PG_FUNCTION_ARGS)
  * emit_batch(events text, source): the same, for a batch sent as JSON text
  * (what a literal in a query is).  Rather than becoming one jsonb value first
  * (a tree of every element in memory, then its binary form), the text is
- * parsed once, element after element, each built as jsonb_in would build it
- * and handed on like an element of the jsonb form; a chunk's elements are
- * emitted while the parser moves on.  Malformed JSON is an error, as the
- * jsonb form's input would raise.
+ * read once, element after element, and a chunk's elements are emitted
+ * while the reader moves on.  Elements of the usual shape are read by
+ * jsonfast.c straight into their items (the payload built as jsonb_in
+ * builds it, the envelope's fields taken as they come); any other element,
+ * and any other batch, goes through the server's JSON parser, so every
+ * element becomes exactly the item (or dead letter) of the jsonb form, and
+ * malformed JSON is the error the jsonb form's input would raise.
  */
 Datum
 phoenix_emit_batch_text(PG_FUNCTION_ARGS)
 {
-	JsonLexContext *lex;
-	JsonSemAction sem;
+	text	   *events;
 	BatchState	bs;
 	MemoryContext oldcxt;
 
@@ -200,25 +210,17 @@ phoenix_emit_batch_text(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("events must not be null")));
+	events = PG_GETARG_TEXT_PP(0);
 	memset(&bs, 0, sizeof(bs));
 	bs.source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
-	lex = makeJsonLexContext(PG_GETARG_TEXT_PP(0), true);
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &bs;
-	sem.object_start = bt_object_start;
-	sem.object_end = bt_container_end;
-	sem.array_start = bt_array_start;
-	sem.array_end = bt_container_end;
-	sem.object_field_start = bt_object_field_start;
-	sem.array_element_end = bt_array_element_end;
-	sem.scalar = bt_scalar;
 
 	SPI_connect();
 	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
 	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
-	/* what the parser allocates lives until the chunk is emitted */
+	/* what the readers allocate lives until the chunk is emitted */
 	oldcxt = MemoryContextSwitchTo(bs.chunk_cxt);
-	pg_parse_json_or_ereport(lex, &sem);
+	if (!batch_read_fast(&bs, events))
+		batch_parse(&bs, makeJsonLexContext(events, true));
 	MemoryContextSwitchTo(oldcxt);
 	batch_flush(&bs);
 	emit_chunk_context_done(bs.chunk_cxt);
@@ -1054,6 +1056,237 @@ batch_flush(BatchState *bs)
 	bs->counts.rejected += c.rejected;
 	bs->n = 0;
 	MemoryContextReset(bs->chunk_cxt);
+}
+
+/*
+ * The text form's reader: returns false, having read nothing, unless the
+ * text is an array; otherwise emits every element (or raises the server's
+ * error for malformed JSON).
+ */
+static bool
+batch_read_fast(BatchState *bs, text *events)
+{
+	const char *start = VARDATA_ANY(events);
+	JsonFastCursor c;
+	char		ch;
+
+	c.p = start;
+	c.end = start + VARSIZE_ANY_EXHDR(events);
+	if (jsonfast_peek(&c) != '[')
+		return false;
+	c.p++;
+	if (jsonfast_peek(&c) == ']')
+		c.p++;
+	else
+		for (;;)
+		{
+			const char *elem = c.p;
+
+			if (!batch_element_fast(bs, &c))
+				c.p = batch_element_slow(bs, events, elem, c.end);
+			ch = jsonfast_peek(&c);
+			c.p++;
+			if (ch == ']')
+				break;
+			if (ch != ',')
+				batch_syntax_error(events);
+			(void) jsonfast_peek(&c);
+		}
+	if (jsonfast_peek(&c) != '\0')
+		batch_syntax_error(events);
+	return true;
+}
+
+/* The fields of an element's envelope that emit_batch reads. */
+enum
+{
+	ENV_TYPE,
+	ENV_EVENT_TYPE,
+	ENV_EVENT_ID,
+	ENV_SOURCE,
+	ENV_PAYLOAD,
+	ENV_EFFECTIVE_AT,
+	ENV_NFIELDS
+};
+
+static int
+envelope_field(const char *key, int len)
+{
+	static const char *const names[ENV_NFIELDS] = {"type", "event_type", "event_id", "source",
+	"payload", "effective_at"};
+	int			f;
+
+	for (f = 0; f < ENV_NFIELDS; f++)
+		if (strlen(names[f]) == len && memcmp(names[f], key, len) == 0)
+			return f;
+	return -1;
+}
+
+/*
+ * One element of the usual shape (an object with string "type"/
+ * "event_type"/"event_id"/"source", a payload object, array or string, a
+ * valid or null "effective_at"; other members are skipped) → the next item,
+ * as batch_element_item makes it.  false, having added nothing, for
+ * anything else: duplicate envelope fields, other types, elements that
+ * would be refused (their dead letter keeps the element's text), or what
+ * jsonfast.c does not handle.
+ */
+static bool
+batch_element_fast(BatchState *bs, JsonFastCursor *c)
+{
+	EmitItem   *item = &bs->chunk[bs->n];
+	const char *fields[ENV_NFIELDS] = {NULL};
+	int			lens[ENV_NFIELDS];
+	bool		payload_seen = false;
+	char		ch;
+
+	if (jsonfast_peek(c) != '{')
+		return false;
+	c->p++;
+	memset(item, 0, sizeof(EmitItem));
+	for (;;)
+	{
+		const char *key;
+		int			klen;
+		int			f;
+
+		if (!jsonfast_string(c, &key, &klen) || jsonfast_peek(c) != ':')
+			return false;
+		c->p++;
+		f = envelope_field(key, klen);
+		ch = jsonfast_peek(c);
+		if (f == ENV_PAYLOAD)
+		{
+			JsonbValue *v;
+
+			if (payload_seen)
+				return false;
+			payload_seen = true;
+			if (ch == '{' || ch == '[')
+			{
+				if ((v = jsonfast_value(c, true)) == NULL)
+					return false;
+				item->payload = JsonbValueToJsonb(v);
+			}
+			else if (ch == '"')
+			{
+				/* JSON text: parsed (softly) like a Kafka message */
+				if (!jsonfast_string(c, &key, &klen))
+					return false;
+				item->raw = pnstrdup(key, klen);
+				item->raw_len = klen;
+			}
+			else
+				return false;
+		}
+		else if (f >= 0)
+		{
+			if (fields[f] != NULL)
+				return false;
+			if (f == ENV_EFFECTIVE_AT && ch == 'n')
+			{
+				JsonbValue *v = jsonfast_value(c, true);
+
+				if (v == NULL || v->type != jbvNull)
+					return false;
+				fields[f] = "";
+				lens[f] = -1;	/* null: not given */
+			}
+			else if (!jsonfast_string(c, &fields[f], &lens[f]))
+				return false;
+		}
+		else if (jsonfast_value(c, false) == NULL)
+			return false;
+		ch = jsonfast_peek(c);
+		c->p++;
+		if (ch == '}')
+			break;
+		if (ch != ',')
+			return false;
+	}
+	if (!payload_seen)
+		return false;
+	if (fields[ENV_EFFECTIVE_AT] && lens[ENV_EFFECTIVE_AT] >= 0)
+	{
+		char	   *why;
+		int			code;
+
+		if (!softparse_timestamptz(fields[ENV_EFFECTIVE_AT], lens[ENV_EFFECTIVE_AT],
+								   &item->effective_at, &why, &code))
+			return false;
+		item->has_effective_at = true;
+	}
+	if (fields[ENV_TYPE])
+		item->event_type = pnstrdup(fields[ENV_TYPE], lens[ENV_TYPE]);
+	else if (fields[ENV_EVENT_TYPE])
+		item->event_type = pnstrdup(fields[ENV_EVENT_TYPE], lens[ENV_EVENT_TYPE]);
+	if (fields[ENV_EVENT_ID])
+		item->event_id = pnstrdup(fields[ENV_EVENT_ID], lens[ENV_EVENT_ID]);
+	item->source = fields[ENV_SOURCE] ? pnstrdup(fields[ENV_SOURCE], lens[ENV_SOURCE]) : bs->source;
+	item->source_position = emit_source_position("index", bs->index);
+	bs->index++;
+	if (++bs->n == EMIT_CHUNK)
+		batch_flush(bs);
+	return true;
+}
+
+/*
+ * An element the fast reader left: its extent found by brackets, checked
+ * by the server's parser (malformed: the whole text's error), then built by
+ * it as in batch_parse and added.  Returns where the element ends.
+ */
+static const char *
+batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end)
+{
+	const char *elem_end = jsonfast_value_end(elem, end);
+	char	   *copy;
+	int			len;
+
+	if (elem_end == NULL)
+		batch_syntax_error(events);
+	len = (int) (elem_end - elem);
+	copy = pnstrdup(elem, len);
+	if (pg_parse_json(makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true),
+					  &nullSemAction) != JSON_SUCCESS)
+		batch_syntax_error(events);
+	bs->depth = 1;				/* as inside the events array */
+	bs->parse = NULL;
+	bs->built = NULL;
+	batch_parse(bs, makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true));
+	bs->depth = 0;
+	batch_add(bs, bs->built);
+	bs->built = NULL;
+	return elem_end;
+}
+
+/* Parse with the server's parser, building and emitting elements (bt_*). */
+static void
+batch_parse(BatchState *bs, JsonLexContext *lex)
+{
+	JsonSemAction sem;
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = bs;
+	sem.object_start = bt_object_start;
+	sem.object_end = bt_container_end;
+	sem.array_start = bt_array_start;
+	sem.array_end = bt_container_end;
+	sem.object_field_start = bt_object_field_start;
+	sem.array_element_end = bt_array_element_end;
+	sem.scalar = bt_scalar;
+	pg_parse_json_or_ereport(lex, &sem);
+}
+
+/*
+ * Malformed JSON: raise the error the server's parser gives for the whole
+ * text (as the jsonb form's input would).  Every element before the fault
+ * was well-formed, so the parser stops at the same place.
+ */
+static void
+batch_syntax_error(text *events)
+{
+	pg_parse_json_or_ereport(makeJsonLexContext(events, true), &nullSemAction);
+	elog(ERROR, "JSON text of emit_batch refused by the reader but not by the parser");
 }
 
 static void

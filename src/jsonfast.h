@@ -1,0 +1,58 @@
+/*
+ * jsonfast.h — a fast reader for the common shape of JSON text (events and
+ * their envelopes): one pass straight into pushJsonbValue, strings without
+ * escapes referenced in place, no per-character copying.  It handles a
+ * strict subset of JSON and reports anything else as "not handled" (never
+ * as an error): the caller then takes the server's own parser, which gives
+ * the answer, or the error, that PostgreSQL would.
+ */
+#ifndef PHOENIX_JSONFAST_H
+#define PHOENIX_JSONFAST_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+/*
+ * Deepest nesting handled; deeper values are left to the server's parser
+ * (which checks the stack).
+ */
+#define JSONFAST_MAX_DEPTH	64
+
+/* A position in JSON text being read. */
+typedef struct JsonFastCursor
+{
+	const char *p;				/* next byte */
+	const char *end;			/* end of the text */
+} JsonFastCursor;
+
+/*
+ * Read one value at the cursor (after optional whitespace).  With `build`,
+ * returns it as pushJsonbValue's result (a container, or a scalar value in
+ * palloc'd memory whose strings may point into the text); without, only
+ * checks it and returns a non-NULL dummy.  NULL: the value is not in the
+ * subset handled (the cursor is then undefined).  On success the cursor is
+ * just after the value.  Strings with \u escapes, control characters,
+ * numbers not followed by a delimiter, and nesting deeper than
+ * JSONFAST_MAX_DEPTH are not handled.
+ */
+extern JsonbValue *jsonfast_value(JsonFastCursor *c, bool build);
+
+/*
+ * Read a string at the cursor (after optional whitespace): its decoded
+ * bytes (in place when it has no escapes, else palloc'd) and length.
+ * false: not a string, or not handled.
+ */
+extern bool jsonfast_string(JsonFastCursor *c, const char **str, int *len);
+
+/* Skip whitespace; the next byte, or '\0' at the end. */
+extern char jsonfast_peek(JsonFastCursor *c);
+
+/*
+ * Where the JSON value starting at the cursor ends, by brackets and
+ * strings alone (no validation: for finding the extent of a value the fast
+ * reader did not handle).  NULL when the text ends first.
+ */
+extern const char *jsonfast_value_end(const char *p, const char *end);
+
+#endif							/* PHOENIX_JSONFAST_H */
