@@ -77,7 +77,7 @@ typedef struct BatchState
 } BatchState;
 
 static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
-static bool prepare_item(EmitItem *item, bool raise, TimestampTz received_at);
+static bool prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at);
 static bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint,
 				   const char *fmt,...) pg_attribute_printf(5, 6);
 static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
@@ -409,7 +409,7 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
 
 	eventlog_ensure_partition(received_at);
 	for (i = 0; i < nitems; i++)
-		prepare_item(&items[i], raise, received_at);
+		prepare_item(&items[i], i > 0 ? &items[i - 1] : NULL, raise, received_at);
 	build_assertions(items, nitems, raise);
 	eventlog_number_items(items, nitems);
 	eventlog_claim_ids(items, nitems, raise ? refuse_duplicate_id_raise : refuse_duplicate_id);
@@ -430,10 +430,12 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
 /*
  * Everything about one item that needs no database write: its type, payload
  * (parsed softly), size, schema validation, effective time, entity key and
- * event id.  On failure the item is refused (or, with raise, ERROR).
+ * event id.  On failure the item is refused (or, with raise, ERROR).  `prev`
+ * is the chunk's previous item (or NULL), whose type entry stays valid for
+ * the chunk, as every item's does.
  */
 static bool
-prepare_item(EmitItem *item, bool raise, TimestampTz received_at)
+prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at)
 {
 	PhxEventType *type;
 
@@ -442,7 +444,12 @@ prepare_item(EmitItem *item, bool raise, TimestampTz received_at)
 	if (item->event_type == NULL)
 		return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
 					  "Give every event a \"type\".", "event has no type");
-	type = registry_event_type(item->event_type, true);
+	/* a bulk input is mostly of one type: the previous item's, looked up once */
+	if (prev && prev->type && prev->event_type &&
+		(prev->event_type == item->event_type || strcmp(prev->event_type, item->event_type) == 0))
+		type = prev->type;
+	else
+		type = registry_event_type(item->event_type, true);
 	if (type == NULL)
 		return refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
 					  "Register it with phoenix.create_event_type, then replay the dead letters with phoenix.replay_dead_letters.",

@@ -9,8 +9,9 @@
  * numeric_in as jsonb_in sends them), so the jsonb it builds is
  * byte-for-byte what jsonb_in builds from the same text.  It accepts a strict
  * subset of JSON and refuses the rest without an error (\u escapes, control
- * characters, deep nesting, anything malformed): callers then use the
- * server's parser, which decides, and raises exactly what PostgreSQL would.
+ * characters, deep nesting, numbers numeric_in might refuse, anything
+ * malformed): callers then use the server's parser, which decides, and
+ * raises exactly what PostgreSQL would.  It never raises itself.
  */
 #include "postgres.h"
 
@@ -21,7 +22,11 @@
 
 #include "jsonfast.h"
 
-/* Longest number literal converted from a stack buffer. */
+/*
+ * Longest number literal handled here (numeric_in takes it whatever its
+ * exponent of at most 3 digits: it never raises on what this reader passes).
+ */
+#define NUMBER_MAX_LENGTH	300
 #define NUMBER_BUFSIZE		64
 
 typedef enum ReadState
@@ -170,8 +175,8 @@ read_scalar(JsonFastCursor *c, JsonbValue *v, bool build)
 
 /*
  * The JSON number grammar exactly (no leading zeros, digits on both sides
- * of a point), followed by a delimiter; converted by numeric_in as the
- * server's JSON parser does (which raises the same errors on huge values).
+ * of a point), followed by a delimiter, of a size numeric_in always takes;
+ * converted by numeric_in, as the server's JSON parser does.
  */
 static bool
 read_number(JsonFastCursor *c, JsonbValue *v, bool build)
@@ -181,6 +186,8 @@ read_number(JsonFastCursor *c, JsonbValue *v, bool build)
 	const char *end = c->end;
 	char		buf[NUMBER_BUFSIZE];
 	char	   *token;
+
+	const char *exp;
 
 	if (*q == '-')
 		q++;
@@ -204,10 +211,16 @@ read_number(JsonFastCursor *c, JsonbValue *v, bool build)
 			q++;
 		if (q >= end || *q < '0' || *q > '9')
 			return false;
-		while (q < end && *q >= '0' && *q <= '9')
-			q++;
+		for (exp = q; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		/* exponents numeric_in may refuse are the server's to judge */
+		if (q - exp > 3)
+			return false;
 	}
 	if (q < end && !is_delimiter(*q))
+		return false;
+	/* so are very long numbers */
+	if (q - s > NUMBER_MAX_LENGTH)
 		return false;
 	c->p = q;
 	if (!build)
@@ -380,4 +393,20 @@ jsonfast_value_end(const char *p, const char *end)
 			return p;
 	}
 	return NULL;
+}
+
+Jsonb *
+jsonfast_jsonb(const char *text, int len)
+{
+	JsonFastCursor c;
+	char		ch;
+	JsonbValue *v;
+
+	c.p = text;
+	c.end = text + len;
+	ch = jsonfast_peek(&c);
+	if ((ch != '{' && ch != '[') || (v = jsonfast_value(&c, true)) == NULL ||
+		jsonfast_peek(&c) != '\0')
+		return NULL;
+	return JsonbValueToJsonb(v);
 }

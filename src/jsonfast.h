@@ -33,8 +33,9 @@ typedef struct JsonFastCursor
  * checks it and returns a non-NULL dummy.  NULL: the value is not in the
  * subset handled (the cursor is then undefined).  On success the cursor is
  * just after the value.  Strings with \u escapes, control characters,
- * numbers not followed by a delimiter, and nesting deeper than
- * JSONFAST_MAX_DEPTH are not handled.
+ * numbers not followed by a delimiter or with exponents of more than 3
+ * digits, and nesting deeper than JSONFAST_MAX_DEPTH are not handled.
+ * Never raises (numbers it handles are ones numeric_in takes).
  */
 extern JsonbValue *jsonfast_value(JsonFastCursor *c, bool build);
 
@@ -44,6 +45,13 @@ extern JsonbValue *jsonfast_value(JsonFastCursor *c, bool build);
  * false: not a string, or not handled.
  */
 extern bool jsonfast_string(JsonFastCursor *c, const char **str, int *len);
+
+/*
+ * JSON text whose root is an object or array → jsonb (what jsonb_in would
+ * make of it), or NULL when the text is not in the subset handled.  The text
+ * must be valid in the database encoding (not checked here).
+ */
+extern Jsonb *jsonfast_jsonb(const char *text, int len);
 
 /* Skip whitespace; the next byte, or '\0' at the end. */
 extern char jsonfast_peek(JsonFastCursor *c);

@@ -15,6 +15,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "jsonfast.h"
 #include "jsonschema.h"
 #include "softparse.h"
 
@@ -30,15 +31,17 @@ static int	digits(const char *s, int len, int i, int n);
 static bool rfc3339_microseconds(const char *s, int len);
 
 /*
- * JSON text → jsonb, or NULL with a reason.  Encoding, NUL bytes, nesting
- * depth and number ranges are checked by one linear scan; syntax by the
- * server's JSON parser returning an error code; only then is jsonb_in called,
- * which can no longer fail.
+ * JSON text → jsonb, or NULL with a reason.  Encoding and NUL bytes are
+ * checked first; text of the usual shape is then read in one pass by
+ * jsonfast.c.  Anything else: nesting depth and number ranges are checked
+ * by one linear scan, syntax by the server's JSON parser returning an error
+ * code, and only then is jsonb_in called, which can no longer fail.
  */
 Jsonb *
 softparse_json(const char *text, int len, char **reason, int *sqlerrcode)
 {
 	int			valid = valid_prefix_length(text, len);
+	Jsonb	   *result;
 	char	   *copy;
 	JsonLexContext *lex;
 	JsonParseErrorType err;
@@ -51,6 +54,9 @@ softparse_json(const char *text, int len, char **reason, int *sqlerrcode)
 			psprintf("invalid %s byte sequence at offset %d", GetDatabaseEncodingName(), valid);
 		return NULL;
 	}
+	/* the usual shape: read in one pass (jsonfast.c); anything else below */
+	if ((result = jsonfast_jsonb(text, len)) != NULL)
+		return result;
 	*sqlerrcode = ERRCODE_INVALID_TEXT_REPRESENTATION;
 	if (!scan_json_shape(text, len, reason))
 		return NULL;
