@@ -306,6 +306,8 @@ emit_bulk(EmitInput *inputs, int ninputs)
 		items[i].id_generated = inputs[i].event_id_generated;
 	}
 	counts = emit_items(items, ninputs, false);
+	for (i = 0; i < ninputs; i++)
+		inputs[i].rejected = items[i].status == EMIT_REJECTED;
 	pfree(items);
 	return counts;
 }

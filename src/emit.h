@@ -24,6 +24,7 @@ typedef struct EmitInput
 	TimestampTz effective_at;
 	bool		event_id_generated; /* event_id was made up by the caller, not
 									 * sent: dead letters keep none */
+	bool		rejected;		/* output: refused (dead-lettered) */
 } EmitInput;
 
 typedef struct EmitCounts
@@ -35,7 +36,8 @@ typedef struct EmitCounts
 /*
  * Apply a batch in the caller's transaction.  A bad input never aborts the
  * batch: it is written to phoenix.dead_letters with the reason and its
- * source position.  Must be called inside SPI_connect/SPI_finish.
+ * source position, and marked `rejected`.  Must be called inside
+ * SPI_connect/SPI_finish.
  */
 extern EmitCounts emit_bulk(EmitInput *inputs, int ninputs);
 

@@ -2,7 +2,8 @@
 # Exactly once under crashes: 100,000 messages, half produced before and half
 # while the worker is SIGKILLed at random moments and the server is restarted
 # in immediate mode, several times.  At the end every message is in the event
-# log exactly once.  Runs its own cluster (the crashes would fail the shared
+# log exactly once.  Two workers (phoenix.kafka_workers = 2) share the
+# partitions, so crashes also land while they rebalance.  Runs its own cluster (the crashes would fail the shared
 # one's log check).
 set -euo pipefail
 . "$PHOENIX_ROOT/test/kafka_lib.sh"
@@ -14,7 +15,8 @@ cleanup() { kafka_mock_stop; sandbox_destroy; }
 trap cleanup EXIT
 sandbox_create
 # small batches: many transactions, so the crashes land between and inside them
-PHOENIX_EXTRA_CONF="phoenix.kafka_batch_size = 500" cluster_start eo
+PHOENIX_EXTRA_CONF="phoenix.kafka_batch_size = 500
+phoenix.kafka_workers = ${KAFKA_EO_WORKERS:-2}" cluster_start eo
 kafka_mock_start eo:4
 q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*" >&2; tail -30 "$PHOENIX_SANDBOX/server.log" >&2; exit 1; }
