@@ -48,7 +48,9 @@ declare -A phx phx_cpu phx_first phx_rate
 pipe=(); pipe_cpu=()
 for run in $(seq 1 "$RUNS"); do
   for w in "${WORKERS[@]}"; do
-    q -q -c "TRUNCATE phoenix.event_log, bench_copy" -c "CHECKPOINT"
+    # every run starts from an empty log and id index (the ids of earlier
+    # runs would make later runs' index deeper)
+    q -q -c "TRUNCATE phoenix.event_log, phoenix.event_ids, bench_copy" -c "CHECKPOINT"
     q -q -c "ALTER SYSTEM SET phoenix.kafka_workers = $w" -c "SELECT pg_reload_conf()" >/dev/null
     # fresh workers per run, so that their CPU time is this run's
     until [ -z "$(worker_pids)" ]; do sleep 0.05; done
