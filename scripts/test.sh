@@ -6,6 +6,8 @@
 #
 #   PHOENIX_TESTS=regex   run only the tests whose name matches
 #   PHOENIX_KEEP=1        keep the sandbox, cluster logs and outputs
+#   PHOENIX_SANITIZE=1    build with UBSan; any undefined-behaviour report in
+#                         the server log fails the run (server/sanitizer)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -80,6 +82,15 @@ if grep -qE 'TRAP|terminated by signal|server process .* was terminated' "$PHOEN
   record "server/no-crash" 1
 else
   record "server/no-crash" 0
+fi
+
+if [ -n "${PHOENIX_SANITIZE:-}" ]; then
+  if grep -qE 'runtime error:' "$PHOENIX_SANDBOX/server.log"; then
+    grep -E -A30 'runtime error:' "$PHOENIX_SANDBOX/server.log" | head -80 >&2
+    record "server/sanitizer" 1
+  else
+    record "server/sanitizer" 0
+  fi
 fi
 
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[*]}" && echo "logs: $OUT (set PHOENIX_KEEP=1 to keep them)"

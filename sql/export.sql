@@ -33,7 +33,7 @@ INSERT INTO reporting.exp_test (event_id, effective_at, received_at, employee_id
 
 SELECT '/tmp/phoenix_export_test_' || current_setting('port') || '_' || pg_backend_pid() AS dir \gset
 CREATE FUNCTION pg_temp.sh(cmd text) RETURNS void LANGUAGE plpgsql
-  AS $$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', cmd); END $$;
+  AS $$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat >/dev/null; ' || cmd); END $$;
 CREATE FUNCTION pg_temp.copy_in(tbl text, path text) RETURNS void LANGUAGE plpgsql
   AS $$ BEGIN EXECUTE format('COPY %s FROM %L (FORMAT csv, HEADER true)', tbl, path); END $$;
 SELECT pg_temp.sh('rm -rf ' || :'dir' || ' && mkdir -p ' || :'dir');
