@@ -54,6 +54,10 @@ PG_FUNCTION_INFO_V1(phoenix_apply_due);
 static SPIPlanPtr due_insert_plan = NULL;
 
 static void run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args);
+static int64 count_rows(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *args,
+						Projection *p, const char *what);
+static void lock_chained_values(Projection *p, ProjStep *s, PhxEntity *entity, const char *key,
+								TimelineChange *ch);
 static void add_due(const char *entity, const char *key, TimestampTz at);
 static bool any_changed(PhxEntity *entity, TimelineChange *ch, char **names, int n);
 static void lock_value(uint32 lock_class, const char *value);
@@ -107,6 +111,7 @@ cascade_timeline_changed(PhxEntity *entity, const char *key, List *changes)
 
 				args[1] = TimestampTzGetDatum(ch->valid_from);
 				args[2] = TimestampTzGetDatum(ch->valid_to);
+				lock_chained_values(p, s, entity, key, ch);
 
 				/* Rows enriched as of their own time, inside the window. */
 				if (by_att >= 0 &&
@@ -250,6 +255,46 @@ lock_value(uint32 lock_class, const char *value)
 }
 
 /*
+ * The change may point rows at another key of a chained step (floor F2
+ * moves to site S1: its rows will show S1's name).  A cascade of S1 running
+ * at the same time finds its rows through floors that had S1 when it looked
+ * (lock_chain_parents), which does not include F2 before we commit.  So we
+ * share-lock the new chained key, as an emitter naming it would: whichever
+ * of the two cascades comes second sees the other's rows and timeline.
+ */
+static void
+lock_chained_values(Projection *p, ProjStep *s, PhxEntity *entity, const char *key,
+					TimelineChange *ch)
+{
+	size_t		plen = strlen(s->prefix);
+
+	if (!ch->new_exists)
+		return;
+	for (int i = 0; i < p->nsteps; i++)
+	{
+		ProjStep   *t = &p->steps[i];
+		const char *attr;
+		const char *value = NULL;
+		LOCKTAG		tag;
+		int			a;
+
+		if (t == s || t->nkey_path > 0 || strncmp(t->key_column, s->prefix, plen) != 0 ||
+			t->key_column[plen] != '_')
+			continue;
+		attr = t->key_column + plen + 1;
+		if (s->by_attribute && strcmp(attr, entity->key_name) == 0)
+			value = key;
+		else if ((a = catalog_attribute_index(entity, attr)) >= 0 && !ch->new_isnull[a] &&
+				 (ch->changed[a] || !ch->old_exists))
+			value = OidOutputFunctionCall(entity->atts[a].typoutput, ch->new_values[a]);
+		if (value == NULL)
+			continue;
+		projection_locktag(&tag, t->lock_class, value);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+	}
+}
+
+/*
  * A chained step's rows are inserted by emitters that share-lock only the
  * keys their payloads name (the first step of the chain).  So that they also
  * serialize with us, lock the parent keys that lead to `value`: e.g. for a
@@ -309,33 +354,45 @@ lock_chain_parents(Projection *p, ProjStep *s, const char *value, int depth)
 /*
  * Recompute the rows of one dependency.  A bounded count decides between the
  * prepared per-row plan and one statement planned for the actual set.
+ *
+ * Two cascades started by different entities (an employee's department, the
+ * floor's site) take different key locks, yet may rewrite the same rows.
+ * The recomputation reads a row and writes its result back by ctid, so a row
+ * another transaction rewrote in between would be skipped (its ctid moved)
+ * or, joined any other way, overwritten from the stale version.  So the
+ * rows are locked first, in a statement of their own: a row being rewritten
+ * is waited for, and the recomputation, which takes a new snapshot (READ
+ * COMMITTED), reads every locked row as it is now.  A window of many rows
+ * locks the table instead (EXCLUSIVE: readers go on, writers of this table
+ * wait), as row locks on a fifth of a table would cost more than the
+ * recomputation itself.
  */
 static void
 run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 {
 	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	int			nargs = dep == PROJ_DEP_CURRENT ? 1 : 3;
-	bool		isnull;
 	int64		candidates;
 	int			ret;
 
 	if (dep == PROJ_DEP_BYVALS)
 		argtypes[0] = get_array_type(s->by_typid);
-	if (s->count_plan[dep] == NULL)
-		s->count_plan[dep] = phoenix_prepare_kept(projection_count_sql(p, s, dep), nargs, argtypes,
-												  psprintf("the cascade count of projection \"%s\"", p->name));
-	if (SPI_execute_plan(s->count_plan[dep], args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "projection \"%s\": cascade count failed", p->name);
-	candidates = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	candidates = count_rows(&s->count_plan[dep], projection_count_sql(p, s, dep), nargs, argtypes, args,
+							p, "count");
 	if (candidates == 0)
 		return;
 	if (candidates >= projection_set_based_threshold)
 	{
+		if (SPI_execute(psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", p->table), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "projection \"%s\": cannot lock its table", p->name);
 		ret = SPI_execute_with_args(projection_recompute_sql(p, s, dep, true), nargs, argtypes,
 									args, NULL, false, 0);
 	}
 	else
 	{
+		if (count_rows(&s->lock_plan[dep], projection_lock_sql(p, s, dep), nargs, argtypes, args,
+					   p, "row locks") == 0)
+			return;
 		if (s->plan[dep] == NULL)
 			s->plan[dep] = phoenix_prepare_kept(projection_recompute_sql(p, s, dep, false), nargs, argtypes,
 												psprintf("the cascade of projection \"%s\"", p->name));
@@ -343,6 +400,24 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 	}
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "projection \"%s\": cascade update failed: %s", p->name, SPI_result_code_string(ret));
+}
+
+/*
+ * Run a statement returning one count (prepared on first use into *plan):
+ * the bounded count of candidates, or the row-locking statement.
+ */
+static int64
+count_rows(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *args,
+		   Projection *p, const char *what)
+{
+	bool		isnull;
+
+	if (*plan == NULL)
+		*plan = phoenix_prepare_kept(sql, nargs, argtypes,
+									 psprintf("the cascade %s of projection \"%s\"", what, p->name));
+	if (SPI_execute_plan(*plan, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "projection \"%s\": cascade %s failed", p->name, what);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* Remember a future change of a `current` attribute of (entity, key). */

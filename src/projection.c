@@ -822,6 +822,22 @@ projection_count_sql(Projection *p, ProjStep *s, ProjDep dep)
 					p->table, dep_filter(s, dep, "t0"), projection_set_based_threshold);
 }
 
+/*
+ * Lock the rows a dependency touches (FOR NO KEY UPDATE, as the UPDATE
+ * itself would), in primary key order so that two cascades locking
+ * overlapping sets never deadlock on them.  Under READ COMMITTED a row that
+ * another transaction rewrote is waited for, and its newest version is
+ * locked if it still matches; the recomputation that follows takes a new
+ * snapshot and so reads every locked row as it now is (see cascade.c).
+ */
+char *
+projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep)
+{
+	return psprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS t0 WHERE %s ORDER BY t0.%s"
+					" FOR NO KEY UPDATE OF t0) c",
+					p->table, dep_filter(s, dep, "t0"), quote_identifier(p->pk_column));
+}
+
 /* ====================================================================== */
 /* The per-backend cache                                                  */
 /* ====================================================================== */
@@ -878,6 +894,8 @@ proj_cache_retire(void)
 					retired_plans = lappend(retired_plans, p->steps[s].plan[d]);
 				if (p->steps[s].count_plan[d])
 					retired_plans = lappend(retired_plans, p->steps[s].count_plan[d]);
+				if (p->steps[s].lock_plan[d])
+					retired_plans = lappend(retired_plans, p->steps[s].lock_plan[d]);
 			}
 	}
 	if (proj_cache_cxt)

@@ -69,6 +69,7 @@ typedef struct ProjStep
 	char	   *row_join;
 	SPIPlanPtr	plan[PROJ_NDEPS];	/* recompute, index lookups (lazy) */
 	SPIPlanPtr	count_plan[PROJ_NDEPS]; /* bounded count of candidate rows (lazy) */
+	SPIPlanPtr	lock_plan[PROJ_NDEPS];	/* row locks on the candidate rows (lazy) */
 } ProjStep;
 
 /* A projection as every backend caches it. */
@@ -101,6 +102,7 @@ extern char *projection_row_sql(Projection *p, bool set_based, const char *src);
 /* Statements over one dependency of one step (cascade.c runs them). */
 extern char *projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based);
 extern char *projection_count_sql(Projection *p, ProjStep *s, ProjDep dep);
+extern char *projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep);
 
 /*
  * SPI_execute_plan of a prepared per-row lookup statement, planned with index
