@@ -67,6 +67,14 @@
  */
 #define PROJ_FILL_BATCH		250000
 
+/*
+ * Reporting tables leave this much of each page free (100 - fillfactor %) so
+ * that a cascade's rewrite of a row can stay on its page as a HOT update (no
+ * new index entries): a change touching a fifth of the rows finds room for
+ * most of them, and pruning reclaims the old versions on later visits.
+ */
+#define PROJ_FILLFACTOR		85
+
 /* Columns every reporting table has besides the declared ones. */
 static const char *const fixed_columns[] = {
 	"event_id", "effective_at", "received_at", "updated_at", "change_seq", NULL
@@ -540,21 +548,39 @@ projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value)
 
 /*
  * Run a prepared per-row lookup statement (LATERAL … LIMIT 1 into the history
- * tables) with sequential and bitmap scans disabled while it is (re)planned.
- * The planner costs a lookup into a small history table (a few hundred
- * floors, twenty sites) as a sequential scan plus a sort, which is cheap once
- * but is paid again for every row of the outer side; the index on
- * (key, valid_from) answers each lookup in one descent.  The settings apply
- * only inside this call (a GUC nest level, as a function's SET clause does),
- * and every execution is wrapped because a cached plan may be rebuilt at any
- * execution after an invalidation (e.g. an ANALYZE of a history table).
+ * tables), making sure its plan uses index lookups.  The planner costs a
+ * lookup into a small history table (a few hundred floors, twenty sites) as
+ * a sequential scan plus a sort, which is cheap once but is paid again for
+ * every row of the outer side; the index on (key, valid_from) answers each
+ * lookup in one descent.  So whenever the statement is about to be planned
+ * (first use, or after an invalidation such as an ANALYZE of a history
+ * table), sequential and bitmap scans are disabled for that call only (a GUC
+ * nest level, as a function's SET clause does).  A valid plan is executed as
+ * it is: the settings only matter to the planner, and saving and restoring
+ * them costs more than a single-row statement.  Should an invalidation
+ * arrive between our check and the execution (processed while the plan's
+ * locks are taken), the plan is rebuilt without the settings; the plan's
+ * generation tells, and resetting the plan cache makes the next call plan
+ * again, with them.
  */
 int
 projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count)
 {
-	int			nest = NewGUCNestLevel();
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	CachedPlanSource *ps = list_length(sources) == 1 ? linitial(sources) : NULL;
+	int			nest;
 	int			ret;
 
+	if (ps != NULL && ps->is_valid && ps->gplan != NULL && ps->gplan->is_valid)
+	{
+		int			generation = ps->generation;
+
+		ret = SPI_execute_plan(plan, args, NULL, false, count);
+		if (ps->generation != generation)
+			ResetPlanCache();
+		return ret;
+	}
+	nest = NewGUCNestLevel();
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
@@ -1941,8 +1967,9 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 	}
 	forboth(lc, def->derive_names, lt, def->derive_types)
 		appendStringInfo(&buf, ", %s %s", quote_identifier(lfirst(lc)), format_type_be(lfirst_oid(lt)));
-	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s));",
-					 quote_identifier(def->latest ? def->latest_key : "event_id"));
+	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s))"
+					 " WITH (fillfactor = %d);",
+					 quote_identifier(def->latest ? def->latest_key : "event_id"), PROJ_FILLFACTOR);
 	/* by-matches look the attribute up in the history (also during the fill) */
 	foreach(lc, def->steps)
 	{
@@ -1980,10 +2007,17 @@ create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *
 }
 
 /*
- * The indexes the cascade looks rows up by, and the change_seq index of
- * incremental pulls.  Built after the initial fill: one sort per index beats
- * maintaining them row by row.  Text keys are indexed under collation "C"
- * (see key_collation).
+ * The indexes the cascade looks rows up by.  Built after the initial fill:
+ * one sort per index beats maintaining them row by row.  Text keys are
+ * indexed under collation "C" (see key_collation).
+ *
+ * change_seq is deliberately not indexed: it changes on every rewrite, so an
+ * index on it (even BRIN, before PostgreSQL 16) would make every cascade
+ * update a non-HOT one, a new entry in every index of the table — most of a
+ * cascade's cost.  Without it, a cascade that changes enriched columns only
+ * rewrites rows in place (HOT), and an incremental pull (change_seq > N) is
+ * one sequential scan; a table pulled often relative to its size can have
+ * the index added by hand (README).
  */
 static void
 create_indexes(ProjDef *def, const char *qtable)
@@ -1993,7 +2027,6 @@ create_indexes(ProjDef *def, const char *qtable)
 	List	   *indexed = NIL;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE INDEX ON %s (change_seq);", qtable);
 
 	foreach(lc, def->steps)
 	{
@@ -2013,7 +2046,7 @@ create_indexes(ProjDef *def, const char *qtable)
 			indexed = lappend(indexed, s->match_column);
 		}
 	}
-	if (SPI_execute(buf.data, false, 0) < 0)
+	if (buf.len > 0 && SPI_execute(buf.data, false, 0) < 0)
 		elog(ERROR, "cannot index the table of projection \"%s\"", def->name);
 }
 
