@@ -5,8 +5,10 @@
  * Joining N rows to an entity "as of each row's time" with an index probe per
  * row costs N random index descents.  Instead, we stream every version of the
  * entity once into memory and stream the rows through it: one hash probe and
- * one search among the key's versions each.  Both passes use DestReceivers,
- * so nothing is materialized twice.
+ * one search among the key's versions each.  Both passes use DestReceivers:
+ * the versions stream into the index, the query's rows are read from a
+ * portal a few hundred at a time and returned as they are joined, so
+ * nothing is materialized (asof_scan.c returns them from a custom scan).
  *
  * At a million rows against a million versions the join is bound by cache
  * and TLB misses, not instructions, so the index is laid out to need few:
@@ -38,9 +40,11 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "tcop/dest.h"
+#include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -55,6 +59,7 @@
 #define ASOF_DEDUP		4096	/* dedup cache slots per attribute (power of 2) */
 #define ASOF_AHEAD		8		/* versions prefetched ahead while laying out */
 #define ASOF_HUGE_PAGE	((Size) 2 * 1024 * 1024)
+#define ASOF_FETCH		(8 * ASOF_BATCH)	/* query rows read from the portal at once */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define asof_prefetch(p) __builtin_prefetch(p)
@@ -162,18 +167,18 @@ typedef struct LoadReceiver
 } LoadReceiver;
 
 /*
- * DestReceiver that joins query rows against the index into a tuplestore, a
- * batch at a time: rows are copied (by-reference values into rowbuf, or
- * batchcxt when they do not fit) until ASOF_BATCH are waiting.
+ * DestReceiver that joins query rows against the index, a batch at a time:
+ * rows are copied (by-reference values into rowbuf, or batchcxt when they do
+ * not fit) until ASOF_BATCH are waiting, then probed into the output rows
+ * (out*), which the caller drains before fetching more query rows.
  */
 typedef struct JoinReceiver
 {
 	DestReceiver pub;
 	AsofIndex  *index;
-	Tuplestorestate *out;
-	TupleDesc	outdesc;
-	TupleDesc	querydesc;
-	int			nq;
+	int			nq;				/* query columns */
+	int			nout;			/* output columns: nq + natts */
+	TupleDesc	querydesc;		/* a copy, in the join's context */
 	MemoryContext batchcxt;
 	char	   *rowbuf;
 	Size		rowused;
@@ -185,9 +190,23 @@ typedef struct JoinReceiver
 	uint32		bhash[ASOF_BATCH];
 	bool		bprobe[ASOF_BATCH]; /* key and time not null */
 	uint64	   *bblock[ASOF_BATCH]; /* candidate block (hash matched) */
-	Datum	   *values;			/* one output row */
-	bool	   *nulls;
+	int			nrows;			/* output rows ready */
+	Datum	   *outvalues;		/* ASOF_FETCH * nout */
+	bool	   *outnulls;
 } JoinReceiver;
+
+/*
+ * A join in progress: the index, the query's portal (read ASOF_FETCH rows at
+ * a time into the receiver) and the output rows not yet returned.
+ */
+struct AsofJoin
+{
+	MemoryContext cxt;
+	Portal		portal;
+	bool		done;			/* the portal has no more rows */
+	int			next;			/* next output row to return */
+	JoinReceiver rcv;
+};
 
 PG_FUNCTION_INFO_V1(phoenix_asof_join);
 
@@ -205,7 +224,7 @@ static bool load_receive(TupleTableSlot *slot, DestReceiver *self);
 static void load_flush(LoadReceiver *rcv);
 static void load_shutdown(DestReceiver *self);
 static bool join_receive(TupleTableSlot *slot, DestReceiver *self);
-static void join_startup(DestReceiver *self, int operation, TupleDesc typeinfo);
+static void join_check_shape(JoinReceiver *rcv, PhxEntity *entity, TupleDesc querydesc, TupleDesc outdesc);
 static void join_flush(JoinReceiver *rcv);
 static void join_shutdown(DestReceiver *self);
 static void receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo);
@@ -312,54 +331,114 @@ asof_index_lookup(AsofIndex *index, const char *key, int keylen, TimestampTz at,
  * The query's first two columns are the entity key (text) and a time
  * (timestamptz); each output row is the query row followed by the entity's
  * attributes as of that time (NULLs when the key did not exist then).
+ *
+ * Called as a function, the rows go into a tuplestore (a FunctionScan
+ * materializes what it returns).  When the library is loaded at planning
+ * time, asof_scan.c plans the call as a custom scan instead, which returns
+ * the same rows from asof_join_next without materializing them.
  */
 Datum
 phoenix_asof_join(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name;
-	char	   *query;
-	PhxEntity  *entity;
-	MemoryContext idxcxt;
-	JoinReceiver rcv;
-	SPIExecuteOptions opts;
+	AsofJoin   *join;
+	Datum	   *values;
+	bool	   *nulls;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("entity and query must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		asof_join_null_argument();
 	InitMaterializedSRF(fcinfo, 0);
+	join = asof_join_begin(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						   text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						   PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2),
+						   rsinfo->setDesc, CurrentMemoryContext);
+	while (asof_join_next(join, &values, &nulls))
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	asof_join_end(join);
+	return (Datum) 0;
+}
 
+void
+asof_join_null_argument(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("entity and query must not be null"),
+			 errhint("Pass the entity's name and the text of a SELECT.")));
+}
+
+/*
+ * Start a join: build the index (inside our own SPI connection) and open the
+ * query as a portal, read later by asof_join_next outside SPI.  The portal
+ * runs under the active snapshot, read-only; an error anywhere drops it with
+ * the transaction, asof_join_end drops it otherwise.
+ */
+AsofJoin *
+asof_join_begin(const char *entity_name, const char *query, bool current,
+				TimestampTz known_at, TupleDesc outdesc, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "Phoenix as-of join",
+											  ALLOCSET_DEFAULT_SIZES);
+	AsofJoin   *join = MemoryContextAllocZero(cxt, sizeof(AsofJoin));
+	JoinReceiver *rcv = &join->rcv;
+	PhxEntity  *entity;
+	SPIPlanPtr	plan;
+
+	join->cxt = cxt;
 	SPI_connect();
-	entity = catalog_entity(name, false);
-	idxcxt = AllocSetContextCreate(CurrentMemoryContext, "Phoenix as-of join",
-								   ALLOCSET_DEFAULT_SIZES);
-
-	memset(&rcv, 0, sizeof(rcv));
-	rcv.index = asof_index_build(entity, PG_ARGISNULL(2),
-								 PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2), idxcxt);
-	rcv.pub.receiveSlot = join_receive;
-	rcv.pub.rStartup = join_startup;
-	rcv.pub.rShutdown = join_shutdown;
-	rcv.pub.rDestroy = receiver_noop;
-	rcv.pub.mydest = DestNone;
-	rcv.out = rsinfo->setResult;
-	rcv.outdesc = rsinfo->setDesc;
-	rcv.batchcxt = AllocSetContextCreate(idxcxt, "Phoenix as-of join batch",
-										 ALLOCSET_DEFAULT_SIZES);
-	memset(&opts, 0, sizeof(opts));
-	opts.read_only = true;
-	opts.dest = (DestReceiver *) &rcv;
-	if (SPI_execute_extended(query, &opts) < 0 || rcv.querydesc == NULL)
+	entity = catalog_entity(entity_name, false);
+	rcv->index = asof_index_build(entity, current, known_at, cxt);
+	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
+	if (plan == NULL || !SPI_is_cursor_plan(plan))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the query of an as-of join must be a single SELECT returning rows")));
-	join_flush(&rcv);
-	MemoryContextDelete(idxcxt);
+	join->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	join_check_shape(rcv, entity, join->portal->tupDesc, outdesc);
 	SPI_finish();
-	return (Datum) 0;
+
+	rcv->pub.receiveSlot = join_receive;
+	rcv->pub.rStartup = receiver_startup;
+	rcv->pub.rShutdown = join_shutdown;
+	rcv->pub.rDestroy = receiver_noop;
+	rcv->pub.mydest = DestNone;
+	rcv->batchcxt = AllocSetContextCreate(cxt, "Phoenix as-of join batch", ALLOCSET_DEFAULT_SIZES);
+	return join;
+}
+
+/*
+ * The next output row (*values, *nulls valid until the next call), or false
+ * at the end.  Query rows are read ASOF_FETCH at a time; their by-reference
+ * values stay in the batch memory until the rows made of them are returned.
+ */
+bool
+asof_join_next(AsofJoin *join, Datum **values, bool **nulls)
+{
+	JoinReceiver *rcv = &join->rcv;
+
+	while (join->next >= rcv->nrows)
+	{
+		if (join->done)
+			return false;
+		join->next = rcv->nrows = 0;
+		rcv->rowused = 0;
+		MemoryContextReset(rcv->batchcxt);
+		join->done = PortalRunFetch(join->portal, FETCH_FORWARD, ASOF_FETCH,
+									(DestReceiver *) rcv) < ASOF_FETCH;
+	}
+	*values = rcv->outvalues + (Size) join->next * rcv->nout;
+	*nulls = rcv->outnulls + (Size) join->next * rcv->nout;
+	join->next++;
+	return true;
+}
+
+/* Drop the portal and every byte of the join. */
+void
+asof_join_end(AsofJoin *join)
+{
+	if (join->portal != NULL)
+		SPI_cursor_close(join->portal);
+	MemoryContextDelete(join->cxt);
 }
 
 /* ---------- loading ---------- */
@@ -880,12 +959,15 @@ receiver_noop(DestReceiver *self)
 {
 }
 
-/* Check the query's shape against the column definition list once. */
+/*
+ * Check the query's shape against the column definition list, and size the
+ * receiver's buffers for it (in the index's context).
+ */
 static void
-join_startup(DestReceiver *self, int operation, TupleDesc querydesc)
+join_check_shape(JoinReceiver *rcv, PhxEntity *entity, TupleDesc querydesc, TupleDesc outdesc)
 {
-	JoinReceiver *rcv = (JoinReceiver *) self;
-	PhxEntity  *entity = rcv->index->entity;
+	MemoryContext cxt = rcv->index->cxt;
+	MemoryContext old;
 	int			nq = querydesc->natts;
 
 	if (nq < 2 || TupleDescAttr(querydesc, 0)->atttypid != TEXTOID ||
@@ -894,37 +976,38 @@ join_startup(DestReceiver *self, int operation, TupleDesc querydesc)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the query of an as-of join must start with a key (text) and a time (timestamptz)"),
 				 errhint("E.g. SELECT employee_id, effective_at, ... FROM ...")));
-	if (rcv->outdesc->natts != nq + entity->natts)
+	if (outdesc->natts != nq + entity->natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the column definition list must have the query's %d columns and entity \"%s\"'s %d attributes",
 						nq, entity->name, entity->natts)));
-	for (int i = 0; i < rcv->outdesc->natts; i++)
+	for (int i = 0; i < outdesc->natts; i++)
 	{
 		Oid			want = i < nq ? TupleDescAttr(querydesc, i)->atttypid
 			: entity->atts[i - nq].typid;
 
-		if (TupleDescAttr(rcv->outdesc, i)->atttypid != want)
+		if (TupleDescAttr(outdesc, i)->atttypid != want)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column %d of the column definition list must be of type %s",
 							i + 1, format_type_be(want))));
 	}
-	rcv->querydesc = querydesc;
+	old = MemoryContextSwitchTo(cxt);
+	rcv->querydesc = CreateTupleDescCopy(querydesc);
+	MemoryContextSwitchTo(old);
 	rcv->nq = nq;
-	/* in the index's context: join_flush runs once more after the executor's end */
-	rcv->values = MemoryContextAlloc(rcv->index->cxt, sizeof(Datum) * rcv->outdesc->natts);
-	rcv->nulls = MemoryContextAlloc(rcv->index->cxt, sizeof(bool) * rcv->outdesc->natts);
-	rcv->bvalues = MemoryContextAlloc(rcv->index->cxt, sizeof(Datum) * ASOF_BATCH * nq);
-	rcv->bnulls = MemoryContextAlloc(rcv->index->cxt, sizeof(bool) * ASOF_BATCH * nq);
-	rcv->rowbuf = MemoryContextAlloc(rcv->index->cxt, ASOF_ROWBUF);
-	rcv->rowused = 0;
-	rcv->nbatch = 0;
+	rcv->nout = outdesc->natts;
+	rcv->bvalues = MemoryContextAlloc(cxt, sizeof(Datum) * ASOF_BATCH * nq);
+	rcv->bnulls = MemoryContextAlloc(cxt, sizeof(bool) * ASOF_BATCH * nq);
+	rcv->rowbuf = MemoryContextAlloc(cxt, ASOF_ROWBUF);
+	rcv->outvalues = MemoryContextAlloc(cxt, sizeof(Datum) * ASOF_FETCH * rcv->nout);
+	rcv->outnulls = MemoryContextAlloc(cxt, sizeof(bool) * ASOF_FETCH * rcv->nout);
 }
 
 /*
- * A copy of a by-reference query value that lives until the batch is
- * flushed: in rowbuf, or in batchcxt when rowbuf is full or it is large.
+ * A copy of a by-reference query value that lives until the rows read with
+ * it are returned: in rowbuf, or in batchcxt when rowbuf is full or it is
+ * large.
  */
 static Datum
 batch_copy(JoinReceiver *rcv, Form_pg_attribute att, Datum value)
@@ -1033,9 +1116,12 @@ join_flush(JoinReceiver *rcv)
 		uint64	   *block = rcv->bblock[j];
 		int			v = -1;
 		AsofBlockView b;
+		Datum	   *values = rcv->outvalues + (Size) rcv->nrows * rcv->nout;
+		bool	   *nulls = rcv->outnulls + (Size) rcv->nrows * rcv->nout;
 
-		memcpy(rcv->values, rcv->bvalues + j * nq, sizeof(Datum) * nq);
-		memcpy(rcv->nulls, rcv->bnulls + j * nq, sizeof(bool) * nq);
+		Assert(rcv->nrows < ASOF_FETCH);
+		memcpy(values, rcv->bvalues + j * nq, sizeof(Datum) * nq);
+		memcpy(nulls, rcv->bnulls + j * nq, sizeof(bool) * nq);
 		if (block != NULL)
 		{
 			const AsofBlockHeader *h = (const AsofBlockHeader *) block;
@@ -1048,20 +1134,18 @@ join_flush(JoinReceiver *rcv)
 		if (block != NULL)
 		{
 			block_view(index, block, &b);
-			v = block_search(&b, DatumGetTimestampTz(rcv->values[1]));
+			v = block_search(&b, DatumGetTimestampTz(values[1]));
 		}
 		if (v >= 0)
 		{
-			memcpy(rcv->values + nq, b.values + (Size) v * natts, sizeof(Datum) * natts);
-			memcpy(rcv->nulls + nq, b.isnull + (Size) v * natts, sizeof(bool) * natts);
+			memcpy(values + nq, b.values + (Size) v * natts, sizeof(Datum) * natts);
+			memcpy(nulls + nq, b.isnull + (Size) v * natts, sizeof(bool) * natts);
 		}
 		else
-			memset(rcv->nulls + nq, true, sizeof(bool) * natts);
-		tuplestore_putvalues(rcv->out, rcv->outdesc, rcv->values, rcv->nulls);
+			memset(nulls + nq, true, sizeof(bool) * natts);
+		rcv->nrows++;
 	}
 	rcv->nbatch = 0;
-	rcv->rowused = 0;
-	MemoryContextReset(rcv->batchcxt);
 }
 
 static void

@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -30,5 +31,25 @@ extern AsofIndex *asof_index_build(PhxEntity *entity, bool current, TimestampTz 
  */
 extern bool asof_index_lookup(AsofIndex *index, const char *key, int keylen,
 							  TimestampTz at, Datum **values, bool **isnull);
+
+/*
+ * A streaming as-of join: the rows of `query` (key text, time timestamptz,
+ * ...) each followed by the entity's attributes as of its time, as known at
+ * known_at (`current`: as known now), in the query's order.  outdesc is the
+ * expected output row type (query columns, then the entity's attributes);
+ * asof_join_begin ERRORs when the query or outdesc do not fit.  The join
+ * lives in a child of `cxt` until asof_join_end; rows come from
+ * asof_join_next, whose values and nulls stay valid until the next call.
+ * Needs an active snapshot; not inside a caller's SPI connection.
+ */
+typedef struct AsofJoin AsofJoin;
+
+extern AsofJoin *asof_join_begin(const char *entity, const char *query, bool current,
+								 TimestampTz known_at, TupleDesc outdesc, MemoryContext cxt);
+extern bool asof_join_next(AsofJoin *join, Datum **values, bool **nulls);
+extern void asof_join_end(AsofJoin *join);
+
+/* ERROR: entity or query is NULL. */
+extern void asof_join_null_argument(void) pg_attribute_noreturn();
 
 #endif							/* PHOENIX_ASOF_H */

@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 
+#include "asof_scan.h"
 #include "catalog.h"
 #include "changeseq.h"
 #include "emit.h"
@@ -29,4 +30,5 @@ _PG_init(void)
 	ProjectionInit();
 	EmitInit();
 	ForgetInit();
+	AsofScanInit();
 }
