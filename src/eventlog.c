@@ -31,6 +31,7 @@
 #include "eventlog.h"
 #include "forget.h"
 #include "phoenix.h"
+#include "plan.h"
 #include "registry.h"
 #include "softparse.h"
 
@@ -61,6 +62,13 @@ typedef struct IdOrder
 	int			index;			/* of the item */
 } IdOrder;
 
+/* Where a relation's columns are (column_attnos), kept per backend. */
+typedef struct AttnoCache
+{
+	Oid			relid;			/* InvalidOid: not filled */
+	int			attno[9];
+} AttnoCache;
+
 typedef struct SeenId
 {
 	char		event_id[EVENT_ID_KEYSIZE];
@@ -75,6 +83,10 @@ static bool partition_known = false;
 static Oid	partition_relid = InvalidOid;	/* the month partition of [from, to) */
 static TimestampTz partition_from;
 static TimestampTz partition_to;
+
+/* column positions of phoenix.event_ids and of the current log partition */
+static AttnoCache ids_attnos = {InvalidOid};
+static AttnoCache log_attnos = {InvalidOid};
 
 static SPIPlanPtr plan_append = NULL;
 static SPIPlanPtr plan_claim = NULL;
@@ -98,6 +110,7 @@ static char *dead_letter_reason(EmitItem *item);
 static int	cmp_int64(const void *a, const void *b);
 static void append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at);
 static void column_attnos(Relation rel, const char *const *names, int n, int *attno);
+static const int *cached_attnos(Relation rel, AttnoCache *cache, const char *const *names, int n);
 static Datum shared_text(SharedText *cache, const char *str);
 static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
 static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
@@ -174,7 +187,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 {
 	static const char *const colnames[3] = {"event_id", "position", "payload_hash"};
 	Relation	rel;
-	int			attno[3];
+	const int  *attno;
 	IdOrder    *order = palloc(sizeof(IdOrder) * Max(nitems, 1));
 	int		   *leader = palloc(sizeof(int) * Max(nitems, 1));	/* per item */
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Max(nitems, 1));
@@ -206,7 +219,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	qsort(order, npending, sizeof(IdOrder), cmp_id_order);
 
 	rel = table_open(ids_relid, RowExclusiveLock);
-	column_attnos(rel, colnames, 3, attno);
+	attno = cached_attnos(rel, &ids_attnos, colnames, 3);
 	for (k = 0; k < npending; k++)
 	{
 		EmitItem   *item = &items[order[k].index];
@@ -487,7 +500,7 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 {
 	static const char *const colnames[9] = {"position", "event_id", "event_type", "schema_version",
 	"payload", "effective_at", "received_at", "source", "source_position"};
-	int			attno[9];
+	const int  *attno;
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nitems);
 	int			nslots = 0;
 	TupleDesc	shared = NULL;
@@ -496,7 +509,7 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 	int			c,
 				i;
 
-	column_attnos(rel, colnames, 9, attno);
+	attno = cached_attnos(rel, &log_attnos, colnames, 9);
 	for (i = 0; i < nitems; i++)
 	{
 		EmitItem   *item = &items[i];
@@ -544,6 +557,23 @@ shared_text(SharedText *cache, const char *str)
 		cache->datum = CStringGetTextDatum(str);
 	}
 	return cache->datum;
+}
+
+/*
+ * column_attnos of rel, remembered until rel's relcache entry is
+ * invalidated (the name lookups were 2% of a single emit).
+ */
+static const int *
+cached_attnos(Relation rel, AttnoCache *cache, const char *const *names, int n)
+{
+	Assert(n <= lengthof(cache->attno));
+	if (cache->relid != RelationGetRelid(rel))
+	{
+		cache->relid = InvalidOid;
+		column_attnos(rel, names, n, cache->attno);
+		cache->relid = RelationGetRelid(rel);
+	}
+	return cache->attno;
 }
 
 /* attno[i] = index of the column named names[i] in rel's tuple descriptor. */
@@ -791,6 +821,10 @@ EventlogInit(void)
 static void
 eventlog_relcache_callback(Datum arg, Oid relid)
 {
+	if (relid == InvalidOid || relid == ids_attnos.relid)
+		ids_attnos.relid = InvalidOid;
+	if (relid == InvalidOid || relid == log_attnos.relid)
+		log_attnos.relid = InvalidOid;
 	if (relid == InvalidOid || relid == log_relid || relid == position_seq_relid ||
 		relid == partition_relid || relid == ids_relid)
 	{
@@ -895,14 +929,7 @@ static SPIPlanPtr
 prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, const Oid *argtypes)
 {
 	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, (Oid *) argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
+		*plan = phoenix_prepare_kept(sql, nargs, (Oid *) argtypes, "an event log statement");
 	return *plan;
 }
 
