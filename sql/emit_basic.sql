@@ -56,7 +56,7 @@ SELECT phoenix.emit('presence.detected', '{"employeeId":"E1","detectedAt":"2026-
 SELECT phoenix.emit('employee.transferred', '{"department":"X"}');
 SELECT phoenix.emit('presence.detected', NULL);
 SELECT phoenix.emit('presence.detected', '{"employeeId":"E1","detectedAt":"2026-11-23T09:00:00Z"}', event_id => '');
--- malformed JSON never reaches emit: it is the jsonb input error
+-- malformed JSON: the jsonb input error (a literal payload is read by emit itself)
 SELECT phoenix.emit('presence.detected', '{"employeeId":');
 -- a 10 MB payload is over phoenix.max_payload_bytes
 SELECT phoenix.emit('presence.detected', jsonb_build_object('employeeId', repeat('x', 10 * 1024 * 1024), 'detectedAt', '2026-11-23T09:00:00Z'));

@@ -10,6 +10,13 @@ CREATE FUNCTION phoenix.emit(event_type text, payload jsonb, effective_at timest
 COMMENT ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text) IS
   'Phoenix: validate and log one event, apply it to its entity and projections; returns its log position';
 
+CREATE FUNCTION phoenix.emit(event_type text, payload text, effective_at timestamptz DEFAULT NULL,
+    event_id text DEFAULT NULL, source text DEFAULT NULL)
+  RETURNS bigint
+  AS 'MODULE_PATHNAME', 'phoenix_emit_text' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION phoenix.emit(text, text, timestamptz, text, text) IS
+  'Phoenix: emit for a payload sent as JSON text (a literal): read in one pass, then as the jsonb form';
+
 CREATE FUNCTION phoenix.emit_batch(events jsonb, source text DEFAULT NULL,
     OUT accepted bigint, OUT rejected bigint)
   AS 'MODULE_PATHNAME', 'phoenix_emit_batch' LANGUAGE C VOLATILE;
@@ -35,11 +42,13 @@ COMMENT ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) IS
   'Phoenix: re-emit pending dead letters (e.g. after a schema fix); accepted ones are marked replayed';
 
 REVOKE ALL ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
+                       phoenix.emit(text, text, timestamptz, text, text),
                        phoenix.emit_batch(jsonb, text),
                        phoenix.emit_batch(text, text),
                        phoenix.ingest_csv(text, text, text, text, text),
                        phoenix.replay_dead_letters(text, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
+                          phoenix.emit(text, text, timestamptz, text, text),
                           phoenix.emit_batch(jsonb, text),
                           phoenix.emit_batch(text, text),
                           phoenix.ingest_csv(text, text, text, text, text) TO phoenix_writer, phoenix_admin;

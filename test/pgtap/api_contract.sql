@@ -39,7 +39,8 @@ SELECT has_function('phoenix', 'drop_event_type', 'drop_event_type exists');
 SELECT pg_temp.has_args('schema_errors', '{schema,instance}');
 SELECT pg_temp.returns_cols('schema_errors', '{path,keyword,message}');
 SELECT pg_temp.has_args('emit', '{effective_at,event_id,source}');
-SELECT is((SELECT prorettype::regtype::text FROM pg_proc WHERE oid = 'phoenix.emit'::regproc), 'bigint', 'emit returns the log position (bigint)');
+SELECT is((SELECT string_agg(DISTINCT prorettype::regtype::text, ',') FROM pg_proc
+            WHERE pronamespace = 'phoenix'::regnamespace AND proname = 'emit'), 'bigint', 'emit (jsonb and text payloads) returns the log position (bigint)');
 SELECT pg_temp.returns_cols('emit_batch', '{accepted,rejected}');
 SELECT pg_temp.returns_cols('ingest_csv', '{accepted,rejected}');
 SELECT has_function('phoenix', 'replay_dead_letters', 'replay_dead_letters exists');
