@@ -98,6 +98,8 @@ static char *scalar_text(JsonbValue *v);
 static Oid	function_owner(Oid fn_oid);
 static void emit_null_arguments(void) pg_attribute_noreturn();
 static Datum emit_one(FunctionCallInfo fcinfo, Jsonb *payload);
+static uint64 type_seed(const char *event_type);
+static int64 payload_hash_seeded(uint64 seed, Jsonb *payload);
 static void push_pinned_search_path(void);
 static void emit_error_context(void *arg);
 static char *text_arg(FunctionCallInfo fcinfo, int argno);
@@ -422,8 +424,19 @@ emit_source_position(const char *what, uint64 n)
 int64
 emit_payload_hash(const char *event_type, Jsonb *payload)
 {
-	uint64		seed = hash_bytes((const unsigned char *) event_type, strlen(event_type));
+	return payload_hash_seeded(type_seed(event_type), payload);
+}
 
+/* The seed of a type's payload hashes. */
+static uint64
+type_seed(const char *event_type)
+{
+	return hash_bytes((const unsigned char *) event_type, strlen(event_type));
+}
+
+static int64
+payload_hash_seeded(uint64 seed, Jsonb *payload)
+{
 	return (int64) hash_bytes_extended((const unsigned char *) VARDATA_ANY(payload),
 									   VARSIZE_ANY_EXHDR(payload), seed);
 }
@@ -587,7 +600,8 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		if (scrubbed)
 			item->payload = scrubbed;
 	}
-	item->payload_hash = emit_payload_hash(type->name, item->payload);
+	item->type_seed = prev && prev->type == type && prev->type_seed ? prev->type_seed : type_seed(type->name);
+	item->payload_hash = payload_hash_seeded(item->type_seed, item->payload);
 	if (item->source == NULL)
 		item->source = "emit_bulk";
 	return true;
@@ -1244,6 +1258,7 @@ batch_element_fast(BatchState *bs, JsonFastCursor *c)
 	EmitItem   *item = &bs->chunk[bs->n];
 	const char *fields[ENV_NFIELDS] = {NULL};
 	int			lens[ENV_NFIELDS];
+	int			tf;
 	bool		payload_seen = false;
 	char		ch;
 
@@ -1323,10 +1338,18 @@ batch_element_fast(BatchState *bs, JsonFastCursor *c)
 			return false;
 		item->has_effective_at = true;
 	}
-	if (fields[ENV_TYPE])
-		item->event_type = pnstrdup(fields[ENV_TYPE], lens[ENV_TYPE]);
-	else if (fields[ENV_EVENT_TYPE])
-		item->event_type = pnstrdup(fields[ENV_EVENT_TYPE], lens[ENV_EVENT_TYPE]);
+	tf = fields[ENV_TYPE] ? ENV_TYPE : fields[ENV_EVENT_TYPE] ? ENV_EVENT_TYPE : -1;
+	if (tf >= 0)
+	{
+		/* the previous element's type string, when equal: one lookup per run */
+		const EmitItem *prev = bs->n > 0 ? &bs->chunk[bs->n - 1] : NULL;
+
+		if (prev && prev->event_type && strncmp(prev->event_type, fields[tf], lens[tf]) == 0 &&
+			prev->event_type[lens[tf]] == '\0')
+			item->event_type = prev->event_type;
+		else
+			item->event_type = pnstrdup(fields[tf], lens[tf]);
+	}
 	if (fields[ENV_EVENT_ID])
 		item->event_id = pnstrdup(fields[ENV_EVENT_ID], lens[ENV_EVENT_ID]);
 	item->source = fields[ENV_SOURCE] ? pnstrdup(fields[ENV_SOURCE], lens[ENV_SOURCE]) : bs->source;

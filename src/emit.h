@@ -86,6 +86,7 @@ typedef struct EmitItem
 	int64		payload_hash;
 	char	   *key;			/* entity key, for entity event types */
 	struct TimelineAssertion *assertion;
+	uint64		type_seed;		/* hash of the type name: the payload hash's seed */
 } EmitItem;
 
 /*

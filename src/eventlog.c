@@ -98,6 +98,8 @@ static SPIPlanPtr plan_replay_done = NULL;
 
 static void eventlog_relcache_callback(Datum arg, Oid relid);
 static Oid	phoenix_relid(const char *relname);
+static Oid	ids_oid(void);
+static Oid	position_seq_oid(void);
 static void month_bounds(TimestampTz ts, int months_ahead, TimestampTz *from, TimestampTz *to, char **name);
 static void create_partition_if_missing(TimestampTz ts, int months_ahead);
 static SPIPlanPtr prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, const Oid *argtypes);
@@ -132,39 +134,47 @@ void
 eventlog_ensure_partition(TimestampTz received_at)
 {
 	char	   *name;
+	TimestampTz from,
+				to;
+	Oid			part,
+				log;
 
 	if (partition_known && received_at >= partition_from && received_at < partition_to)
 		return;
 	create_partition_if_missing(received_at, 0);
 	create_partition_if_missing(received_at, 1);
-	month_bounds(received_at, 0, &partition_from, &partition_to, &name);
-	partition_relid = phoenix_relid(name);
-	if (!OidIsValid(log_relid))
-		log_relid = phoenix_relid("event_log");
+	month_bounds(received_at, 0, &from, &to, &name);
+	/*
+	 * Catalog lookups may process invalidations, whose callback resets this
+	 * cache: look everything up first, then fill it in one go.
+	 */
+	part = phoenix_relid(name);
+	log = phoenix_relid("event_log");
+	partition_from = from;
+	partition_to = to;
+	partition_relid = part;
+	log_relid = log;
 	partition_known = true;
 }
 
 int64
 eventlog_next_position(void)
 {
-	if (!OidIsValid(position_seq_relid))
-		position_seq_relid = phoenix_relid("event_log_position_seq");
-	return nextval_internal(position_seq_relid, true);
+	return nextval_internal(position_seq_oid(), true);
 }
 
 void
 eventlog_number_items(EmitItem *items, int nitems)
 {
 	bool		checked = false;
+	Oid			seq = position_seq_oid();
 	int			i;
 
-	if (!OidIsValid(position_seq_relid))
-		position_seq_relid = phoenix_relid("event_log_position_seq");
 	for (i = 0; i < nitems; i++)
 	{
 		if (items[i].status != EMIT_PENDING)
 			continue;
-		items[i].position = nextval_internal(position_seq_relid, !checked);
+		items[i].position = nextval_internal(seq, !checked);
 		checked = true;
 	}
 }
@@ -201,9 +211,9 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	int			i,
 				k;
 
-	if (ids_relid == InvalidOid)
-		ids_relid = phoenix_relid("event_ids");
-	if (pg_class_aclcheck(ids_relid, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
+	Oid			ids = ids_oid();
+
+	if (pg_class_aclcheck(ids, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
 	for (i = 0; i < nitems; i++)
 	{
@@ -218,7 +228,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 		return;
 	qsort(order, npending, sizeof(IdOrder), cmp_id_order);
 
-	rel = table_open(ids_relid, RowExclusiveLock);
+	rel = table_open(ids, RowExclusiveLock);
 	attno = cached_attnos(rel, &ids_attnos, colnames, 3);
 	for (k = 0; k < npending; k++)
 	{
@@ -464,6 +474,8 @@ void
 eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 {
 	Relation	rel;
+	Oid			log,
+				part;
 	int			npending = 0;
 	int			i;
 
@@ -474,11 +486,14 @@ eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 		return;
 	if (!partition_known || received_at < partition_from || received_at >= partition_to)
 		eventlog_ensure_partition(received_at);
-	if (pg_class_aclcheck(log_relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	/* our own copies: invalidations processed below reset the cache */
+	log = log_relid;
+	part = partition_relid;
+	if (pg_class_aclcheck(log, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_log");
 
-	LockRelationOid(log_relid, RowExclusiveLock);
-	rel = table_open(partition_relid, RowExclusiveLock);
+	LockRelationOid(log, RowExclusiveLock);
+	rel = table_open(part, RowExclusiveLock);
 	if (rel->trigdesc && rel->trigdesc->trig_insert_after_row + rel->trigdesc->trig_insert_before_row +
 		rel->trigdesc->trig_insert_after_statement + rel->trigdesc->trig_insert_before_statement > 0)
 		append_via_sql(items, nitems, received_at);
@@ -836,6 +851,32 @@ eventlog_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/*
+ * The OIDs of the id table and the position sequence, looked up when not
+ * cached.  Callers keep the value: the cache may be reset (by the relcache
+ * callback) at any catalog access or lock acquisition, e.g. after an
+ * autovacuum ANALYZE of the table.
+ */
+static Oid
+ids_oid(void)
+{
+	Oid			relid = ids_relid;
+
+	if (!OidIsValid(relid))
+		ids_relid = relid = phoenix_relid("event_ids");
+	return relid;
+}
+
+static Oid
+position_seq_oid(void)
+{
+	Oid			relid = position_seq_relid;
+
+	if (!OidIsValid(relid))
+		position_seq_relid = relid = phoenix_relid("event_log_position_seq");
+	return relid;
+}
+
 static Oid
 phoenix_relid(const char *relname)
 {
@@ -894,20 +935,20 @@ create_partition_if_missing(TimestampTz ts, int months_ahead)
 	int			save_sec_context;
 	HeapTuple	classtup;
 	Oid			owner;
+	Oid			log;
 	char	   *sql;
 
 	month_bounds(ts, months_ahead, &from, &to, &name);
 	if (OidIsValid(get_relname_relid(name, nsp)))
 		return;
-	if (!OidIsValid(log_relid))
-		log_relid = phoenix_relid("event_log");
-	LockRelationOid(log_relid, ShareUpdateExclusiveLock);
+	log = phoenix_relid("event_log");
+	LockRelationOid(log, ShareUpdateExclusiveLock);
 	if (OidIsValid(get_relname_relid(name, nsp)))
 		return;
 
-	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(log_relid));
+	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(log));
 	if (!HeapTupleIsValid(classtup))
-		elog(ERROR, "cache lookup failed for relation %u", log_relid);
+		elog(ERROR, "cache lookup failed for relation %u", log);
 	owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
 	ReleaseSysCache(classtup);
 

@@ -43,6 +43,16 @@ static bool read_number(JsonFastCursor *c, JsonbValue *v, bool build);
 static bool read_literal(JsonFastCursor *c, JsonbValue *v);
 static bool decode_escapes(const char *s, const char *q, const char **str, int *len);
 
+/* Bytes that end the run of ordinary bytes in a string: '"', '\\', controls. */
+static const bool string_special[256] = {
+	[0x00] = true, [0x01] = true, [0x02] = true, [0x03] = true, [0x04] = true, [0x05] = true,
+	[0x06] = true, [0x07] = true, [0x08] = true, [0x09] = true, [0x0a] = true, [0x0b] = true,
+	[0x0c] = true, [0x0d] = true, [0x0e] = true, [0x0f] = true, [0x10] = true, [0x11] = true,
+	[0x12] = true, [0x13] = true, [0x14] = true, [0x15] = true, [0x16] = true, [0x17] = true,
+	[0x18] = true, [0x19] = true, [0x1a] = true, [0x1b] = true, [0x1c] = true, [0x1d] = true,
+	[0x1e] = true, [0x1f] = true, ['"'] = true, ['\\'] = true
+};
+
 static inline bool
 is_ws(char ch)
 {
@@ -279,21 +289,22 @@ jsonfast_string(JsonFastCursor *c, const char **str, int *len)
 	if (jsonfast_peek(c) != '"')
 		return false;
 	s = q = c->p + 1;
-	while (q < end)
+	for (;;)
 	{
-		unsigned char ch = (unsigned char) *q;
+		unsigned char ch;
 
+		/* ordinary bytes: one table lookup each */
+		while (q < end && !string_special[(unsigned char) *q])
+			q++;
+		if (q >= end)
+			break;
+		ch = (unsigned char) *q;
 		if (ch == '"')
 			break;
-		if (ch == '\\')
-		{
-			escaped = true;
-			q += 2;
-			continue;
-		}
-		if (ch < 0x20)
-			return false;		/* the server refuses it: let it say so */
-		q++;
+		if (ch != '\\')
+			return false;		/* a control character: the server refuses it */
+		escaped = true;
+		q += 2;
 	}
 	if (q >= end)
 		return false;
