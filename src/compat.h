@@ -13,4 +13,65 @@
 #error "Phoenix requires PostgreSQL 15 or later"
 #endif
 
+/*
+ * Pin name lookups to pg_catalog, then the session's temporary schema (as
+ * search_path = pg_catalog, pg_temp does) for the duration of a C call, and
+ * undo it.  An error unwinds either form with the (sub)transaction.
+ * PostgreSQL 15 and 16 have override search paths, which cost nothing at
+ * the next lookup; 17 removed them, so there the path is set the way
+ * SECURITY DEFINER ... SET search_path sets it, in a GUC nest level.
+ */
+#if PG_VERSION_NUM < 170000
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace_d.h"
+
+typedef int PhxPinnedPath;
+
+static inline PhxPinnedPath
+phx_pin_search_path(void)
+{
+	OverrideSearchPath path;
+	Oid			temp_nsp;
+	Oid			temp_toast_nsp;
+
+	GetTempNamespaceState(&temp_nsp, &temp_toast_nsp);
+	path.schemas = list_make1_oid(PG_CATALOG_NAMESPACE);
+	if (OidIsValid(temp_nsp))
+		path.schemas = lappend_oid(path.schemas, temp_nsp);
+	path.addCatalog = false;
+	path.addTemp = false;
+	path.generation = 0;
+	PushOverrideSearchPath(&path);
+	list_free(path.schemas);
+	return 0;
+}
+
+static inline void
+phx_unpin_search_path(PhxPinnedPath pinned)
+{
+	(void) pinned;
+	PopOverrideSearchPath();
+}
+#else
+#include "utils/guc.h"
+
+typedef int PhxPinnedPath;
+
+static inline PhxPinnedPath
+phx_pin_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+static inline void
+phx_unpin_search_path(PhxPinnedPath pinned)
+{
+	AtEOXact_GUC(true, pinned);
+}
+#endif
+
 #endif							/* PHOENIX_COMPAT_H */

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "compat.h"
 #include "emit.h"
 #include "eventlog.h"
 #include "forget.h"
@@ -100,7 +101,6 @@ static void emit_null_arguments(void) pg_attribute_noreturn();
 static Datum emit_one(FunctionCallInfo fcinfo, Jsonb *payload);
 static uint64 type_seed(const char *event_type);
 static int64 payload_hash_seeded(uint64 seed, Jsonb *payload);
-static void push_pinned_search_path(void);
 static void emit_error_context(void *arg);
 static char *text_arg(FunctionCallInfo fcinfo, int argno);
 static Datum counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts);
@@ -189,6 +189,7 @@ emit_one(FunctionCallInfo fcinfo, Jsonb *payload)
 	EmitItem	item;
 	Oid			save_userid;
 	int			save_sec_context;
+	PhxPinnedPath pinned;
 
 	memset(&item, 0, sizeof(item));
 	item.event_type = text_arg(fcinfo, 0);
@@ -204,11 +205,11 @@ emit_one(FunctionCallInfo fcinfo, Jsonb *payload)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(function_owner(fcinfo->flinfo->fn_oid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	push_pinned_search_path();
+	pinned = phx_pin_search_path();
 	SPI_connect();
 	emit_items(&item, 1, true);
 	SPI_finish();
-	PopOverrideSearchPath();
+	phx_unpin_search_path(pinned);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PG_RETURN_INT64(item.position);
 }
@@ -1010,28 +1011,6 @@ function_owner(Oid fn_oid)
 	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
 	ReleaseSysCache(tup);
 	return owner;
-}
-
-/*
- * Name lookups see pg_catalog, then the session's temporary schema (if it
- * has one), exactly as under search_path = pg_catalog, pg_temp.
- */
-static void
-push_pinned_search_path(void)
-{
-	OverrideSearchPath path;
-	Oid			temp_nsp;
-	Oid			temp_toast_nsp;
-
-	GetTempNamespaceState(&temp_nsp, &temp_toast_nsp);
-	path.schemas = list_make1_oid(PG_CATALOG_NAMESPACE);
-	if (OidIsValid(temp_nsp))
-		path.schemas = lappend_oid(path.schemas, temp_nsp);
-	path.addCatalog = false;
-	path.addTemp = false;
-	path.generation = 0;
-	PushOverrideSearchPath(&path);
-	list_free(path.schemas);
 }
 
 /* Errors while applying an event name it. */
