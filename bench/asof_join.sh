@@ -17,8 +17,7 @@ runs=${BENCH_RUNS:-3}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+. "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
 
 $PSQL <<'SQL'
 CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;

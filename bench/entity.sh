@@ -10,9 +10,8 @@ runs=${BENCH_RUNS:-3}; secs=${BENCH_SECONDS:-10}; clients=${BENCH_CLIENTS:-2}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
 tps() { "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$clients" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 $PSQL <<'SQL'
 CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
@@ -56,17 +55,6 @@ EOF2
 # it half again; and new puts in every run — a put repeating an assertion
 # already made changes nothing and costs a quarter of a real one.  Both once
 # flattered the put here (0.85 by CPU against 0.20 by pgbench).
-backend_cpu_us() { # backend_cpu_us <sql file> <statements in it>
-  local pid t0 t1
-  coproc P { $PSQL -t -A 2>&1; }
-  echo "SELECT pg_backend_pid();" >&"${P[1]}"; read -r pid <&"${P[0]}"
-  t0=$(awk '{print $14+$15}' /proc/"$pid"/stat)
-  printf '\\i %s\nSELECT %s;\n' "$1" "'done'" >&"${P[1]}"
-  while read -r l <&"${P[0]}"; do [ "$l" = done ] && break; done
-  t1=$(awk '{print $14+$15}' /proc/"$pid"/stat)
-  printf '\\q\n' >&"${P[1]}"; wait "$P_PID" 2>/dev/null || true
-  echo $(( (t1 - t0) * 10000 / $2 ))   # clock ticks of 10 ms -> microseconds per statement
-}
 python3 - "$tmp" "$runs" <<'PY'
 import random, sys
 d, runs = sys.argv[1], int(sys.argv[2])

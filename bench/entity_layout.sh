@@ -15,8 +15,7 @@ runs=${BENCH_RUNS:-3}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+. "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
 
 $PSQL <<'SQL'
 CREATE EXTENSION IF NOT EXISTS btree_gist;
@@ -78,17 +77,6 @@ for n in range(runs + 1):
 PY
 chmod -R a+rX "$tmp"
 
-backend_cpu_us() { # backend_cpu_us <sql file> <statements in it>
-  local pid t0 t1
-  coproc P { $PSQL -t -A 2>&1; }
-  echo "SELECT pg_backend_pid();" >&"${P[1]}"; read -r pid <&"${P[0]}"
-  t0=$(awk '{print $14+$15}' /proc/"$pid"/stat)
-  printf '\\i %s\nSELECT %s;\n' "$1" "'done'" >&"${P[1]}"
-  while read -r l <&"${P[0]}"; do [ "$l" = done ] && break; done
-  t1=$(awk '{print $14+$15}' /proc/"$pid"/stat)
-  printf '\\q\n' >&"${P[1]}"; wait "$P_PID" 2>/dev/null || true
-  echo $(( (t1 - t0) * 10000 / $2 ))
-}
 # each run alternates the three, so that load changes touch them alike
 for name in a b u; do backend_cpu_us "$tmp/${name}_0.sql" 3000 >/dev/null; done
 for n in $(seq "$runs"); do

@@ -18,8 +18,7 @@ set -euo pipefail
 runs=${BENCH_RUNS:-3}; events=${BENCH_EVENTS:-1000000}; secs=${BENCH_SECONDS:-10}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+. "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
 # seconds taken by one psql script (stdin)
 timed() { local t0 t1; t0=$(date +%s.%N); $PSQL >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}'; }
 
