@@ -15,7 +15,7 @@ DATA_built += $(UPGRADES)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK  = -lrdkafka
-EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso test/kafka_mock
+EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso test/kafka_mock bench/send_params
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
@@ -37,6 +37,11 @@ $(UPGRADES): phoenix--%.sql: upgrade/phoenix--%.sql src/sql/90_grants.sql
 # Shell tests and benchmarks build it through test/kafka_lib.sh.
 test/kafka_mock: test/kafka_mock.c
 	$(CC) $(CFLAGS_SL_NONE) -O2 -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
+# Bench helper: sends each input line as the bound parameter of one
+# statement (extended protocol), as an application's driver would.
+bench/send_params: bench/send_params.c
+	$(CC) -O2 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 .PHONY: demo test bench kafka_mock
 kafka_mock: test/kafka_mock

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # bench/emit.sh — getting events in: 1M presence events through
 #   ingest_csv   a server CSV file (header, id column → event_id)
-#   emit_batch   100 calls of 10,000 events (JSON text sent by the client)
+#   emit_batch   100 calls of 10,000 events, the JSON text sent by the client
+#                as a driver sends it (bench/send_params: a prepared statement,
+#                the batch bound as its parameter), and, for comparison, as a
+#                SQL literal in a simple-protocol statement (psql -f), which
+#                the server must lex and copy first
 # each validated, logged and idempotency-checked, beside the baseline
 #   COPY         the same payloads as text into a plain jsonb table
 # and single-row phoenix.emit from one pgbench client beside a plain
-# single-row INSERT of the same payload into a jsonb table.
+# single-row INSERT of the same payload into a jsonb table, both with the
+# simple protocol (pgbench's default) and with prepared statements (-M
+# prepared, as drivers do).
 #
-# BENCH_ROWS (default 1,000,000), BENCH_RUNS runs (medians quoted),
+# The variants of a run go one after another, so each ratio is taken within
+# a run; the figures quoted are medians over runs (ratios: median of the
+# runs' ratios).  BENCH_ROWS (default 1,000,000), BENCH_RUNS runs,
 # BENCH_SECONDS per pgbench run (default 10).
 set -euo pipefail
 ROWS=${BENCH_ROWS:-1000000}
@@ -52,13 +60,16 @@ COPY (SELECT json_build_object('readingId', reading_id, 'employeeId', employee_i
   TO '$DIR/payloads.txt';
 SQL
 # emit_batch input: one statement per 10,000 events, sent as JSON text like COPY's
-"${PSQL[@]}" -o "$DIR/batches.sql" -c "
-SELECT format('SELECT accepted FROM phoenix.emit_batch(%L);',
-              jsonb_agg(jsonb_build_object('type', 'presence.detected', 'event_id', reading_id,
-                        'payload', json_build_object('readingId', reading_id, 'employeeId', employee_id,
-                                   'floorId', floor_id, 'deviceId', device_id, 'detectedAt', detected_at,
-                                   'direction', direction, 'confidence', confidence)) ORDER BY i))
+"${PSQL[@]}" -o "$DIR/batches.txt" -c "
+SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'event_id', reading_id,
+                 'payload', json_build_object('readingId', reading_id, 'employeeId', employee_id,
+                            'floorId', floor_id, 'deviceId', device_id, 'detectedAt', detected_at,
+                            'direction', direction, 'confidence', confidence)) ORDER BY i)
   FROM src GROUP BY (i - 1) / $BATCH ORDER BY (i - 1) / $BATCH"
+# the same batches as simple-protocol statements with a literal each
+sed "s/'/''/g; s/^/SELECT accepted FROM phoenix.emit_batch('/; s/\$/');/" "$DIR/batches.txt" >"$DIR/batches.sql"
+make -s -C "$PHOENIX_ROOT" bench/send_params >/dev/null
+SEND_PARAMS=$PHOENIX_ROOT/bench/send_params
 
 reset() {
   "${PSQL[@]}" -c "TRUNCATE phoenix.event_log, phoenix.event_ids, phoenix.dead_letters, raw_jsonb" \
@@ -78,28 +89,34 @@ check_count() {
   [ "$n" = 0 ] || { echo "$n dead letters" >&2; exit 1; }
 }
 
-copy_t=(); csv_t=(); batch_t=()
+copy_t=(); csv_t=(); batch_t=(); literal_t=()
 for run in $(seq 1 "$RUNS"); do
   reset; copy_t+=("$(seconds "${PSQL[@]}" -c "COPY raw_jsonb FROM '$DIR/payloads.txt'")"); check_count
   reset; csv_t+=("$(seconds "${PSQL[@]}" -c "SELECT * FROM phoenix.ingest_csv('presence.detected', '$DIR/presence.csv', id_field => 'readingId')")"); check_count
-  reset; batch_t+=("$(seconds "${PSQL[@]}" -f "$DIR/batches.sql")"); check_count
+  reset; batch_t+=("$(seconds sh -c "'$SEND_PARAMS' 'SELECT accepted FROM phoenix.emit_batch(\$1)' <'$DIR/batches.txt'")"); check_count
+  reset; literal_t+=("$(seconds "${PSQL[@]}" -f "$DIR/batches.sql")"); check_count
 done
-copy_s=$(median "${copy_t[@]}"); csv_s=$(median "${csv_t[@]}"); batch_s=$(median "${batch_t[@]}")
-rate() { echo "$ROWS / $1" | bc; }
-printf '%-40s %10s events/s\n' "COPY into jsonb table (baseline)" "$(rate "$copy_s")"
-printf '%-40s %10s events/s   %.2f x COPY (target >= 0.5)\n' "ingest_csv (validate, log, ids)" "$(rate "$csv_s")" "$(echo "$copy_s / $csv_s" | bc -l)"
-printf '%-40s %10s events/s   %.2f x COPY (target >= 0.5)\n' "emit_batch x10,000 (validate, log, ids)" "$(rate "$batch_s")" "$(echo "$copy_s / $batch_s" | bc -l)"
+# per run: COPY's time over the variant's (the variant's rate as a fraction of COPY's)
+ratios() { local i out=(); for i in "${!copy_t[@]}"; do out+=("$(echo "${copy_t[$i]} / $(eval echo "\${$1[$i]}")" | bc -l)"); done; median "${out[@]}"; }
+rate() { echo "$ROWS / $(median "$@")" | bc; }
+printf '%-44s %10s events/s\n' "COPY into jsonb table (baseline)" "$(rate "${copy_t[@]}")"
+printf '%-44s %10s events/s   %.2f x COPY (target >= 0.5)\n' "ingest_csv (validate, log, ids)" "$(rate "${csv_t[@]}")" "$(ratios csv_t)"
+printf '%-44s %10s events/s   %.2f x COPY (target >= 0.5)\n' "emit_batch x10,000, bound parameter" "$(rate "${batch_t[@]}")" "$(ratios batch_t)"
+printf '%-44s %10s events/s   %.2f x COPY\n' "emit_batch x10,000, SQL literal (psql -f)" "$(rate "${literal_t[@]}")" "$(ratios literal_t)"
 
 # single-row emit, one client
 P='{"readingId":"R1","employeeId":"E42","floorId":"F7","deviceId":"c4ca4238-a0b9-2382-0dcc-509a6f75849b","detectedAt":"2026-11-23T09:00:00Z","direction":"in","confidence":0.93}'
 echo "SELECT phoenix.emit('presence.detected', '$P');" >"$DIR/emit.sql"
 echo "INSERT INTO raw_jsonb VALUES ('$P');" >"$DIR/insert.sql"
-tps() { "$PGBIN/pgbench" -n -c 1 -j 1 -T "$SECS" -f "$1" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
-emit_r=(); insert_r=()
-for run in $(seq 1 "$RUNS"); do
-  reset; insert_r+=("$(tps "$DIR/insert.sql")")
-  reset; emit_r+=("$(tps "$DIR/emit.sql")")
+tps() { "$PGBIN/pgbench" -n -c 1 -j 1 -T "$SECS" -M "$1" -f "$2" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
+for mode in simple prepared; do
+  emit_r=(); insert_r=(); per_run=()
+  for run in $(seq 1 "$RUNS"); do
+    reset; insert_r+=("$(tps $mode "$DIR/insert.sql")")
+    reset; emit_r+=("$(tps $mode "$DIR/emit.sql")")
+    per_run+=("$(echo "${emit_r[-1]} / ${insert_r[-1]}" | bc -l)")
+  done
+  printf '%-44s %10.0f /s\n' "single-row INSERT jsonb, $mode (baseline)" "$(median "${insert_r[@]}")"
+  printf '%-44s %10.0f /s     %.2f x INSERT (target >= 10,000/s)\n' "single-row phoenix.emit, 1 client, $mode" \
+         "$(median "${emit_r[@]}")" "$(median "${per_run[@]}")"
 done
-ins=$(median "${insert_r[@]}"); em=$(median "${emit_r[@]}")
-printf '%-40s %10.0f /s\n' "single-row INSERT jsonb (baseline)" "$ins"
-printf '%-40s %10.0f /s     %.2f x INSERT (target >= 10,000/s)\n' "single-row phoenix.emit, 1 client" "$em" "$(echo "$em / $ins" | bc -l)"
