@@ -80,7 +80,7 @@ seconds() { # seconds <command...>: wall time of the command
   t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc -l
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+. "$PHOENIX_ROOT/scripts/bench_lib.sh"
 check_count() {
   local n
   n=$("${PSQL[@]}" -c "SELECT (SELECT count(*) FROM phoenix.event_log) + (SELECT count(*) FROM raw_jsonb)")
@@ -97,8 +97,8 @@ for run in $(seq 1 "$RUNS"); do
   reset; literal_t+=("$(seconds "${PSQL[@]}" -f "$DIR/batches.sql")"); check_count
 done
 # per run: COPY's time over the variant's (the variant's rate as a fraction of COPY's)
-ratios() { local i out=(); for i in "${!copy_t[@]}"; do out+=("$(echo "${copy_t[$i]} / $(eval echo "\${$1[$i]}")" | bc -l)"); done; median "${out[@]}"; }
-rate() { echo "$ROWS / $(median "$@")" | bc; }
+ratios() { local i out=(); for i in "${!copy_t[@]}"; do out+=("$(echo "${copy_t[$i]} / $(eval echo "\${$1[$i]}")" | bc -l)"); done; median_of "${out[@]}"; }
+rate() { echo "$ROWS / $(median_of "$@")" | bc; }
 printf '%-44s %10s events/s\n' "COPY into jsonb table (baseline)" "$(rate "${copy_t[@]}")"
 printf '%-44s %10s events/s   %.2f x COPY (target >= 0.5)\n' "ingest_csv (validate, log, ids)" "$(rate "${csv_t[@]}")" "$(ratios csv_t)"
 printf '%-44s %10s events/s   %.2f x COPY (target >= 0.5)\n' "emit_batch x10,000, bound parameter" "$(rate "${batch_t[@]}")" "$(ratios batch_t)"
@@ -116,7 +116,7 @@ for mode in simple prepared; do
     reset; emit_r+=("$(tps $mode "$DIR/emit.sql")")
     per_run+=("$(echo "${emit_r[-1]} / ${insert_r[-1]}" | bc -l)")
   done
-  printf '%-44s %10.0f /s\n' "single-row INSERT jsonb, $mode (baseline)" "$(median "${insert_r[@]}")"
+  printf '%-44s %10.0f /s\n' "single-row INSERT jsonb, $mode (baseline)" "$(median_of "${insert_r[@]}")"
   printf '%-44s %10.0f /s     %.2f x INSERT (target >= 10,000/s)\n' "single-row phoenix.emit, 1 client, $mode" \
-         "$(median "${emit_r[@]}")" "$(median "${per_run[@]}")"
+         "$(median_of "${emit_r[@]}")" "$(median_of "${per_run[@]}")"
 done

@@ -60,14 +60,13 @@ trap '"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $B"' EXIT
 setup "$A"
 setup "$B"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$PHOENIX_ROOT/scripts/bench_lib.sh"
 run() { # run <query> <expected count> → median ms over RUNS
   for _ in $(seq 1 "$RUNS"); do
     "${PSQL[@]}" -v q="$1" -v n="$2" <<<"SELECT bench_ms(:'q', :'n')"
   done | median
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { # ms <database> <query> <expected count>
   "${PSQL[@]}" -d "$1" -v q="$2" -v n="$3" <<<"SELECT bench_ms(:'q', :'n')"
 }
