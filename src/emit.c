@@ -94,8 +94,6 @@ static void build_assertion(EmitItem *item);
 static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
 static void apply_to_timelines(EmitItem *items, int nitems);
 static void feed_projections(EmitItem *items, int nitems, TimestampTz received_at);
-static JsonbValue *payload_member(Jsonb *payload, const char *field);
-static char *scalar_text(JsonbValue *v);
 static Oid	function_owner(Oid fn_oid);
 static void emit_null_arguments(void) pg_attribute_noreturn();
 static Datum emit_one(FunctionCallInfo fcinfo, Jsonb *payload);
@@ -677,7 +675,7 @@ effective_time(EmitItem *item, bool raise, TimestampTz received_at)
 		return true;
 	}
 	item->effective_at = received_at;
-	if (type->time_field == NULL || (v = payload_member(item->payload, type->time_field)) == NULL ||
+	if (type->time_field == NULL || (v = jsonfast_member(item->payload, type->time_field)) == NULL ||
 		v->type == jbvNull)
 		return true;
 	if (v->type != jbvString)
@@ -706,7 +704,7 @@ static bool
 entity_key(EmitItem *item, bool raise)
 {
 	PhxEventType *type = item->type;
-	JsonbValue *v = payload_member(item->payload, type->key_field);
+	JsonbValue *v = jsonfast_member(item->payload, type->key_field);
 
 	if (v == NULL || (v->type != jbvString && v->type != jbvNumeric))
 	{
@@ -716,7 +714,7 @@ entity_key(EmitItem *item, bool raise)
 			   type->key_field, type->name, type->entity);
 		return false;
 	}
-	item->key = scalar_text(v);
+	item->key = jsonfast_scalar_text(v);
 	return true;
 }
 
@@ -842,7 +840,7 @@ build_assertion(EmitItem *item)
 					 errmsg("entity \"%s\" has no attribute \"%s\" (set by event type \"%s\")",
 							entity->name, type->set_attributes[s], type->name),
 					 errhint("Register a new version of the event type that maps to existing attributes.")));
-		v = payload_member(item->payload, type->set_fields[s]);
+		v = jsonfast_member(item->payload, type->set_fields[s]);
 		if (v == NULL)
 			continue;
 		a->asserted[attno] = true;
@@ -979,26 +977,6 @@ emit_ordered_event_id(void)
 	return out;
 }
 
-static JsonbValue *
-payload_member(Jsonb *payload, const char *field)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) field;
-	k.val.string.len = strlen(field);
-	return findJsonbValueFromContainer(&payload->root, JB_FOBJECT, &k);
-}
-
-/* A string or number scalar as text. */
-static char *
-scalar_text(JsonbValue *v)
-{
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-}
-
 /* The owner of function `fn_oid` (whose rights phoenix.emit uses). */
 static Oid
 function_owner(Oid fn_oid)
@@ -1070,16 +1048,16 @@ batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *sour
 		return;
 	}
 	obj = JsonbValueToJsonb(elem);
-	if ((v = payload_member(obj, "type")) != NULL && v->type == jbvString)
+	if ((v = jsonfast_member(obj, "type")) != NULL && v->type == jbvString)
 		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
-	else if ((v = payload_member(obj, "event_type")) != NULL && v->type == jbvString)
+	else if ((v = jsonfast_member(obj, "event_type")) != NULL && v->type == jbvString)
 		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
-	if ((v = payload_member(obj, "event_id")) != NULL && (v->type == jbvString || v->type == jbvNumeric))
-		item->event_id = scalar_text(v);
-	if ((v = payload_member(obj, "source")) != NULL && v->type == jbvString)
+	if ((v = jsonfast_member(obj, "event_id")) != NULL && (v->type == jbvString || v->type == jbvNumeric))
+		item->event_id = jsonfast_scalar_text(v);
+	if ((v = jsonfast_member(obj, "source")) != NULL && v->type == jbvString)
 		item->source = pnstrdup(v->val.string.val, v->val.string.len);
 
-	v = payload_member(obj, "payload");
+	v = jsonfast_member(obj, "payload");
 	if (v && v->type == jbvString)
 	{
 		/* JSON text: parsed (softly) like a Kafka message */
@@ -1098,7 +1076,7 @@ batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *sour
 		return;
 	}
 
-	if ((v = payload_member(obj, "effective_at")) != NULL && v->type != jbvNull)
+	if ((v = jsonfast_member(obj, "effective_at")) != NULL && v->type != jbvNull)
 	{
 		char	   *why;
 		int			code;

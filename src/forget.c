@@ -69,6 +69,7 @@
 #include "catalog.h"
 #include "emit.h"
 #include "forget.h"
+#include "jsonfast.h"
 #include "jsonschema.h"
 #include "phoenix.h"
 #include "projection.h"
@@ -186,8 +187,6 @@ static void types_load(void);
 static ForgetType *type_lookup(const char *name);
 static void type_add_unique(List **list, const char *s);
 static bool payload_about_forgotten(ForgetType *type, Jsonb *payload);
-static char *scalar_text(JsonbValue *v);
-static JsonbValue *payload_member(Jsonb *payload, const char *field);
 static Jsonb *scrub_jsonb(Jsonb *doc, List *fields, List *null_fields, bool *changed);
 static bool str_in_list(List *list, const char *s, int len);
 static const char *find_folded(const char *s, const char *needle, int nlen);
@@ -395,7 +394,7 @@ forget_scrub_payload(const char *event_type, Jsonb *payload)
 			JsonbValue *v;
 			uint8		h[HASH_LEN];
 
-			if ((v = payload_member(payload, r->field)) == NULL || v->type != jbvString ||
+			if ((v = jsonfast_member(payload, r->field)) == NULL || v->type != jbvString ||
 				is_pseudonym(v->val.string.val, v->val.string.len))
 				continue;
 			value_hash(v->val.string.val, v->val.string.len, h);
@@ -938,8 +937,8 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 				foreach(lr, type->refs)
 				{
 					ForgetRef  *ref = lfirst(lr);
-					JsonbValue *v = payload_member(doc, ref->field);
-					char	   *t = v ? scalar_text(v) : NULL;
+					JsonbValue *v = jsonfast_member(doc, ref->field);
+					char	   *t = v ? jsonfast_scalar_text(v) : NULL;
 
 					if (t == NULL || ref->entity_id != entity->id)
 						continue;
@@ -1383,28 +1382,6 @@ parse_json_quietly(const char *raw)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
 }
 
-/* A scalar JSON value as text (strings and numbers; NULL otherwise). */
-static char *
-scalar_text(JsonbValue *v)
-{
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return NULL;
-}
-
-static JsonbValue *
-payload_member(Jsonb *payload, const char *field)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) field;
-	k.val.string.len = strlen(field);
-	return findJsonbValueFromContainer(&payload->root, JB_FOBJECT, &k);
-}
-
 /* ====================================================================
  * The cache: tombstones and event type fields
  * ==================================================================== */
@@ -1421,8 +1398,8 @@ payload_about_forgotten(ForgetType *type, Jsonb *payload)
 		char	   *t;
 		uint8		h[HASH_LEN];
 
-		if (!tomb_entity(r->entity_id) || (v = payload_member(payload, r->field)) == NULL ||
-			(t = scalar_text(v)) == NULL)
+		if (!tomb_entity(r->entity_id) || (v = jsonfast_member(payload, r->field)) == NULL ||
+			(t = jsonfast_scalar_text(v)) == NULL)
 			continue;
 		if (r->attribute == NULL)
 			key_hash(r->entity, t, h);

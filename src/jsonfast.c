@@ -421,3 +421,24 @@ jsonfast_jsonb(const char *text, int len)
 		return NULL;
 	return JsonbValueToJsonb(v);
 }
+
+JsonbValue *
+jsonfast_member(Jsonb *object, const char *field)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) field;
+	k.val.string.len = strlen(field);
+	return findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k);
+}
+
+char *
+jsonfast_scalar_text(JsonbValue *v)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return NULL;
+}

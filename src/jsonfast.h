@@ -63,4 +63,10 @@ extern char jsonfast_peek(JsonFastCursor *c);
  */
 extern const char *jsonfast_value_end(const char *p, const char *end);
 
+/* The member `field` of a jsonb object, or NULL when it has none. */
+extern JsonbValue *jsonfast_member(Jsonb *object, const char *field);
+
+/* A string or number JSON scalar as text; NULL for any other value. */
+extern char *jsonfast_scalar_text(JsonbValue *v);
+
 #endif							/* PHOENIX_JSONFAST_H */
