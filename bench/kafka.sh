@@ -43,8 +43,13 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 # CPU (user + system, all threads) of processes, in ms
 TICK=$(getconf CLK_TCK)
 cpu_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk -v t="$TICK" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$p/stat"))); done; echo $t; }
+# of that, the workers' main threads (the appliers; the rest is librdkafka's
+# threads), and how long the main threads waited in the kernel's run queue
+# for a core (/proc/<pid>/task/<pid>/schedstat: on CPU, waiting, in ns)
+main_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk -v t="$TICK" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$p/task/$p/stat"))); done; echo $t; }
+runq_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk '{ print int($2 / 1000000) }' "/proc/$p/task/$p/schedstat"))); done; echo $t; }
 worker_pids() { q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'phoenix kafka worker' AND datname = current_database()"; }
-declare -A phx phx_cpu phx_first phx_rate
+declare -A phx phx_cpu phx_first phx_rate phx_main phx_runq
 pipe=(); pipe_cpu=()
 for run in $(seq 1 "$RUNS"); do
   for w in "${WORKERS[@]}"; do
@@ -61,7 +66,7 @@ for run in $(seq 1 "$RUNS"); do
                       WHERE subscription = 'bench_${run}_$w'")" = "$N" ]; do sleep 0.05; done
     ms=$(( $(now_ms) - t0 ))
     pids=($(worker_pids))
-    cpu=$(cpu_ms "${pids[@]}")
+    cpu=$(cpu_ms "${pids[@]}"); main=$(main_ms "${pids[@]}"); runq=$(runq_ms "${pids[@]}")
     [ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE source = 'kafka:bench_${run}_$w'")" = "$N" ] ||
       { echo "event log incomplete:"; q -c "SELECT source, count(*) FROM phoenix.event_log GROUP BY 1"
         q -c "SELECT reason, count(*) FROM phoenix.dead_letters GROUP BY 1"; exit 1; }
@@ -75,7 +80,8 @@ for run in $(seq 1 "$RUNS"); do
         WHERE source = 'kafka:bench_${run}_$w' AND s.name = 'bench_${run}_$w' GROUP BY s.created_at, min_at")
     q -c "SELECT phoenix.drop_subscription('bench_${run}_$w')" >/dev/null
     phx[$w]+="$ms "; phx_cpu[$w]+="$cpu "; phx_first[$w]+="$first "; phx_rate[$w]+="$rate "
-    echo "run $run: phoenix with $w worker(s) (${#pids[@]} running) ${ms} ms (CPU ${cpu} ms; first batch after ${first} ms, then ${rate} msg/s)"
+    phx_main[$w]+="$main "; phx_runq[$w]+="$runq "
+    echo "run $run: phoenix with $w worker(s) (${#pids[@]} running) ${ms} ms (CPU ${cpu} ms, of which appliers ${main} ms; appliers waited ${runq} ms for a core; first batch after ${first} ms, then ${rate} msg/s)"
   done
 
   # baseline: kcat into COPY, same messages, same database; its CPU is
@@ -98,8 +104,10 @@ awk -v n="$N" -v b="$b" -v bc="$bc" 'BEGIN {
 for w in "${WORKERS[@]}"; do
   p=$(printf '%s\n' ${phx[$w]} | median); pc=$(printf '%s\n' ${phx_cpu[$w]} | median)
   f=$(printf '%s\n' ${phx_first[$w]} | median); r=$(printf '%s\n' ${phx_rate[$w]} | median)
-  awk -v n="$N" -v p="$p" -v b="$b" -v pc="$pc" -v bc="$bc" -v w="$w" -v f="$f" -v r="$r" 'BEGIN {
+  pm=$(printf '%s\n' ${phx_main[$w]} | median); pq=$(printf '%s\n' ${phx_runq[$w]} | median)
+  awk -v n="$N" -v p="$p" -v b="$b" -v pc="$pc" -v bc="$bc" -v w="$w" -v f="$f" -v r="$r" -v pm="$pm" -v pq="$pq" 'BEGIN {
     printf "kafka subscription -> event log, %d worker(s): %d msg in %d ms = %.0f msg/s (validated, logged, offsets committed); CPU %.1f us/msg\n", w, n, p, n * 1000 / p, pc * 1000 / n
     printf "  of which: first batch after %d ms (group join), then %.0f msg/s (%.2fx the pipeline)\n", f, r, r * b / (n * 1000)
+    printf "  CPU: appliers %.1f us/msg, librdkafka threads %.1f us/msg; the appliers waited %d ms in all in the run queue for a core\n", pm * 1000 / n, (pc - pm) * 1000 / n, pq
     printf "  ratio (phoenix / pipeline): %.2fx by wall clock (target > 1 and >= 100,000 msg/s), %.2fx by CPU per message\n", b / p, bc / pc }'
 done

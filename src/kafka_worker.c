@@ -115,6 +115,7 @@ typedef struct Consumer
 	Subscription sub;
 	KafkaClient *client;
 	char	   *source;			/* "kafka:<name>" */
+	int			topic_len;		/* strlen(sub.topic), for source positions */
 	rd_kafka_message_t **pending;
 	int			npending;
 	int			maxpending;
@@ -874,6 +875,7 @@ consumer_start(Subscription *sub)
 	c->cxt = cxt;
 	c->sub = *sub;
 	c->source = psprintf("kafka:%s", sub->name);
+	c->topic_len = strlen(sub->topic);
 	c->maxpending = kafka_batch_size;
 	c->pending = palloc(sizeof(rd_kafka_message_t *) * c->maxpending);
 
@@ -1107,6 +1109,8 @@ apply_batch(Consumer *c)
 {
 	int			nparts = 0;
 	int32	   *parts = palloc(sizeof(int32) * c->npending);
+	int		   *msg_part = palloc(sizeof(int) * c->npending);	/* index in parts[] */
+	int		   *fill;
 	int64	   *stored;
 	int64	   *next;
 	int64	   *hw;
@@ -1121,14 +1125,23 @@ apply_batch(Consumer *c)
 													ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 
-	for (int i = 0; i < c->npending; i++)
+	/*
+	 * The batch's partitions, in order of first appearance.  librdkafka
+	 * hands out each fetch response's messages of a partition together, so
+	 * the previous message's partition is tried first.
+	 */
+	for (int i = 0, j = -1; i < c->npending; i++)
 	{
-		int			j;
+		int32		p = c->pending[i]->partition;
 
-		for (j = 0; j < nparts && parts[j] != c->pending[i]->partition; j++)
-			;
-		if (j == nparts)
-			parts[nparts++] = c->pending[i]->partition;
+		if (j < 0 || parts[j] != p)
+		{
+			for (j = 0; j < nparts && parts[j] != p; j++)
+				;
+			if (j == nparts)
+				parts[nparts++] = p;
+		}
+		msg_part[i] = j;
 	}
 	stored = palloc(sizeof(int64) * nparts);
 	next = palloc(sizeof(int64) * nparts);
@@ -1221,16 +1234,26 @@ apply_batch(Consumer *c)
 	 */
 	run = palloc(sizeof(rd_kafka_message_t *) * c->npending);
 	run_part = palloc(sizeof(int) * c->npending);
+	/* a counting sort by partition, stable: fill[j] is where j's next goes */
+	fill = palloc0(sizeof(int) * (nparts + 1));
+	for (int i = 0; i < c->npending; i++)
+		if (c->pending[i]->offset >= stored[msg_part[i]])
+			fill[msg_part[i] + 1]++;
 	for (int j = 0; j < nparts; j++)
 	{
+		fill[j + 1] += fill[j];
 		next[j] = stored[j];
-		for (int i = 0; i < c->npending; i++)
-			if (c->pending[i]->partition == parts[j] && c->pending[i]->offset >= stored[j])
-			{
-				next[j] = c->pending[i]->offset + 1;
-				run_part[nrun] = j;
-				run[nrun++] = c->pending[i];
-			}
+	}
+	nrun = fill[nparts];
+	for (int i = 0; i < c->npending; i++)
+	{
+		int			j = msg_part[i];
+
+		if (c->pending[i]->offset < stored[j])
+			continue;
+		next[j] = c->pending[i]->offset + 1;
+		run_part[fill[j]] = j;
+		run[fill[j]++] = c->pending[i];
 	}
 	apply_messages(c, run, run_part, nrun, accepted, dead);
 	for (int j = 0; j < nparts; j++)
@@ -1329,14 +1352,18 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 			dead[part[i]]++;
 			continue;
 		}
-		raw = pnstrdup(m->payload, m->len);
-		if (strlen(raw) != m->len || !pg_verifymbstr(raw, m->len, true))
+		/* text: no NUL inside, valid in the database encoding */
+		if (memchr(m->payload, '\0', m->len) != NULL ||
+			!pg_verifymbstr(m->payload, m->len, true))
 		{
 			dead_letter(c, m, message_event_type(c, m, NULL),
 						psprintf("message is not valid %s text", GetDatabaseEncodingName()), "22021");
 			dead[part[i]]++;
 			continue;
 		}
+		raw = palloc(m->len + 1);
+		memcpy(raw, m->payload, m->len);
+		raw[m->len] = '\0';
 		in->raw = raw;
 		in->raw_len = m->len;
 		in->event_type = message_event_type(c, m, raw);
@@ -1635,7 +1662,7 @@ drain_pipe(void)
 static char *
 message_position(Consumer *c, rd_kafka_message_t *msg)
 {
-	size_t		topic_len = strlen(c->sub.topic);
+	int			topic_len = c->topic_len;
 	char	   *out = palloc(topic_len + 2 * (MAXINT8LEN + 1) + 1);
 	char	   *o = out + topic_len;
 
