@@ -46,10 +46,10 @@ cpu_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk -v t="$TICK" '{ print i
 # of that, the workers' main threads (the appliers; the rest is librdkafka's
 # threads), and how long the main threads waited in the kernel's run queue
 # for a core (/proc/<pid>/task/<pid>/schedstat: on CPU, waiting, in ns)
-main_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk -v t="$TICK" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$p/task/$p/stat"))); done; echo $t; }
+main_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk '{ print int($1 / 1000000) }' "/proc/$p/task/$p/schedstat"))); done; echo $t; }
 runq_ms() { local p t=0; for p in "$@"; do t=$((t + $(awk '{ print int($2 / 1000000) }' "/proc/$p/task/$p/schedstat"))); done; echo $t; }
 worker_pids() { q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'phoenix kafka worker' AND datname = current_database()"; }
-declare -A phx phx_cpu phx_first phx_rate phx_main phx_runq
+declare -A phx phx_cpu phx_first phx_rate phx_main phx_runq phx_sleep
 pipe=(); pipe_cpu=()
 for run in $(seq 1 "$RUNS"); do
   for w in "${WORKERS[@]}"; do
@@ -80,8 +80,11 @@ for run in $(seq 1 "$RUNS"); do
         WHERE source = 'kafka:bench_${run}_$w' AND s.name = 'bench_${run}_$w' GROUP BY s.created_at, min_at")
     q -c "SELECT phoenix.drop_subscription('bench_${run}_$w')" >/dev/null
     phx[$w]+="$ms "; phx_cpu[$w]+="$cpu "; phx_first[$w]+="$first "; phx_rate[$w]+="$rate "
-    phx_main[$w]+="$main "; phx_runq[$w]+="$runq "
-    echo "run $run: phoenix with $w worker(s) (${#pids[@]} running) ${ms} ms (CPU ${cpu} ms, of which appliers ${main} ms; appliers waited ${runq} ms for a core; first batch after ${first} ms, then ${rate} msg/s)"
+    # the rest of the appliers' wall time they slept (the group join, and
+    # any wait for fetches between batches)
+    asleep=$(( ${#pids[@]} * ms - main - runq ))
+    phx_main[$w]+="$main "; phx_runq[$w]+="$runq "; phx_sleep[$w]+="$asleep "
+    echo "run $run: phoenix with $w worker(s) (${#pids[@]} running) ${ms} ms (CPU ${cpu} ms, of which appliers ${main} ms; appliers waited ${runq} ms for a core and slept ${asleep} ms; first batch after ${first} ms, then ${rate} msg/s)"
   done
 
   # baseline: kcat into COPY, same messages, same database; its CPU is
@@ -105,9 +108,10 @@ for w in "${WORKERS[@]}"; do
   p=$(printf '%s\n' ${phx[$w]} | median); pc=$(printf '%s\n' ${phx_cpu[$w]} | median)
   f=$(printf '%s\n' ${phx_first[$w]} | median); r=$(printf '%s\n' ${phx_rate[$w]} | median)
   pm=$(printf '%s\n' ${phx_main[$w]} | median); pq=$(printf '%s\n' ${phx_runq[$w]} | median)
-  awk -v n="$N" -v p="$p" -v b="$b" -v pc="$pc" -v bc="$bc" -v w="$w" -v f="$f" -v r="$r" -v pm="$pm" -v pq="$pq" 'BEGIN {
+  ps=$(printf '%s\n' ${phx_sleep[$w]} | median)
+  awk -v n="$N" -v p="$p" -v b="$b" -v pc="$pc" -v bc="$bc" -v w="$w" -v f="$f" -v r="$r" -v pm="$pm" -v pq="$pq" -v ps="$ps" 'BEGIN {
     printf "kafka subscription -> event log, %d worker(s): %d msg in %d ms = %.0f msg/s (validated, logged, offsets committed); CPU %.1f us/msg\n", w, n, p, n * 1000 / p, pc * 1000 / n
     printf "  of which: first batch after %d ms (group join), then %.0f msg/s (%.2fx the pipeline)\n", f, r, r * b / (n * 1000)
-    printf "  CPU: appliers %.1f us/msg, librdkafka threads %.1f us/msg; the appliers waited %d ms in all in the run queue for a core\n", pm * 1000 / n, (pc - pm) * 1000 / n, pq
+    printf "  CPU: appliers %.1f us/msg, librdkafka threads %.1f us/msg; the appliers (in all) ran %d ms, waited %d ms in the run queue for a core, slept %d ms\n", pm * 1000 / n, (pc - pm) * 1000 / n, pm, pq, ps
     printf "  ratio (phoenix / pipeline): %.2fx by wall clock (target > 1 and >= 100,000 msg/s), %.2fx by CPU per message\n", b / p, bc / pc }'
 done
