@@ -33,27 +33,106 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "cascade.h"
+#include "changeseq.h"
 #include "phoenix.h"
 #include "plan.h"
 #include "projection.h"
+#include "rowwriter.h"
 #include "timeline.h"
+
+/* A row of a window, as the recomputation in C reads it. */
+typedef struct WindowRow
+{
+	ItemPointerData tid;
+	TimestampTz effective_at;
+	Datum		pk;
+	Datum	   *values;			/* the step's event_time columns */
+	bool	   *isnull;
+} WindowRow;
+
+/* The recomputation of one window in C: the table's columns and the rows. */
+typedef struct WindowScan
+{
+	Projection *p;
+	ProjStep   *s;
+	int			n;				/* s->n_event_time */
+	Datum		key;
+	Oid			relid;
+	AttrNumber	key_attno;
+	AttrNumber	at_attno;
+	AttrNumber	pk_attno;
+	AttrNumber *attnos;			/* of the step's columns */
+	const char **cols;			/* the step's columns, updated_at, change_seq */
+	Oid		   *types;
+	FmgrInfo  **eq;				/* equality of each column's type, or NULL */
+	Oid		   *coll;
+	PhxAttribute **atts;
+	FmgrInfo   *pk_cmp;
+	Oid			pk_coll;
+	bool		pk_byval;
+	int16		pk_len;
+	int			nrows;
+	WindowRow  *rows;
+} WindowScan;
+
+/* One version of a key, as the window recomputation in C reads it. */
+typedef struct WindowVersion
+{
+	TimestampTz valid_from;
+	TimestampTz valid_to;
+	Datum	   *values;			/* the step's event_time attributes */
+	bool	   *isnull;
+} WindowVersion;
 
 PG_FUNCTION_INFO_V1(phoenix_apply_due);
 
 static SPIPlanPtr due_insert_plan = NULL;
 
 static void run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args);
+static bool recompute_window_in_c(Projection *p, ProjStep *s, Datum *args);
+static bool window_scan(WindowScan *ws, PhxEntity *entity, Datum *args);
+static void window_row_read(WindowScan *ws, TupleTableSlot *slot, WindowRow *row);
+static int	window_row_cmp(const void *a, const void *b, void *arg);
+static bool window_row_differs(WindowScan *ws, Datum *values, bool *isnull, WindowVersion *v);
+static void window_row_rewrite(WindowScan *ws, RowWriter *w, WindowRow *row, WindowVersion *v);
+static AttrNumber column_number(Relation rel, const char *name, Projection *p);
+static Oid	window_index(Relation rel, WindowScan *ws);
+static bool index_is_btree(Oid oid);
+static WindowVersion *read_versions(Projection *p, ProjStep *s, PhxEntity *entity, Datum *args,
+									int *nversions);
+static WindowVersion *version_at(WindowVersion *versions, int n, TimestampTz at);
 static int64 count_rows(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *args,
 						Projection *p, const char *what);
 static void lock_chained_values(Projection *p, ProjStep *s, PhxEntity *entity, const char *key,
@@ -377,6 +456,8 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 
 	if (dep == PROJ_DEP_BYVALS)
 		argtypes[0] = get_array_type(s->by_typid);
+	if (dep == PROJ_DEP_WINDOW && s->window_in_c && recompute_window_in_c(p, s, args))
+		return;
 	candidates = count_rows(&s->count_plan[dep], projection_count_sql(p, s, dep), nargs, argtypes, args,
 							p, "count");
 	if (candidates == 0)
@@ -400,6 +481,420 @@ run_dependency(Projection *p, ProjStep *s, ProjDep dep, Datum *args)
 	}
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "projection \"%s\": cascade update failed: %s", p->name, SPI_result_code_string(ret));
+}
+
+/*
+ * The window of a step whose change can only alter the step's own event_time
+ * columns (ProjStep.window_in_c).  Every row of the window has the changed
+ * key, so its new values are those of the key's version valid at the row's
+ * effective time, found among the few versions overlapping the window
+ * instead of by a lookup statement per row; the rows are read straight from
+ * the table's index on (key, effective_at) under a fresh snapshot (taken
+ * after the key's lock, as an SQL statement would).
+ *
+ * The rows whose values differ (as IS DISTINCT FROM decides) are then
+ * locked and rewritten one by one in primary key order, the order every
+ * cascade locks rows in (projection_lock_sql), so cascades of different
+ * entities rewriting the same rows never deadlock; a row rewritten by
+ * another transaction since we read it is locked in its newest version and
+ * looked at again (READ COMMITTED: as the SQL recomputation's row locks
+ * would).  Only the step's columns, updated_at and change_seq are written;
+ * every other column stays as the newest version has it.
+ *
+ * Returns false, having written nothing, when the window holds
+ * phoenix.set_based_threshold rows or more (or the index is missing): the
+ * caller recomputes it set-based.
+ */
+static bool
+recompute_window_in_c(Projection *p, ProjStep *s, Datum *args)
+{
+	PhxEntity  *entity = catalog_entity(s->entity, false);
+	WindowScan	ws;
+	int			nversions;
+	WindowVersion *versions;
+	bool		done;
+
+	memset(&ws, 0, sizeof(ws));
+	ws.p = p;
+	ws.s = s;
+	ws.n = s->n_event_time;
+	ws.key = args[0];
+	ws.relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
+								RowExclusiveLock, false);
+	versions = read_versions(p, s, entity, args, &nversions);
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	done = window_scan(&ws, entity, args);
+	if (done && ws.nrows > 0)
+	{
+		RowWriter  *w = NULL;
+
+		qsort_arg(ws.rows, ws.nrows, sizeof(WindowRow), window_row_cmp, &ws);
+		for (int r = 0; r < ws.nrows; r++)
+		{
+			WindowRow  *row = &ws.rows[r];
+			WindowVersion *v = version_at(versions, nversions, row->effective_at);
+
+			if (!window_row_differs(&ws, row->values, row->isnull, v))
+				continue;
+			if (w == NULL)
+				w = rowwriter_open(ws.relid, ws.n + 2, ws.cols, ws.types,
+								   psprintf("the table of projection \"%s\"", p->name));
+			window_row_rewrite(&ws, w, row, v);
+		}
+		if (w != NULL)
+			rowwriter_close(w);
+	}
+	PopActiveSnapshot();
+	return done;
+}
+
+/*
+ * Read the rows of the window (key = args[0], effective_at in [args[1],
+ * args[2])) through the index on (key_column, effective_at) with the active
+ * snapshot.  false when there is no such index or too many rows.
+ */
+static bool
+window_scan(WindowScan *ws, PhxEntity *entity, Datum *args)
+{
+	Relation	rel = table_open(ws->relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData keys[3];
+	TupleTableSlot *slot;
+	bool		fits = true;
+	int			cap = 64;
+
+	ws->key_attno = column_number(rel, ws->s->key_column, ws->p);
+	ws->at_attno = column_number(rel, "effective_at", ws->p);
+	ws->pk_attno = column_number(rel, ws->p->pk_column, ws->p);
+	ws->attnos = palloc(sizeof(AttrNumber) * Max(ws->n, 1));
+	ws->cols = palloc(sizeof(char *) * (ws->n + 2));
+	ws->types = palloc(sizeof(Oid) * (ws->n + 2));
+	ws->eq = palloc(sizeof(FmgrInfo *) * Max(ws->n, 1));
+	ws->coll = palloc(sizeof(Oid) * Max(ws->n, 1));
+	ws->atts = palloc(sizeof(PhxAttribute *) * Max(ws->n, 1));
+	for (int i = 0; i < ws->n; i++)
+	{
+		PhxAttribute *att = &entity->atts[catalog_attribute_index(entity, ws->s->event_time[i])];
+		TypeCacheEntry *tc = lookup_type_cache(att->typid, TYPECACHE_EQ_OPR_FINFO);
+
+		ws->atts[i] = att;
+		ws->cols[i] = psprintf("%s_%s", ws->s->prefix, ws->s->event_time[i]);
+		ws->types[i] = att->typid;
+		ws->attnos[i] = column_number(rel, ws->cols[i], ws->p);
+		ws->eq[i] = OidIsValid(tc->eq_opr_finfo.fn_oid) ? &tc->eq_opr_finfo : NULL;
+		ws->coll[i] = get_typcollation(att->typid);
+	}
+	ws->cols[ws->n] = "updated_at";
+	ws->types[ws->n] = TIMESTAMPTZOID;
+	ws->cols[ws->n + 1] = "change_seq";
+	ws->types[ws->n + 1] = INT8OID;
+	{
+		Form_pg_attribute pk = TupleDescAttr(desc, ws->pk_attno - 1);
+		TypeCacheEntry *tc = lookup_type_cache(pk->atttypid, TYPECACHE_CMP_PROC_FINFO);
+
+		ws->pk_cmp = &tc->cmp_proc_finfo;
+		ws->pk_coll = pk->attcollation;
+		ws->pk_byval = pk->attbyval;
+		ws->pk_len = pk->attlen;
+		if (!OidIsValid(tc->cmp_proc))
+			fits = false;
+	}
+
+	if (!fits || !OidIsValid(ws->s->window_index = window_index(rel, ws)))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	idx = index_open(ws->s->window_index, AccessShareLock);
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid, C_COLLATION_OID,
+						   F_TEXTEQ, args[0]);
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE, args[1]);
+	ScanKeyInit(&keys[2], 2, BTLessStrategyNumber, F_TIMESTAMPTZ_LT, args[2]);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 3, 0);
+	index_rescan(scan, keys, 3, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	ws->rows = palloc(sizeof(WindowRow) * cap);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		WindowRow  *row;
+
+		if (ws->nrows >= projection_set_based_threshold)
+		{
+			fits = false;
+			break;
+		}
+		if (ws->nrows == cap)
+		{
+			cap *= 2;
+			ws->rows = repalloc(ws->rows, sizeof(WindowRow) * cap);
+		}
+		row = &ws->rows[ws->nrows++];
+		window_row_read(ws, slot, row);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return fits;
+}
+
+/* Copy what the recomputation needs out of a row of the window. */
+static void
+window_row_read(WindowScan *ws, TupleTableSlot *slot, WindowRow *row)
+{
+	bool		null;
+
+	slot_getallattrs(slot);
+	row->tid = slot->tts_tid;
+	row->effective_at = DatumGetTimestampTz(slot->tts_values[ws->at_attno - 1]);
+	null = slot->tts_isnull[ws->pk_attno - 1];
+	row->pk = null ? (Datum) 0 : datumCopy(slot->tts_values[ws->pk_attno - 1], ws->pk_byval, ws->pk_len);
+	row->values = palloc(sizeof(Datum) * Max(ws->n, 1));
+	row->isnull = palloc(sizeof(bool) * Max(ws->n, 1));
+	for (int i = 0; i < ws->n; i++)
+	{
+		row->isnull[i] = slot->tts_isnull[ws->attnos[i] - 1];
+		row->values[i] = row->isnull[i] ? (Datum) 0 :
+			datumCopy(slot->tts_values[ws->attnos[i] - 1], ws->atts[i]->typbyval, ws->atts[i]->typlen);
+	}
+}
+
+/* Primary key order (the key is NOT NULL), as ORDER BY sorts it. */
+static int
+window_row_cmp(const void *a, const void *b, void *arg)
+{
+	WindowScan *ws = arg;
+
+	return DatumGetInt32(FunctionCall2Coll(ws->pk_cmp, ws->pk_coll, ((const WindowRow *) a)->pk,
+										   ((const WindowRow *) b)->pk));
+}
+
+/* Do the row's values differ from the version's (NULLs when none)? */
+static bool
+window_row_differs(WindowScan *ws, Datum *values, bool *isnull, WindowVersion *v)
+{
+	for (int i = 0; i < ws->n; i++)
+	{
+		bool		vnull = v ? v->isnull[i] : true;
+
+		if (isnull[i] || vnull)
+		{
+			if (isnull[i] != vnull)
+				return true;
+		}
+		else if (ws->eq[i] != NULL)
+		{
+			if (!DatumGetBool(FunctionCall2Coll(ws->eq[i], ws->coll[i], values[i], v->values[i])))
+				return true;
+		}
+		else if (!datum_image_eq(values[i], v->values[i], ws->atts[i]->typbyval, ws->atts[i]->typlen))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Lock the row's newest version and, if it still belongs to the window and
+ * still differs, rewrite it with the version's values.
+ */
+static void
+window_row_rewrite(WindowScan *ws, RowWriter *w, WindowRow *row, WindowVersion *v)
+{
+	TupleTableSlot *slot = table_slot_create(w->rel, NULL);
+	TM_FailureData tmfd;
+	TM_Result	res;
+	Datum	   *values = palloc(sizeof(Datum) * (ws->n + 2));
+	bool	   *isnull = palloc(sizeof(bool) * (ws->n + 2));
+	bool	   *replace = palloc(sizeof(bool) * (ws->n + 2));
+	HeapTuple	old;
+	bool		should_free;
+
+	res = table_tuple_lock(w->rel, &row->tid, GetActiveSnapshot(), slot, w->estate->es_output_cid,
+						   LockTupleNoKeyExclusive, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	if (res == TM_Deleted)
+	{
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
+	if (res != TM_Ok)
+		elog(ERROR, "projection \"%s\": cannot lock a row of its table (result %d)",
+			 ws->p->name, (int) res);
+	if (tmfd.traversed)
+	{
+		/* rewritten since we read it: is it still ours, does it still differ? */
+		WindowRow	newer;
+
+		window_row_read(ws, slot, &newer);
+		if (slot->tts_isnull[ws->key_attno - 1] ||
+			!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ws->key,
+												  slot->tts_values[ws->key_attno - 1])) ||
+			!window_row_differs(ws, newer.values, newer.isnull, v))
+		{
+			ExecDropSingleTupleTableSlot(slot);
+			return;
+		}
+	}
+	for (int i = 0; i < ws->n; i++)
+	{
+		values[i] = v ? v->values[i] : (Datum) 0;
+		isnull[i] = v ? v->isnull[i] : true;
+	}
+	values[ws->n] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	isnull[ws->n] = false;
+	values[ws->n + 1] = Int64GetDatum(changeseq_next());
+	isnull[ws->n + 1] = false;
+	for (int i = 0; i < ws->n + 2; i++)
+		replace[i] = true;
+	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	rowwriter_update(w, old, replace, values, isnull);
+	if (should_free)
+		heap_freetuple(old);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Attribute number of a column of the projection's table; ERROR if missing. */
+static AttrNumber
+column_number(Relation rel, const char *name, Projection *p)
+{
+	AttrNumber	attno = get_attnum(RelationGetRelid(rel), name);
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the table of projection \"%s\" has no column \"%s\"", p->name, name),
+				 errhint("Rebuild the projection: drop_projection() and create_projection().")));
+	return attno;
+}
+
+static bool
+index_is_btree(Oid oid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(oid));
+	bool		btree;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	btree = ((Form_pg_class) GETSTRUCT(tup))->relam == BTREE_AM_OID;
+	ReleaseSysCache(tup);
+	return btree;
+}
+
+/*
+ * The btree on (key_column COLLATE "C", effective_at) create_indexes made,
+ * or InvalidOid if someone dropped it.
+ */
+static Oid
+window_index(Relation rel, WindowScan *ws)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Oid			oid = lfirst_oid(lc);
+		HeapTuple	tup;
+		Form_pg_index ix;
+		bool		fits;
+
+		if (OidIsValid(ws->s->window_index) && oid != ws->s->window_index)
+			continue;
+		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(oid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		fits = ix->indisvalid && ix->indnkeyatts >= 2 && ix->indkey.values[0] == ws->key_attno &&
+			ix->indkey.values[1] == ws->at_attno && heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) && index_is_btree(oid);
+		if (fits)
+		{
+			bool		isnull;
+			Datum		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indcollation, &isnull);
+			oidvector  *coll = (oidvector *) DatumGetPointer(d);
+
+			fits = !isnull && coll->values[0] == C_COLLATION_OID;
+		}
+		ReleaseSysCache(tup);
+		if (fits)
+		{
+			found = oid;
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * The versions of the changed key (as known now) that overlap the window
+ * [args[1], args[2]), sorted by valid_from, with the step's event_time
+ * attributes copied out of SPI's tuple table.
+ */
+static WindowVersion *
+read_versions(Projection *p, ProjStep *s, PhxEntity *entity, Datum *args, int *nversions)
+{
+	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	WindowVersion *out;
+	SPITupleTable *tt;
+
+	if (s->versions_plan == NULL)
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT h.valid_from, h.valid_to");
+		for (int i = 0; i < s->n_event_time; i++)
+			appendStringInfo(&sql, ", h.%s", quote_identifier(s->event_time[i]));
+		appendStringInfo(&sql, " FROM %s h WHERE h.%s = $1 AND h.recorded_to = 'infinity'"
+						 " AND h.valid_to > $2 AND h.valid_from < $3 ORDER BY h.valid_from",
+						 entity->history_table, quote_identifier(entity->key_name));
+		s->versions_plan = phoenix_prepare_kept(sql.data, 3, argtypes,
+												psprintf("the cascade of projection \"%s\"", p->name));
+	}
+	if (projection_execute_lookups(s->versions_plan, args, 0) != SPI_OK_SELECT)
+		elog(ERROR, "projection \"%s\": cannot read the versions of entity \"%s\"", p->name, s->entity);
+	tt = SPI_tuptable;
+	*nversions = (int) SPI_processed;
+	out = palloc(sizeof(WindowVersion) * Max(*nversions, 1));
+	for (int v = 0; v < *nversions; v++)
+	{
+		bool		null;
+
+		out[v].valid_from = DatumGetTimestampTz(SPI_getbinval(tt->vals[v], tt->tupdesc, 1, &null));
+		out[v].valid_to = DatumGetTimestampTz(SPI_getbinval(tt->vals[v], tt->tupdesc, 2, &null));
+		out[v].values = palloc(sizeof(Datum) * Max(s->n_event_time, 1));
+		out[v].isnull = palloc(sizeof(bool) * Max(s->n_event_time, 1));
+		for (int i = 0; i < s->n_event_time; i++)
+			out[v].values[i] = SPI_getbinval(tt->vals[v], tt->tupdesc, 3 + i, &out[v].isnull[i]);
+	}
+	return out;
+}
+
+/* The version valid at `at` (valid_from <= at < valid_to), or NULL. */
+static WindowVersion *
+version_at(WindowVersion *versions, int n, TimestampTz at)
+{
+	int			lo = 0,
+				hi = n;
+
+	/* the first version starting after `at`; the one before it may hold it */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (versions[mid].valid_from <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && versions[lo - 1].valid_to > at)
+		return &versions[lo - 1];
+	return NULL;
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -180,6 +181,9 @@ static int32 store_definition(ProjDef *def, const char *schema, Interval *fresh_
 static char *column_list(ProjDef *def, bool out);
 static char *dep_filter(ProjStep *s, ProjDep dep, const char *alias);
 static const char *key_collation(Oid typid);
+static List *derive_column_refs(Jsonb *derive);
+static bool derive_refs_walker(Node *node, List **refs);
+static bool window_in_c_possible(Projection *p, ProjStep *s, List *derive_refs);
 
 void
 ProjectionInit(void)
@@ -923,6 +927,11 @@ proj_cache_retire(void)
 				if (p->steps[s].lock_plan[d])
 					retired_plans = lappend(retired_plans, p->steps[s].lock_plan[d]);
 			}
+		for (int s = 0; s < p->nsteps; s++)
+		{
+			if (p->steps[s].versions_plan)
+				retired_plans = lappend(retired_plans, p->steps[s].versions_plan);
+		}
 	}
 	if (proj_cache_cxt)
 		retired_cxts = lappend(retired_cxts, proj_cache_cxt);
@@ -996,6 +1005,103 @@ spi_text(HeapTuple tup, TupleDesc desc, int col)
 }
 
 /*
+ * The column names the derived expressions read (the last field of each
+ * column reference; "*" for a reference to all columns or the whole row).
+ * The expressions were checked by analyze_derive when the projection was
+ * created, in the same "SELECT (...)" shape, so they parse.
+ */
+static List *
+derive_column_refs(Jsonb *derive)
+{
+	List	   *vals;
+	List	   *keys = jb_pairs(&derive->root, "derive", &vals);
+	ListCell   *lv;
+	List	   *refs = NIL;
+
+	(void) keys;
+	foreach(lv, vals)
+	{
+		JsonbValue *v = lfirst(lv);
+		List	   *stmts;
+		RawStmt    *raw;
+
+		if (v->type != jbvString)
+			return list_make1(pstrdup("*"));
+		stmts = raw_parser(psprintf("SELECT (\n%.*s\n)", v->val.string.len, v->val.string.val),
+						   RAW_PARSE_DEFAULT);
+		raw = linitial_node(RawStmt, stmts);
+		if (!IsA(raw->stmt, SelectStmt))
+			return list_make1(pstrdup("*"));
+		(void) derive_refs_walker((Node *) ((SelectStmt *) raw->stmt)->targetList, &refs);
+	}
+	return refs;
+}
+
+static bool
+derive_refs_walker(Node *node, List **refs)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		Node	   *last = llast(((ColumnRef *) node)->fields);
+
+		*refs = lappend(*refs, IsA(last, String) ? strVal(last) : "*");
+		return false;
+	}
+	return raw_expression_tree_walker(node, derive_refs_walker, (void *) refs);
+}
+
+/* Is `name` one of the plain names of the comma-separated `list`? */
+static bool
+in_name_list(const char *list, const char *name)
+{
+	size_t		len = strlen(name);
+
+	for (const char *at = list; at && *at; at = strchr(at, ','), at = at ? at + 1 : NULL)
+		if (strncmp(at, name, len) == 0 && (at[len] == ',' || at[len] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * Can cascade.c recompute a window of step `s` in C, from the key's own
+ * versions?  Only when nothing but the step's event_time columns can change:
+ * not a by-match (which picks among entities), no step whose key is one of
+ * its columns (chained: that step would be looked up again), and no derived
+ * column that reads one of them (or reads the row in a way we cannot tell).
+ */
+static bool
+window_in_c_possible(Projection *p, ProjStep *s, List *derive_refs)
+{
+	size_t		plen = strlen(s->prefix);
+	ListCell   *lc;
+
+	if (s->by_attribute != NULL || s->n_event_time == 0)
+		return false;
+	for (int i = 0; i < p->nsteps; i++)
+	{
+		ProjStep   *t = &p->steps[i];
+
+		if (t != s && t->nkey_path == 0 && strncmp(t->key_column, s->prefix, plen) == 0 &&
+			t->key_column[plen] == '_')
+			return false;
+	}
+	foreach(lc, derive_refs)
+	{
+		const char *ref = lfirst(lc);
+
+		if (!in_name_list(p->src_columns, ref) && !in_name_list(p->out_columns, ref))
+			return false;		/* "*", the row itself, or something unknown */
+		if (strncmp(ref, s->prefix, plen) == 0 && ref[plen] == '_')
+			for (int a = 0; a < s->n_event_time; a++)
+				if (strcmp(ref + plen + 1, s->event_time[a]) == 0)
+					return false;
+	}
+	return true;
+}
+
+/*
  * Read every projection and its steps into a fresh cache context.  Called
  * inside SPI.
  */
@@ -1016,7 +1122,7 @@ proj_cache_load(void)
 										   ALLOCSET_SMALL_SIZES);
 	ret = SPI_execute("SELECT projection_id, name, source, format('%I.%I', schema_name, table_name),"
 					  " kind = 'latest', pk_column, src_columns, out_columns, row_lateral, row_join,"
-					  " payload_src, log_src FROM phoenix.projections ORDER BY projection_id", false, 0);
+					  " payload_src, log_src, derive FROM phoenix.projections ORDER BY projection_id", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "cannot read phoenix.projections: %s", SPI_result_code_string(ret));
 	pt = SPI_tuptable;
@@ -1083,6 +1189,13 @@ proj_cache_load(void)
 
 				s->by_typid = a >= 0 ? e->atts[a].typid : TEXTOID;
 			}
+		}
+		{
+			Datum		derive = SPI_getbinval(t, d, 13, &isnull);
+			List	   *derive_refs = isnull ? NIL : derive_column_refs(DatumGetJsonbP(derive));
+
+			for (int k = 0; k < p->nsteps; k++)
+				p->steps[k].window_in_c = window_in_c_possible(p, &p->steps[k], derive_refs);
 		}
 		proj_cache = lappend(proj_cache, p);
 	}

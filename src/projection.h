@@ -70,6 +70,14 @@ typedef struct ProjStep
 	SPIPlanPtr	plan[PROJ_NDEPS];	/* recompute, index lookups (lazy) */
 	SPIPlanPtr	count_plan[PROJ_NDEPS]; /* bounded count of candidate rows (lazy) */
 	SPIPlanPtr	lock_plan[PROJ_NDEPS];	/* row locks on the candidate rows (lazy) */
+	/*
+	 * The window recomputation in C (cascade.c): true when only this step's
+	 * own event_time columns can change (no by-match, no step chained from
+	 * it, no derived column reading them).
+	 */
+	bool		window_in_c;
+	Oid			window_index;	/* its index on (key_column, effective_at) (lazy) */
+	SPIPlanPtr	versions_plan;	/* the key's versions overlapping a window (lazy) */
 } ProjStep;
 
 /* A projection as every backend caches it. */
@@ -103,6 +111,7 @@ extern char *projection_row_sql(Projection *p, bool set_based, const char *src);
 extern char *projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based);
 extern char *projection_count_sql(Projection *p, ProjStep *s, ProjDep dep);
 extern char *projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep);
+
 
 /*
  * SPI_execute_plan of a prepared per-row lookup statement, planned with index

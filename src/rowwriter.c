@@ -122,6 +122,22 @@ rowwriter_insert(RowWriter *w, Datum *values, bool *isnull)
 void
 rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value)
 {
+	bool	   *replace = palloc0(sizeof(bool) * w->ncols);
+	Datum	   *values = palloc0(sizeof(Datum) * w->ncols);
+	bool	   *isnull = palloc0(sizeof(bool) * w->ncols);
+
+	replace[col] = true;
+	values[col] = value;
+	rowwriter_update(w, oldtup, replace, values, isnull);
+	pfree(replace);
+	pfree(values);
+	pfree(isnull);
+}
+
+void
+rowwriter_update(RowWriter *w, HeapTuple oldtup, const bool *replace, const Datum *values,
+				 const bool *isnull)
+{
 	TupleTableSlot *slot = w->slot;
 	EState	   *estate = w->estate;
 	TM_Result	res;
@@ -136,8 +152,12 @@ rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value)
 	}
 	ExecClearTuple(slot);
 	heap_deform_tuple(oldtup, RelationGetDescr(w->rel), slot->tts_values, slot->tts_isnull);
-	slot->tts_values[w->attnums[col] - 1] = value;
-	slot->tts_isnull[w->attnums[col] - 1] = false;
+	for (int i = 0; i < w->ncols; i++)
+		if (replace[i])
+		{
+			slot->tts_values[w->attnums[i] - 1] = values[i];
+			slot->tts_isnull[w->attnums[i] - 1] = isnull[i];
+		}
 	ExecStoreVirtualTuple(slot);
 
 	if (needs_full_update(w))
@@ -151,6 +171,7 @@ rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value)
 		ExecSimpleRelationUpdate(w->rri, estate, &epq, search, slot);
 		EvalPlanQualEnd(&epq);
 		ExecDropSingleTupleTableSlot(search);
+		ResetPerTupleExprContext(estate);
 		return;
 	}
 
@@ -178,6 +199,7 @@ rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value)
 	}
 	if (update_indexes && w->rri->ri_NumIndices > 0)
 		list_free(ExecInsertIndexTuples(w->rri, slot, estate, true, false, NULL, NIL));
+	ResetPerTupleExprContext(estate);
 }
 
 void

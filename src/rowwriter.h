@@ -57,6 +57,13 @@ extern void rowwriter_insert(RowWriter *w, Datum *values, bool *isnull);
  */
 extern void rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value);
 
+/*
+ * The same for several columns: the caller's columns whose `replace` entry is
+ * true take `values`/`isnull`, the rest of the row stays as it was.
+ */
+extern void rowwriter_update(RowWriter *w, HeapTuple oldtup, const bool *replace,
+							 const Datum *values, const bool *isnull);
+
 /* Fire queued AFTER triggers and release the writer. */
 extern void rowwriter_close(RowWriter *w);
 
