@@ -14,13 +14,28 @@
 #  (d) single-row emit with the projection attached, 1 and 8 pgbench clients
 #      (targets ≥ 10,000/s with one client, 8 clients ≥ 1.5× one)
 # BENCH_EVENTS (default 1000000) scales the log; BENCH_SECONDS (default 10).
+# Beside wall-clock times, (a)-(c) report the backend's own CPU time (from
+# /proc/<pid>/schedstat, nanoseconds, read before and after the statement
+# in the same session), which neighbours on a shared machine do not inflate.
 set -euo pipefail
 runs=${BENCH_RUNS:-3}; events=${BENCH_EVENTS:-1000000}; secs=${BENCH_SECONDS:-10}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
-# seconds taken by one psql script (stdin)
-timed() { local t0 t1; t0=$(date +%s.%N); $PSQL >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}'; }
+# The backend's CPU nanoseconds so far, echoed by psql as "<tag> <ns>"
+# (BPID is set in the session: see cpu_session).
+cpu_mark() { printf '\\! echo "%s $(cut -d" " -f1 /proc/$BPID/schedstat)"\n' "$1"; }
+cpu_session() { printf 'SELECT pg_backend_pid() AS bpid \\gset\n\\setenv BPID :bpid\n'; }
+# CPU seconds between the marks <tag>0 and <tag>1 in psql output (stdin)
+cpu_between() { awk -v t="$1" '$1 == t "0" {a = $2} $1 == t "1" {b = $2} END {printf "%.4f\n", (b - a) / 1e9}'; }
+# "wall cpu" seconds taken by one psql script (stdin), CPU of its backend
+timed() {
+  local t0 t1 out
+  t0=$(date +%s.%N)
+  out=$( { cpu_session; cpu_mark c0; cat; echo; cpu_mark c1; } | $PSQL -At)
+  t1=$(date +%s.%N)
+  printf '%s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')" "$(echo "$out" | cpu_between c)"
+}
 
 $PSQL -v events="$events" >/dev/null <<'SQL'
 SET client_min_messages = warning;
@@ -86,15 +101,18 @@ create_projection="SELECT phoenix.create_projection('presence_report', source =>
 # (a) build vs hand-written INSERT … SELECT
 for r in $(seq "$runs"); do
   echo "SELECT phoenix.drop_projection('presence_report') FROM phoenix.projections WHERE name = 'presence_report';" | $PSQL >/dev/null
-  echo "$create_projection" | timed >> "$tmp/a_proj"
+  echo "$create_projection" | timed > "$tmp/t"; cut -d' ' -f1 "$tmp/t" >> "$tmp/a_proj"; cut -d' ' -f2 "$tmp/t" >> "$tmp/a_proj_cpu"
   printf '%s\n' "DROP TABLE IF EXISTS hand; CREATE TABLE hand (event_id text PRIMARY KEY, effective_at timestamptz, received_at timestamptz,
     employee_id text, floor_id text, employee_department text, employee_name text, floor_site_id text, site_name text,
     site_timezone text, local_date date, updated_at timestamptz, change_seq bigint);" | $PSQL >/dev/null
-  echo "INSERT INTO hand SELECT *, now(), nextval('phoenix.change_seq') FROM presence_asof;" | timed >> "$tmp/a_hand"
+  echo "INSERT INTO hand SELECT *, now(), nextval('phoenix.change_seq') FROM presence_asof;" | timed > "$tmp/t"
+  cut -d' ' -f1 "$tmp/t" >> "$tmp/a_hand"; cut -d' ' -f2 "$tmp/t" >> "$tmp/a_hand_cpu"
 done
 a_proj=$(median < "$tmp/a_proj"); a_hand=$(median < "$tmp/a_hand")
+a_proj_cpu=$(median < "$tmp/a_proj_cpu"); a_hand_cpu=$(median < "$tmp/a_hand_cpu")
 rows=$(echo "SELECT count(*) FROM reporting.presence_report" | $PSQL -At)
 echo "(a) build $rows rows: create_projection ${a_proj}s  vs  hand-written INSERT … SELECT ${a_hand}s   ratio $(ratio "$a_proj" "$a_hand")   (target <= 1.5)"
+echo "(a) CPU: create_projection ${a_proj_cpu}s  vs  INSERT … SELECT ${a_hand_cpu}s   ratio $(ratio "$a_proj_cpu" "$a_hand_cpu")"
 
 # (b) cascade vs REFRESH MATERIALIZED VIEW.  Every statement is timed by psql
 # inside one session (\timing), so neither side includes starting psql and a
@@ -103,32 +121,42 @@ echo "(a) build $rows rows: create_projection ${a_proj}s  vs  hand-written INSER
 # rows a change touched are the rows whose change_seq moved.
 echo "VACUUM ANALYZE reporting.presence_report; CREATE MATERIALIZED VIEW presence_mv AS SELECT * FROM presence_asof;" | $PSQL >/dev/null
 for r in $(seq "$runs"); do
-  $PSQL -At > "$tmp/b_out" <<SQL
+  { cpu_session; cat <<SQL
 SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');
 SELECT max(change_seq) AS s0 FROM reporting.presence_report \gset
+$(cpu_mark small0)
 \timing on
 -- a late department change of E0 over 2025: all 1,000 of E0's rows
 SELECT phoenix.put('employee', 'E0', jsonb_build_object('department', 'Late$r'), '2025-01-01', '2026-01-01');
 \timing off
+$(cpu_mark small1)
 SELECT 'small_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s0;
+$(cpu_mark refresh0)
 \timing on
 REFRESH MATERIALIZED VIEW presence_mv;
 \timing off
+$(cpu_mark refresh1)
 SELECT max(change_seq) AS s1 FROM reporting.presence_report \gset
+$(cpu_mark big0)
 \timing on
 -- site S0 (40 of the 200 floors) changes its time zone: a fifth of the rows
 SELECT phoenix.put('site', 'S0', jsonb_build_object('timezone', (ARRAY['Asia/Tokyo','UTC','Europe/Berlin'])[$r % 3 + 1]), '2025-01-01');
 \timing off
+$(cpu_mark big1)
 SELECT 'big_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s1;
 SQL
+  } | $PSQL -At > "$tmp/b_out"
+  for t in small refresh big; do cpu_between "$t" < "$tmp/b_out" >> "$tmp/b_${t}_cpu"; done
   awk '/^Time:/ {printf "%.6f\n", $2 / 1000}' "$tmp/b_out" > "$tmp/b_times"
   sed -n 1p "$tmp/b_times" >> "$tmp/b_small"; sed -n 2p "$tmp/b_times" >> "$tmp/b_refresh"; sed -n 3p "$tmp/b_times" >> "$tmp/b_big"
   touched_small=$(awk -F'|' '$1 == "small_rows" {print $2}' "$tmp/b_out")
   touched_big=$(awk -F'|' '$1 == "big_rows" {print $2}' "$tmp/b_out")
 done
 b_small=$(median < "$tmp/b_small"); b_refresh=$(median < "$tmp/b_refresh"); b_big=$(median < "$tmp/b_big")
+b_small_cpu=$(median < "$tmp/b_small_cpu"); b_refresh_cpu=$(median < "$tmp/b_refresh_cpu"); b_big_cpu=$(median < "$tmp/b_big_cpu")
 echo "(b) late change touching $touched_small rows: cascade ${b_small}s  vs  REFRESH MATERIALIZED VIEW ${b_refresh}s   speed-up $(ratio "$b_refresh" "$b_small")x   (target >= 1000)"
 echo "(b) site change touching $touched_big rows ($(ratio "$((touched_big * 100))" "$rows")%): cascade ${b_big}s  vs  REFRESH ${b_refresh}s   ratio $(ratio "$b_big" "$b_refresh")   (target <= 1)"
+echo "(b) CPU: late change ${b_small_cpu}s ($(awk -v c="$b_small_cpu" -v n="$touched_small" 'BEGIN {printf "%.1f", c * 1e6 / n}') µs per row)  vs  REFRESH ${b_refresh_cpu}s   speed-up $(ratio "$b_refresh_cpu" "$b_small_cpu")x;   site change ${b_big_cpu}s   ratio $(ratio "$b_big_cpu" "$b_refresh_cpu")"
 
 # (c) steady ingest through emit_batch, 100k events in batches of 5,000
 batch_sql() { # type run
@@ -139,11 +167,15 @@ batch_sql() { # type run
       FROM generate_series(1, 100000) i GROUP BY i / 5000) x;"
 }
 for r in $(seq "$runs"); do
-  batch_sql presence.detected "$r" | timed | awk '{printf "%d\n", 100000 / $1}' >> "$tmp/c_proj"
-  batch_sql presence.unprojected "$r" | timed | awk '{printf "%d\n", 100000 / $1}' >> "$tmp/c_log"
+  batch_sql presence.detected "$r" | timed > "$tmp/t"
+  awk '{printf "%d\n", 100000 / $1}' "$tmp/t" >> "$tmp/c_proj"; awk '{printf "%d\n", 100000 / $2}' "$tmp/t" >> "$tmp/c_proj_cpu"
+  batch_sql presence.unprojected "$r" | timed > "$tmp/t"
+  awk '{printf "%d\n", 100000 / $1}' "$tmp/t" >> "$tmp/c_log"; awk '{printf "%d\n", 100000 / $2}' "$tmp/t" >> "$tmp/c_log_cpu"
 done
 c_proj=$(median < "$tmp/c_proj"); c_log=$(median < "$tmp/c_log")
+c_proj_cpu=$(median < "$tmp/c_proj_cpu"); c_log_cpu=$(median < "$tmp/c_log_cpu")
 echo "(c) emit_batch into log + projection: $c_proj events/s  vs  log only $c_log events/s   ratio $(ratio "$c_proj" "$c_log")   (target >= 100000/s)"
+echo "(c) per CPU-second of the backend: log + projection $c_proj_cpu events  vs  log only $c_log_cpu events   ratio $(ratio "$c_proj_cpu" "$c_log_cpu");   projection's own CPU per event $(awk -v a="$c_proj_cpu" -v b="$c_log_cpu" 'BEGIN {printf "%.1f", 1e6 / a - 1e6 / b}') µs"
 
 # (d) single-row emit, 1 and 8 clients
 cat > "$tmp/emit.sql" <<'EOF2'
