@@ -20,6 +20,19 @@ SELECT n, phoenix.emit('reading', t, event_id => 't' || n) > 0 AS text_form,
 SELECT t.n, jsonb_send(a.payload) = jsonb_send(b.payload) AS same_bytes, a.payload = t.t::jsonb AS same_value
   FROM texts t JOIN phoenix.event_log a ON a.event_id = 't' || t.n JOIN phoenix.event_log b ON b.event_id = 'j' || t.n
  ORDER BY t.n;
+-- numbers without an exponent, up to 18 digits, are built from an int64
+-- (jsonfast_plain_decimal): every field of the numeric (digits, weight,
+-- sign, display scale) is what numeric_in makes of the text
+CREATE TABLE numbers (t text);
+INSERT INTO numbers VALUES ('0'), ('-0'), ('-0.00'), ('7'), ('-12'), ('0.930'), ('10.10'), ('100'),
+  ('10000'), ('0.0001'), ('0.000000000000000001'), ('-0.000000000000000001'), ('99999.9999'),
+  ('999999999999999999'), ('-123456789012345678'), ('1234567890.12345678'),
+  ('1234567890123456789'), ('12345678901234567.5');
+SELECT count(*) FROM numbers, LATERAL phoenix.emit('reading', '{"v":' || t || '}', event_id => 'n' || t);
+SELECT n.t, l.payload->'v' AS logged
+  FROM numbers n JOIN phoenix.event_log l ON l.event_id = 'n' || n.t
+ WHERE numeric_send((l.payload->'v')::numeric) <> numeric_send(n.t::numeric)
+    OR (l.payload->'v')::text <> n.t::numeric::text;
 -- a literal goes to the text form; a repeat by either form is the same event
 SELECT phoenix.emit('reading', '{"s":"plain","v":1.0}', event_id => 'j1') = position AS repeat_same_position
   FROM phoenix.event_log WHERE event_id = 'j1';

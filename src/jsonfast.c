@@ -235,10 +235,13 @@ read_number(JsonFastCursor *c, JsonbValue *v, bool build)
 	c->p = q;
 	if (!build)
 		return true;
+	v->type = jbvNumeric;
+	v->val.numeric = jsonfast_plain_decimal(s, q - s);
+	if (v->val.numeric != NULL)
+		return true;
 	token = q - s < NUMBER_BUFSIZE ? buf : palloc(q - s + 1);
 	memcpy(token, s, q - s);
 	token[q - s] = '\0';
-	v->type = jbvNumeric;
 	v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
 														 ObjectIdGetDatum(InvalidOid),
 														 Int32GetDatum(-1)));
@@ -420,6 +423,45 @@ jsonfast_jsonb(const char *text, int len)
 		jsonfast_peek(&c) != '\0')
 		return NULL;
 	return JsonbValueToJsonb(v);
+}
+
+/*
+ * Both ways end in make_result, which strips zero digits and makes zero
+ * positive, so "-0.50" gives the same bytes as numeric_in: 50 / 10^2 with
+ * display scale 2.
+ */
+Numeric
+jsonfast_plain_decimal(const char *s, int len)
+{
+	int64		mantissa = 0;
+	int			digits = 0;
+	int			scale = 0;
+	bool		negative = false;
+	bool		point = false;
+	int			i = 0;
+
+	if (len > 0 && s[0] == '-')
+	{
+		negative = true;
+		i++;
+	}
+	for (; i < len; i++)
+	{
+		if (s[i] >= '0' && s[i] <= '9')
+		{
+			if (++digits > 18)
+				return NULL;
+			mantissa = mantissa * 10 + (s[i] - '0');
+			scale += point;
+		}
+		else if (s[i] == '.' && !point && digits > 0)
+			point = true;
+		else
+			return NULL;
+	}
+	if (digits == 0 || s[len - 1] == '.')
+		return NULL;
+	return int64_div_fast_to_numeric(negative ? -mantissa : mantissa, scale);
 }
 
 JsonbValue *

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 /*
  * Deepest nesting handled; deeper values are left to the server's parser
@@ -62,6 +63,13 @@ extern char jsonfast_peek(JsonFastCursor *c);
  * reader did not handle).  NULL when the text ends first.
  */
 extern const char *jsonfast_value_end(const char *p, const char *end);
+
+/*
+ * A number in JSON's grammar without an exponent, of at most 18 digits, as
+ * numeric: the bytes numeric_in makes of it, built from an int64 instead of
+ * parsed digit by digit.  NULL for any other number (numeric_in's to read).
+ */
+extern Numeric jsonfast_plain_decimal(const char *s, int len);
 
 /* The member `field` of a jsonb object, or NULL when it has none. */
 extern JsonbValue *jsonfast_member(Jsonb *object, const char *field);

@@ -301,6 +301,7 @@ softparse_numeric(const char *text, int len, Datum *result)
 	bool		in_range;
 	int			i = 0;
 	char	   *copy;
+	Numeric		num;
 
 	if (len == 0 || number_token_length(text, len, &in_range) != len || !in_range)
 		return false;
@@ -326,6 +327,11 @@ softparse_numeric(const char *text, int len, Datum *result)
 			i++;
 		if (i >= len)
 			return false;
+	}
+	if ((num = jsonfast_plain_decimal(text, len)) != NULL)
+	{
+		*result = NumericGetDatum(num);
+		return true;
 	}
 	copy = pnstrdup(text, len);
 	*result = DirectFunctionCall3(numeric_in, CStringGetDatum(copy),
