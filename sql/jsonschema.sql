@@ -147,6 +147,19 @@ BEGIN
   RAISE NOTICE 'plpgsql: %', r;
 END $$;
 
+-- "pattern" answers are remembered per compiled schema for short strings:
+-- 300 strings (more than the memo's 64 slots, so slots are shared and
+-- replaced), each validated twice in one call, answer as the regex does,
+-- long strings (not remembered) too
+WITH strs AS (SELECT CASE WHEN i % 3 = 0 THEN 'F' || i WHEN i % 3 = 1 THEN 'G' || i
+                          ELSE 'F' || repeat('7', i % 50) END AS s FROM generate_series(1, 300) i),
+     inst AS (SELECT jsonb_agg(to_jsonb(s)) || jsonb_agg(to_jsonb(s)) AS a FROM strs),
+     errs AS (SELECT path FROM phoenix.schema_errors('{"items":{"pattern":"^F[0-9]+$"}}', (SELECT a FROM inst)))
+SELECT (SELECT count(*) FROM errs) AS rejected,
+       2 * (SELECT count(*) FROM strs WHERE s !~ '^F[0-9]+$') AS expected,
+       (SELECT count(*) FROM errs e JOIN LATERAL (SELECT (SELECT a FROM inst) ->> (substring(e.path FROM '[0-9]+')::int) AS s) x ON true
+         WHERE x.s ~ '^F[0-9]+$') AS wrongly_rejected;
+
 -- many errors are capped at 1000 rows
 SELECT count(*) FROM phoenix.schema_errors('{"items":{"type":"string"}}', (SELECT jsonb_agg(i) FROM generate_series(1, 5000) i));
 

@@ -849,6 +849,9 @@ compile_pattern(CompileState *cs, SchemaNode *n, JsonbValue *v)
 		MemoryContextSwitchTo(old);
 	}
 	n->pattern_re = re;
+	n->pattern_memo = MemoryContextAlloc(cs->cxt, sizeof(PatternMemo));
+	for (int i = 0; i < PATTERN_MEMO_SLOTS; i++)
+		n->pattern_memo->slot[i].len = -1;
 }
 
 static void
@@ -1410,12 +1413,30 @@ static bool
 pattern_matches(SchemaNode *n, const char *s, int len, int *rc)
 {
 	pg_wchar	local[256];
-	pg_wchar   *wide = len < lengthof(local) ? local : palloc((len + 1) * sizeof(pg_wchar));
-	int			wlen = pg_mb2wchar_with_len(s, wide, len);
+	pg_wchar   *wide;
+	int			wlen;
+	PatternMemoSlot *memo = NULL;
 
+	if (len <= PATTERN_MEMO_MAXLEN)
+	{
+		memo = &n->pattern_memo->slot[hash_bytes((const unsigned char *) s, len) % PATTERN_MEMO_SLOTS];
+		if (memo->len == len && memcmp(memo->str, s, len) == 0)
+		{
+			*rc = memo->matches ? REG_OKAY : REG_NOMATCH;
+			return memo->matches;
+		}
+	}
+	wide = len < lengthof(local) ? local : palloc((len + 1) * sizeof(pg_wchar));
+	wlen = pg_mb2wchar_with_len(s, wide, len);
 	*rc = pg_regexec(n->pattern_re, wide, wlen, 0, NULL, 0, NULL, 0);
 	if (wide != local)
 		pfree(wide);
+	if (memo != NULL && (*rc == REG_OKAY || *rc == REG_NOMATCH))
+	{
+		memo->len = len;
+		memcpy(memo->str, s, len);
+		memo->matches = *rc == REG_OKAY;
+	}
 	return *rc == REG_OKAY;
 }
 

@@ -40,6 +40,28 @@ typedef enum JsonSchemaFormat
 typedef struct SchemaNode SchemaNode;
 
 /*
+ * What a "pattern" answered for recently seen short strings.  Pattern-checked
+ * fields tend to repeat a few values (floor ids, site codes), and a regex
+ * run costs ten times a hash and a compare; the answer is a function of the
+ * string alone, so a direct-mapped table of the last answers replaces most
+ * runs.  Lives as long as the compiled schema.
+ */
+#define PATTERN_MEMO_SLOTS 64
+#define PATTERN_MEMO_MAXLEN 32
+
+typedef struct PatternMemoSlot
+{
+	int16		len;			/* -1: empty */
+	bool		matches;
+	char		str[PATTERN_MEMO_MAXLEN];
+} PatternMemoSlot;
+
+typedef struct PatternMemo
+{
+	PatternMemoSlot slot[PATTERN_MEMO_SLOTS];
+} PatternMemo;
+
+/*
  * One entry of an object schema's name table: a name from "properties" or
  * "required" (or both).  The table is sorted in jsonb key order (length,
  * then bytes) so that validation is a merge with the instance's keys.
@@ -84,6 +106,7 @@ struct SchemaNode
 	Numeric		max_length_num;
 	const char *pattern;		/* source, NULL when absent */
 	regex_t    *pattern_re;
+	PatternMemo *pattern_memo;	/* recent short strings' answers */
 	JsonSchemaFormat format;
 	const char *format_name;	/* as written, also when unknown */
 
