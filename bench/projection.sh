@@ -124,6 +124,8 @@ for r in $(seq "$runs"); do
   { cpu_session; cat <<SQL
 SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');
 SELECT max(change_seq) AS s0 FROM reporting.presence_report \gset
+CREATE TEMP TABLE blocks AS SELECT event_id, (ctid::text::point)[0] AS blk FROM reporting.presence_report
+ WHERE employee_id IN ('E0', 'E5');
 $(cpu_mark small0)
 \timing on
 -- a late department change of E0 over 2025: all 1,000 of E0's rows
@@ -131,6 +133,19 @@ SELECT phoenix.put('employee', 'E0', jsonb_build_object('department', 'Late$r'),
 \timing off
 $(cpu_mark small1)
 SELECT 'small_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s0;
+-- rewrites that stayed on their page (HOT: no index insertions)
+SELECT 'small_hot', count(*) FROM reporting.presence_report r JOIN blocks b USING (event_id)
+ WHERE r.employee_id = 'E0' AND r.change_seq > :s0 AND (r.ctid::text::point)[0] = b.blk;
+-- the same change for E5, whose ~100 rows were logged among everyone else's
+-- (E0's 1,000 were logged together and fill whole pages, so most of their
+-- rewrites cannot stay on the page)
+SELECT max(change_seq) AS s2 FROM reporting.presence_report \gset
+$(cpu_mark spread0)
+SELECT phoenix.put('employee', 'E5', jsonb_build_object('department', 'Late$r'), '2025-01-01', '2026-01-01');
+$(cpu_mark spread1)
+SELECT 'spread_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s2;
+SELECT 'spread_hot', count(*) FROM reporting.presence_report r JOIN blocks b USING (event_id)
+ WHERE r.employee_id = 'E5' AND r.change_seq > :s2 AND (r.ctid::text::point)[0] = b.blk;
 $(cpu_mark refresh0)
 \timing on
 REFRESH MATERIALIZED VIEW presence_mv;
@@ -146,7 +161,10 @@ $(cpu_mark big1)
 SELECT 'big_rows', count(*) FROM reporting.presence_report WHERE change_seq > :s1;
 SQL
   } | $PSQL -At > "$tmp/b_out"
-  for t in small refresh big; do cpu_between "$t" < "$tmp/b_out" >> "$tmp/b_${t}_cpu"; done
+  for t in small refresh big spread; do cpu_between "$t" < "$tmp/b_out" >> "$tmp/b_${t}_cpu"; done
+  awk -F'|' '$1 == "small_hot" {print $2}' "$tmp/b_out" >> "$tmp/b_small_hot"
+  awk -F'|' '$1 == "spread_rows" {print $2}' "$tmp/b_out" >> "$tmp/b_spread_rows"
+  awk -F'|' '$1 == "spread_hot" {print $2}' "$tmp/b_out" >> "$tmp/b_spread_hot"
   awk '/^Time:/ {printf "%.6f\n", $2 / 1000}' "$tmp/b_out" > "$tmp/b_times"
   sed -n 1p "$tmp/b_times" >> "$tmp/b_small"; sed -n 2p "$tmp/b_times" >> "$tmp/b_refresh"; sed -n 3p "$tmp/b_times" >> "$tmp/b_big"
   touched_small=$(awk -F'|' '$1 == "small_rows" {print $2}' "$tmp/b_out")
@@ -154,9 +172,12 @@ SQL
 done
 b_small=$(median < "$tmp/b_small"); b_refresh=$(median < "$tmp/b_refresh"); b_big=$(median < "$tmp/b_big")
 b_small_cpu=$(median < "$tmp/b_small_cpu"); b_refresh_cpu=$(median < "$tmp/b_refresh_cpu"); b_big_cpu=$(median < "$tmp/b_big_cpu")
+b_spread_cpu=$(median < "$tmp/b_spread_cpu"); b_spread_rows=$(median < "$tmp/b_spread_rows")
+b_small_hot=$(median < "$tmp/b_small_hot"); b_spread_hot=$(median < "$tmp/b_spread_hot")
 echo "(b) late change touching $touched_small rows: cascade ${b_small}s  vs  REFRESH MATERIALIZED VIEW ${b_refresh}s   speed-up $(ratio "$b_refresh" "$b_small")x   (target >= 1000)"
 echo "(b) site change touching $touched_big rows ($(ratio "$((touched_big * 100))" "$rows")%): cascade ${b_big}s  vs  REFRESH ${b_refresh}s   ratio $(ratio "$b_big" "$b_refresh")   (target <= 1)"
 echo "(b) CPU: late change ${b_small_cpu}s ($(awk -v c="$b_small_cpu" -v n="$touched_small" 'BEGIN {printf "%.1f", c * 1e6 / n}') µs per row)  vs  REFRESH ${b_refresh_cpu}s   speed-up $(ratio "$b_refresh_cpu" "$b_small_cpu")x;   site change ${b_big_cpu}s   ratio $(ratio "$b_big_cpu" "$b_refresh_cpu")"
+echo "(b) HOT rewrites: late change of E0 $b_small_hot of $touched_small;   the same change of E5 ($b_spread_rows rows logged among others'): $b_spread_hot HOT, CPU ${b_spread_cpu}s ($(awk -v c="$b_spread_cpu" -v n="$b_spread_rows" 'BEGIN {printf "%.1f", c * 1e6 / n}') µs per row)"
 
 # (c) steady ingest through emit_batch, 100k events in batches of 5,000
 batch_sql() { # type run
