@@ -713,9 +713,21 @@ window_row_rewrite(WindowScan *ws, RowWriter *w, WindowRow *row, WindowVersion *
 	HeapTuple	old;
 	bool		should_free;
 
+	/*
+	 * As the executor's row locks: under READ COMMITTED the newest version
+	 * is locked; under REPEATABLE READ or SERIALIZABLE a row changed since
+	 * the transaction's snapshot is a serialization failure.
+	 */
 	res = table_tuple_lock(w->rel, &row->tid, GetActiveSnapshot(), slot, w->estate->es_output_cid,
-						   LockTupleNoKeyExclusive, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   LockTupleNoKeyExclusive, LockWaitBlock,
+						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 						   &tmfd);
+	if ((res == TM_Updated || res == TM_Deleted) && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update of projection \"%s\"",
+						ws->p->name),
+				 errhint("Retry the transaction.")));
 	if (res == TM_Deleted)
 	{
 		ExecDropSingleTupleTableSlot(slot);
