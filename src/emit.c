@@ -100,7 +100,6 @@ static Datum emit_one(FunctionCallInfo fcinfo, Jsonb *payload);
 static uint64 type_seed(const char *event_type);
 static int64 payload_hash_seeded(uint64 seed, Jsonb *payload);
 static void emit_error_context(void *arg);
-static char *text_arg(FunctionCallInfo fcinfo, int argno);
 static Datum counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts);
 static void batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source);
 static char *jsonbvalue_text(JsonbValue *v);
@@ -190,15 +189,15 @@ emit_one(FunctionCallInfo fcinfo, Jsonb *payload)
 	PhxPinnedPath pinned;
 
 	memset(&item, 0, sizeof(item));
-	item.event_type = text_arg(fcinfo, 0);
+	item.event_type = phx_text_arg(fcinfo, 0);
 	item.payload = payload;
 	if (!PG_ARGISNULL(2))
 	{
 		item.has_effective_at = true;
 		item.effective_at = PG_GETARG_TIMESTAMPTZ(2);
 	}
-	item.event_id = text_arg(fcinfo, 3);
-	item.source = PG_ARGISNULL(4) ? "emit" : text_arg(fcinfo, 4);
+	item.event_id = phx_text_arg(fcinfo, 3);
+	item.source = PG_ARGISNULL(4) ? "emit" : phx_text_arg(fcinfo, 4);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(function_owner(fcinfo->flinfo->fn_oid),
@@ -236,7 +235,7 @@ phoenix_emit_batch(PG_FUNCTION_ARGS)
 		bt_not_an_array();
 
 	memset(&bs, 0, sizeof(bs));
-	bs.source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : phx_text_arg(fcinfo, 1);
 	SPI_connect();
 	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
 	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
@@ -275,7 +274,7 @@ phoenix_emit_batch_text(PG_FUNCTION_ARGS)
 				 errmsg("events must not be null")));
 	events = PG_GETARG_TEXT_PP(0);
 	memset(&bs, 0, sizeof(bs));
-	bs.source = PG_ARGISNULL(1) ? "emit_batch" : text_arg(fcinfo, 1);
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : phx_text_arg(fcinfo, 1);
 
 	SPI_connect();
 	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
@@ -1001,12 +1000,6 @@ emit_error_context(void *arg)
 			   item->type->name, item->key ? item->key : "?",
 			   item->source_position ? " at " : "",
 			   item->source_position ? item->source_position : "");
-}
-
-static char *
-text_arg(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /* The (accepted, rejected) result row of the bulk functions. */

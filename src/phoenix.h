@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/elog.h"
 
 /* Schema names (the public contract: see DESIGN.md and README.md). */
@@ -26,5 +28,12 @@
 #define ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','X','0','0','5')
 #define ERRCODE_PHOENIX_FORGOTTEN				MAKE_SQLSTATE('P','X','0','0','6')
 #define ERRCODE_PHOENIX_KAFKA					MAKE_SQLSTATE('P','X','0','0','7')
+
+/* Text argument `argno` of a SQL-callable function as a C string; NULL for SQL NULL. */
+static inline char *
+phx_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
 
 #endif							/* PHOENIX_H */

@@ -49,7 +49,6 @@ static PhxEventType *registry_found_or_error(const char *name, PhxEventType *typ
 static void fill_property_kinds(PhxEventType *type);
 static PhxFieldKind kind_of_property(JsonbValue *propschema);
 static JsonbValue *object_member(Jsonb *obj, const char *key);
-static char *text_arg_or_null(FunctionCallInfo fcinfo, int argno);
 static Jsonb *jsonb_arg_or_null(FunctionCallInfo fcinfo, int argno);
 static void check_event_type_name(const char *name);
 static char *check_compatibility_name(const char *mode);
@@ -74,14 +73,14 @@ PG_FUNCTION_INFO_V1(phoenix_drop_event_type);
 Datum
 phoenix_create_event_type(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_arg_or_null(fcinfo, 0);
+	char	   *name = phx_text_arg(fcinfo, 0);
 	Jsonb	   *schema = jsonb_arg_or_null(fcinfo, 1);
-	char	   *entity = text_arg_or_null(fcinfo, 2);
-	char	   *key_field = text_arg_or_null(fcinfo, 3);
+	char	   *entity = phx_text_arg(fcinfo, 2);
+	char	   *key_field = phx_text_arg(fcinfo, 3);
 	Jsonb	   *sets = jsonb_arg_or_null(fcinfo, 4);
-	char	   *time_field = text_arg_or_null(fcinfo, 5);
+	char	   *time_field = phx_text_arg(fcinfo, 5);
 	Jsonb	   *refs = jsonb_arg_or_null(fcinfo, 6);
-	char	   *compat = text_arg_or_null(fcinfo, 7);
+	char	   *compat = phx_text_arg(fcinfo, 7);
 	Oid			argtypes[8] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[8];
 	char		nulls[8];
@@ -511,12 +510,6 @@ object_member(Jsonb *obj, const char *key)
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
-}
-
-static char *
-text_arg_or_null(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 static Jsonb *
