@@ -652,7 +652,11 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 	/* a bulk-write buffer ring only pays for itself over many rows */
 	bistate = nslots > 1 ? GetBulkInsertState() : NULL;
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, collided != NULL);
+	/*
+	 * Not "speculative": that index information serves ON CONFLICT's arbiter
+	 * checks; UNIQUE_CHECK_PARTIAL (noDupErr below) is the index AM's own.
+	 */
+	ExecOpenIndices(rri, false);
 	table_multi_insert(rel, slots, nslots, GetCurrentCommandId(true), 0, bistate);
 	for (i = 0; i < nslots; i++)
 	{
