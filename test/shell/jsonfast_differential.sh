@@ -63,6 +63,11 @@ with open('%s/texts.tsv' % d, 'w', encoding='utf-8') as out:
         if rnd.random() < 0.25: t = breakit(t)
         t = ws() + t + ws()
         out.write('%d\t%s\n' % (i, t.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')))
+    # whatever the seed: JSON strings holding JSON text (a string payload is
+    # read as JSON text), and the number forms built without numeric_in
+    fixed = ['"{}"', ' "{\\"v\\": 1}" ', '"[1]"', '"x"', '"{"', '{"n": [0, -0, 0.930, -0.00, 999999999999999999, 12345678901234567.5]}']
+    for k, t in enumerate(fixed):
+        out.write('%d\t%s\n' % (20000 + k, t.replace('\\', '\\\\')))
 PY
 
 psql >/dev/null <<SQL
@@ -88,13 +93,16 @@ echo "texts: $(psql -c "SELECT count(*) FILTER (WHERE err IS NULL) || ' valid, '
 psql -c "SELECT sum(r.accepted + r.rejected) FROM (SELECT '[' || string_agg(
            '{\"type\":\"fz\",\"event_id\":\"b' || i || '\",\"payload\":' || t || '}', ',' ORDER BY i) || ']' AS b
            FROM expected WHERE err IS NULL GROUP BY i / 1000) s, LATERAL phoenix.emit_batch(s.b) r" >/dev/null
+# (a payload that is a JSON string is read as JSON text, as emit_batch
+# documents: the string "{}" is the payload {})
 bad=$(psql -c "
-  SELECT count(*) FROM expected e
+  SELECT count(*) FROM (SELECT e.*, CASE WHEN jsonb_typeof(e.j) = 'object' THEN e.j
+                                         WHEN jsonb_typeof(e.j) = 'string' THEN (try_jsonb(e.j #>> '{}')).j END AS p
+                          FROM expected e WHERE e.err IS NULL) e
     LEFT JOIN phoenix.event_log l ON l.event_id = 'b' || e.i
     LEFT JOIN phoenix.dead_letters d ON d.event_id = 'b' || e.i
-   WHERE e.err IS NULL
-     AND NOT CASE WHEN jsonb_typeof(e.j) = 'object'
-                  THEN l.position IS NOT NULL AND jsonb_send(l.payload) = jsonb_send(e.j)
+   WHERE NOT CASE WHEN jsonb_typeof(e.p) = 'object'
+                  THEN l.position IS NOT NULL AND jsonb_send(l.payload) = jsonb_send(e.p)
                   ELSE l.position IS NULL AND d.dead_letter_id IS NOT NULL END")
 [ "$bad" = 0 ] || { echo "batch elements: $bad payloads differ from jsonb_in's"; exit 1; }
 
