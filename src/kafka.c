@@ -479,12 +479,6 @@ kafka_txn_commit(MemoryContext caller)
 	MemoryContextSwitchTo(caller);
 }
 
-char *
-kafka_text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * GUCs of the Kafka subsystem (the worker's own are defined by
  * KafkaWorkerInit), then the worker when preloaded.

@@ -97,9 +97,6 @@ extern void kafka_watermarks(KafkaClient *client, const char *topic, int32 parti
 extern MemoryContext kafka_txn_begin(void);
 extern void kafka_txn_commit(MemoryContext caller);
 
-/* A text argument as a C string, or NULL. */
-extern char *kafka_text_arg(FunctionCallInfo fcinfo, int n);
-
 /* GUC phoenix.kafka_timeout: how long a network wait may take (ms). */
 extern int	kafka_timeout_ms;
 

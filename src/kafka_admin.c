@@ -44,14 +44,14 @@ static void warn_if_no_worker(const char *what);
 Datum
 phoenix_create_subscription(PG_FUNCTION_ARGS)
 {
-	char	   *name = kafka_text_arg(fcinfo, 0);
-	char	   *topic = kafka_text_arg(fcinfo, 1);
-	char	   *event_type = kafka_text_arg(fcinfo, 2);
-	char	   *brokers = kafka_text_arg(fcinfo, 3);
-	char	   *group_id = kafka_text_arg(fcinfo, 4);
-	char	   *type_header = kafka_text_arg(fcinfo, 5);
-	char	   *type_field = kafka_text_arg(fcinfo, 6);
-	char	   *id_header = kafka_text_arg(fcinfo, 7);
+	char	   *name = phx_text_arg(fcinfo, 0);
+	char	   *topic = phx_text_arg(fcinfo, 1);
+	char	   *event_type = phx_text_arg(fcinfo, 2);
+	char	   *brokers = phx_text_arg(fcinfo, 3);
+	char	   *group_id = phx_text_arg(fcinfo, 4);
+	char	   *type_header = phx_text_arg(fcinfo, 5);
+	char	   *type_field = phx_text_arg(fcinfo, 6);
+	char	   *id_header = phx_text_arg(fcinfo, 7);
 	Jsonb	   *options = PG_ARGISNULL(8) ? NULL : PG_GETARG_JSONB_P(8);
 	char	   *what;
 	List	   *optlist;
@@ -156,7 +156,7 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 Datum
 phoenix_drop_subscription(PG_FUNCTION_ARGS)
 {
-	char	   *name = kafka_text_arg(fcinfo, 0);
+	char	   *name = phx_text_arg(fcinfo, 0);
 	bool		if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];

@@ -100,9 +100,9 @@ static void finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error
 Datum
 phoenix_create_publication(PG_FUNCTION_ARGS)
 {
-	char	   *projection = kafka_text_arg(fcinfo, 0);
-	char	   *topic = kafka_text_arg(fcinfo, 1);
-	char	   *brokers = kafka_text_arg(fcinfo, 2);
+	char	   *projection = phx_text_arg(fcinfo, 0);
+	char	   *topic = phx_text_arg(fcinfo, 1);
+	char	   *brokers = phx_text_arg(fcinfo, 2);
 	Jsonb	   *options = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	char	   *what;
 	char	   *schema_name,
@@ -186,8 +186,8 @@ phoenix_create_publication(PG_FUNCTION_ARGS)
 Datum
 phoenix_drop_publication(PG_FUNCTION_ARGS)
 {
-	char	   *projection = kafka_text_arg(fcinfo, 0);
-	char	   *topic = kafka_text_arg(fcinfo, 1);
+	char	   *projection = phx_text_arg(fcinfo, 0);
+	char	   *topic = phx_text_arg(fcinfo, 1);
 	bool		if_exists = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
