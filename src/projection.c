@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 #include "utils/backend_progress.h"
 
+#include "arrival.h"
 #include "cascade.h"
 #include "catalog.h"
 #include "phoenix.h"
@@ -136,6 +137,7 @@ static List *retired_plans = NIL;
 static Oid	projections_relid = InvalidOid;
 
 int			projection_set_based_threshold = 2000;
+bool		projection_rows_in_c = true;
 
 /* Next time this backend looks at the due list (see maybe_apply_due). */
 static TimestampTz next_due_check = 0;
@@ -160,6 +162,9 @@ static void maybe_apply_due(void);
 /* definition helpers */
 static List *jb_pairs(JsonbContainer *c, const char *what, List **values);
 static char *jb_text(JsonbValue *v, const char *what);
+static char *mapped_path(JsonbValue *v, const char *what, char **typname);
+static char **split_path(const char *path, int *npath);
+static void cache_mapped_and_derived(Projection *p, Jsonb *columns, Jsonb *derive);
 static JsonbValue *jb_get(JsonbContainer *c, const char *key);
 static Jsonb *source_schema(const char *source);
 static Oid	schema_path_type(Jsonb *schema, DefColumn *col, const char *pathtext, const char *source);
@@ -196,6 +201,14 @@ ProjectionInit(void)
 							&projection_set_based_threshold,
 							2000, 1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("phoenix.rows_in_c",
+							 "Computes the rows of arriving events in C.",
+							 "On (the default), the rows of a batch below phoenix.set_based_threshold "
+							 "are computed by index lookups in C; off, by the prepared SQL row "
+							 "computation, which defines them (for comparison and diagnosis).",
+							 &projection_rows_in_c,
+							 true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(proj_cache_inval_cb, (Datum) 0);
 	RegisterXactCallback(proj_xact_cb, NULL);
 }
@@ -432,6 +445,11 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 
 		if (strcmp(p->source, event_type) != 0)
 			continue;
+		upsert = rewritten || p->latest;
+		lock_payload_keys(p, nevents, events);
+		if (!upsert && projection_rows_in_c && nevents < projection_set_based_threshold &&
+			arrival_insert(p, nevents, events))
+			continue;
 		if (!built)
 		{
 			ids = palloc(sizeof(Datum) * nevents);
@@ -452,8 +470,6 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 			args[3] = PointerGetDatum(construct_array(pay, nevents, JSONBOID, -1, false, TYPALIGN_INT));
 			built = true;
 		}
-		upsert = rewritten || p->latest;
-		lock_payload_keys(p, nevents, events);
 		if (nevents < projection_set_based_threshold)
 		{
 			SPIPlanPtr *plan = upsert ? &p->upsert_plan : &p->insert_plan;
@@ -1122,7 +1138,7 @@ proj_cache_load(void)
 										   ALLOCSET_SMALL_SIZES);
 	ret = SPI_execute("SELECT projection_id, name, source, format('%I.%I', schema_name, table_name),"
 					  " kind = 'latest', pk_column, src_columns, out_columns, row_lateral, row_join,"
-					  " payload_src, log_src, derive FROM phoenix.projections ORDER BY projection_id", false, 0);
+					  " payload_src, log_src, derive, columns FROM phoenix.projections ORDER BY projection_id", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "cannot read phoenix.projections: %s", SPI_result_code_string(ret));
 	pt = SPI_tuptable;
@@ -1192,14 +1208,60 @@ proj_cache_load(void)
 		}
 		{
 			Datum		derive = SPI_getbinval(t, d, 13, &isnull);
-			List	   *derive_refs = isnull ? NIL : derive_column_refs(DatumGetJsonbP(derive));
+			Jsonb	   *derive_jb = isnull ? NULL : DatumGetJsonbP(derive);
+			List	   *derive_refs = derive_jb ? derive_column_refs(derive_jb) : NIL;
+			Datum		columns = SPI_getbinval(t, d, 14, &isnull);
 
 			for (int k = 0; k < p->nsteps; k++)
 				p->steps[k].window_in_c = window_in_c_possible(p, &p->steps[k], derive_refs);
+			cache_mapped_and_derived(p, isnull ? NULL : DatumGetJsonbP(columns), derive_jb);
 		}
 		proj_cache = lappend(proj_cache, p);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The mapped columns' paths and the derived columns' expressions, from the
+ * stored definition (for the row computation in C, arrival.c).  Mapped
+ * columns come first in the table, in the definition's order.
+ */
+static void
+cache_mapped_and_derived(Projection *p, Jsonb *columns, Jsonb *derive)
+{
+	List	   *vals;
+	List	   *keys;
+	ListCell   *lk,
+			   *lv;
+	int			i = 0;
+
+	if (columns != NULL && JsonContainerIsObject(&columns->root))
+	{
+		keys = jb_pairs(&columns->root, "columns", &vals);
+		p->nmapped = list_length(keys);
+		p->mapped = palloc0(sizeof(ProjMapped) * Max(p->nmapped, 1));
+		forboth(lk, keys, lv, vals)
+		{
+			char	   *typname;
+
+			p->mapped[i].name = lfirst(lk);
+			p->mapped[i].path = split_path(mapped_path(lfirst(lv), "columns", &typname),
+										   &p->mapped[i].npath);
+			i++;
+		}
+	}
+	if (derive == NULL || !JsonContainerIsObject(&derive->root))
+		return;
+	keys = jb_pairs(&derive->root, "derive", &vals);
+	p->nderive = list_length(keys);
+	p->derive_names = palloc(sizeof(char *) * Max(p->nderive, 1));
+	p->derive_exprs = palloc(sizeof(char *) * Max(p->nderive, 1));
+	i = 0;
+	forboth(lk, keys, lv, vals)
+	{
+		p->derive_names[i] = lfirst(lk);
+		p->derive_exprs[i++] = jb_text(lfirst(lv), "derive");
+	}
 }
 
 /* ====================================================================== */
@@ -1428,6 +1490,35 @@ add_column(ProjDef *def, DefColumn *col, const char *context)
 }
 
 /*
+ * The path text of a mapped column's definition: "a.b" or {"path": "a.b",
+ * "type": t} (*typname set when a type is given).
+ */
+static char *
+mapped_path(JsonbValue *v, const char *what, char **typname)
+{
+	*typname = NULL;
+	if (v->type != jbvBinary)
+		return jb_text(v, what);
+	if (jb_get(v->val.binary.data, "type"))
+		*typname = jb_text(jb_get(v->val.binary.data, "type"), psprintf("%s.type", what));
+	return jb_text(jb_get(v->val.binary.data, "path"), psprintf("%s.path", what));
+}
+
+/* A dot-separated path (a leading "$." allowed) as its members. */
+static char **
+split_path(const char *path, int *npath)
+{
+	char	  **parts = palloc(sizeof(char *) * (strlen(path) + 1));
+	char	   *save = NULL;
+
+	*npath = 0;
+	for (char *tok = strtok_r(pstrdup(strncmp(path, "$.", 2) == 0 ? path + 2 : path), ".", &save);
+		 tok; tok = strtok_r(NULL, ".", &save))
+		parts[(*npath)++] = tok;
+	return parts;
+}
+
+/*
  * columns: {"column": "path"} or {"column": {"path": "a.b", "type": "text"}}.
  * Paths are dot-separated (a leading "$." is allowed).
  */
@@ -1445,23 +1536,12 @@ parse_columns(ProjDef *def, Jsonb *columns, Jsonb *schema)
 		JsonbValue *v = lfirst(lv);
 		char	   *path;
 		char	   *typname = NULL;
-		char	   *save = NULL;
 		char	   *what = psprintf("columns.%s", (char *) lfirst(lk));
 
 		col->name = lfirst(lk);
 		col->step = -1;
-		if (v->type == jbvBinary)
-		{
-			path = jb_text(jb_get(v->val.binary.data, "path"), psprintf("%s.path", what));
-			if (jb_get(v->val.binary.data, "type"))
-				typname = jb_text(jb_get(v->val.binary.data, "type"), psprintf("%s.type", what));
-		}
-		else
-			path = jb_text(v, what);
-		col->path = palloc(sizeof(char *) * (strlen(path) + 1));
-		for (char *tok = strtok_r(pstrdup(strncmp(path, "$.", 2) == 0 ? path + 2 : path), ".", &save);
-			 tok; tok = strtok_r(NULL, ".", &save))
-			col->path[col->npath++] = tok;
+		path = mapped_path(v, what, &typname);
+		col->path = split_path(path, &col->npath);
 		if (col->npath == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

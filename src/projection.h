@@ -80,6 +80,16 @@ typedef struct ProjStep
 	SPIPlanPtr	versions_plan;	/* the key's versions overlapping a window (lazy) */
 } ProjStep;
 
+/* A column mapped from the payload: its path (as #>> follows it). */
+typedef struct ProjMapped
+{
+	char	   *name;
+	int			npath;
+	char	  **path;
+} ProjMapped;
+
+struct ArrivalPlan;
+
 /* A projection as every backend caches it. */
 typedef struct Projection
 {
@@ -99,6 +109,14 @@ typedef struct Projection
 	ProjStep   *steps;
 	SPIPlanPtr	insert_plan;	/* arrival of a small batch (lazy) */
 	SPIPlanPtr	upsert_plan;	/* the same, replacing existing rows (lazy) */
+	int			nmapped;
+	ProjMapped *mapped;			/* the mapped columns, in table order */
+	int			nderive;
+	char	  **derive_names;	/* derived columns and their SQL expressions */
+	char	  **derive_exprs;
+	/* rows of arriving events computed in C (arrival.c), made on first use */
+	struct ArrivalPlan *arrival;
+	bool		arrival_tried;	/* false until arrival.c has looked at it */
 } Projection;
 
 /* Every projection, from the per-backend cache (valid until end of xact). */
@@ -121,6 +139,9 @@ extern int	projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count);
 
 /* Rows above which a statement is planned for the actual set (GUC). */
 extern int	projection_set_based_threshold;
+
+/* Rows of arriving events computed in C (GUC phoenix.rows_in_c). */
+extern bool projection_rows_in_c;
 
 /* Advisory lock tag of (class, value): what writers and the cascade share. */
 extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);

@@ -5,7 +5,9 @@
 # from-scratch recomputation of its definition — a plain SQL query over the
 # event log and the entity history — row for row (EXCEPT ALL both ways).
 # Each step picks at random between per-row lookups and set-based statements
-# (phoenix.set_based_threshold 2000 or 1), so the strategies must agree.
+# (phoenix.set_based_threshold 2000 or 1) and, for arrivals, between rows
+# computed in C and by the SQL row computation (phoenix.rows_in_c), so the
+# strategies must agree.
 #   PHOENIX_SEED   generator seed (default 20251117; make test uses the default)
 #   PHOENIX_STEPS  number of steps (default 1500)
 set -euo pipefail
@@ -117,9 +119,11 @@ DECLARE
 BEGIN
   PERFORM setseed(seed);
   FOR i IN 1..steps LOOP
-    -- both strategies of arrivals and of the cascade, at random: per-row
-    -- lookups with prepared plans, or statements planned for the set
+    -- every strategy of arrivals and of the cascade, at random: per-row
+    -- lookups (rows of arrivals computed in C, or by prepared plans), or
+    -- statements planned for the set
     PERFORM set_config('phoenix.set_based_threshold', CASE WHEN random() < 0.5 THEN '1' ELSE '2000' END, false);
+    PERFORM set_config('phoenix.rows_in_c', CASE WHEN random() < 0.5 THEN 'off' ELSE 'on' END, false);
     r := random();
     a := rt(); b := a + (1 + random() * 10) * interval '1 day';
     IF r < 0.30 THEN
