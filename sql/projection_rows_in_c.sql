@@ -81,3 +81,17 @@ SELECT run, count(*) FROM reporting.scans GROUP BY run ORDER BY run;
 SELECT n, badge, who, code, reader_id, score, ok, since, badge_holder, badge_level, holder_person_id,
        holder_name, holder_team, team_label, visitor_person_id, visitor_name, lvl_badge_id, lvl_holder, label
   FROM reporting.scans WHERE run = 'c-one' ORDER BY n;
+
+-- a rebuild computes the same rows, in C (entities' versions in memory) or SQL
+CREATE TEMP TABLE emitted AS SELECT * FROM cmp;
+-- (the probes' rows, deleted above, come back)
+CREATE TEMP VIEW rebuilt AS SELECT * FROM cmp WHERE run <> 'probe';
+SET phoenix.rows_in_c = on;
+SELECT phoenix.rebuild_projection('scans');
+SELECT count(*) AS differences FROM ((SELECT * FROM rebuilt EXCEPT ALL SELECT * FROM emitted)
+                                    UNION ALL (SELECT * FROM emitted EXCEPT ALL SELECT * FROM rebuilt)) d;
+SET phoenix.rows_in_c = off;
+SELECT phoenix.rebuild_projection('scans');
+SELECT count(*) AS differences FROM ((SELECT * FROM rebuilt EXCEPT ALL SELECT * FROM emitted)
+                                    UNION ALL (SELECT * FROM emitted EXCEPT ALL SELECT * FROM rebuilt)) d;
+RESET phoenix.rows_in_c;

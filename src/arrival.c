@@ -61,6 +61,7 @@
 #include "utils/varlena.h"
 
 #include "arrival.h"
+#include "asof.h"
 #include "catalog.h"
 #include "changeseq.h"
 #include "rowwriter.h"
@@ -140,6 +141,17 @@ typedef struct Lookup
 	Oid			collation;
 } Lookup;
 
+/*
+ * A version a lookup found: in a slot (read from the btree), or in an as-of
+ * index's arrays (entity attribute order).
+ */
+typedef struct Found
+{
+	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *isnull;
+} Found;
+
 /* A step while a batch runs: its history table, scans and slots. */
 typedef struct StepRun
 {
@@ -149,6 +161,9 @@ typedef struct StepRun
 	AttrNumber *attnums;		/* of entity->history_cols */
 	AttrNumber *event_time;		/* history column of each event_time column */
 	AttrNumber *current;
+	int		   *event_time_att;	/* the same as entity attribute indexes */
+	int		   *current_att;
+	AsofIndex  *asof;			/* bulk: every current version, in memory */
 	Lookup		key;			/* (key, valid_from) */
 	Lookup		by;				/* (by attribute, valid_from), by-matches only */
 	FmgrInfo   *key_order;		/* the key's btree comparison, for ORDER BY key */
@@ -157,17 +172,22 @@ typedef struct StepRun
 	TupleTableSlot *candidate;	/* by-match: a version being considered */
 } StepRun;
 
-typedef struct ArrivalRun
+struct ArrivalRun
 {
 	ArrivalPlan *ap;
 	Projection *p;
 	StepRun    *steps;
 	TimestampTz now;
+	RowWriter  *writer;
 	TupleTableSlot *derive_slot;
 	ExprState **derive_state;
 	ExprContext *econtext;
+	Datum	   *values;
+	bool	   *isnull;
+	MemoryContext rowcxt;
+	MemoryContext bulkcxt;		/* the as-of indexes (bulk) */
 	const EmittedEvent *event;	/* for the error context */
-} ArrivalRun;
+};
 
 static ArrivalPlan *plan_build(Projection *p);
 static int	column_index(ArrivalPlan *ap, const char *name, Oid typid);
@@ -178,7 +198,7 @@ static bool plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n,
 static bool plan_key_conversion(ArrivalStep *st, Oid from, Oid to, MemoryContext cxt);
 static Expr *plan_derived(Projection *p, const char *expr, Oid typid);
 static bool run_open(ArrivalRun *run, Snapshot snap);
-static bool step_open(StepRun *r, Snapshot snap);
+static bool step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt);
 static Oid	by_index(StepRun *r);
 static void lookup_open(Lookup *l, Relation rel, Oid indexoid, Snapshot snap);
 static void lookup_close(Lookup *l);
@@ -186,24 +206,33 @@ static void run_close(ArrivalRun *run);
 static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull);
 static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
 static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
-static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot);
+static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f);
 static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
 static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
 static bool version_is_current(StepRun *r, TupleTableSlot *slot);
-static void copy_columns(TupleTableSlot *slot, int n, StepColumn *cols, AttrNumber *from,
+static void copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts,
 						 Datum *values, bool *isnull);
+static void compute_derived(ArrivalRun *run, Datum *values, bool *isnull);
 static void arrival_errcontext(void *arg);
 
 bool
 arrival_insert(Projection *p, int nevents, const EmittedEvent *events)
 {
-	ArrivalRun	run;
-	RowWriter  *w;
-	MemoryContext rowcxt,
-				old;
-	Datum	   *values;
-	bool	   *isnull;
-	ErrorContextCallback cb;
+	ArrivalRun *run = arrival_begin(p, false);
+
+	if (run == NULL)
+		return false;
+	elog(DEBUG1, "projection \"%s\": %d row(s) computed in C", p->name, nevents);
+	arrival_insert_rows(run, nevents, events);
+	arrival_end(run);
+	return true;
+}
+
+ArrivalRun *
+arrival_begin(Projection *p, bool bulk)
+{
+	ArrivalRun *run;
+	MemoryContext old;
 
 	if (!p->arrival_tried)
 	{
@@ -211,79 +240,106 @@ arrival_insert(Projection *p, int nevents, const EmittedEvent *events)
 		p->arrival_tried = true;
 	}
 	if (p->arrival == NULL)
-		return false;
-	elog(DEBUG1, "projection \"%s\": %d row(s) computed in C", p->name, nevents);
+		return NULL;
 
-	memset(&run, 0, sizeof(run));
-	run.ap = p->arrival;
-	run.p = p;
-	run.now = GetCurrentTransactionStartTimestamp();
+	run = palloc0(sizeof(ArrivalRun));
+	run->ap = p->arrival;
+	run->p = p;
+	run->now = GetCurrentTransactionStartTimestamp();
+	if (bulk)
+		run->bulkcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival as-of indexes",
+											 ALLOCSET_DEFAULT_SIZES);
 
 	/* a statement's view: our earlier writes, and what committed before now */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!run_open(&run, GetActiveSnapshot()))
+	if (!run_open(run, GetActiveSnapshot()))
 	{
 		PopActiveSnapshot();
-		return false;
+		if (run->bulkcxt)
+			MemoryContextDelete(run->bulkcxt);
+		pfree(run);
+		return NULL;
 	}
-	w = rowwriter_open(run.ap->relid, run.ap->ncols, run.ap->cols, run.ap->types,
-					   psprintf("the table of projection \"%s\"", p->name));
-	run.econtext = GetPerTupleExprContext(w->estate);
-	if (run.ap->nderive > 0)
+	run->writer = rowwriter_open(run->ap->relid, run->ap->ncols, run->ap->cols, run->ap->types,
+								 psprintf("the table of projection \"%s\"", p->name));
+	run->econtext = GetPerTupleExprContext(run->writer->estate);
+	if (run->ap->nderive > 0)
 	{
-		old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-		run.derive_slot = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
-		run.derive_state = palloc(sizeof(ExprState *) * run.ap->nderive);
-		for (int d = 0; d < run.ap->nderive; d++)
-			run.derive_state[d] = ExecInitExpr(run.ap->derive[d].expr, NULL);
+		old = MemoryContextSwitchTo(run->writer->estate->es_query_cxt);
+		run->derive_slot = MakeSingleTupleTableSlot(RelationGetDescr(run->writer->rel), &TTSOpsVirtual);
+		run->derive_state = palloc(sizeof(ExprState *) * run->ap->nderive);
+		for (int d = 0; d < run->ap->nderive; d++)
+			run->derive_state[d] = ExecInitExpr(run->ap->derive[d].expr, NULL);
 		MemoryContextSwitchTo(old);
 	}
+	run->values = palloc(sizeof(Datum) * run->ap->ncols);
+	run->isnull = palloc(sizeof(bool) * run->ap->ncols);
+	run->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival row", ALLOCSET_DEFAULT_SIZES);
+	return run;
+}
 
-	values = palloc(sizeof(Datum) * run.ap->ncols);
-	isnull = palloc(sizeof(bool) * run.ap->ncols);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival row", ALLOCSET_DEFAULT_SIZES);
+void
+arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
+{
+	ErrorContextCallback cb;
+	MemoryContext old;
+
 	cb.callback = arrival_errcontext;
-	cb.arg = &run;
+	cb.arg = run;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
 	for (int i = 0; i < nevents; i++)
 	{
-		old = MemoryContextSwitchTo(rowcxt);
-		run.event = &events[i];
-		compute_row(&run, &events[i], values, isnull);
-		if (run.derive_slot)
-		{
-			TupleTableSlot *ds = run.derive_slot;
-
-			ExecClearTuple(ds);
-			memset(ds->tts_isnull, true, sizeof(bool) * ds->tts_tupleDescriptor->natts);
-			for (int c = 0; c < run.ap->ncols; c++)
-			{
-				ds->tts_values[w->attnums[c] - 1] = values[c];
-				ds->tts_isnull[w->attnums[c] - 1] = isnull[c];
-			}
-			ExecStoreVirtualTuple(ds);
-			run.econtext->ecxt_scantuple = ds;
-			for (int d = 0; d < run.ap->nderive; d++)
-				values[run.ap->derive[d].col] =
-					ExecEvalExprSwitchContext(run.derive_state[d], run.econtext,
-											  &isnull[run.ap->derive[d].col]);
-		}
-		rowwriter_insert(w, values, isnull);
+		old = MemoryContextSwitchTo(run->rowcxt);
+		run->event = &events[i];
+		compute_row(run, &events[i], run->values, run->isnull);
+		if (run->derive_slot)
+			compute_derived(run, run->values, run->isnull);
+		rowwriter_insert(run->writer, run->values, run->isnull);
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
+		MemoryContextReset(run->rowcxt);
 	}
+	run->event = NULL;
 	error_context_stack = cb.previous;
-	if (run.derive_slot)
-		ExecDropSingleTupleTableSlot(run.derive_slot);
-	rowwriter_close(w);
-	run_close(&run);
-	MemoryContextDelete(rowcxt);
+}
+
+void
+arrival_end(ArrivalRun *run)
+{
+	if (run->derive_slot)
+		ExecDropSingleTupleTableSlot(run->derive_slot);
+	rowwriter_close(run->writer);
+	run_close(run);
+	MemoryContextDelete(run->rowcxt);
+	if (run->bulkcxt)
+		MemoryContextDelete(run->bulkcxt);
 	PopActiveSnapshot();
 	/* as after a statement: what follows sees the rows */
 	CommandCounterIncrement();
-	return true;
+	pfree(run);
+}
+
+/* The derived columns, over the row so far (the table's row type). */
+static void
+compute_derived(ArrivalRun *run, Datum *values, bool *isnull)
+{
+	TupleTableSlot *ds = run->derive_slot;
+	AttrNumber *attnums = run->writer->attnums;
+
+	ExecClearTuple(ds);
+	memset(ds->tts_isnull, true, sizeof(bool) * ds->tts_tupleDescriptor->natts);
+	for (int c = 0; c < run->ap->ncols; c++)
+	{
+		ds->tts_values[attnums[c] - 1] = values[c];
+		ds->tts_isnull[attnums[c] - 1] = isnull[c];
+	}
+	ExecStoreVirtualTuple(ds);
+	run->econtext->ecxt_scantuple = ds;
+	for (int d = 0; d < run->ap->nderive; d++)
+		values[run->ap->derive[d].col] =
+			ExecEvalExprSwitchContext(run->derive_state[d], run->econtext,
+									  &isnull[run->ap->derive[d].col]);
 }
 
 static void
@@ -292,10 +348,11 @@ arrival_errcontext(void *arg)
 	ArrivalRun *run = arg;
 
 	if (run->event && run->event->event_id)
-		errcontext("computing the row of event \"%s\" in projection \"%s\"",
-				   run->event->event_id, run->p->name);
-	else
-		errcontext("computing a row of projection \"%s\"", run->p->name);
+		errcontext("computing the row of event \"%s\" (log position " INT64_FORMAT ") in projection \"%s\"",
+				   run->event->event_id, run->event->position, run->p->name);
+	else if (run->event)
+		errcontext("computing the row of log position " INT64_FORMAT " in projection \"%s\"",
+				   run->event->position, run->p->name);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -549,7 +606,7 @@ run_open(ArrivalRun *run, Snapshot snap)
 	for (int s = 0; s < run->ap->nsteps; s++)
 	{
 		run->steps[s].st = &run->ap->steps[s];
-		if (!step_open(&run->steps[s], snap))
+		if (!step_open(&run->steps[s], snap, run->bulkcxt))
 		{
 			run_close(run);
 			return false;
@@ -559,7 +616,7 @@ run_open(ArrivalRun *run, Snapshot snap)
 }
 
 static bool
-step_open(StepRun *r, Snapshot snap)
+step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
 {
 	ArrivalStep *st = r->st;
 	PhxEntity  *e = catalog_entity(st->entity, false);
@@ -572,10 +629,18 @@ step_open(StepRun *r, Snapshot snap)
 					  e->history_what, r->attnums);
 	r->event_time = palloc(sizeof(AttrNumber) * Max(st->n_event_time, 1));
 	r->current = palloc(sizeof(AttrNumber) * Max(st->n_current, 1));
+	r->event_time_att = palloc(sizeof(int) * Max(st->n_event_time, 1));
+	r->current_att = palloc(sizeof(int) * Max(st->n_current, 1));
 	for (int i = 0; i < st->n_event_time; i++)
-		r->event_time[i] = r->attnums[HISTORY_ATT(catalog_attribute_index(e, st->event_time[i].attribute))];
+	{
+		r->event_time_att[i] = catalog_attribute_index(e, st->event_time[i].attribute);
+		r->event_time[i] = r->attnums[HISTORY_ATT(r->event_time_att[i])];
+	}
 	for (int i = 0; i < st->n_current; i++)
-		r->current[i] = r->attnums[HISTORY_ATT(catalog_attribute_index(e, st->current[i].attribute))];
+	{
+		r->current_att[i] = catalog_attribute_index(e, st->current[i].attribute);
+		r->current[i] = r->attnums[HISTORY_ATT(r->current_att[i])];
+	}
 	btree = timeline_history_btree(e, r->rel, r->attnums);
 	if (!OidIsValid(btree) || r->rel->rd_rel->relrowsecurity)
 		return false;
@@ -592,6 +657,8 @@ step_open(StepRun *r, Snapshot snap)
 	}
 	r->slot = table_slot_create(r->rel, NULL);
 	r->cur_slot = table_slot_create(r->rel, NULL);
+	if (bulkcxt)
+		r->asof = asof_index_build(e, true, 0, bulkcxt);
 	return true;
 }
 
@@ -763,6 +830,7 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 	ArrivalStep *st = r->st;
 	Datum		key;
 	Datum		current_key;
+	Found		f;
 	bool		found = false;
 
 	if (isnull[st->key_col])
@@ -780,36 +848,57 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 		if (!by_match_at(r, key, at))
 			return;				/* nothing matched: every column of the step NULL */
 		found = true;
+		f.slot = r->slot;
 		current_key = slot_getattr(r->slot, r->attnums[HISTORY_KEY], &null);
 		values[st->match_col] = current_key;
 		isnull[st->match_col] = false;
 	}
 	else if (st->n_event_time > 0)
-		found = version_at(r, key, at, r->slot);
+		found = version_at(r, key, at, r->slot, &f);
 	if (found)
-		copy_columns(r->slot, st->n_event_time, st->event_time, r->event_time, values, isnull);
-	if (st->n_current > 0 && version_at(r, current_key, run->now, r->cur_slot))
-		copy_columns(r->cur_slot, st->n_current, st->current, r->current, values, isnull);
+		copy_columns(&f, st->n_event_time, st->event_time, r->event_time, r->event_time_att,
+					 values, isnull);
+	if (st->n_current > 0 && version_at(r, current_key, run->now, r->cur_slot, &f))
+		copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
 }
 
+/* The found version's attributes into their columns. */
 static void
-copy_columns(TupleTableSlot *slot, int n, StepColumn *cols, AttrNumber *from, Datum *values,
+copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts, Datum *values,
 			 bool *isnull)
 {
 	for (int i = 0; i < n; i++)
-		values[cols[i].col] = slot_getattr(slot, from[i], &isnull[cols[i].col]);
+	{
+		if (f->slot)
+			values[cols[i].col] = slot_getattr(f->slot, attnums[i], &isnull[cols[i].col]);
+		else
+		{
+			values[cols[i].col] = f->values[atts[i]];
+			isnull[cols[i].col] = f->isnull[atts[i]];
+		}
+	}
 }
 
 /*
- * The current version of `key` valid at `at`, into `slot`.  Reading the
- * btree backwards from (key, at), the first current version met is the only
- * one that can cover `at` (current versions of a key never overlap).
+ * The current version of `key` valid at `at`: from the as-of index (bulk),
+ * or read into `slot`.  Reading the btree backwards from (key, at), the
+ * first current version met is the only one that can cover `at` (current
+ * versions of a key never overlap).
  */
 static bool
-version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot)
+version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
 {
 	bool		null;
 
+	if (r->asof)
+	{
+		text	   *t = DatumGetTextPP(key);
+
+		f->slot = NULL;
+		return asof_index_lookup(r->asof, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), at,
+								 &f->values, &f->isnull);
+	}
+	f->slot = slot;
 	lookup_rescan(&r->key, key, at);
 	while (index_getnext_slot(r->key.scan, BackwardScanDirection, slot))
 	{

@@ -19,4 +19,16 @@
  */
 extern bool arrival_insert(Projection *p, int nevents, const EmittedEvent *events);
 
+/*
+ * The same for many batches (a rebuild): begin (NULL: the projection needs
+ * SQL), insert rows any number of times, end.  `bulk` loads every current
+ * version of the steps' entities into memory first (asof.h), so that each
+ * lookup is a hash probe instead of a btree descent: for a table's worth of
+ * events.  The run holds a snapshot taken at begin.  Inside SPI.
+ */
+typedef struct ArrivalRun ArrivalRun;
+extern ArrivalRun *arrival_begin(Projection *p, bool bulk);
+extern void arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events);
+extern void arrival_end(ArrivalRun *run);
+
 #endif							/* PHOENIX_ARRIVAL_H */

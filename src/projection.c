@@ -154,6 +154,7 @@ static void apply_events(const char *event_type, int nevents, const EmittedEvent
 static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
 static char *fill_src(const char *tmpl, const char *src);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
+static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 static int	locktag_cmp(const void *a, const void *b);
@@ -639,6 +640,79 @@ fill_errcontext(void *arg)
 /* Rebuild                                                                */
 /* ====================================================================== */
 
+/* Log rows read per fetch when a table is filled in C. */
+#define PROJ_FILL_FETCH		10000
+
+/*
+ * fill_from_log's rows computed in C (arrival.c, with the entities' versions
+ * in memory), reading the log in position order through a cursor.  Returns
+ * the number of events inserted: total, or 0 when the projection needs the
+ * SQL computation (nothing done).
+ */
+static int64
+fill_in_c(Projection *p, int64 total, int batch_size, bool report)
+{
+	ArrivalRun *run = arrival_begin(p, true);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(p->source)};
+	MemoryContext fetchcxt,
+				old;
+	Portal		portal;
+	int			fetch = Min(PROJ_FILL_FETCH, batch_size);
+	EmittedEvent *events = palloc(sizeof(EmittedEvent) * fetch);
+	int64		done = 0,
+				reported = 0;
+
+	if (run == NULL)
+		return 0;
+	fetchcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix fill", ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open_with_args(NULL, "SELECT event_id, effective_at, received_at, payload, position"
+									   " FROM phoenix.event_log WHERE event_type = $1 ORDER BY position",
+									   1, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		uint64		n;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, fetch);
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		old = MemoryContextSwitchTo(fetchcxt);
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	t = tt->vals[i];
+			bool		isnull;
+			Datum		id = SPI_getbinval(t, tt->tupdesc, 1, &isnull);
+
+			events[i].event_id = isnull ? NULL : TextDatumGetCString(id);
+			events[i].effective_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 2, &isnull));
+			events[i].received_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 3, &isnull));
+			events[i].payload = DatumGetJsonbP(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
+			events[i].position = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 5, &isnull));
+		}
+		MemoryContextSwitchTo(old);
+		arrival_insert_rows(run, (int) n, events);
+		MemoryContextReset(fetchcxt);
+		SPI_freetuptable(tt);
+		done += n;
+		pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, done);
+		if (report && (done - reported >= batch_size || done >= total))
+		{
+			ereport(NOTICE,
+					(errmsg("projection \"%s\": " INT64_FORMAT " of " INT64_FORMAT " events",
+							p->name, done, total)));
+			reported = done;
+		}
+	}
+	SPI_cursor_close(portal);
+	arrival_end(run);
+	MemoryContextDelete(fetchcxt);
+	return Max(done, total);
+}
+
 /*
  * Insert every logged event of the projection's source, batch_size log
  * positions at a time (set-based), reporting progress through the backend
@@ -673,6 +747,8 @@ fill_from_log(Projection *p, int batch_size, bool report)
 	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool) {0}));
 	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
 	pgstat_progress_update_param(PROGRESS_COPY_BYTES_TOTAL, total);
+	if (!p->latest && projection_rows_in_c && total > 0)
+		done = fill_in_c(p, total, batch_size, report);
 	while (done < total)
 	{
 		int64		hi;
@@ -702,7 +778,8 @@ fill_from_log(Projection *p, int batch_size, bool report)
 	}
 	pgstat_progress_end_command();
 	error_context_stack = cb.previous;
-	SPI_execute(psprintf("SELECT count(*) FROM %s", p->table), true, 1);
+	/* not read-only: a fresh snapshot that sees the rows just written */
+	SPI_execute(psprintf("SELECT count(*) FROM %s", p->table), false, 1);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
 }
 
