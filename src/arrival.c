@@ -210,6 +210,7 @@ static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *sl
 static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
 static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
 static bool version_is_current(StepRun *r, TupleTableSlot *slot);
+static bool covers(StepRun *r, TupleTableSlot *slot, TimestampTz t);
 static void copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts,
 						 Datum *values, bool *isnull);
 static void compute_derived(ArrivalRun *run, Datum *values, bool *isnull);
@@ -858,8 +859,23 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 	if (found)
 		copy_columns(&f, st->n_event_time, st->event_time, r->event_time, r->event_time_att,
 					 values, isnull);
-	if (st->n_current > 0 && version_at(r, current_key, run->now, r->cur_slot, &f))
-		copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
+	if (st->n_current == 0)
+		return;
+	/* the version at the event's time is often the one valid now too */
+	if (!(found && f.slot && covers(r, f.slot, run->now)) &&
+		!version_at(r, current_key, run->now, r->cur_slot, &f))
+		return;
+	copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
+}
+
+/* Is `t` inside the slot's version's valid period? */
+static bool
+covers(StepRun *r, TupleTableSlot *slot, TimestampTz t)
+{
+	bool		null;
+
+	return DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(r->entity)], &null)) <= t &&
+		DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > t;
 }
 
 /* The found version's attributes into their columns. */
