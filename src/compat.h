@@ -74,4 +74,12 @@ phx_unpin_search_path(PhxPinnedPath pinned)
 }
 #endif
 
+/* The backend's local transaction id (17 moved it into MyProc->vxid). */
+#include "storage/proc.h"
+#if PG_VERSION_NUM < 170000
+#define phx_local_xid()	(MyProc->lxid)
+#else
+#define phx_local_xid()	(MyProc->vxid.lxid)
+#endif
+
 #endif							/* PHOENIX_COMPAT_H */

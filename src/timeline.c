@@ -45,6 +45,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
@@ -59,6 +60,7 @@
 #include "utils/timestamp.h"
 
 #include "cascade.h"
+#include "compat.h"
 #include "forget.h"
 #include "phoenix.h"
 #include "plan.h"
@@ -67,6 +69,32 @@
 
 /* field4 of our advisory lock tags: keeps clear of pg_advisory_lock's 1 and 2 */
 #define PHOENIX_LOCKTAG_TIMELINE	0x5048
+#define PHOENIX_LOCKTAG_ENTITY		0x5049
+
+/*
+ * Key locks one transaction takes on one entity before it locks the whole
+ * entity instead.  Every key lock is an entry in the shared lock table,
+ * which holds about max_locks_per_transaction × max_connections entries for
+ * all sessions together (6,400 by default): a bulk load of ten thousand
+ * employees in one transaction would run out of it.
+ */
+#define TIMELINE_MAX_KEY_LOCKS		1000
+
+/*
+ * How many key locks this transaction has taken, per entity (a short list:
+ * few entities are written in one transaction).  Belongs to the transaction
+ * entity_locks_lxid.
+ */
+typedef struct EntityLocks
+{
+	int32		entity_id;
+	int			nkeys;
+	int			next_try;		/* key count at which to try escalating */
+} EntityLocks;
+
+static LocalTransactionId entity_locks_lxid = InvalidLocalTransactionId;
+static EntityLocks entity_locks[16];
+static int	n_entity_locks = 0;
 
 /* One version of a key: a valid-time period and a value per attribute. */
 typedef struct Version
@@ -81,6 +109,7 @@ typedef struct Version
 } Version;
 
 static void lock_key(PhxEntity *entity, const char *key);
+static EntityLocks *entity_locks_of(PhxEntity *entity);
 static void prepare_plan(PhxEntity *entity);
 static void coverage_ends(PhxEntity *entity, const char *key,
 						  TimelineAssertion *a, TimestampTz *cover_to);
@@ -430,15 +459,64 @@ timeline_lock_key(PhxEntity *entity, const char *key)
 
 /* ---------- steps ---------- */
 
+/*
+ * Writers of a key hold its lock (exclusive) to the end of the transaction,
+ * and, taken first, the entity's lock in RowExclusiveLock mode, which
+ * writers share.  A transaction that has locked TIMELINE_MAX_KEY_LOCKS keys
+ * of one entity tries to take the entity lock in ExclusiveLock mode instead
+ * (lock escalation): then it needs no more key locks, and new writers of
+ * the entity wait for it.  It only tries, never waits: another transaction
+ * holding the entity lock may be waiting for one of our keys, and waiting
+ * for it would be a deadlock.  It tries again after as many keys more.
+ *
+ * The locks are asked for on every call: when this transaction holds them
+ * already, that is a lookup in the backend's own lock table, and a
+ * subtransaction rolled back (an emit_batch item dead-lettered, a savepoint)
+ * may have released them.  The key count only decides when to try; after
+ * such a rollback it counts high, which tries early, never wrongly.
+ */
 static void
 lock_key(PhxEntity *entity, const char *key)
 {
 	LOCKTAG		tag;
-	uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+	EntityLocks *el = entity_locks_of(entity);
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, h,
-						 PHOENIX_LOCKTAG_TIMELINE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
+	if (el->nkeys >= el->next_try)
+	{
+		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			return;				/* the whole entity is ours */
+		el->next_try = el->nkeys + TIMELINE_MAX_KEY_LOCKS;
+	}
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id,
+						 hash_bytes((const unsigned char *) key, strlen(key)), PHOENIX_LOCKTAG_TIMELINE);
+	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+		el->nkeys++;
+}
+
+/* This transaction's lock bookkeeping for `entity`. */
+static EntityLocks *
+entity_locks_of(PhxEntity *entity)
+{
+	if (entity_locks_lxid != phx_local_xid())
+	{
+		entity_locks_lxid = phx_local_xid();
+		n_entity_locks = 0;
+	}
+	for (int i = 0; i < n_entity_locks; i++)
+		if (entity_locks[i].entity_id == entity->id)
+			return &entity_locks[i];
+	if (n_entity_locks == lengthof(entity_locks))
+	{
+		/* more entities than slots: forget the first (it locks keys again) */
+		memmove(&entity_locks[0], &entity_locks[1], sizeof(EntityLocks) * (n_entity_locks - 1));
+		n_entity_locks--;
+	}
+	entity_locks[n_entity_locks].entity_id = entity->id;
+	entity_locks[n_entity_locks].nkeys = 0;
+	entity_locks[n_entity_locks].next_try = TIMELINE_MAX_KEY_LOCKS;
+	return &entity_locks[n_entity_locks++];
 }
 
 /*
