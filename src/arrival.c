@@ -170,6 +170,12 @@ typedef struct StepRun
 	TupleTableSlot *slot;		/* the version at the event's time */
 	TupleTableSlot *cur_slot;	/* the version valid now */
 	TupleTableSlot *candidate;	/* by-match: a version being considered */
+	/*
+	 * Where the scans were begun: they allocate as they go (btree's list of
+	 * dead items, for one) and free it at the end, so they must always run
+	 * there, never in the per-row context.
+	 */
+	MemoryContext scancxt;
 } StepRun;
 
 struct ArrivalRun
@@ -624,6 +630,7 @@ step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
 	Oid			btree;
 
 	r->entity = e;
+	r->scancxt = CurrentMemoryContext;
 	r->rel = table_open(e->history_relid, AccessShareLock);
 	r->attnums = palloc(sizeof(AttrNumber) * e->history_ncols);
 	rowwriter_columns(r->rel, e->history_ncols, e->history_cols, e->history_types,
@@ -905,6 +912,8 @@ static bool
 version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
 {
 	bool		null;
+	bool		found = false;
+	MemoryContext old;
 
 	if (r->asof)
 	{
@@ -915,14 +924,17 @@ version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f
 								 &f->values, &f->isnull);
 	}
 	f->slot = slot;
+	old = MemoryContextSwitchTo(r->scancxt);
 	lookup_rescan(&r->key, key, at);
 	while (index_getnext_slot(r->key.scan, BackwardScanDirection, slot))
 	{
 		if (!version_is_current(r, slot))
 			continue;
-		return DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > at;
+		found = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > at;
+		break;
 	}
-	return false;
+	MemoryContextSwitchTo(old);
+	return found;
 }
 
 /*
@@ -934,6 +946,7 @@ by_match_at(StepRun *r, Datum value, TimestampTz at)
 {
 	bool		found = false;
 	bool		null;
+	MemoryContext old = MemoryContextSwitchTo(r->scancxt);
 
 	lookup_rescan(&r->by, value, at);
 	while (index_getnext_slot(r->by.scan, ForwardScanDirection, r->candidate))
@@ -950,6 +963,7 @@ by_match_at(StepRun *r, Datum value, TimestampTz at)
 		ExecCopySlot(r->slot, r->candidate);
 		found = true;
 	}
+	MemoryContextSwitchTo(old);
 	return found;
 }
 
