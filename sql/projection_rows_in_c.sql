@@ -95,3 +95,12 @@ SELECT phoenix.rebuild_projection('scans');
 SELECT count(*) AS differences FROM ((SELECT * FROM rebuilt EXCEPT ALL SELECT * FROM emitted)
                                     UNION ALL (SELECT * FROM emitted EXCEPT ALL SELECT * FROM rebuilt)) d;
 RESET phoenix.rows_in_c;
+
+-- In REPEATABLE READ, the rows see the transaction's own earlier changes
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT phoenix.put('team', 'T1', '{"label":"Green"}', '2025-01-01');
+SELECT 1 FROM phoenix.emit('scan.made', '{"badge":8,"run":"rr","at":"2025-01-20T00:00:00Z"}');
+SELECT count(phoenix.emit('scan.made', p || jsonb_build_object('n', n, 'run', 'rr-batch')))
+  FROM payloads WHERE n IN (1, 4);
+SELECT run, n, holder_team, team_label FROM reporting.scans WHERE run LIKE 'rr%' ORDER BY run, n;
+COMMIT;

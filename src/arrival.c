@@ -257,9 +257,14 @@ arrival_begin(Projection *p, bool bulk)
 		run->bulkcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival as-of indexes",
 											 ALLOCSET_DEFAULT_SIZES);
 
-	/* a statement's view: our earlier writes, and what committed before now */
+	/*
+	 * A statement's view, as SPI gives one: our earlier writes (the command
+	 * id, which a REPEATABLE READ transaction snapshot does not advance by
+	 * itself), and what committed before now (READ COMMITTED).
+	 */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
 	if (!run_open(run, GetActiveSnapshot()))
 	{
 		PopActiveSnapshot();
