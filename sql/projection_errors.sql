@@ -102,3 +102,7 @@ SELECT phoenix.drop_projection('nope');
 SELECT phoenix.rebuild_projection('nope');
 SELECT phoenix.rebuild_projection('p', batch_size => 0);
 SELECT name FROM phoenix.projections ORDER BY 1;
+-- its fill waits for concurrent writers and must then see what they did
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT phoenix.create_projection('p', source => 'presence.detected', columns => '{"e":"employeeId"}');
+ROLLBACK;

@@ -51,9 +51,12 @@
 #include "phoenix.h"
 #include "plan.h"
 #include "projection.h"
+#include "timeline.h"
 
 /* Advisory-lock field4 that marks Phoenix's key locks in pg_locks. */
 #define PROJ_LOCK_FIELD4	0x5058
+/* ... and the lock of an event type's arrivals (see lock_source). */
+#define PROJ_LOCK_SOURCE	0x504A
 
 /*
  * Key locks are taken on a hash bucket of the key, so that a batch naming
@@ -157,6 +160,7 @@ static int64 fill_from_log(Projection *p, int batch_size, bool report);
 static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
+static void lock_source(const char *event_type, LOCKMODE mode);
 static int	locktag_cmp(const void *a, const void *b);
 static void maybe_apply_due(void);
 
@@ -277,6 +281,13 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("latest_key is only for projections of kind 'latest' (projection \"%s\")", def->name)));
 
+	/* the fill must see what committed while it waited for writers (below) */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("create_projection cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("It fills the new table from the log after concurrent writers finish, which needs a new snapshot."),
+				 errhint("Run it in a READ COMMITTED transaction (the default).")));
 	SPI_connect();
 	if (projection_by_name(def->name) != NULL)
 		ereport(ERROR,
@@ -317,6 +328,16 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	p = projection_by_name(def->name);
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
+	/*
+	 * Until this transaction commits, other sessions do not know the new
+	 * projection: their writes of its entities would not cascade into it,
+	 * their events of its source would not reach it.  So wait for those in
+	 * progress (the fill then sees them) and keep new ones waiting until the
+	 * commit (then they know it).  Entities first, as writers take them.
+	 */
+	for (int i = 0; i < p->nsteps; i++)
+		timeline_keep_writers_out(catalog_entity(p->steps[i].entity, false));
+	lock_source(p->source, ShareLock);
 	fill_from_log(p, PROJ_FILL_BATCH, false);
 	create_indexes(def, qtable);
 	SPI_finish();
@@ -435,6 +456,7 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 
 	if (nevents <= 0)
 		return;
+	lock_source(event_type, RowExclusiveLock);
 	SPI_connect();
 	maybe_apply_due();
 	all = projection_cache_all();
@@ -487,6 +509,26 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 			elog(ERROR, "projection \"%s\": insert failed: %s", p->name, SPI_result_code_string(ret));
 	}
 	SPI_finish();
+}
+
+/*
+ * Arrivals of an event type hold its source lock in RowExclusiveLock mode
+ * (shared among them) before they look for projections to feed;
+ * create_projection holds it in ShareLock mode from before its fill to its
+ * commit.  So either an arrival's events are committed before the fill
+ * reads the log, or the arrival waits for the new projection, and (having
+ * waited) reads the catalog again and feeds it: no event is missed.
+ */
+static void
+lock_source(const char *event_type, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 hash_bytes((const unsigned char *) event_type, strlen(event_type)), 0,
+						 PROJ_LOCK_SOURCE);
+	if (LockAcquire(&tag, mode, false, false) == LOCKACQUIRE_OK)
+		AcceptInvalidationMessages();
 }
 
 /*
@@ -741,8 +783,9 @@ fill_from_log(Projection *p, int batch_size, bool report)
 
 	error_context_stack = &cb;
 	v[0] = CStringGetTextDatum(p->source);
+	/* not read-only: a fresh snapshot, taken after create_projection's locks */
 	SPI_execute_with_args("SELECT count(*), coalesce(min(position) - 1, 0) FROM phoenix.event_log WHERE event_type = $1",
-						  1, targ, v, NULL, true, 1);
+						  1, targ, v, NULL, false, 1);
 	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
 	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool) {0}));
 	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);

@@ -51,6 +51,7 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -488,11 +489,25 @@ lock_key(PhxEntity *entity, const char *key)
 			return;				/* the whole entity is ours */
 		el->next_try = el->nkeys + TIMELINE_MAX_KEY_LOCKS;
 	}
-	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	/*
+	 * Having waited for it, a projection created meanwhile must be known
+	 * before this write cascades (see timeline_keep_writers_out).
+	 */
+	if (LockAcquire(&tag, RowExclusiveLock, false, false) == LOCKACQUIRE_OK)
+		AcceptInvalidationMessages();
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id,
 						 hash_bytes((const unsigned char *) key, strlen(key)), PHOENIX_LOCKTAG_TIMELINE);
 	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
 		el->nkeys++;
+}
+
+void
+timeline_keep_writers_out(PhxEntity *entity)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
+	(void) LockAcquire(&tag, ShareLock, false, false);
 }
 
 /* This transaction's lock bookkeeping for `entity`. */

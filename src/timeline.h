@@ -68,6 +68,13 @@ extern List *timeline_apply(PhxEntity *entity, const char *key, TimelineAssertio
 extern void timeline_lock_key(PhxEntity *entity, const char *key);
 
 /*
+ * Wait for every transaction writing `entity` to finish, and make new
+ * writers wait until this transaction ends (create_projection: its fill
+ * must see every change that will not cascade into its new table).
+ */
+extern void timeline_keep_writers_out(PhxEntity *entity);
+
+/*
  * The btree on (key, valid_from) of the entity's history table `rel`, whose
  * history columns (entity->history_cols) are at `attnums`; InvalidOid if
  * someone dropped it.  Cached in the entity, checked against the table's
