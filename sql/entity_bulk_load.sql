@@ -20,7 +20,8 @@ SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
 -- the advisory locks this transaction holds: 1,000 keys (tagged 0x5048)
 -- and the entity (0x5049), in both modes
 SELECT to_hex(objsubid::int) AS tag, mode, count(*) FROM pg_locks
- WHERE pid = pg_backend_pid() AND locktype = 'advisory' GROUP BY 1, 2 ORDER BY 1, 2;
+ WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND objsubid::int IN (x'5048'::int, x'5049'::int)
+ GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
 SELECT count(*), count(DISTINCT employee_id) FROM phoenix_entity.employee_history WHERE recorded_to = 'infinity';
 SELECT phoenix.get('employee', 'E12345', '2025-06-01');
