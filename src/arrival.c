@@ -64,6 +64,7 @@
 #include "asof.h"
 #include "catalog.h"
 #include "changeseq.h"
+#include "jsonfast.h"
 #include "rowwriter.h"
 #include "timeline.h"
 
@@ -808,14 +809,7 @@ mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull)
 			*isnull = false;
 			return;
 		}
-		if (v->type == jbvString)
-			str = pnstrdup(v->val.string.val, v->val.string.len);
-		else if (v->type == jbvNumeric)
-			str = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-		else if (v->type == jbvBool)
-			str = v->val.boolean ? "true" : "false";
-		else
-			str = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		str = jsonfast_value_text(v);
 	}
 	else
 	{

@@ -484,3 +484,15 @@ jsonfast_scalar_text(JsonbValue *v)
 		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	return NULL;
 }
+
+char *
+jsonfast_value_text(JsonbValue *v)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type == jbvBool)
+		return pstrdup(v->val.boolean ? "true" : "false");
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return jsonfast_scalar_text(v);
+}

@@ -77,4 +77,10 @@ extern JsonbValue *jsonfast_member(Jsonb *object, const char *field);
 /* A string or number JSON scalar as text; NULL for any other value. */
 extern char *jsonfast_scalar_text(JsonbValue *v);
 
+/*
+ * Any value as ->> gives it: strings unquoted, numbers and booleans as
+ * written, arrays and objects as JSON text; NULL for JSON null.
+ */
+extern char *jsonfast_value_text(JsonbValue *v);
+
 #endif							/* PHOENIX_JSONFAST_H */

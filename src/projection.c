@@ -48,6 +48,7 @@
 #include "arrival.h"
 #include "cascade.h"
 #include "catalog.h"
+#include "jsonfast.h"
 #include "phoenix.h"
 #include "plan.h"
 #include "projection.h"
@@ -559,15 +560,8 @@ lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
 				v = jb_get(c, st->key_path[k]);
 				c = (v && v->type == jbvBinary) ? v->val.binary.data : NULL;
 			}
-			if (v == NULL)
-				continue;
-			if (v->type == jbvString)
-				val = pnstrdup(v->val.string.val, v->val.string.len);
-			else if (v->type == jbvNumeric)
-				val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-			else if (v->type == jbvBool)
-				val = v->val.boolean ? "true" : "false";
-			else
+			/* the key as the row computation reads it (->>) */
+			if (v == NULL || (val = jsonfast_value_text(v)) == NULL)
 				continue;
 			if (ntags == cap)
 			{
