@@ -75,7 +75,7 @@ phoenix_create_entity(PG_FUNCTION_ARGS)
 	char	   *name = arg_text(fcinfo, 0, "entity name");
 	char	   *key = arg_text(fcinfo, 1, "key");
 	Jsonb	   *attributes;
-	Jsonb	   *refs = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	Jsonb	   *refs = phx_jsonb_arg(fcinfo, 4);
 	List	   *attnames = NIL,
 			   *types = NIL;
 	JsonbIterator *it;

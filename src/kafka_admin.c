@@ -52,7 +52,7 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 	char	   *type_header = phx_text_arg(fcinfo, 5);
 	char	   *type_field = phx_text_arg(fcinfo, 6);
 	char	   *id_header = phx_text_arg(fcinfo, 7);
-	Jsonb	   *options = PG_ARGISNULL(8) ? NULL : PG_GETARG_JSONB_P(8);
+	Jsonb	   *options = phx_jsonb_arg(fcinfo, 8);
 	char	   *what;
 	List	   *optlist;
 	Oid			argtypes[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,

@@ -103,7 +103,7 @@ phoenix_create_publication(PG_FUNCTION_ARGS)
 	char	   *projection = phx_text_arg(fcinfo, 0);
 	char	   *topic = phx_text_arg(fcinfo, 1);
 	char	   *brokers = phx_text_arg(fcinfo, 2);
-	Jsonb	   *options = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	Jsonb	   *options = phx_jsonb_arg(fcinfo, 3);
 	char	   *what;
 	char	   *schema_name,
 			   *table_name,

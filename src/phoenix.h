@@ -10,6 +10,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/jsonb.h"
 
 /* Schema names (the public contract: see DESIGN.md and README.md). */
 #define PHOENIX_SCHEMA			"phoenix"
@@ -34,6 +35,13 @@ static inline char *
 phx_text_arg(FunctionCallInfo fcinfo, int argno)
 {
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Jsonb argument `argno` of a SQL-callable function; NULL for SQL NULL. */
+static inline Jsonb *
+phx_jsonb_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_JSONB_P(argno);
 }
 
 #endif							/* PHOENIX_H */

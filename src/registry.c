@@ -49,7 +49,6 @@ static PhxEventType *registry_found_or_error(const char *name, PhxEventType *typ
 static void fill_property_kinds(PhxEventType *type);
 static PhxFieldKind kind_of_property(JsonbValue *propschema);
 static JsonbValue *object_member(Jsonb *obj, const char *key);
-static Jsonb *jsonb_arg_or_null(FunctionCallInfo fcinfo, int argno);
 static void check_event_type_name(const char *name);
 static char *check_compatibility_name(const char *mode);
 static void check_field_declared(const char *type, Jsonb *schema, const char *field, const char *what);
@@ -74,12 +73,12 @@ Datum
 phoenix_create_event_type(PG_FUNCTION_ARGS)
 {
 	char	   *name = phx_text_arg(fcinfo, 0);
-	Jsonb	   *schema = jsonb_arg_or_null(fcinfo, 1);
+	Jsonb	   *schema = phx_jsonb_arg(fcinfo, 1);
 	char	   *entity = phx_text_arg(fcinfo, 2);
 	char	   *key_field = phx_text_arg(fcinfo, 3);
-	Jsonb	   *sets = jsonb_arg_or_null(fcinfo, 4);
+	Jsonb	   *sets = phx_jsonb_arg(fcinfo, 4);
 	char	   *time_field = phx_text_arg(fcinfo, 5);
-	Jsonb	   *refs = jsonb_arg_or_null(fcinfo, 6);
+	Jsonb	   *refs = phx_jsonb_arg(fcinfo, 6);
 	char	   *compat = phx_text_arg(fcinfo, 7);
 	Oid			argtypes[8] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[8];
@@ -510,12 +509,6 @@ object_member(Jsonb *obj, const char *key)
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
-}
-
-static Jsonb *
-jsonb_arg_or_null(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_JSONB_P(argno);
 }
 
 /* Event type names: lower case letters, digits, '.', '_', '-'; short. */
