@@ -19,15 +19,17 @@
  *    the value at t, the one with the smallest key (ORDER BY key LIMIT 1),
  *    and its current attributes are looked up by that key;
  *  - payload fields are read as ->> / #>> read them and converted as the
- *    SQL casts convert text (input functions), keys likewise (output or
- *    input functions); `now` is the transaction's start, as now() is.
+ *    SQL casts convert text (input functions); `now` is the transaction's
+ *    start, as now() is.
  * The batch reads with a fresh snapshot taken after the caller locked the
  * payloads' keys, as the SQL statement would (see apply_events).
  *
  * Anything else keeps the SQL path, decided once per cached projection:
- * kind 'latest' (its upsert), a conversion that is not an I/O cast, a
- * column missing or of another type, a derived column whose type is not its
- * column's or that reads the whole row.  A history btree gone at run time
+ * kind 'latest' (its upsert), a payload field whose cast from text is not
+ * an I/O conversion, a column missing or of another type (a key column not
+ * of the type its entity matches on, which create_projection never makes),
+ * a derived column whose type is not its column's or that reads the whole
+ * row.  A history btree gone at run time
  * sends that batch to SQL.
  */
 #include "postgres.h"
@@ -54,7 +56,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -68,14 +69,6 @@
 #include "rowwriter.h"
 #include "timeline.h"
 
-/* How a step's key column becomes the lookup value (as its SQL cast does). */
-typedef enum KeyConversion
-{
-	KEY_AS_IS,
-	KEY_OUTPUT,					/* to text by the column type's output function */
-	KEY_INPUT					/* from text by the lookup type's input function */
-} KeyConversion;
-
 /* A table column filled with an attribute of the step's entity. */
 typedef struct StepColumn
 {
@@ -87,9 +80,6 @@ typedef struct ArrivalStep
 {
 	const char *entity;
 	int			key_col;		/* column holding the key (or the by value) */
-	KeyConversion conversion;
-	FmgrInfo	conv_fn;
-	Oid			conv_ioparam;
 	const char *by_attribute;	/* NULL: match on the key */
 	int			match_col;		/* column of the matched key (by-match), else -1 */
 	int			n_event_time;
@@ -202,7 +192,6 @@ static bool plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt);
 static bool plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt);
 static bool plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **names,
 							  StepColumn **out);
-static bool plan_key_conversion(ArrivalStep *st, Oid from, Oid to, MemoryContext cxt);
 static Expr *plan_derived(Projection *p, const char *expr, Oid typid);
 static bool run_open(ArrivalRun *run, Snapshot snap);
 static bool step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt);
@@ -386,8 +375,7 @@ plan_build(Projection *p)
 	if (p->latest)
 		return NULL;
 	ap = MemoryContextAllocZero(cxt, sizeof(ArrivalPlan));
-	ap->relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
-								 NoLock, true);
+	ap->relid = projection_table_relid(p, NoLock, true);
 	if (!OidIsValid(ap->relid))
 		return NULL;
 	rel = table_open(ap->relid, AccessShareLock);
@@ -500,8 +488,9 @@ plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt)
 	if (e == NULL)
 		return false;
 	st->entity = MemoryContextStrdup(cxt, s->entity);
-	st->key_col = column_index(ap, s->key_column, InvalidOid);
-	if (st->key_col < 0 || !plan_key_conversion(st, ap->types[st->key_col], lookup_typid, cxt))
+	/* create_projection types a key column as its entity compares keys */
+	st->key_col = column_index(ap, s->key_column, lookup_typid);
+	if (st->key_col < 0)
 		return false;
 	st->match_col = -1;
 	if (s->by_attribute)
@@ -537,41 +526,6 @@ plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **name
 			return false;
 	}
 	return true;
-}
-
-/* (key column)::lookup type, when that cast is a relabel or an I/O cast. */
-static bool
-plan_key_conversion(ArrivalStep *st, Oid from, Oid to, MemoryContext cxt)
-{
-	Oid			func;
-	Oid			fn;
-	bool		varlena;
-
-	st->conversion = KEY_AS_IS;
-	if (from == to)
-		return true;
-	switch (find_coercion_pathway(to, from, COERCION_EXPLICIT, &func))
-	{
-		case COERCION_PATH_RELABELTYPE:
-			return true;
-		case COERCION_PATH_COERCEVIAIO:
-			if (to == TEXTOID)
-			{
-				st->conversion = KEY_OUTPUT;
-				getTypeOutputInfo(from, &fn, &varlena);
-			}
-			else if (from == TEXTOID)
-			{
-				st->conversion = KEY_INPUT;
-				getTypeInputInfo(to, &fn, &st->conv_ioparam);
-			}
-			else
-				return false;
-			fmgr_info_cxt(fn, &st->conv_fn, cxt);
-			return true;
-		default:
-			return false;
-	}
 }
 
 /*
@@ -843,10 +797,6 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 	if (isnull[st->key_col])
 		return;
 	key = values[st->key_col];
-	if (st->conversion == KEY_OUTPUT)
-		key = CStringGetTextDatum(OutputFunctionCall(&st->conv_fn, key));
-	else if (st->conversion == KEY_INPUT)
-		key = InputFunctionCall(&st->conv_fn, TextDatumGetCString(key), st->conv_ioparam, -1);
 	current_key = key;
 	if (st->by_attribute)
 	{

@@ -57,7 +57,6 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
-#include "utils/regproc.h"
 #include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -519,8 +518,7 @@ recompute_window_in_c(Projection *p, ProjStep *s, Datum *args)
 	ws.s = s;
 	ws.n = s->n_event_time;
 	ws.key = args[0];
-	ws.relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
-								RowExclusiveLock, false);
+	ws.relid = projection_table_relid(p, RowExclusiveLock, false);
 	versions = read_versions(p, s, entity, args, &nversions);
 
 	CommandCounterIncrement();

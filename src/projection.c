@@ -770,8 +770,7 @@ fill_from_log(Projection *p, int batch_size, bool report)
 	 * batches.
 	 */
 	char	   *ins = insert_sql(p, true, p->log_src, p->latest);
-	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
-										 NoLock, false);
+	Oid			relid = projection_table_relid(p, NoLock, false);
 
 	ErrorContextCallback cb = {error_context_stack, fill_errcontext, p};
 
@@ -823,6 +822,13 @@ fill_from_log(Projection *p, int batch_size, bool report)
 /* ====================================================================== */
 /* Statements over a cached projection                                    */
 /* ====================================================================== */
+
+Oid
+projection_table_relid(Projection *p, LOCKMODE lockmode, bool missing_ok)
+{
+	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(p->table)),
+							lockmode, missing_ok);
+}
 
 /* Replace the %SRC% placeholder of a row computation. */
 char *

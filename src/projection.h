@@ -119,6 +119,12 @@ typedef struct Projection
 	bool		arrival_tried;	/* false until arrival.c has looked at it */
 } Projection;
 
+/*
+ * The OID of the projection's table, locked in `lockmode` (InvalidOid when
+ * missing_ok and the table is gone).
+ */
+extern Oid	projection_table_relid(Projection *p, LOCKMODE lockmode, bool missing_ok);
+
 /* Every projection, from the per-backend cache (valid until end of xact). */
 extern List *projection_cache_all(void);
 
