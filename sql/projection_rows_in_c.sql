@@ -5,7 +5,8 @@
 -- converts itself: nested paths, numbers, booleans, a type given for a
 -- string field, JSON null, missing fields, a number-typed key looked up as
 -- text, by-matches (one entity, two at once, none), a key chained from a
--- by-match, `current` attributes and a derived column.
+-- by-match, `current` attributes and a derived column; in a batch, a key
+-- met again at a time outside the version found for it before.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 SELECT phoenix.create_entity('badge', 'badge_id', '{"holder":"text","level":"integer"}');
@@ -21,6 +22,7 @@ SELECT phoenix.put('person', 'P3', '{"team":"T2"}', '2025-02-01');
 SELECT phoenix.put('badge', '7', '{"holder":"b@x","level":3}', '2025-01-01');
 SELECT phoenix.put('badge', '7', '{"level":4}', '2025-02-15');
 SELECT phoenix.put('badge', '8', '{"holder":"a@x","level":1}', '2025-01-01');
+SELECT phoenix.put('badge', '8', '{"holder":"b@x"}', '2025-06-01');
 SELECT phoenix.create_event_type('scan.made',
   schema => '{"type":"object","properties":{"n":{"type":"integer"},"run":{"type":"string"},
               "badge":{"type":"integer"},"who":{"type":["string","null"]},"code":{"type":"string"},
@@ -48,7 +50,11 @@ INSERT INTO payloads VALUES
  (4, '{"badge":8,"who":"nobody@x","code":"1","reader":{},"at":"2025-01-20T00:00:00Z"}'),
  (5, '{"badge":9,"at":"2025-01-20T00:00:00Z"}'),
  (6, '{"who":"a@x","at":"2024-06-01T00:00:00Z"}'),
- (7, '{"badge":8,"reader":{"score":12345678901234567890.125},"at":"2030-01-01T00:00:00Z"}');
+ (7, '{"badge":8,"reader":{"score":12345678901234567890.125},"at":"2030-01-01T00:00:00Z"}'),
+ -- a batch remembers the version of a key it found last (arrival.c's memo):
+ -- badges 7 and 8 again, before the versions the batch found for them last
+ (8, '{"badge":7,"who":"b@x","code":"3","at":"2025-01-16T00:00:00Z"}'),
+ (9, '{"badge":8,"at":"2025-01-21T00:00:00Z"}');
 
 SET phoenix.rows_in_c = on;
 SELECT count(phoenix.emit('scan.made', p || jsonb_build_object('n', n, 'run', 'c-one'))) FROM payloads;

@@ -42,6 +42,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -52,6 +53,7 @@
 #include "parser/parse_coerce.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -141,7 +143,28 @@ typedef struct Found
 	TupleTableSlot *slot;
 	Datum	   *values;
 	bool	   *isnull;
+	struct VersionMemo *memo;	/* when it came from the memo */
 } Found;
+
+/*
+ * The version of one key a batch found last: its period and the attributes
+ * the step reads (entity attribute order).  Events of a batch name the same
+ * floors and sites again and again; within the batch's snapshot the version
+ * of a key covering a time does not change, so an event whose time falls in
+ * the remembered period needs no lookup.
+ */
+typedef struct VersionMemo
+{
+	char	   *key;			/* NULL: empty */
+	int			keylen;
+	TimestampTz valid_from;
+	TimestampTz valid_to;
+	Datum	   *values;
+	bool	   *isnull;
+} VersionMemo;
+
+/* Memo slots per step (direct-mapped by the key's hash). */
+#define VERSION_MEMO_SLOTS 256
 
 /* A step while a batch runs: its history table, scans and slots. */
 typedef struct StepRun
@@ -161,6 +184,7 @@ typedef struct StepRun
 	TupleTableSlot *slot;		/* the version at the event's time */
 	TupleTableSlot *cur_slot;	/* the version valid now */
 	TupleTableSlot *candidate;	/* by-match: a version being considered */
+	VersionMemo *memo;			/* batches of several events: VERSION_MEMO_SLOTS */
 	/*
 	 * Where the scans were begun: they allocate as they go (btree's list of
 	 * dead items, for one) and free it at the end, so they must always run
@@ -203,6 +227,9 @@ static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, 
 static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
 static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
 static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f);
+static VersionMemo *memo_slot(StepRun *r, text *key);
+static void memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot);
+static bool found_covers(StepRun *r, Found *f, TimestampTz t);
 static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
 static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
 static bool version_is_current(StepRun *r, TupleTableSlot *slot);
@@ -291,6 +318,12 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 	cb.arg = run;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
+	if (nevents > 1 && run->bulkcxt == NULL)
+	{
+		for (int s = 0; s < run->ap->nsteps; s++)
+			if (run->steps[s].memo == NULL)
+				run->steps[s].memo = palloc0(sizeof(VersionMemo) * VERSION_MEMO_SLOTS);
+	}
 	for (int i = 0; i < nevents; i++)
 	{
 		old = MemoryContextSwitchTo(run->rowcxt);
@@ -818,10 +851,19 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 	if (st->n_current == 0)
 		return;
 	/* the version at the event's time is often the one valid now too */
-	if (!(found && f.slot && covers(r, f.slot, run->now)) &&
+	if (!(found && found_covers(r, &f, run->now)) &&
 		!version_at(r, current_key, run->now, r->cur_slot, &f))
 		return;
 	copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
+}
+
+/* Is `t` inside the valid period of a version found (when it is known)? */
+static bool
+found_covers(StepRun *r, Found *f, TimestampTz t)
+{
+	if (f->memo)
+		return f->memo->valid_from <= t && f->memo->valid_to > t;
+	return f->slot && covers(r, f->slot, t);
 }
 
 /* Is `t` inside the slot's version's valid period? */
@@ -863,7 +905,9 @@ version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f
 	bool		null;
 	bool		found = false;
 	MemoryContext old;
+	VersionMemo *m = NULL;
 
+	f->memo = NULL;
 	if (r->asof)
 	{
 		text	   *t = DatumGetTextPP(key);
@@ -871,6 +915,21 @@ version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f
 		f->slot = NULL;
 		return asof_index_lookup(r->asof, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), at,
 								 &f->values, &f->isnull);
+	}
+	if (r->memo)
+	{
+		text	   *t = DatumGetTextPP(key);
+
+		m = memo_slot(r, t);
+		if (m->key && m->keylen == VARSIZE_ANY_EXHDR(t) && memcmp(m->key, VARDATA_ANY(t), m->keylen) == 0 &&
+			m->valid_from <= at && m->valid_to > at)
+		{
+			f->slot = NULL;
+			f->values = m->values;
+			f->isnull = m->isnull;
+			f->memo = m;
+			return true;
+		}
 	}
 	f->slot = slot;
 	old = MemoryContextSwitchTo(r->scancxt);
@@ -882,8 +941,63 @@ version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f
 		found = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > at;
 		break;
 	}
+	if (found && m)
+		memo_store(r, m, DatumGetTextPP(key), slot);
 	MemoryContextSwitchTo(old);
 	return found;
+}
+
+/* The memo slot of `key`: where it is remembered, if it is. */
+static VersionMemo *
+memo_slot(StepRun *r, text *key)
+{
+	return &r->memo[hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key))
+					% VERSION_MEMO_SLOTS];
+}
+
+/*
+ * Remember the version in `slot` for `key` in slot `m`, replacing what it
+ * held: its period and the attributes the step reads, copied into the
+ * scan's context, which lives as long as the batch.  What it held is not
+ * freed: the row being computed may point into it (the event-time version
+ * came from the memo, the version valid now replaces it).
+ */
+static void
+memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot)
+{
+	PhxEntity  *e = r->entity;
+	ArrivalStep *st = r->st;
+	bool		null;
+
+	m->values = palloc(sizeof(Datum) * e->natts);
+	m->isnull = palloc(sizeof(bool) * e->natts);
+	m->keylen = VARSIZE_ANY_EXHDR(key);
+	m->key = palloc(m->keylen + 1);
+	memcpy(m->key, VARDATA_ANY(key), m->keylen);
+	m->valid_from = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null));
+	m->valid_to = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null));
+	memset(m->isnull, true, sizeof(bool) * e->natts);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int			n = pass == 0 ? st->n_event_time : st->n_current;
+		int		   *atts = pass == 0 ? r->event_time_att : r->current_att;
+		AttrNumber *cols = pass == 0 ? r->event_time : r->current;
+
+		for (int i = 0; i < n; i++)
+		{
+			int			a = atts[i];
+			Datum		v;
+
+			if (!m->isnull[a])
+				continue;
+			v = slot_getattr(slot, cols[i], &null);
+			if (!null)
+			{
+				m->values[a] = datumCopy(v, e->atts[a].typbyval, e->atts[a].typlen);
+				m->isnull[a] = false;
+			}
+		}
+	}
 }
 
 /*
