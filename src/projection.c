@@ -162,6 +162,7 @@ static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 static void lock_source(const char *event_type, LOCKMODE mode);
+static void keep_writers_out(ProjDef *def);
 static int	locktag_cmp(const void *a, const void *b);
 static void maybe_apply_due(void);
 
@@ -319,6 +320,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	parse_derive(def, derive);
 	analyze_derive(def);
 
+	keep_writers_out(def);
 	create_table(def, schema, fresh_for, qtable);
 	store_definition(def, schema, fresh_for, columns, enrich, derive);
 	relid = RangeVarGetRelid(makeRangeVar(schema, def->name, -1), NoLock, false);
@@ -329,16 +331,6 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	p = projection_by_name(def->name);
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
-	/*
-	 * Until this transaction commits, other sessions do not know the new
-	 * projection: their writes of its entities would not cascade into it,
-	 * their events of its source would not reach it.  So wait for those in
-	 * progress (the fill then sees them) and keep new ones waiting until the
-	 * commit (then they know it).  Entities first, as writers take them.
-	 */
-	for (int i = 0; i < p->nsteps; i++)
-		timeline_keep_writers_out(catalog_entity(p->steps[i].entity, false));
-	lock_source(p->source, ShareLock);
 	fill_from_log(p, PROJ_FILL_BATCH, false);
 	create_indexes(def, qtable);
 	SPI_finish();
@@ -513,6 +505,29 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 }
 
 /*
+ * Until this transaction commits, other sessions do not know the new
+ * projection: their writes of its entities would not cascade into it, their
+ * events of its source would not reach it.  So wait for those in progress
+ * (the fill then sees them) and keep new ones waiting until the commit (then
+ * they know it).  Every writer joins the writers first, so once they are
+ * paused nobody holds these locks: taking them never waits while holding
+ * some (see timeline_pause_writers).  Taken before anything else is written,
+ * so that no writer in progress waits for what this transaction wrote (the
+ * index a by-match adds to a history table).
+ */
+static void
+keep_writers_out(ProjDef *def)
+{
+	ListCell   *lc;
+
+	timeline_pause_writers();
+	foreach(lc, def->steps)
+		timeline_keep_writers_out(((DefStep *) lfirst(lc))->entity);
+	lock_source(def->source, ShareLock);
+	timeline_resume_writers();
+}
+
+/*
  * Arrivals of an event type hold its source lock in RowExclusiveLock mode
  * (shared among them) before they look for projections to feed;
  * create_projection holds it in ShareLock mode from before its fill to its
@@ -525,6 +540,8 @@ lock_source(const char *event_type, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
+	if (mode == RowExclusiveLock)
+		timeline_join_writers();
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
 						 hash_bytes((const unsigned char *) event_type, strlen(event_type)), 0,
 						 PROJ_LOCK_SOURCE);

@@ -71,6 +71,7 @@
 /* field4 of our advisory lock tags: keeps clear of pg_advisory_lock's 1 and 2 */
 #define PHOENIX_LOCKTAG_TIMELINE	0x5048
 #define PHOENIX_LOCKTAG_ENTITY		0x5049
+#define PHOENIX_LOCKTAG_WRITERS		0x504B
 
 /*
  * Key locks one transaction takes on one entity before it locks the whole
@@ -482,6 +483,7 @@ lock_key(PhxEntity *entity, const char *key)
 	LOCKTAG		tag;
 	EntityLocks *el = entity_locks_of(entity);
 
+	timeline_join_writers();
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
 	if (el->nkeys >= el->next_try)
 	{
@@ -499,6 +501,44 @@ lock_key(PhxEntity *entity, const char *key)
 						 hash_bytes((const unsigned char *) key, strlen(key)), PHOENIX_LOCKTAG_TIMELINE);
 	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
 		el->nkeys++;
+}
+
+static void
+writers_locktag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, 0, PHOENIX_LOCKTAG_WRITERS);
+}
+
+/*
+ * Asked for on every write: when held already, a lookup in the backend's
+ * own lock table (a rolled-back subtransaction may have released it, along
+ * with every lock taken after it).
+ */
+void
+timeline_join_writers(void)
+{
+	LOCKTAG		tag;
+
+	writers_locktag(&tag);
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+}
+
+void
+timeline_pause_writers(void)
+{
+	LOCKTAG		tag;
+
+	writers_locktag(&tag);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+}
+
+void
+timeline_resume_writers(void)
+{
+	LOCKTAG		tag;
+
+	writers_locktag(&tag);
+	LockRelease(&tag, ShareLock, false);
 }
 
 void

@@ -70,9 +70,25 @@ extern void timeline_lock_key(PhxEntity *entity, const char *key);
 /*
  * Wait for every transaction writing `entity` to finish, and make new
  * writers wait until this transaction ends (create_projection: its fill
- * must see every change that will not cascade into its new table).
+ * must see every change that will not cascade into its new table).  Call it
+ * between timeline_pause_writers and timeline_resume_writers.
  */
 extern void timeline_keep_writers_out(PhxEntity *entity);
+
+/*
+ * Every writer (an entity write, an arrival of events) first joins the
+ * database's writers: a lock shared among them, taken before any of the
+ * entity or event-type locks they hold to the end of their transaction.
+ * timeline_pause_writers waits for every writer in progress and keeps new
+ * ones from starting until timeline_resume_writers; in between,
+ * create_projection takes its entities' and source type's locks, none held
+ * by anyone else then, so it never holds some of them while waiting for
+ * another, which a writer mixing entity and fact events could hold while
+ * waiting for the first: no deadlock.
+ */
+extern void timeline_join_writers(void);
+extern void timeline_pause_writers(void);
+extern void timeline_resume_writers(void);
 
 /*
  * The btree on (key, valid_from) of the entity's history table `rel`, whose
