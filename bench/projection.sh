@@ -11,7 +11,8 @@
 #      (statements timed inside one warm session)
 #  (c) steady ingest through emit_batch into the log and the projection
 #      vs the same into a type nobody projects             (target ≥ 100,000/s)
-#  (d) single-row emit with the projection attached, 1 and 8 pgbench clients
+#  (d) single-row emit with the projection attached, 1 and 8 pgbench clients,
+#      with the simple protocol and with prepared statements
 #      (targets ≥ 10,000/s with one client, 8 clients ≥ 1.5× one)
 # BENCH_EVENTS (default 1000000) scales the log; BENCH_SECONDS (default 10).
 # Beside wall-clock times, (a)-(c) report the backend's own CPU time (from
@@ -179,13 +180,20 @@ echo "(b) site change touching $touched_big rows ($(ratio "$((touched_big * 100)
 echo "(b) CPU: late change ${b_small_cpu}s ($(awk -v c="$b_small_cpu" -v n="$touched_small" 'BEGIN {printf "%.1f", c * 1e6 / n}') µs per row)  vs  REFRESH ${b_refresh_cpu}s   speed-up $(ratio "$b_refresh_cpu" "$b_small_cpu")x;   site change ${b_big_cpu}s   ratio $(ratio "$b_big_cpu" "$b_refresh_cpu")"
 echo "(b) HOT rewrites: late change of E0 $b_small_hot of $touched_small;   the same change of E5 ($b_spread_rows rows logged among others'): $b_spread_hot HOT, CPU ${b_spread_cpu}s ($(awk -v c="$b_spread_cpu" -v n="$b_spread_rows" 'BEGIN {printf "%.1f", c * 1e6 / n}') µs per row)"
 
-# (c) steady ingest through emit_batch, 100k events in batches of 5,000
+# (c) steady ingest through emit_batch, 100k events in batches of 5,000.
+# The batches are built beforehand, as JSON text (what an application's
+# driver sends), so that only emit_batch is timed, not building them.
+echo "CREATE TABLE c_batches (type text, run int, b text);" | $PSQL >/dev/null
+for r in $(seq "$runs"); do
+  for type in presence.detected presence.unprojected; do
+    echo "INSERT INTO c_batches SELECT '$type', $r, jsonb_agg(jsonb_build_object('type', '$type', 'payload', jsonb_build_object('employeeId', 'E' || i % 10000,
+             'floorId', 'F' || i % 200, 'detectedAt', to_char((timestamptz '2025-06-01' + (i + $r * 100000) * interval '1 second') AT TIME ZONE 'UTC',
+             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))))::text
+      FROM generate_series(1, 100000) i GROUP BY i / 5000;" | $PSQL >/dev/null
+  done
+done
 batch_sql() { # type run
-  echo "SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
-    SELECT jsonb_agg(jsonb_build_object('type', '$1', 'payload', jsonb_build_object('employeeId', 'E' || i % 10000,
-             'floorId', 'F' || i % 200, 'detectedAt', to_char((timestamptz '2025-06-01' + (i + $2 * 100000) * interval '1 second') AT TIME ZONE 'UTC',
-             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))) b
-      FROM generate_series(1, 100000) i GROUP BY i / 5000) x;"
+  echo "SELECT sum((phoenix.emit_batch(b)).accepted) FROM c_batches WHERE type = '$1' AND run = $2;"
 }
 for r in $(seq "$runs"); do
   echo "SELECT max(change_seq) FROM reporting.presence_report" | $PSQL -At > "$tmp/c_seq0"
@@ -224,10 +232,16 @@ cat > "$tmp/emit.sql" <<'EOF2'
 SELECT phoenix.emit('presence.detected', jsonb_build_object('employeeId', 'E' || :e, 'floorId', 'F' || :f, 'detectedAt', now()));
 EOF2
 sed 's/presence.detected/presence.unprojected/' "$tmp/emit.sql" > "$tmp/emit_log.sql"
-tps() { "$PGBIN/pgbench" -n -c "$2" -j "$2" -T "$secs" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+# tps <script> <clients> [protocol]: pgbench's simple protocol by default,
+# `prepared` as an application's driver would send the statement
+tps() { "$PGBIN/pgbench" -n -c "$2" -j "$2" -T "$secs" -M "${3:-simple}" -f "$1" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
 for r in $(seq "$runs"); do
   tps "$tmp/emit.sql" 1 >> "$tmp/d1"; tps "$tmp/emit.sql" 8 >> "$tmp/d8"
   tps "$tmp/emit_log.sql" 1 >> "$tmp/d1_log"; tps "$tmp/emit_log.sql" 8 >> "$tmp/d8_log"
+  tps "$tmp/emit.sql" 1 prepared >> "$tmp/d1p"; tps "$tmp/emit.sql" 8 prepared >> "$tmp/d8p"
+  tps "$tmp/emit_log.sql" 1 prepared >> "$tmp/d1p_log"
 done
 d1=$(median < "$tmp/d1"); d8=$(median < "$tmp/d8"); d1l=$(median < "$tmp/d1_log"); d8l=$(median < "$tmp/d8_log")
+d1p=$(median < "$tmp/d1p"); d8p=$(median < "$tmp/d8p"); d1pl=$(median < "$tmp/d1p_log")
 echo "(d) single-row emit with the projection: 1 client $d1/s (unprojected $d1l/s, ratio $(ratio "$d1" "$d1l"))   8 clients $d8/s (unprojected $d8l/s)   8 vs 1: $(ratio "$d8" "$d1")x   (targets >= 10000/s, >= 1.5x)"
+echo "(d) the same with prepared statements (-M prepared): 1 client $d1p/s (unprojected $d1pl/s, ratio $(ratio "$d1p" "$d1pl"))   8 clients $d8p/s   8 vs 1: $(ratio "$d8p" "$d1p")x"
