@@ -162,7 +162,7 @@ static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
 static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 static void lock_source(const char *event_type, LOCKMODE mode);
-static void keep_writers_out(ProjDef *def);
+static void keep_writers_out(List *entities, const char *source);
 static int	locktag_cmp(const void *a, const void *b);
 static void maybe_apply_due(void);
 
@@ -320,7 +320,14 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	parse_derive(def, derive);
 	analyze_derive(def);
 
-	keep_writers_out(def);
+	{
+		List	   *entities = NIL;
+		ListCell   *lc;
+
+		foreach(lc, def->steps)
+			entities = lappend(entities, ((DefStep *) lfirst(lc))->entity);
+		keep_writers_out(entities, def->source);
+	}
 	create_table(def, schema, fresh_for, qtable);
 	store_definition(def, schema, fresh_for, columns, enrich, derive);
 	relid = RangeVarGetRelid(makeRangeVar(schema, def->name, -1), NoLock, false);
@@ -353,6 +360,24 @@ phoenix_drop_projection(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("projection \"%s\" does not exist", name),
 				 errhint("phoenix.projection_catalog lists the projections.")));
+	{
+		List	   *entities = NIL;
+
+		for (int i = 0; i < p->nsteps; i++)
+		{
+			PhxEntity  *e = catalog_entity(p->steps[i].entity, true);
+
+			if (e)
+				entities = lappend(entities, e);
+		}
+		keep_writers_out(entities, p->source);
+	}
+	/* the cache entry may have been rebuilt while we waited */
+	p = projection_by_name(name);
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("projection \"%s\" does not exist", name)));
 	SPI_execute(psprintf("DROP TABLE IF EXISTS %s CASCADE", p->table), false, 0);
 	values[0] = Int32GetDatum(p->id);
 	SPI_execute_with_args("DELETE FROM phoenix.projections WHERE projection_id = $1",
@@ -506,24 +531,26 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 
 /*
  * Until this transaction commits, other sessions do not know the new
- * projection: their writes of its entities would not cascade into it, their
- * events of its source would not reach it.  So wait for those in progress
- * (the fill then sees them) and keep new ones waiting until the commit (then
- * they know it).  Every writer joins the writers first, so once they are
- * paused nobody holds these locks: taking them never waits while holding
- * some (see timeline_pause_writers).  Taken before anything else is written,
- * so that no writer in progress waits for what this transaction wrote (the
- * index a by-match adds to a history table).
+ * projection (create_projection), or still know the dropped one
+ * (drop_projection): their writes of its entities would not cascade into
+ * it or would cascade into a table that is gone, their events of its source
+ * would not reach it or would look for it.  So wait for the writers in
+ * progress (a fill then sees their work) and keep new ones waiting until the
+ * commit (then they know).  Every writer joins the writers first, so once
+ * they are paused nobody holds these locks: taking them never waits while
+ * holding some (see timeline_pause_writers).  Taken before anything is
+ * written, so that no writer in progress waits for what this transaction
+ * wrote (the index a by-match adds to a history table).
  */
 static void
-keep_writers_out(ProjDef *def)
+keep_writers_out(List *entities, const char *source)
 {
 	ListCell   *lc;
 
 	timeline_pause_writers();
-	foreach(lc, def->steps)
-		timeline_keep_writers_out(((DefStep *) lfirst(lc))->entity);
-	lock_source(def->source, ShareLock);
+	foreach(lc, entities)
+		timeline_keep_writers_out(lfirst(lc));
+	lock_source(source, ShareLock);
 	timeline_resume_writers();
 }
 
