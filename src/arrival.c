@@ -824,7 +824,7 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 	ArrivalStep *st = r->st;
 	Datum		key;
 	Datum		current_key;
-	Found		f;
+	Found		f = {0};		/* a by-match fills only its slot */
 	bool		found = false;
 
 	if (isnull[st->key_col])

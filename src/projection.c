@@ -154,6 +154,7 @@ static void proj_cache_inval_cb(Datum arg, Oid relid);
 static void proj_xact_cb(XactEvent event, void *arg);
 static void proj_cache_load(void);
 static Projection *projection_by_name(const char *name);
+static Projection *projection_or_error(const char *name);
 static void apply_events(const char *event_type, int nevents, const EmittedEvent *events, bool rewritten);
 static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
 static char *fill_src(const char *tmpl, const char *src);
@@ -354,12 +355,7 @@ phoenix_drop_projection(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	SPI_connect();
-	p = projection_by_name(name);
-	if (p == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("projection \"%s\" does not exist", name),
-				 errhint("phoenix.projection_catalog lists the projections.")));
+	p = projection_or_error(name);
 	{
 		List	   *entities = NIL;
 
@@ -372,12 +368,8 @@ phoenix_drop_projection(PG_FUNCTION_ARGS)
 		}
 		keep_writers_out(entities, p->source);
 	}
-	/* the cache entry may have been rebuilt while we waited */
-	p = projection_by_name(name);
-	if (p == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("projection \"%s\" does not exist", name)));
+	/* the cache may have been rebuilt while we waited (a concurrent drop) */
+	p = projection_or_error(name);
 	SPI_execute(psprintf("DROP TABLE IF EXISTS %s CASCADE", p->table), false, 0);
 	values[0] = Int32GetDatum(p->id);
 	SPI_execute_with_args("DELETE FROM phoenix.projections WHERE projection_id = $1",
@@ -408,12 +400,7 @@ phoenix_rebuild_projection(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be positive, not %d", batch)));
 	SPI_connect();
-	p = projection_by_name(name);
-	if (p == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("projection \"%s\" does not exist", name),
-				 errhint("phoenix.projection_catalog lists the projections.")));
+	p = projection_or_error(name);
 	SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", p->table), false, 0);
 	SPI_execute(psprintf("DELETE FROM %s", p->table), false, 0);
 	rows = fill_from_log(p, batch, true);
@@ -1140,6 +1127,20 @@ projection_cache_all(void)
 		proj_cache_load();
 	}
 	return proj_cache;
+}
+
+/* The projection `name`, or an error saying where projections are listed. */
+static Projection *
+projection_or_error(const char *name)
+{
+	Projection *p = projection_by_name(name);
+
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("projection \"%s\" does not exist", name),
+				 errhint("phoenix.projection_catalog lists the projections.")));
+	return p;
 }
 
 static Projection *

@@ -45,7 +45,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
@@ -112,6 +111,8 @@ typedef struct Version
 
 static void lock_key(PhxEntity *entity, const char *key);
 static EntityLocks *entity_locks_of(PhxEntity *entity);
+static void entity_locktag(LOCKTAG *tag, PhxEntity *entity);
+static void writers_locktag(LOCKTAG *tag);
 static void prepare_plan(PhxEntity *entity);
 static void coverage_ends(PhxEntity *entity, const char *key,
 						  TimelineAssertion *a, TimestampTz *cover_to);
@@ -484,7 +485,7 @@ lock_key(PhxEntity *entity, const char *key)
 	EntityLocks *el = entity_locks_of(entity);
 
 	timeline_join_writers();
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
+	entity_locktag(&tag, entity);
 	if (el->nkeys >= el->next_try)
 	{
 		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
@@ -503,6 +504,14 @@ lock_key(PhxEntity *entity, const char *key)
 		el->nkeys++;
 }
 
+/* The lock of every writer of `entity` (see lock_key). */
+static void
+entity_locktag(LOCKTAG *tag, PhxEntity *entity)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
+}
+
+/* The lock of every writer of the database (see timeline_join_writers). */
 static void
 writers_locktag(LOCKTAG *tag)
 {
@@ -546,7 +555,7 @@ timeline_keep_writers_out(PhxEntity *entity)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) entity->id, 0, PHOENIX_LOCKTAG_ENTITY);
+	entity_locktag(&tag, entity);
 	(void) LockAcquire(&tag, ShareLock, false, false);
 }
 

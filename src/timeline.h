@@ -70,8 +70,9 @@ extern void timeline_lock_key(PhxEntity *entity, const char *key);
 /*
  * Wait for every transaction writing `entity` to finish, and make new
  * writers wait until this transaction ends (create_projection: its fill
- * must see every change that will not cascade into its new table).  Call it
- * between timeline_pause_writers and timeline_resume_writers.
+ * must see every change that will not cascade into its new table;
+ * drop_projection: no writer may still cascade into the table it drops).
+ * Call it between timeline_pause_writers and timeline_resume_writers.
  */
 extern void timeline_keep_writers_out(PhxEntity *entity);
 
@@ -81,7 +82,8 @@ extern void timeline_keep_writers_out(PhxEntity *entity);
  * entity or event-type locks they hold to the end of their transaction.
  * timeline_pause_writers waits for every writer in progress and keeps new
  * ones from starting until timeline_resume_writers; in between,
- * create_projection takes its entities' and source type's locks, none held
+ * create_projection (and drop_projection) takes its entities' and source
+ * type's locks, none held
  * by anyone else then, so it never holds some of them while waiting for
  * another, which a writer mixing entity and fact events could hold while
  * waiting for the first: no deadlock.
