@@ -38,34 +38,9 @@ timed() {
   printf '%s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')" "$(echo "$out" | cpu_between c)"
 }
 
+$PSQL -f "$PHOENIX_ROOT/test/fixtures/presence_model.sql" >/dev/null
 $PSQL -v events="$events" >/dev/null <<'SQL'
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
-SELECT phoenix.create_entity('employee', 'employee_id', '{"name":"text","email":"text","department":"text"}');
-SELECT phoenix.create_entity('site', 'site_id', '{"name":"text","timezone":"text"}');
-SELECT phoenix.create_entity('floor', 'floor_id', '{"site_id":"text"}', refs => '{"site_id":"site"}');
-SELECT phoenix.create_event_type('employee.changed',
-  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"department":{"type":"string"},
-              "name":{"type":"string"},"at":{"type":"string","format":"date-time"}}}',
-  entity => 'employee', key_field => 'employeeId', sets => '{"department":"department","name":"name"}', time_field => 'at');
-SELECT phoenix.create_event_type('presence.detected',
-  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
-              "detectedAt":{"type":"string","format":"date-time"}}}', time_field => 'detectedAt');
-SELECT phoenix.create_event_type('presence.unprojected',
-  schema => '{"type":"object","properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
-              "detectedAt":{"type":"string","format":"date-time"}}}', time_field => 'detectedAt');
--- 20 sites; 200 floors, 40 of them (20%) at site S0
-SELECT count(phoenix.put('site', 'S' || s, jsonb_build_object('name', 'Site ' || s,
-         'timezone', (ARRAY['America/New_York','Europe/Berlin','Asia/Tokyo','UTC'])[1 + s % 4]), '2025-01-01'))
-  FROM generate_series(0, 19) s;
-SELECT count(phoenix.put('floor', 'F' || f, jsonb_build_object('site_id', 'S' || CASE WHEN f < 40 THEN 0 ELSE 1 + f % 19 END), '2025-01-01'))
-  FROM generate_series(0, 199) f;
--- 10k employees, 5 versions each (entity events through emit_batch)
-SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
-  SELECT jsonb_agg(jsonb_build_object('type', 'employee.changed', 'payload', jsonb_build_object(
-           'employeeId', 'E' || e, 'department', 'D' || ((e + v) % 40), 'name', 'Name ' || e || '/' || v,
-           'at', to_char((timestamptz '2025-01-01' + v * interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))) b
-    FROM generate_series(0, 9999) e, generate_series(0, 4) v GROUP BY e / 100) x;
 -- the log: presence over 2025, employee E0 with 1,000 of them
 SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
   SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
@@ -92,12 +67,7 @@ SELECT l.event_id, l.effective_at, l.received_at, l.payload->>'employeeId' AS em
  WHERE l.event_type = 'presence.detected';
 SQL
 
-create_projection="SELECT phoenix.create_projection('presence_report', source => 'presence.detected',
-  columns => '{\"employee_id\":\"employeeId\",\"floor_id\":\"floorId\"}',
-  enrich => '[{\"entity\":\"employee\",\"key\":\"employee_id\",\"attributes\":{\"department\":\"event_time\",\"name\":\"current\"}},
-              {\"entity\":\"floor\",\"key\":\"floor_id\",\"attributes\":{\"site_id\":\"event_time\"}},
-              {\"entity\":\"site\",\"key\":\"floor_site_id\",\"attributes\":{\"name\":\"event_time\",\"timezone\":\"event_time\"}}]',
-  derive => '{\"local_date\":\"(effective_at AT TIME ZONE site_timezone)::date\"}');"
+create_projection=$(cat "$PHOENIX_ROOT/test/fixtures/presence_model_projection.sql")
 
 # (a) build vs hand-written INSERT … SELECT
 for r in $(seq "$runs"); do
