@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/demo.sh — `make demo`: packages, build, install, a throwaway cluster,
-# the tour (scripts/demo.sql: the four stories of DESIGN.md) and its reports.
+# the tour (scripts/demo.sql: the four stories of docs/design.md) and its reports.
 #   PHOENIX_KEEP=1   leave the cluster running and print how to connect
 set -euo pipefail
 cd "$(dirname "$0")/.."

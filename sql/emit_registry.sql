@@ -9,7 +9,7 @@ SELECT phoenix.create_entity('floor', 'floor_id', '{"site_id":"text","floor_onli
 SELECT phoenix.create_entity('desk',  'desk_id',  '{"room":"text","floor_id":"text"}',
        refs => '{"floor_id":"floor"}');
 
--- an entity event type (DESIGN.md's example)
+-- an entity event type (docs/design.md's example)
 SELECT phoenix.create_event_type('employee.transferred',
        schema => '{"type":"object","required":["employeeId","department"],
                    "properties":{"employeeId":{"type":"string"},"department":{"type":"string"},

@@ -1,4 +1,4 @@
--- Story 1 (DESIGN.md): late presence upload.  An employee is transferred
+-- Story 1 (docs/design.md): late presence upload.  An employee is transferred
 -- Finance → Accounting effective Wednesday, sent in real time; Friday's CSV
 -- upload holds Mon–Fri presence: Mon/Tue say Finance, Wed–Fri Accounting.
 CREATE EXTENSION phoenix CASCADE;

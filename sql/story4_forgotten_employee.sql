@@ -1,4 +1,4 @@
--- Story 4 (DESIGN.md): a forgotten employee.  Monday: Ada (E42) leaves and
+-- Story 4 (docs/design.md): a forgotten employee.  Monday: Ada (E42) leaves and
 -- asks to be forgotten.  Tuesday: presence from before she left is uploaded.
 -- Friday: the week's aggregate still counts those events; the drill-down
 -- shows pseudonyms only — and nothing Phoenix stored anywhere holds her
