@@ -3,7 +3,8 @@
 # relative Markdown link names a file that exists (and, with #anchor, a
 # heading of that file); no tracked file cites a DESIGN.md other than
 # docs/design.md or points outside the repository (../shared); README.md
-# stays under 40,000 characters and keeps the markers its tests parse.
+# stays under 40,000 characters, keeps the markers its tests parse, and its
+# settings table names every phoenix.* setting the C code defines.
 set -euo pipefail
 cd "$PHOENIX_ROOT"
 python3 - <<'EOF'
@@ -72,6 +73,15 @@ for marker in ('<!-- tour:start -->', '<!-- tour:end -->',
                '<!-- roles:begin -->', '<!-- roles:end -->'):
     if readme.count(marker) != 1:
         bad.append(f'README.md: marker {marker} appears {readme.count(marker)} times, not once')
+
+# Every setting defined in C is in the README's settings table.
+settings = readme.split('## Settings', 1)[1].split('\n## ', 1)[0] if '## Settings' in readme else ''
+for path in subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', 'src'],
+                           capture_output=True, text=True, check=True).stdout.split():
+    if path.endswith('.c') and os.path.isfile(path):
+        for name in re.findall(r'DefineCustom\w+Variable\(\s*"(phoenix\.\w+)"', open(path, encoding='utf-8').read()):
+            if f'`{name}`' not in settings:
+                bad.append(f'README.md: setting {name} ({path}) missing from the settings table')
 
 for b in bad:
     print(b)
