@@ -84,9 +84,9 @@ SELECT event_id, host_email, employee_name, employee_department, visitor_name LI
   FROM reporting.visits ORDER BY event_id;
 SELECT count(*) AS e3_history_with_address FROM phoenix_entity.employee_history
  WHERE employee_id = 'E3' AND email = 'ann@x.com';
-SELECT raw LIKE '%Vic Seven%' AND raw LIKE '%ann@x.com%' AS april_dead_letter_as_sent,
-       raw LIKE '%Vic Six%' OR raw LIKE '%ann@x.com%' AS february_dead_letter_keeps_pii
-  FROM phoenix.dead_letters ORDER BY dead_letter_id;
+SELECT event_id, strpos(raw, 'ann@x.com') > 0 AS address_in_clear,
+       raw ~ 'Vic (Six|Seven)' AS visitor_in_clear
+  FROM phoenix.dead_letters ORDER BY event_id;
 
 -- E1's values in E1's periods: nowhere (the address itself remains only in
 -- rows of E3's periods and the case variant)

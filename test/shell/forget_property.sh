@@ -62,26 +62,33 @@ SELECT phoenix.create_projection('presence', source => 'presence.detected',
   enrich  => '[{"entity":"employee","key":"employee_id",
                 "attributes":{"name":"event_time","email":"event_time","department":"current"}}]') IS NOT NULL;
 
--- random history: 6 employees, 4 addresses that move between them
-CREATE TEMP TABLE emp AS SELECT format('K%s', i) AS k, format('Name %s Person', chr(64 + i)) AS name FROM generate_series(1, 6) i;
-CREATE TEMP TABLE mail AS SELECT format('m%s@x.com', i) AS e FROM generate_series(1, 4) i;
+-- random history: 6 employees, 4 shared addresses that move between them
+-- (and back) every 10 days; an address has one holder at a time, and who has
+-- none of them has an address of their own.  Each employee's address of
+-- each period is asserted open from the period's start (a put, or an entity
+-- event), in random arrival order, so late assertions supersede versions.
+CREATE TEMP TABLE emp AS SELECT format('K%s', i) AS k, i, format('Name %s Person', chr(64 + i)) AS name FROM generate_series(1, 6) i;
 CREATE FUNCTION pg_temp.pick(a text[]) RETURNS text LANGUAGE sql AS 'SELECT a[1 + floor(random() * cardinality(a))::int]';
 CREATE FUNCTION pg_temp.day(n int) RETURNS timestamptz LANGUAGE sql AS
   $$SELECT '2026-01-01'::timestamptz + floor(random() * n) * interval '1 day' + floor(random() * 86400) * interval '1 second'$$;
-SELECT count(phoenix.put('employee', k, jsonb_build_object('name', name, 'department', 'D0',
-              'email', CASE WHEN random() < 0.6 THEN pg_temp.pick(ARRAY(SELECT e FROM mail)) END),
-              valid_from => '2026-01-01')) >= 0 FROM emp;
--- moves, in random arrival order: puts (open, or a bounded correction) and entity events
+CREATE TEMP TABLE slot_perm AS
+  SELECT s, i, row_number() OVER (PARTITION BY s ORDER BY random()) AS rank
+    FROM generate_series(0, 11) s, generate_series(1, 6) i;
 CREATE TEMP TABLE moves AS
-  SELECT i, pg_temp.pick(ARRAY(SELECT k FROM emp)) AS k, pg_temp.pick(ARRAY(SELECT e FROM mail)) AS e,
-         pg_temp.day(120) AS at, random() AS how FROM generate_series(1, 16) i;
-SELECT count(CASE
-         WHEN how < 0.4 THEN phoenix.put('employee', k, jsonb_build_object('email', e), valid_from => at)::text
-         WHEN how < 0.55 THEN phoenix.put('employee', k, jsonb_build_object('email', e), valid_from => at,
-                                         valid_to => at + interval '9 days')::text
-         ELSE phoenix.emit('employee.updated', jsonb_build_object('employeeId', k, 'email', e,
-                 'department', 'D' || i, 'at', at), event_id => 'h-' || i)::text END) >= 0
-  FROM moves ORDER BY random();
+  SELECT row_number() OVER (ORDER BY random()) AS n, e.k, '2026-01-01'::timestamptz + p.s * interval '10 days' AS at,
+         CASE WHEN p.rank <= 4 AND random() < 0.8 THEN format('m%s@x.com', p.rank)
+              ELSE format('own%s.%s@x.com', e.i, p.s) END AS e,
+         random() AS how
+    FROM slot_perm p JOIN emp e USING (i);
+SELECT count(phoenix.put('employee', k, jsonb_build_object('name', name, 'department', 'D0'),
+              valid_from => '2026-01-01')) >= 0 FROM emp;
+SELECT count(*) >= 0 FROM (
+  SELECT CASE WHEN how < 0.5
+              THEN phoenix.put('employee', k, jsonb_build_object('email', e), valid_from => at)::text
+              ELSE phoenix.emit('employee.updated', jsonb_build_object('employeeId', k, 'email', e,
+                     'department', 'D' || n, 'at', at), event_id => 'h-' || n)::text END
+    FROM moves ORDER BY n) applied;
+CREATE TEMP TABLE mail AS SELECT format('m%s@x.com', i) AS e FROM generate_series(1, 4) i;
 -- visits by email (some naming no one), presences by key, refused inputs of both
 CREATE TEMP TABLE input AS
   SELECT 'v-' || i AS id, 'visitor.checked-in' AS type,
@@ -105,8 +112,9 @@ SELECT (SELECT sum(accepted + rejected) FROM phoenix.emit_batch(
 CREATE TEMP TABLE k AS
   SELECT employee_id AS k FROM phoenix_entity.employee_history
    GROUP BY 1 ORDER BY count(DISTINCT email) DESC, 1 LIMIT 1;
--- owner of each input: by key, or the current holder of the address at its time;
--- no holder: K when a superseded version of K had it then, else no one
+-- owner of each input: by key, or the current holder of the address at its time
+-- (as enrichment finds it); no holder: K when a superseded version of K had
+-- it then, else no one
 CREATE TEMP TABLE owner AS
   SELECT i.id,
          CASE WHEN i.payload ? 'employeeId' THEN i.payload->>'employeeId'
@@ -120,7 +128,7 @@ CREATE TEMP TABLE owner AS
                     AND (i.payload->>'at')::timestamptz >= h.valid_from AND (i.payload->>'at')::timestamptz < h.valid_to
                   LIMIT 1), '-') END AS owner
     FROM input i
-  UNION ALL SELECT 'h-' || i, k FROM moves WHERE how >= 0.55;
+  UNION ALL SELECT 'h-' || n, k FROM moves WHERE how >= 0.5;
 -- K's values: every name and address K ever had, and what K's events carry
 CREATE TEMP TABLE kvalues AS
   SELECT DISTINCT v FROM (

@@ -54,8 +54,10 @@ while IFS='|' read -r name value; do
   fi
 done <<<"$conf"
 # pg_settings lists no phoenix.* setting the C code does not define
-extra=$(psql2 -At -v names="{$(echo $defined | tr ' ' ',')}" \
-        -c "SELECT string_agg(name, ',') FROM pg_settings WHERE name LIKE 'phoenix.%' AND name <> ALL (:'names'::text[])")
+extra=$(psql2 -At -v names="{$(echo $defined | tr ' ' ',')}" <<'SQL'
+SELECT string_agg(name, ',') FROM pg_settings WHERE name LIKE 'phoenix.%' AND name <> ALL (:'names'::text[])
+SQL
+)
 [ -z "$extra" ] || { echo "FAIL: pg_settings has phoenix settings not found in src/: $extra" >&2; fail=1; }
 [ $fail = 0 ] || exit 1
 
