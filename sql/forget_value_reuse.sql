@@ -125,3 +125,5 @@ SELECT count(DISTINCT name) AS distinct_pseudonyms, bool_and(name LIKE 'forgotte
 -- and no function answers "what is the pseudonym of this name"
 SELECT count(*) AS pseudonym_functions FROM pg_proc
  WHERE pronamespace = 'phoenix'::regnamespace AND proname IN ('forget_pseudonym', 'forget_scrub_jsonb');
+-- (the publication goes: no worker keeps trying its absent broker)
+SELECT phoenix.drop_publication('visits', 'visits');
