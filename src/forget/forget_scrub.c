@@ -462,11 +462,14 @@ tomb_load(void)
 	tomb_valid = true;
 }
 
+/*
+ * Every backend reloads the tombstones (the table looked up afresh: the
+ * extension may have been dropped and created again since the last load).
+ */
 void
 forget_tomb_invalidate(void)
 {
-	if (!OidIsValid(forgotten_relid))
-		forgotten_relid = forget_phoenix_relid("forgotten_keys");
+	forgotten_relid = forget_phoenix_relid("forgotten_keys");
 	if (OidIsValid(forgotten_relid))
 		CacheInvalidateRelcacheByRelid(forgotten_relid);
 	tomb_valid = false;
