@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_forget_value_reuse WITH (FORCE);
+CREATE DATABASE regress_forget_value_reuse;
+\c regress_forget_value_reuse
+\set ECHO all
 -- forget with reused values: an email counts as a person's only inside the
 -- valid periods in which they held it (the rule enrichment's "by" uses), so
 -- forgetting E1 leaves E3, who got the address later, byte for byte as it
