@@ -14,8 +14,8 @@
 #   - each bulk call returned, and accepted + rejected = its inputs (no call
 #     aborted: no neighbour lost to one bad element);
 #   - every input is in exactly one of the event log or the pending dead
-#     letters (found by its source and source position; an idempotent repeat
-#     by its event id and equal payload);
+#     letters (found by its source and source position; an id sent twice
+#     with the same payload may be logged under either input's position);
 #   - a single emit either logged its event or raised, with nothing left;
 #   - both projections equal their rebuild, and the events projection equals
 #     a plain-SQL recomputation from the log;
@@ -213,7 +213,8 @@ check_round() { # check_round <round dir> <tag>
       SELECT m.*, EXISTS (SELECT 1 FROM phoenix.event_log l WHERE l.source = m.source AND l.source_position = m.position) AS logged,
              EXISTS (SELECT 1 FROM phoenix.dead_letters d WHERE d.source = m.source AND d.source_position = m.position
                         AND d.replayed_at IS NULL) AS dead,
-             kind = 'repeat' AND EXISTS (SELECT 1 FROM phoenix.event_log l WHERE l.event_id = m.event_id) AS id_logged
+             (kind = 'repeat' OR EXISTS (SELECT 1 FROM manifest r WHERE r.kind = 'repeat' AND r.event_id = m.event_id))
+               AND EXISTS (SELECT 1 FROM phoenix.event_log l WHERE l.event_id = m.event_id) AS id_logged
         FROM manifest m WHERE kind <> 'single')
     INSERT INTO problems
     SELECT '$tag', source, position, CASE WHEN logged AND dead THEN 'both' ELSE 'lost' END
@@ -228,6 +229,7 @@ check_round() { # check_round <round dir> <tag>
   psql -c "
     CREATE TEMP TABLE before_swipes AS SELECT event_id, employee_id, floor, n, day, employee_name, employee_department FROM reporting.swipes;
     CREATE TEMP TABLE before_latest AS SELECT event_id, employee_id, floor FROM reporting.swipe_latest;
+    SET client_min_messages = warning;
     SELECT phoenix.rebuild_projection('swipes'); SELECT phoenix.rebuild_projection('swipe_latest');
     INSERT INTO problems SELECT '$tag', 'swipes', event_id, 'differs from its rebuild' FROM (
       (TABLE before_swipes EXCEPT ALL SELECT event_id, employee_id, floor, n, day, employee_name, employee_department FROM reporting.swipes)
