@@ -152,7 +152,8 @@ for rn in range(1, rounds + 1):
             src = 'r%d-e%d' % (rn, call)
             for i in range(k):
                 text, eid, rep = element('t', rn)
-                env = json.loads(text) if '\\u0000' not in text and '\\ud800' not in text and '1e999999' not in text else None
+                try: env = json.loads(text) if '\\u0000' not in text and '\\ud800' not in text and '1e999999' not in text else None
+                except (RecursionError, ValueError): env = None
                 if not isinstance(env, dict) or not isinstance(env.get('payload'), (dict, str)) or not isinstance(env.get('type'), str):
                     env = {'type': 'swipe', 'payload': {'employeeId': 'E1', 'n': '1' if rn >= 2 else 1}, 'event_id': new_id()}
                 eid = env.get('event_id') or new_id()
