@@ -333,6 +333,8 @@ phoenix_replay_dead_letters(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		eff;
 
+		CHECK_FOR_INTERRUPTS();
+
 		items[i].dead_letter_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 		items[i].event_type = SPI_getvalue(tup, td, 2);
 		items[i].event_id = SPI_getvalue(tup, td, 3);
@@ -1356,6 +1358,7 @@ batch_read_fast(BatchState *bs, text *events)
 
 			if (!batch_element_fast(bs, &c))
 				c.p = batch_element_slow(bs, events, elem, c.end);
+			CHECK_FOR_INTERRUPTS();
 			ch = jsonfast_peek(&c);
 			c.p++;
 			if (ch == ']')

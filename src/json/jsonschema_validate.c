@@ -243,6 +243,7 @@ validate_object(ValidateState *st, SchemaNode *n, JsonbContainer *obj, const Pat
 		SchemaProp *p = NULL;
 		PathSeg		seg;
 
+		CHECK_FOR_INTERRUPTS();
 		while (j < n->nprops &&
 			   jsonschema_key_cmp(n->props[j].name, n->props[j].namelen,
 								  k.val.string.val, k.val.string.len) < 0)

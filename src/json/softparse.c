@@ -7,8 +7,9 @@
 #include "postgres.h"
 
 #include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
@@ -95,6 +96,7 @@ softparse_json_shape(const char *s, int len, char **reason, int *sqlerrcode)
 		}
 		else if (c == '{' || c == '[')
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (++depth > SOFTPARSE_MAX_JSON_DEPTH)
 			{
 				*sqlerrcode = ERRCODE_STATEMENT_TOO_COMPLEX;
@@ -361,6 +363,7 @@ softparse_sanitize(const char *bytes, int len, bool *changed)
 	{
 		int			ok = valid_prefix_length(bytes + i, len - i);
 
+		CHECK_FOR_INTERRUPTS();
 		appendBinaryStringInfo(&buf, bytes + i, ok);
 		i += ok;
 		if (i < len)
