@@ -210,22 +210,26 @@ check_round() { # check_round <round dir> <tag>
   # every input exactly once: log (by source and position), pending dead
   # letter, or (repeats) the log holds its id
   psql -c "
-    WITH m AS (
-      SELECT m.*, EXISTS (SELECT 1 FROM phoenix.event_log l WHERE l.source = m.source AND l.source_position = m.position) AS logged,
-             EXISTS (SELECT 1 FROM phoenix.dead_letters d WHERE d.source = m.source AND d.source_position = m.position
-                        AND d.replayed_at IS NULL) AS dead,
-             (kind = 'repeat' OR EXISTS (SELECT 1 FROM manifest r WHERE r.kind = 'repeat' AND r.event_id = m.event_id))
-               AND EXISTS (SELECT 1 FROM phoenix.event_log l WHERE l.event_id = m.event_id) AS id_logged
-        FROM manifest m WHERE kind <> 'single')
+    WITH logged AS (SELECT DISTINCT source, source_position FROM phoenix.event_log),
+         dead AS (SELECT DISTINCT source, source_position FROM phoenix.dead_letters WHERE replayed_at IS NULL),
+         repeated AS (SELECT DISTINCT event_id FROM manifest WHERE kind = 'repeat'),
+         m AS (
+      SELECT m.*, l.source IS NOT NULL AS logged, d.source IS NOT NULL AS dead,
+             r.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM phoenix.event_ids i WHERE i.event_id = m.event_id) AS id_logged
+        FROM manifest m
+        LEFT JOIN logged l ON l.source = m.source AND l.source_position = m.position
+        LEFT JOIN dead d ON d.source = m.source AND d.source_position = m.position
+        LEFT JOIN repeated r ON r.event_id = m.event_id
+       WHERE m.kind <> 'single')
     INSERT INTO problems
     SELECT '$tag', source, position, CASE WHEN logged AND dead THEN 'both' ELSE 'lost' END
       FROM m WHERE (logged AND dead) OR NOT (logged OR dead OR id_logged)"
   # single emits: logged under their id and source, or refused with nothing left
   psql -c "
     INSERT INTO problems
-    SELECT '$tag', m.source, m.position, 'single emit left a dead letter'
-      FROM manifest m WHERE kind = 'single'
-       AND EXISTS (SELECT 1 FROM phoenix.dead_letters d WHERE d.source = m.source)"
+    SELECT '$tag', m.source, min(m.position), 'single emit left a dead letter'
+      FROM manifest m JOIN (SELECT DISTINCT source FROM phoenix.dead_letters) d ON d.source = m.source
+     WHERE kind = 'single' GROUP BY m.source"
   # projections: equal to their rebuild, and (events) to a plain recomputation
   psql -c "
     CREATE TEMP TABLE before_swipes AS SELECT event_id, employee_id, floor, n, day, employee_name, employee_department FROM reporting.swipes;
