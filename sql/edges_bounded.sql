@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_edges_bounded;
+CREATE DATABASE regress_edges_bounded;
+\c regress_edges_bounded
+\set ECHO all
 -- Bounded work on hostile input: a CSV header is at most 1,600 columns and
 -- its duplicates are found without comparing every pair; a JSON Schema
 -- "pattern" has a cost budget (back-references and oversized patterns are

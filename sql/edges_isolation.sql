@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_edges_isolation;
+CREATE DATABASE regress_edges_isolation;
+\c regress_edges_isolation
+\set ECHO all
 -- Per-element isolation ("Guarantees at the edges"): an event whose own
 -- writes fail -- a key too large for an index, a value a projection's column
 -- cannot hold after a compatibility => 'none' change -- is dead-lettered with
