@@ -8,6 +8,9 @@
 #include <sys/time.h>
 
 #include "common/guc.h"
+#include "access/nbtree.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -57,6 +60,12 @@
 #define EMIT_CHUNK_KEEP		(8 * 1024 * 1024)
 
 static MemoryContext spare_chunk_cxt = NULL;
+/* The largest btree index entry (nbtree.h's BTMaxItemSize, for our page size). */
+#define KEY_INDEX_MAX \
+	MAXALIGN_DOWN((BLCKSZ - MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
+									 3 * sizeof(ItemPointerData)) - \
+				   MAXALIGN(sizeof(BTPageOpaqueData))) / 3)
+
 /* Longest caller-supplied event id. */
 #define EVENT_ID_MAX		200
 
@@ -99,6 +108,7 @@ static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
 static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
 static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
 static bool entity_key(EmitItem *item, bool raise);
+static bool key_fits_index(const char *key);
 static void build_assertions(EmitItem *items, int nitems, bool raise);
 static void build_assertion(EmitItem *item);
 static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
@@ -917,7 +927,38 @@ entity_key(EmitItem *item, bool raise)
 		return false;
 	}
 	item->key = jsonfast_scalar_text(v);
+	if (!key_fits_index(item->key))
+	{
+		refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+			   "Entity keys are indexed: use a shorter identifier (or a hash of this one).",
+			   "key of event type \"%s\" (entity \"%s\") is %zu bytes, too large for an index entry (at most %d bytes as stored)",
+			   type->name, type->entity, strlen(item->key), (int) KEY_INDEX_MAX);
+		return false;
+	}
 	return true;
+}
+
+/*
+ * Could a key go into a btree index?  Only a key that is certainly too large
+ * is refused: one whose stored form (compressed, as index_form_tuple would
+ * compress it) alone exceeds the largest index entry.  Keys near the limit,
+ * and the other indexed columns, are left to the write (and to per-element
+ * isolation when it fails).  Short keys cost a strlen.
+ */
+static bool
+key_fits_index(const char *key)
+{
+	size_t		len = strlen(key);
+	text	   *t;
+	Datum		compressed;
+	Size		stored;
+
+	if (len + VARHDRSZ + sizeof(IndexTupleData) <= KEY_INDEX_MAX)
+		return true;
+	t = cstring_to_text_with_len(key, (int) len);
+	compressed = toast_compress_datum(PointerGetDatum(t), default_toast_compression);
+	stored = DatumGetPointer(compressed) ? VARSIZE(DatumGetPointer(compressed)) : VARSIZE(t);
+	return MAXALIGN(sizeof(IndexTupleData) + stored) <= KEY_INDEX_MAX;
 }
 
 /*
