@@ -95,16 +95,31 @@ const EmitSchemaErrorsPlugin = makeWrapResolversPlugin({
 });
 
 // A subscription's events: announcements of (key, change_seq) pairs from the
-// live-rows trigger.  Each is read back as the subscriber; rows changed again
-// since are skipped (their own announcement follows), and an announcement
-// with nothing left yields nothing.
+// live-rows trigger, one per row.  The announcements of one transaction
+// arrive together (one read from the socket): those already queued are taken
+// as one batch, read back as the subscriber in one query, and sent as one
+// message.  Rows changed again since are skipped (their own announcement
+// follows); a batch with nothing left sends nothing.
+const BATCH_MAX = 1000;
+const NOTHING_QUEUED = Symbol('nothing queued');
+const afterQueued = () => new Promise(resolve => setImmediate(resolve, NOTHING_QUEUED));
+
 function liveRowsIterator(inner, read) {
+  let pending = null; // a pull that lost the race against afterQueued
+  const pull = () => { const p = pending || inner.next(); pending = null; return p; };
   return {
     async next() {
       for (;;) {
-        const step = await inner.next();
+        const step = await pull();
         if (step.done) return step;
-        const rows = await read(step.value);
+        const batch = [step.value];
+        while (batch.length < BATCH_MAX) {
+          const p = pull();
+          const more = await Promise.race([p, afterQueued()]);
+          if (more === NOTHING_QUEUED || more.done) { pending = p; break; }
+          batch.push(more.value);
+        }
+        const rows = await read(batch);
         if (rows.length > 0) return { done: false, value: rows };
       }
     },
@@ -147,11 +162,17 @@ const LiveRowsPlugin = makeExtendSchemaPlugin((build, options) => {
             // as the subscriber: refused unless they may read the table
             const { rows: [{ channel }] } = await pgClient.query(
               'select api.live_rows_channel($1) as channel', [projection]);
-            return liveRowsIterator(pubsub.asyncIterator(channel), async announced => {
-              if (!announced || !Array.isArray(announced.k)) return [];
+            return liveRowsIterator(pubsub.asyncIterator(channel), async batch => {
+              const keys = [];
+              const seqs = [];
+              for (const a of batch) {
+                if (!a || !Array.isArray(a.k) || !Array.isArray(a.s)) continue;
+                keys.push(...a.k);
+                seqs.push(...a.s);
+              }
+              if (keys.length === 0) return [];
               const { rows } = await pgClient.query(
-                'select api.live_rows($1, $2::text[], $3::bigint[]) as row',
-                [projection, announced.k, announced.s]);
+                'select api.live_rows($1, $2::text[], $3::bigint[]) as row', [projection, keys, seqs]);
               return rows.map(r => camelKeys(build.inflection, r.row));
             });
           },
