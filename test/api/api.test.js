@@ -95,7 +95,7 @@ test('story 1 through GraphQL: Finance Mon–Tue, Accounting Wed–Fri', async (
   const asOf = await data(`{
       tue: entityAsOf(entity: "employee", key: "S1", validAt: "2025-03-11T12:00:00Z")
       thu: entityAsOf(entity: "employee", key: "S1", validAt: "2025-03-13T12:00:00Z")
-      entityHistory(entity: "employee", key: "S1") { nodes { validFrom validTo attributes } } }`, { as: admin });
+      entityHistory(entity: "employee", key: "S1") { nodes { validFrom validTo attributes } } }`, { as: reader });
   assert.equal(asOf.tue.department, 'Finance');
   assert.equal(asOf.thu.department, 'Accounting');
   assert.deepEqual(asOf.entityHistory.nodes.map(n => [n.validFrom, n.validTo, n.attributes.department]), [
