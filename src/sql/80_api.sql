@@ -11,10 +11,11 @@
 --
 -- Live rows: a subscriber to a projection gets its inserted and changed rows
 -- after commit.  Subscribing attaches a row trigger to the projection's
--- table (once: tables nobody watches pay nothing); the trigger NOTIFYs the
--- changed rows' keys and change numbers, which are transactional (a rolled
--- back change is never announced), and the API reads the rows back as the
--- subscriber, so a NOTIFY never carries data past the grants.
+-- table (once: tables nobody watches pay nothing); at commit the
+-- transaction's changed rows are announced by NOTIFY, keys and change
+-- numbers only, which is transactional (a rolled-back change is never
+-- announced), and the API reads the rows back as the subscriber, so a
+-- NOTIFY never carries data past the grants.
 -- ---------------------------------------------------------------------------
 
 -- The API's login and the role of requests without a token.  The login is
@@ -139,28 +140,16 @@ GRANT SELECT ON ALL TABLES IN SCHEMA api TO phoenix_reader, phoenix_writer, phoe
 
 -- ---- live rows ---------------------------------------------------------------
 
--- Row trigger of a watched projection table: announce the row's key and
--- change number on channel phoenix_live_rows_<table oid>.  Writes of a
--- rebuild or of the first fill (both report COPY progress for the table) are
--- not news, and would be one notification per row of the table.
+-- Row trigger of a watched projection table (src/projection/live_rows.c):
+-- collects the row's key (the column named by its argument) and change_seq;
+-- just before commit the transaction's rows go out as NOTIFY
+-- phoenix_live_rows_<table oid>, payloads {"k":[keys],"s":[change_seqs]}.
+-- Writes of a rebuild or of the first fill are not news.
 CREATE FUNCTION phoenix.live_rows_notify()
   RETURNS trigger
-  LANGUAGE plpgsql
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_stat_get_progress_info('COPY') p
-              WHERE p.pid = pg_backend_pid() AND p.relid = TG_RELID) THEN
-    RETURN NULL;
-  END IF;
-  PERFORM pg_notify('phoenix_live_rows_' || TG_RELID::oid,
-                    json_build_object('k', json_build_array(to_jsonb(NEW) ->> TG_ARGV[0]),
-                                      's', json_build_array(NEW.change_seq))::text);
-  RETURN NULL;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'phoenix_live_rows_notify' LANGUAGE C;
 COMMENT ON FUNCTION phoenix.live_rows_notify() IS
-  'Phoenix: row trigger of a watched projection table: NOTIFY phoenix_live_rows_<oid> with the row''s key and change_seq';
+  'Phoenix: row trigger of a watched projection table: announces the changed rows'' keys and change_seq after commit (NOTIFY phoenix_live_rows_<oid>)';
 
 -- Watch a projection: attach the trigger (once) and return its channel.
 -- Callable by every Phoenix role through api.live_rows_channel, which checks
