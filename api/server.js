@@ -9,6 +9,8 @@
 //   PHOENIX_API_PORT     default 5480
 //   PHOENIX_API_HOST     default 127.0.0.1
 //   PHOENIX_API_EXPORT_SCHEMA  write the generated schema (SDL) to this file
+//   PHOENIX_API_ALLOW_EXPLAIN=1  answer X-PostGraphile-Explain: on with the
+//                        SQL and plans (debugging; never on a public server)
 'use strict';
 
 const http = require('http');
@@ -31,6 +33,7 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(`PHOENIX_API_PORT
 const middleware = postgraphile(databaseUrl, SCHEMAS, postgraphileOptions({
   jwtSecret,
   exportSchema: process.env.PHOENIX_API_EXPORT_SCHEMA,
+  allowExplain: process.env.PHOENIX_API_ALLOW_EXPLAIN === '1',
 }));
 const server = http.createServer(middleware);
 // WebSocket upgrades are refused (405) until the server is enhanced: do it

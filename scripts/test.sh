@@ -95,7 +95,7 @@ api_suite() {
   port=$(free_port)
   secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
   DATABASE_URL="postgres://phoenix_api@127.0.0.1:$PGPORT/$db" PHOENIX_JWT_SECRET=$secret \
-    PHOENIX_API_PORT=$port node api/server.js >"$OUT/api_server.log" 2>&1 &
+    PHOENIX_API_PORT=$port PHOENIX_API_ALLOW_EXPLAIN=1 node api/server.js >"$OUT/api_server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q 'listening on' "$OUT/api_server.log" && break

@@ -28,7 +28,7 @@ function handleErrors(errors) {
   });
 }
 
-function postgraphileOptions({ jwtSecret, exportSchema }) {
+function postgraphileOptions({ jwtSecret, exportSchema, allowExplain }) {
   return {
     pluginHook: makePluginHook([PgPubsub]),
     subscriptions: true,
@@ -45,6 +45,9 @@ function postgraphileOptions({ jwtSecret, exportSchema }) {
     pgSettings: makePgSettings(jwtSecret),
     handleErrors,
     showErrorStack: false,
+    // with X-PostGraphile-Explain: on, the SQL and its plan come back in
+    // the response (a debugging aid, off unless asked for)
+    allowExplain: Boolean(allowExplain),
     graphiql: true,
     enhanceGraphiql: true,
     // a 1,000-event batch is more than the default 100 kB

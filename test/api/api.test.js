@@ -253,3 +253,16 @@ test('a subscription to an unknown projection is refused', async () => {
   assert.ok(m, 'no answer');
   assert.match(JSON.stringify(refusal(m)), /does not exist/);
 });
+
+test('an equality filter on a key compares under COLLATE "C" and uses the key index', async () => {
+  // last: the earlier tests filled the table (over 1,000 rows, 5 of S1)
+  await withDb(db => db.query('ANALYZE reporting.presence_report'));
+  const { status, body } = await gql('{ allPresenceReports(filter: {employeeId: {equalTo: "S1"}}) { nodes { eventId } } }',
+    { as: reader, explain: true });
+  assert.equal(status, 200);
+  assert.equal(body.data.allPresenceReports.nodes.length, 5);
+  const explained = body.explain.find(e => /presence_report/.test(e.query));
+  assert.ok(explained, JSON.stringify(body.explain));
+  assert.match(explained.query, /COLLATE "C"\) = /);
+  assert.match(explained.plan, /Index.*presence_report_employee_id_effective_at_idx/);
+});

@@ -31,9 +31,10 @@ function token(claims, secret = SECRET) {
 const tokenFor = role => token({ role, exp: Math.floor(Date.now() / 1000) + 3600 });
 
 // POST one operation; resolves to { status, body } (body: data/errors).
-async function gql(query, { variables, as } = {}) {
+async function gql(query, { variables, as, explain } = {}) {
   const headers = { 'content-type': 'application/json' };
   if (as) headers.authorization = `Bearer ${as}`;
+  if (explain) headers['x-postgraphile-explain'] = 'on';
   const res = await fetch(URL_, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   return { status: res.status, body: await res.json() };
 }
