@@ -592,7 +592,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 	}
 	/* a payload about a forgotten key loses its PII before anything keeps it */
 	{
-		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload);
+		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload, item->effective_at);
 
 		if (scrubbed)
 			item->payload = scrubbed;

@@ -966,6 +966,11 @@ create_partition_if_missing(TimestampTz ts, int months_ahead)
 	SPI_connect();
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create event log partition %s", name);
+	/* its own index, not one of the partitioned table (see 21_event_log.sql) */
+	sql = psprintf("CREATE INDEX %s ON %s.%s (position) WITH (deduplicate_items = off)",
+				   quote_identifier(psprintf("%s_position", name)), PHOENIX_SCHEMA, quote_identifier(name));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not index event log partition %s", name);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
