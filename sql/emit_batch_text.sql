@@ -12,7 +12,7 @@ CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 SELECT phoenix.create_event_type('reading', '{"type":"object","required":["v"],"properties":{"v":{"type":"number"},"s":{"type":"string"}}}');
 -- a literal goes to the text form, a jsonb value to the jsonb form
-SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit_batch' ORDER BY 1;
+SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit_batch' AND p.pronamespace = 'phoenix'::regnamespace ORDER BY 1;
 
 CREATE TABLE batch (b text);
 INSERT INTO batch VALUES ($$[
