@@ -49,9 +49,12 @@ got=$(q -c "SELECT string_agg(sensor, ',' ORDER BY value) FROM reporting.reading
 [ "$(q -c "SELECT string_agg(payload->>'sensor', ',' ORDER BY position) FROM phoenix.event_log
            WHERE source = 'kafka:poison'")" = "S1,S3,S5,S7" ] || fail "the log holds a poison message"
 q -c "SELECT source_position, sqlstate, left(reason, 80) FROM phoenix.dead_letters WHERE source = 'kafka:poison' ORDER BY 1"
-[ "$(q -c "SELECT string_agg(source_position || ' ' || sqlstate, ',' ORDER BY source_position)
+# the \u0000 escape may be refused by the payload's parse (22P02) or by a
+# text column (22P05): either way it is that message's own dead letter
+[ "$(q -c "SELECT string_agg(source_position || ' ' || CASE WHEN sqlstate IN ('22P02', '22P05') AND reason ~ 'u0000'
+                                                            THEN 'nul' ELSE sqlstate END, ',' ORDER BY source_position)
            FROM phoenix.dead_letters WHERE source = 'kafka:poison'")" = \
-  "poison/0/1 54000,poison/0/3 22P05,poison/0/5 22P02" ] || fail "dead letters"
+  "poison/0/1 54000,poison/0/3 nul,poison/0/5 22P02" ] || fail "dead letters"
 [ "$(q -c "SELECT count(*) FROM phoenix.dead_letters WHERE source = 'kafka:poison'
            AND (reason = '' OR raw IS NULL OR event_type <> 'reading.taken')")" = 0 ] ||
   fail "dead letters need a reason, the raw message and the event type"
