@@ -41,6 +41,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -94,9 +95,15 @@ PG_FUNCTION_INFO_V1(phoenix_create_publication);
 PG_FUNCTION_INFO_V1(phoenix_drop_publication);
 PG_FUNCTION_INFO_V1(phoenix_kafka_outbox_capture);
 
-static Publisher *publisher_start(MemoryContext parent, int32 id, const char *projection,
+static Publisher *publisher_try_start(MemoryContext parent, int32 id, const char *projection,
+									  const char *topic, const char *brokers, Jsonb *options,
+									  const char *fingerprint, int wake_fd);
+static Publisher *publisher_start(MemoryContext cxt, int32 id, const char *projection,
 								  const char *topic, const char *brokers, Jsonb *options,
 								  const char *fingerprint, int wake_fd);
+static void prepare_state_plans(void);
+static void record_error(int32 id, const char *error);
+static void record_state(int32 id, int64 sent, int64 last_position, const char *error);
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 static bool publish_send(Publisher *p);
 static bool publish_collect(Publisher *p);
@@ -322,6 +329,8 @@ publish_reload(MemoryContext cxt, int wake_fd)
 	List	   *fresh = NIL;
 	ListCell   *lc;
 	int			ret;
+	SPITupleTable *table;
+	uint64		nrows;
 	MemoryContext old;
 
 	if (!OidIsValid(get_relname_relid("kafka_publications", get_namespace_oid(PHOENIX_SCHEMA, true))))
@@ -332,11 +341,14 @@ publish_reload(MemoryContext cxt, int wake_fd)
 					  true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	/* kept: recording a publication that cannot start runs statements */
+	table = SPI_tuptable;
+	nrows = SPI_processed;
 	old = MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < nrows; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = table->vals[i];
+		TupleDesc	desc = table->tupdesc;
 		char	   *fingerprint = SPI_getvalue(tup, desc, 6);
 		Publisher  *running = NULL;
 		bool		isnull;
@@ -345,13 +357,14 @@ publish_reload(MemoryContext cxt, int wake_fd)
 			if (strcmp(((Publisher *) lfirst(lc))->fingerprint, fingerprint) == 0)
 				running = (Publisher *) lfirst(lc);
 		if (running == NULL)
-			running = publisher_start(cxt,
-									  DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
-									  SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-									  SPI_getvalue(tup, desc, 4),
-									  DatumGetJsonbP(SPI_getbinval(tup, desc, 5, &isnull)),
-									  fingerprint, wake_fd);
-		fresh = lappend(fresh, running);
+			running = publisher_try_start(cxt,
+										  DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
+										  SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
+										  SPI_getvalue(tup, desc, 4),
+										  DatumGetJsonbP(SPI_getbinval(tup, desc, 5, &isnull)),
+										  fingerprint, wake_fd);
+		if (running != NULL)
+			fresh = lappend(fresh, running);
 	}
 	foreach(lc, publishers)
 	{
@@ -370,12 +383,55 @@ publish_reload(MemoryContext cxt, int wake_fd)
 	return publishers != NIL;
 }
 
-/* A producer in its own context (the client dies with it). */
+/*
+ * Start a publication's producer in a subtransaction of the reload.  When
+ * that fails (options written into the catalog directly that Phoenix
+ * refuses, brokers librdkafka cannot read), the reason goes to
+ * publication_status and the rest of the worker runs on: one bad row never
+ * stops it.  It is tried again at the next configuration change.
+ */
 static Publisher *
-publisher_start(MemoryContext parent, int32 id, const char *projection, const char *topic,
+publisher_try_start(MemoryContext parent, int32 id, const char *projection, const char *topic,
+					const char *brokers, Jsonb *options, const char *fingerprint, int wake_fd)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	MemoryContext cxt = AllocSetContextCreate(parent, "phoenix kafka publisher", ALLOCSET_SMALL_SIZES);
+	Publisher  *volatile p = NULL;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		p = publisher_start(cxt, id, projection, topic, brokers, options, fingerprint, wake_fd);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+	if (edata == NULL)
+		return p;
+	MemoryContextDelete(cxt);
+	ereport(LOG,
+			(errmsg("phoenix kafka: publication %d cannot start: %s", id, edata->message)));
+	record_error(id, edata->message);
+	FreeErrorData(edata);
+	return NULL;
+}
+
+/* A producer in its own context `cxt` (the client dies with it). */
+static Publisher *
+publisher_start(MemoryContext cxt, int32 id, const char *projection, const char *topic,
 				const char *brokers, Jsonb *options, const char *fingerprint, int wake_fd)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "phoenix kafka publisher", ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Publisher  *p = palloc0(sizeof(Publisher));
 	char	   *what = psprintf("publication of projection \"%s\" to topic \"%s\"", projection, topic);
@@ -387,11 +443,12 @@ publisher_start(MemoryContext parent, int32 id, const char *projection, const ch
 	p->projection = pstrdup(projection);
 	p->topic = pstrdup(topic);
 	p->fingerprint = pstrdup(fingerprint);
-	/* idempotence keeps each partition's order and drops broker-side repeats */
-	opts = list_make2(makeDefElem("enable.idempotence", (Node *) makeString("true"), -1),
-					  makeDefElem("linger.ms", (Node *) makeString("5"), -1));
+	/* our default first, so that the publication's options override it */
+	opts = list_make1(makeDefElem("linger.ms", (Node *) makeString("5"), -1));
 	opts = list_concat(opts, kafka_options_from_jsonb(options, what, false));
 	conf = kafka_make_conf(brokers, opts, what);
+	/* idempotence keeps each partition's order and drops broker-side repeats */
+	kafka_conf_set_internal(conf, "enable.idempotence", "true");
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
 	p->client = kafka_client_create(RD_KAFKA_PRODUCER, conf, cxt, what);
 	p->client->owner = p;
@@ -608,30 +665,13 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 {
 	MemoryContext caller;
 	Datum	   *positions = palloc(sizeof(Datum) * Max(1, n));
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		args[1];
 	int			ret;
 
 	for (int i = 0; i < n; i++)
 		positions[i] = Int64GetDatum(rows[i].position);
 	caller = kafka_txn_begin();
-	if (plan_delete == NULL)
-	{
-		plan_delete = phoenix_prepare_kept("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
-								   1, (Oid[]) {INT8ARRAYOID}, "the outbox delete");
-		plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_publication_state AS s"
-								  " (publication_id, sent, last_position, last_sent_at, last_error, last_error_at)"
-								  " SELECT publication_id, $2, $3, CASE WHEN $2 > 0 THEN now() END,"
-								  "        $4, CASE WHEN $4 IS NOT NULL THEN now() END"
-								  "   FROM phoenix.kafka_publications WHERE publication_id = $1"
-								  " ON CONFLICT (publication_id) DO UPDATE SET"
-								  "  sent = s.sent + excluded.sent,"
-								  "  last_position = coalesce(excluded.last_position, s.last_position),"
-								  "  last_sent_at = coalesce(excluded.last_sent_at, s.last_sent_at),"
-								  "  last_error = coalesce(excluded.last_error, s.last_error),"
-								  "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-								  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, "the publication state");
-	}
+	prepare_state_plans();
 	if (n > 0)
 	{
 		args[0] = PointerGetDatum(construct_array(positions, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -639,15 +679,65 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	}
-	args[0] = Int32GetDatum(p->id);
-	args[1] = Int64GetDatum(n);
-	args[2] = n > 0 ? Int64GetDatum(rows[n - 1].position) : (Datum) 0;
-	nulls[2] = n > 0 ? ' ' : 'n';
-	args[3] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[3] = error ? ' ' : 'n';
-	ret = SPI_execute_plan(plan_state, args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	record_state(p->id, n, n > 0 ? rows[n - 1].position : -1, error);
 	kafka_txn_commit(caller);
 }
 
+/* A publication that cannot start: its reason, in the caller's transaction. */
+static void
+record_error(int32 id, const char *error)
+{
+	prepare_state_plans();
+	record_state(id, 0, -1, error);
+}
+
+/*
+ * Upsert a publication's state (inside SPI): `sent` more rows up to
+ * `last_position` (-1: none), and `error` if not NULL, redacted (readers of
+ * publication_status must not see credentials librdkafka quotes).
+ */
+static void
+record_state(int32 id, int64 sent, int64 last_position, const char *error)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char		redacted[1024];
+	int			ret;
+
+	args[0] = Int32GetDatum(id);
+	args[1] = Int64GetDatum(sent);
+	args[2] = Int64GetDatum(last_position);
+	nulls[2] = last_position >= 0 ? ' ' : 'n';
+	if (error != NULL)
+	{
+		strlcpy(redacted, error, sizeof(redacted));
+		kafka_redact(redacted, sizeof(redacted), NULL, 0);
+		args[3] = CStringGetTextDatum(redacted);
+	}
+	else
+		nulls[3] = 'n';
+	ret = SPI_execute_plan(plan_state, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+}
+
+static void
+prepare_state_plans(void)
+{
+	if (plan_delete != NULL)
+		return;
+	plan_delete = phoenix_prepare_kept("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
+									   1, (Oid[]) {INT8ARRAYOID}, "the outbox delete");
+	plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_publication_state AS s"
+									  " (publication_id, sent, last_position, last_sent_at, last_error, last_error_at)"
+									  " SELECT publication_id, $2, $3, CASE WHEN $2 > 0 THEN now() END,"
+									  "        $4, CASE WHEN $4 IS NOT NULL THEN now() END"
+									  "   FROM phoenix.kafka_publications WHERE publication_id = $1"
+									  " ON CONFLICT (publication_id) DO UPDATE SET"
+									  "  sent = s.sent + excluded.sent,"
+									  "  last_position = coalesce(excluded.last_position, s.last_position),"
+									  "  last_sent_at = coalesce(excluded.last_sent_at, s.last_sent_at),"
+									  "  last_error = coalesce(excluded.last_error, s.last_error),"
+									  "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
+									  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, "the publication state");
+}

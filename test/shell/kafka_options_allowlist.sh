@@ -54,7 +54,8 @@ done
 # 2. publications and foreign servers go through the same list
 q -q <<'SQL'
 SELECT phoenix.create_entity('thing', 'id', '{"n":"integer"}');
-SELECT phoenix.create_event_type('thing.seen', schema => '{"type":"object","required":["id"]}', refs => '{"id":"thing"}');
+SELECT phoenix.create_event_type('thing.seen',
+  schema => '{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}}', refs => '{"id":"thing"}');
 SELECT phoenix.create_projection('seen', source => 'thing.seen', columns => '{"id":"id"}');
 SQL
 refused 22023 "$(as_admin "SELECT phoenix.create_publication('seen', 'seen', '$KAFKA_BOOTSTRAP',

@@ -79,17 +79,18 @@ done
 
 # the statement timeout: a batch that cannot get its offsets' row lock ends
 # with the timeout recorded; released, the message lands
-q -q -c "CREATE TABLE public.lock_holder_ready (pid int)"
-psql -X -q -c "BEGIN" -c "SELECT 1 FROM phoenix.kafka_offsets FOR UPDATE" \
-  -c "INSERT INTO public.lock_holder_ready SELECT pg_backend_pid()" \
+release_lock() {
+  psql -X -q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kafka_lock_holder'" >/dev/null 2>&1 || true
+}
+trap 'release_lock; psql -X -q -c "SELECT phoenix.drop_publication(projection, topic) FROM phoenix.kafka_publications" >/dev/null 2>&1; kafka_subscriptions_cleanup' EXIT
+PGAPPNAME=kafka_lock_holder psql -X -q -c "BEGIN" -c "SELECT 1 FROM phoenix.kafka_offsets FOR UPDATE" \
   -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
 holder=$!
-wait_for 30 "SELECT count(*) = 1 FROM public.lock_holder_ready"
-wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = (SELECT pid FROM public.lock_holder_ready)
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'kafka_lock_holder'
                AND query LIKE '%pg_sleep%'"
 printf 'late\t{"id":"B99","n":99}\n' | kafka_produce worker_role
 wait_for 60 "SELECT last_error LIKE '%statement timeout%' FROM phoenix.kafka_subscription_state WHERE subscription = 'worker_role'"
-q -q -c "SELECT pg_terminate_backend(pid) FROM public.lock_holder_ready" >/dev/null
+release_lock
 wait "$holder" 2>/dev/null || true
 wait_for 90 "SELECT count(*) = 51 FROM phoenix.event_log WHERE source = 'kafka:worker_role'"
 [ -z "$(q -c "SELECT string_agg(fn, ',') FROM public.hostile_calls")" ] || fail "hostile objects called after restart"
