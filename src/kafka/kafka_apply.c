@@ -380,22 +380,36 @@ apply_in_subxact(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 
 /*
  * Whether an error belongs to the elements being applied rather than to
- * the server or the moment: not out of memory or disk (class 53), not a
- * shutdown or a cancel (57, except our own statement timeout), not an
- * I/O error (58), not a deadlock or serialization failure (40), which a
- * later attempt of the whole batch may not meet.
+ * the server or the moment (the same classes emit's own isolation treats
+ * as server-wide): not a connection or transaction state error (08, 25), a
+ * deadlock or serialization failure (40), a privilege or schema error (42),
+ * out of memory or disk (53), an object in use or a lock not available
+ * (55), a shutdown or a cancel (57, except our own statement timeout), an
+ * I/O or configuration error (58, F0), or corruption.  Those end the batch
+ * (a later attempt may not meet them); dead-lettering every message for
+ * them would lose the stream.
  */
 static bool
 element_error(ErrorData *edata)
 {
-	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		return kafka_timeout_expired();
-	return category != ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) &&
-		category != ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) &&
-		category != ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) &&
-		category != ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK);
+	switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+	{
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INVALID_TRANSACTION_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR):
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONFIG_FILE_ERROR):
+			return false;
+		default:
+			return edata->sqlerrcode != ERRCODE_DATA_CORRUPTED &&
+				edata->sqlerrcode != ERRCODE_INDEX_CORRUPTED;
+	}
 }
 
 /* A message whose own writes failed: a dead letter with the error. */
