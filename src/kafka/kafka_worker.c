@@ -637,6 +637,7 @@ worker_reload(uint32 generation)
 	SetCurrentStatementStartTimestamp();	/* see kafka_txn_begin */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	kafka_timeout_arm();
 	/* no extension or role, or one from before Kafka support: nothing to run */
 	if (!has_role || !OidIsValid(get_extension_oid("phoenix", true)) ||
 		!OidIsValid(get_relname_relid("kafka_subscriptions", get_namespace_oid(PHOENIX_SCHEMA, true))))
@@ -650,6 +651,7 @@ worker_reload(uint32 generation)
 		/* one publisher per database keeps each key's changes in order */
 		publishing = my_index == 0 && publish_reload(worker_cxt, wake_pipe[1]);
 	}
+	kafka_timeout_disarm();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(old);
