@@ -23,7 +23,9 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "forget/forget.h"
 #include "kafka/kafka.h"
+#include "kafka/kafka_publish.h"
 #include "kafka/kafka_worker.h"
 #include "common/phoenix.h"
 
@@ -494,5 +496,7 @@ kafka_timeout_expired(void)
 void
 KafkaInit(void)
 {
+	/* forget rewrites reporting rows: their pending outbox copies follow */
+	forget_register_scrubber("phoenix.kafka_outbox", publish_forget_scrub);
 	KafkaWorkerInit();
 }
