@@ -34,6 +34,13 @@ record() { # record <suite/name> <status>
 }
 selected() { [[ "$1" =~ $filter ]]; }
 
+# The folders of src/ are layers: none includes a higher one (no cycles).
+if selected layers; then
+  bash scripts/check_layers.sh >"$OUT/layers.log" 2>&1
+  rc=$?; record "source/layers" $rc
+  [ $rc = 0 ] || cat "$OUT/layers.log" >&2
+fi
+
 # pg_regress: one fresh database per file, so files never see each other's objects.
 log "pg_regress"
 rm -rf results regression.diffs regression.out
