@@ -26,6 +26,7 @@
 #include "utils/regproc.h"
 
 #include "timeline/catalog.h"
+#include "common/owner.h"
 #include "common/phoenix.h"
 
 typedef struct EntityCacheEntry
@@ -115,8 +116,10 @@ catalog_entity_by_id(int32 id, bool missing_ok)
 	int			ret;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
+	PhxAsOwner	as;
 
 	values[0] = Int32GetDatum(id);
+	phx_as_owner_begin(&as);
 	SPI_connect();
 	ret = SPI_execute_with_args("SELECT name FROM phoenix.entities WHERE entity_id = $1",
 								1, argtypes, values, NULL, true, 1);
@@ -125,6 +128,7 @@ catalog_entity_by_id(int32 id, bool missing_ok)
 	if (name)
 		name = MemoryContextStrdup(CurTransactionContext, name);
 	SPI_finish();
+	phx_as_owner_end(&as);
 	if (name == NULL)
 	{
 		if (missing_ok)
@@ -326,11 +330,14 @@ entity_load(const char *name)
 	Datum		values[1];
 	int			ret;
 	MemoryContext old;
+	PhxAsOwner	as;
 
 	if (!OidIsValid(phoenix_entities_relid()))
 		return NULL;
 
 	values[0] = CStringGetTextDatum(name);
+	/* as the owner: any role's first statement may need the catalog */
+	phx_as_owner_begin(&as);
 	SPI_connect();
 	ret = SPI_execute_with_args(
 								"SELECT e.entity_id, e.key_name, a.name, a.type::oid, a.pii, a.ref_entity "
@@ -390,6 +397,7 @@ entity_load(const char *name)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	phx_as_owner_end(&as);
 	return entity;
 }
 

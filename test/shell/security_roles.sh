@@ -67,9 +67,11 @@ for who in "$reader" "$writer" "$admin"; do
   first "$who" event_types_v "SELECT count(*) FROM phoenix.event_types_v"
   first "$who" subscription_status "SELECT count(*) FROM phoenix.subscription_status"
   first "$who" asof_join "SELECT count(*) FROM phoenix.asof_join('badge_holder',
-    \$\$SELECT 'H7'::text AS key, '2026-03-05'::timestamptz AS at\$\$)"
+    \$\$SELECT 'H7'::text AS key, '2026-03-05'::timestamptz AS at\$\$)
+    AS t(key text, at timestamptz, name text, team text)"
   first "$who" asof_join_lateral "SELECT count(*) FROM (VALUES (1)) v,
-    LATERAL phoenix.asof_join('badge_holder', \$\$SELECT 'H7'::text, now()\$\$)"
+    LATERAL phoenix.asof_join('badge_holder', \$\$SELECT 'H7'::text, now()\$\$)
+    AS t(key text, at timestamptz, name text, team text)"
   first "$who" entity_view "SELECT count(*) FROM phoenix_entity.badge_holder"
   first "$who" entity_at "SELECT count(*) FROM phoenix_entity.badge_holder_at('H7', '2026-03-05')"
   first "$who" reporting "SELECT count(*) FROM reporting.door_report"
