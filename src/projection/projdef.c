@@ -925,14 +925,13 @@ projdef_analyze_derive(ProjDef *def)
 		else if (q->hasSubLinks || q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs ||
 				 q->cteList != NIL)
 			why = "subqueries, aggregates, window and set-returning functions are not allowed";
-		else if (contain_volatile_functions((Node *) q->targetList))
-			why = "it calls a volatile function (one that may write, or give another value each time)";
 		if (why)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("derived column \"%s\" of projection \"%s\" is not allowed: %s",
 							names[0], def->name, why),
 					 errhint("A derived column is an immutable expression over the row, e.g. \"(effective_at AT TIME ZONE site_timezone)::date\".")));
+		/* what it may call: immutable built-ins only (42501 otherwise) */
 		derive_check_expr((Node *) linitial_node(TargetEntry, q->targetList)->expr, names[0], def->name);
 		typid = ps->resultDesc->attrs[0].atttypid;
 		if (typid == UNKNOWNOID)
