@@ -48,7 +48,7 @@ for f in sql/*.sql; do
   [ -e "$f" ] || continue
   t=$(basename "$f" .sql); selected "$t" || continue
   "$PG_REGRESS" --bindir="$PGBIN" --inputdir=. --outputdir=. --host="$PGHOST" --port="$PGPORT" \
-    --user=postgres --dbname="regress_$t" "$t" >"$OUT/regress_$t.log" 2>&1
+    --user=postgres --dbname=contrib_regression "$t" >"$OUT/regress_$t.log" 2>&1
   rc=$?; record "regress/$t" $rc
   [ $rc = 0 ] || cat regression.diffs 2>/dev/null | head -60 >&2
   mv regression.diffs "$OUT/regress_$t.diffs" 2>/dev/null || true
