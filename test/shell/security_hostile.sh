@@ -55,6 +55,8 @@ SELECT phoenix.create_entity('visitor', 'visitor_id', '{"name":"text","email":"t
   pii => '{name,email}');
 SELECT phoenix.put('visitor', 'V1', '{"name":"Mira","email":"mira@example.org","company":"Acme"}',
   valid_from => '2026-05-01');
+-- may read the history, but not run asof_join
+GRANT SELECT ON phoenix_entity.visitor_history TO $nouse;
 SELECT phoenix.create_event_type('visit.checked_in',
   schema => '{"type":"object","required":["visitorId","at"],
               "properties":{"visitorId":{"type":"string"},"at":{"type":"string","format":"date-time"},
