@@ -47,6 +47,8 @@ BEGIN
 END
 $reset$;
 REVOKE ALL ON SCHEMA phoenix, phoenix_entity, reporting FROM PUBLIC, phoenix_reader, phoenix_writer, phoenix_admin;
+-- (older versions gave readers every future table of reporting this way)
+ALTER DEFAULT PRIVILEGES IN SCHEMA reporting REVOKE ALL ON TABLES FROM phoenix_reader, phoenix_writer, phoenix_admin;
 REVOKE ALL ON FOREIGN DATA WRAPPER phoenix_kafka FROM PUBLIC;
 
 -- 2. Each role's list.  A role's list includes the one before it (an

@@ -18,6 +18,7 @@ docs/security.md while README has none), lists every object Phoenix created
 usage: role_matrix.py ROOT sweep|fresh reader=LOGIN writer=LOGIN admin=LOGIN login=LOGIN
 Prints one line per failure and exits 1 if there is any.
 """
+import concurrent.futures
 import fnmatch
 import os
 import re
@@ -192,7 +193,7 @@ def sweep(root, logins):
 def fresh(root, logins):
     rows, default = role_table(root)
     objects = catalog("postgres")
-    failures, probes = [], 0
+    jobs = []
     for kind, name, detail, column in objects:
         if kind in ("schema", "fdw") or detail == "internal":
             continue			# the sweep covers them; they cannot be called or read
@@ -200,47 +201,52 @@ def fresh(root, logins):
         if grants is None:
             continue			# reported by the sweep
         for role, login in logins.items():
-            allowed = want(grants, role)
-            if kind == "fn":
-                args = name[name.index("(") + 1:-1]
-                # scalar subqueries: a strict function of constant NULLs would be folded
-                # away by the planner, and with it the EXECUTE check
-                nulls = ", ".join("(SELECT NULL::%s)" % a.strip() for a in split_args(args)) if args else ""
-                fn = name.split("(")[0]
-                call = ("SELECT count(*) FROM %s(%s)" if detail == "set" else "SELECT %s(%s)") % (fn, nulls)
-                # BEGIN reads no catalog: the call is the session's first real statement
-                cmds = ["BEGIN", call, "ROLLBACK"]
-                states = psql(login, *cmds)[1:2]
-                checks = [("EXECUTE", states[0])]
-            else:
-                sel = "SELECT 1 FROM %s LIMIT 0" % name if kind == "rel" else "SELECT last_value FROM %s" % name
-                cmds = [sel, "BEGIN"]
-                writes = []
-                if kind == "seq":
-                    writes = [("USAGE/nextval", "SELECT nextval(%s)" % lit(name)),
-                              ("UPDATE/setval", "SELECT setval(%s, 1000000000)" % lit(name))]
-                else:
-                    col = '"%s"' % column.replace('"', '""')
-                    writes = [("INSERT", "INSERT INTO %s DEFAULT VALUES" % name),
-                              ("UPDATE", "UPDATE %s SET %s = %s WHERE false" % (name, col, col)),
-                              ("DELETE", "DELETE FROM %s WHERE false" % name)]
-                    if detail in ("r", "p"):
-                        writes.append(("TRUNCATE", "TRUNCATE %s" % name))
-                cmds += [w[1] for w in writes] + ["ROLLBACK"]
-                states = psql(login, *cmds)
-                checks = [("SELECT", states[0])] + [(w[0], states[2 + i]) for i, w in enumerate(writes)]
-            for priv, state in checks:
-                probes += 1
-                ok_allowed = priv.split("/")[0] in allowed or (priv == "EXECUTE" and "EXECUTE" in allowed)
-                if state == "no-run":
-                    failures.append("%s %s as %s: %s did not run" % (kind, name, role, priv))
-                elif ok_allowed and state == "42501":
-                    failures.append("%s %s as %s: %s refused (42501) but the table allows it" % (kind, name, role, priv))
-                elif not ok_allowed and state is None:
-                    failures.append("%s %s as %s: %s succeeded but the table does not allow it" % (kind, name, role, priv))
-                elif not ok_allowed and state != "42501" and not (kind == "rel" and detail == "v" and priv != "SELECT"):
-                    failures.append("%s %s as %s: %s failed with %s, expected 42501" % (kind, name, role, priv, state))
-    return failures, probes
+            jobs.append((kind, name, detail, column, role, login, want(grants, role)))
+    # connections are independent: a few at a time
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda j: probe(*j), jobs))
+    failures = [f for r in results for f in r[0]]
+    return failures, sum(r[1] for r in results)
+
+
+def probe(kind, name, detail, column, role, login, allowed):
+    """One object, one role, one new connection: (failures, probes)."""
+    failures = []
+    if kind == "fn":
+        args = name[name.index("(") + 1:-1]
+        # scalar subqueries: a strict function of constant NULLs would be folded
+        # away by the planner, and with it the EXECUTE check
+        nulls = ", ".join("(SELECT NULL::%s)" % a.strip() for a in split_args(args)) if args else ""
+        fn = name.split("(")[0]
+        call = ("SELECT count(*) FROM %s(%s)" if detail == "set" else "SELECT %s(%s)") % (fn, nulls)
+        # BEGIN reads no catalog: the call is the session's first real statement
+        states = psql(login, "BEGIN", call, "ROLLBACK")[1:2]
+        checks = [("EXECUTE", states[0])]
+    else:
+        sel = "SELECT 1 FROM %s LIMIT 0" % name if kind == "rel" else "SELECT last_value FROM %s" % name
+        if kind == "seq":
+            writes = [("USAGE/nextval", "SELECT nextval(%s)" % lit(name)),
+                      ("UPDATE/setval", "SELECT setval(%s, 1000000000)" % lit(name))]
+        else:
+            col = '"%s"' % column.replace('"', '""')
+            writes = [("INSERT", "INSERT INTO %s DEFAULT VALUES" % name),
+                      ("UPDATE", "UPDATE %s SET %s = %s WHERE false" % (name, col, col)),
+                      ("DELETE", "DELETE FROM %s WHERE false" % name)]
+            if detail in ("r", "p"):
+                writes.append(("TRUNCATE", "TRUNCATE %s" % name))
+        states = psql(login, sel, "BEGIN", *[w[1] for w in writes], "ROLLBACK")
+        checks = [("SELECT", states[0])] + [(w[0], states[2 + i]) for i, w in enumerate(writes)]
+    for priv, state in checks:
+        ok_allowed = priv.split("/")[0] in allowed
+        if state == "no-run":
+            failures.append("%s %s as %s: %s did not run" % (kind, name, role, priv))
+        elif ok_allowed and state == "42501":
+            failures.append("%s %s as %s: %s refused (42501) but the table allows it" % (kind, name, role, priv))
+        elif not ok_allowed and state is None:
+            failures.append("%s %s as %s: %s succeeded but the table does not allow it" % (kind, name, role, priv))
+        elif not ok_allowed and state != "42501" and not (kind == "rel" and detail == "v" and priv != "SELECT"):
+            failures.append("%s %s as %s: %s failed with %s, expected 42501" % (kind, name, role, priv, state))
+    return failures, len(checks)
 
 
 def split_args(args):

@@ -115,4 +115,26 @@ PGDATABASE=$db python3 "$ROOT/test/security/role_matrix.py" "$ROOT" sweep \
   reader="$reader" writer="$writer" admin="$admin" login="$login" || fail "the sweep differs from the role table"
 PGDATABASE=$db python3 "$ROOT/test/security/role_matrix.py" "$ROOT" fresh \
   reader="$reader" writer="$writer" admin="$admin" login="$login" || fail "the fresh-session matrix differs from the role table"
+
+# ---- 4. an upgrade takes back what older versions granted ------------------
+# (every upgrade script ends with src/sql/90_grants.sql, the Makefile's rule)
+q >/dev/null <<SQL
+GRANT ALL ON reporting.door_report TO phoenix_admin;
+GRANT TRIGGER, REFERENCES ON reporting.door_report_fresh TO phoenix_writer;
+GRANT INSERT ON phoenix.event_log TO phoenix_writer;
+GRANT INSERT, UPDATE ON phoenix.dead_letters TO phoenix_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.event_types, phoenix.event_type_versions,
+  phoenix.kafka_subscriptions, phoenix.kafka_publications TO phoenix_admin;
+GRANT INSERT ON phoenix.kafka_outbox TO phoenix_writer;
+GRANT USAGE ON SEQUENCE phoenix.event_log_position_seq TO phoenix_writer;
+GRANT SELECT ON phoenix.kafka_publications TO phoenix_writer;
+GRANT EXECUTE ON FUNCTION phoenix.publish_reporting(name, name) TO PUBLIC;
+GRANT CREATE ON SCHEMA reporting TO phoenix_admin;
+SQL
+PGDATABASE=$db python3 "$ROOT/test/security/role_matrix.py" "$ROOT" sweep \
+  reader="$reader" writer="$writer" admin="$admin" login="$login" >/dev/null &&
+  fail "the sweep did not see the old grants"
+q -f "$ROOT/src/sql/90_grants.sql" >/dev/null
+PGDATABASE=$db python3 "$ROOT/test/security/role_matrix.py" "$ROOT" sweep \
+  reader="$reader" writer="$writer" admin="$admin" login="$login" || fail "an upgrade left older grants"
 echo ok
