@@ -808,7 +808,12 @@ fill_src(const char *tmpl, const char *src)
 	const char *at = strstr(tmpl, "%SRC%");
 	StringInfoData buf;
 
-	Assert(at != NULL);
+	/* only the owner writes the catalog, but a row changed by hand must not crash */
+	if (at == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("a row computation in phoenix.projections has no %%SRC%% placeholder"),
+				 errhint("Recreate the projection with phoenix.drop_projection and phoenix.create_projection.")));
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, tmpl, at - tmpl);
 	appendStringInfoString(&buf, src);

@@ -179,6 +179,12 @@ as_owner -c "UPDATE phoenix.event_type_versions SET key_field = 'id', sets = '[\
 try "$writer" 42P17 "an event type row whose sets is an array" "SELECT phoenix.emit('visitor.renamed', '{\"id\":\"V1\",\"name\":\"M\"}')"
 as_owner -c "UPDATE phoenix.event_type_versions SET sets = '{\"name\":\"name\"}', schema = '[1]' WHERE event_type = 'visitor.renamed'" >/dev/null
 try "$writer" 42P17 "an event type row whose schema is an array" "SELECT phoenix.emit('visitor.renamed', '{\"id\":\"V1\",\"name\":\"M\"}')"
+as_owner -c "CREATE TABLE saved AS SELECT name, row_lateral, row_join FROM phoenix.projections;
+              UPDATE phoenix.projections SET row_lateral = 'SELECT 1', row_join = 'SELECT 1' WHERE name = 'visits'" >/dev/null
+try "$writer" 42P17 "a row computation without its placeholder" \
+  "SET phoenix.rows_in_c = off; SELECT phoenix.emit('visit.checked_in', '{\"visitorId\":\"V1\",\"at\":\"2026-05-02T11:00:00Z\"}')"
+as_owner -c "UPDATE phoenix.projections p SET row_lateral = s.row_lateral, row_join = s.row_join
+              FROM saved s WHERE s.name = p.name; DROP TABLE saved" >/dev/null
 try "$writer" 00000 "the server is still up" "SELECT 1"
 
 # ---- 9. asof_join's custom scan checks EXECUTE -----------------------------
