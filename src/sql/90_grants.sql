@@ -60,7 +60,8 @@ DECLARE
   reader constant jsonb := '{
     "schemas":   ["phoenix", "phoenix_entity", "reporting"],
     "functions": ["get", "history", "asof_join", "schema_errors", "schema_valid",
-                  "schema_compatibility", "check_bigquery", "safe_change_seq"],
+                  "schema_compatibility", "check_bigquery", "safe_change_seq",
+                  "recurrence_occurrences"],
     "select":    ["entity_catalog", "projection_catalog", "event_types_v",
                   "subscription_status", "change_seq"]}';
   writer constant jsonb := '{
