@@ -83,11 +83,19 @@ SELECT phoenix.create_event_type('presence.detected', '{"type":"object"}', entit
        key_field => 'employeeId', sets => '{"department":"department"}');
 
 -- an incompatible version is refused, naming the field; compatibility => 'none' allows it
+\set VERBOSITY default
 SELECT phoenix.create_event_type('presence.detected',
        schema => '{"type":"object","required":["employeeId","floorId","detectedAt","deskId"],
                    "properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
                                  "detectedAt":{"type":"string","format":"date-time"},"deskId":{"type":"string"}}}',
        time_field => 'detectedAt', refs => '{"employeeId":"employee","floorId":"floor"}');
+\set VERBOSITY terse
+-- what the hint offers for an open schema: the property with an empty schema is compatible
+SELECT (phoenix.schema_compatibility(schema,
+          jsonb_set(schema, '{properties,deskId}', '{}'))).compatible AS empty_schema_compatible,
+       (phoenix.schema_compatibility(schema,
+          jsonb_set(schema, '{properties,deskId}', '{"type":"string"}'))).compatible AS typed_compatible
+  FROM phoenix.event_type_versions WHERE event_type = 'presence.detected' ORDER BY version DESC LIMIT 1;
 SELECT phoenix.create_event_type('presence.detected',
        schema => '{"type":"object","required":["employeeId","detectedAt"],
                    "properties":{"employeeId":{"type":"integer"},"floorId":{"type":"string"},

@@ -74,7 +74,7 @@ DECLARE
                   "create_subscription", "drop_subscription",
                   "pause_subscription", "resume_subscription",
                   "create_publication", "drop_publication",
-                  "forget", "forget_pseudonym", "forget_scrub_jsonb", "forget_vacuum_commands",
+                  "forget", "forget_vacuum_commands",
                   "export", "schedule_export", "unschedule_export"],
     "select":    ["event_log", "dead_letters", "event_types", "event_type_versions",
                   "projections", "projection_steps", "projection_due", "projection_progress",
