@@ -64,6 +64,7 @@
 #include "utils/varlena.h"
 
 #include "projection/arrival.h"
+#include "projection/derive.h"
 #include "timeline/asof.h"
 #include "timeline/catalog.h"
 #include "common/changeseq.h"
@@ -216,7 +217,7 @@ static bool plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt);
 static bool plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt);
 static bool plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **names,
 							  StepColumn **out);
-static Expr *plan_derived(Projection *p, const char *expr, Oid typid);
+static Expr *plan_derived(Projection *p, const char *name, const char *expr, Oid typid);
 static bool run_open(ArrivalRun *run, Snapshot snap);
 static bool step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt);
 static Oid	by_index(StepRun *r);
@@ -454,7 +455,7 @@ plan_build(Projection *p)
 		ad->col = column_index(ap, p->derive_names[d], InvalidOid);
 		if (ad->col < 0)
 			return NULL;
-		expr = plan_derived(p, p->derive_exprs[d], ap->types[ad->col]);
+		expr = plan_derived(p, p->derive_names[d], p->derive_exprs[d], ap->types[ad->col]);
 		if (expr == NULL)
 			return NULL;
 		old = MemoryContextSwitchTo(cxt);
@@ -568,7 +569,7 @@ plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **name
  * path, as the SQL computation's statement is.
  */
 static Expr *
-plan_derived(Projection *p, const char *expr, Oid typid)
+plan_derived(Projection *p, const char *name, const char *expr, Oid typid)
 {
 	char	   *sql = psprintf("SELECT (\n%s\n) FROM %s", expr, p->table);
 	List	   *raw = pg_parse_query(sql);
@@ -587,6 +588,8 @@ plan_derived(Projection *p, const char *expr, Oid typid)
 	tle = linitial_node(TargetEntry, q->targetList);
 	if (exprType((Node *) tle->expr) != typid || contain_volatile_functions((Node *) tle->expr))
 		return NULL;
+	/* compiled now: checked now (the catalog may hold what create refused) */
+	derive_check_expr((Node *) tle->expr, name, p->name);
 	vars = pull_var_clause((Node *) tle->expr, 0);
 	foreach(lc, vars)
 		if (((Var *) lfirst(lc))->varattno <= 0)

@@ -40,7 +40,9 @@
 #include "timeline/catalog.h"
 #include "json/jsonfast.h"
 #include "common/phoenix.h"
+#include "common/owner.h"
 #include "common/plan.h"
+#include "projection/derive.h"
 #include "projection/projdef.h"
 #include "projection/projection.h"
 #include "timeline/timeline.h"
@@ -923,14 +925,14 @@ projdef_analyze_derive(ProjDef *def)
 		else if (q->hasSubLinks || q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs ||
 				 q->cteList != NIL)
 			why = "subqueries, aggregates, window and set-returning functions are not allowed";
-		else if (contain_volatile_functions((Node *) q->targetList))
-			why = "it calls a volatile function (one that may write, or give another value each time)";
 		if (why)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("derived column \"%s\" of projection \"%s\" is not allowed: %s",
 							names[0], def->name, why),
-					 errhint("A derived column is an immutable or stable expression over the row, e.g. \"(effective_at AT TIME ZONE site_timezone)::date\".")));
+					 errhint("A derived column is an immutable expression over the row, e.g. \"(effective_at AT TIME ZONE site_timezone)::date\".")));
+		/* what it may call: immutable built-ins only (42501 otherwise) */
+		derive_check_expr((Node *) linitial_node(TargetEntry, q->targetList)->expr, names[0], def->name);
 		typid = ps->resultDesc->attrs[0].atttypid;
 		if (typid == UNKNOWNOID)
 			typid = TEXTOID;
@@ -947,6 +949,7 @@ void
 projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, const char *qtable)
 {
 	StringInfoData buf;
+	char	   *view = NULL;
 	ListCell   *lc,
 			   *lt;
 
@@ -982,23 +985,22 @@ projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, cons
 	}
 	appendStringInfo(&buf, "COMMENT ON TABLE %s IS %s;", qtable,
 					 quote_literal_cstr(psprintf("Phoenix projection %s of %s events", def->name, def->source)));
-	/* Writers change rows only through emit (SECURITY DEFINER): read-only here. */
-	appendStringInfo(&buf, "GRANT SELECT ON %1$s TO phoenix_reader, phoenix_writer;"
-					 "GRANT ALL ON %1$s TO phoenix_admin;",
-					 qtable);
 	if (fresh_for)
 	{
-		char	   *view = psprintf("%s.%s", quote_identifier(schema),
-									quote_identifier(psprintf("%s_fresh", def->name)));
-
+		view = psprintf("%s.%s", quote_identifier(schema),
+						quote_identifier(psprintf("%s_fresh", def->name)));
 		appendStringInfo(&buf, "CREATE VIEW %1$s AS SELECT * FROM %2$s WHERE effective_at > now() - %3$s::interval;"
-						 "COMMENT ON VIEW %1$s IS %4$s; GRANT SELECT ON %1$s TO phoenix_reader, phoenix_writer, phoenix_admin;",
+						 "COMMENT ON VIEW %1$s IS %4$s;",
 						 view, qtable,
 						 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(fresh_for)))),
 						 quote_literal_cstr(psprintf("Phoenix: rows of %s recent enough to show", def->name)));
 	}
 	if (SPI_execute(buf.data, false, 0) < 0)
 		elog(ERROR, "cannot create the table of projection \"%s\"", def->name);
+	/* read-only for every role: rows change only through Phoenix's functions */
+	phx_grant_runtime_privileges(qtable, 'r');
+	if (view)
+		phx_grant_runtime_privileges(view, 'r');
 }
 
 /*

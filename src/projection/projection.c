@@ -48,9 +48,11 @@
 
 #include "projection/arrival.h"
 #include "projection/cascade.h"
+#include "projection/derive.h"
 #include "timeline/catalog.h"
 #include "json/jsonfast.h"
 #include "common/phoenix.h"
+#include "common/owner.h"
 #include "common/plan.h"
 #include "projection/projdef.h"
 #include "projection/projection.h"
@@ -98,6 +100,7 @@ static Projection *projection_or_error(const char *name);
 static void apply_events(const char *event_type, int nevents, const EmittedEvent *events, bool rewritten);
 static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
 static char *fill_src(const char *tmpl, const char *src);
+static void check_derived_once(Projection *p);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
 static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
@@ -170,6 +173,17 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema \"%s\" for projection \"%s\" does not exist", schema, def->name),
 				 errhint("Create the schema first, or leave schema to its default \"reporting\".")));
+	/*
+	 * The owner writes the table inside emit: in a schema someone else owns,
+	 * that someone could drop it and put a table of their own, with triggers,
+	 * in its place.
+	 */
+	if (phx_namespace_owner(get_namespace_oid(schema, false)) != phx_extension_owner())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("schema \"%s\" for projection \"%s\" is not owned by Phoenix's owner", schema, def->name),
+				 errdetail("Reporting tables are written with the extension owner's rights, so they live only in schemas that role owns."),
+				 errhint("Leave schema to its default \"reporting\", or have the extension's owner create the schema.")));
 	if (strcmp(kind, "latest") == 0)
 		def->latest = true;
 	else if (strcmp(kind, "events") != 0)
@@ -768,7 +782,23 @@ projection_table_relid(Projection *p, LOCKMODE lockmode, bool missing_ok)
 char *
 projection_row_sql(Projection *p, bool set_based, const char *src)
 {
+	check_derived_once(p);
 	return fill_src(set_based ? p->row_join : p->row_lateral, src);
+}
+
+/*
+ * The row SQL runs the derived expressions as the owner: check them again
+ * whenever this backend compiles the projection (once per cache load), so
+ * that a catalog row made by an older version or changed by hand never runs
+ * what create_projection would refuse.
+ */
+static void
+check_derived_once(Projection *p)
+{
+	if (p->derive_checked || p->nderive == 0)
+		return;
+	derive_check_stored(p->name, p->table, p->nderive, p->derive_names, p->derive_exprs);
+	p->derive_checked = true;
 }
 
 /* A row computation with its %SRC% placeholder replaced by `src`. */
@@ -778,7 +808,12 @@ fill_src(const char *tmpl, const char *src)
 	const char *at = strstr(tmpl, "%SRC%");
 	StringInfoData buf;
 
-	Assert(at != NULL);
+	/* only the owner writes the catalog, but a row changed by hand must not crash */
+	if (at == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("a row computation in phoenix.projections has no %%SRC%% placeholder"),
+				 errhint("Recreate the projection with phoenix.drop_projection and phoenix.create_projection.")));
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, tmpl, at - tmpl);
 	appendStringInfoString(&buf, src);
@@ -884,6 +919,7 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	StringInfoData src;
 	bool		first = true;
 
+	check_derived_once(p);
 	initStringInfo(&src);
 	appendStringInfoString(&src, "SELECT t0.ctid, ");
 	append_columns(&src, p->src_columns, "t0.", &first);
@@ -1013,6 +1049,8 @@ proj_cache_retire(void)
 List *
 projection_cache_all(void)
 {
+	PhxAsOwner	as;
+
 	if (!OidIsValid(projections_relid))
 	{
 		Oid			nsp = get_namespace_oid(PHOENIX_SCHEMA, true);
@@ -1027,7 +1065,12 @@ projection_cache_all(void)
 		 */
 		proj_cache_retire();
 		proj_cache_valid = true;
-		proj_cache_load();
+		if (OidIsValid(projections_relid))
+		{
+			phx_as_owner_begin(&as);	/* any role's first statement may need it */
+			proj_cache_load();
+			phx_as_owner_end(&as);
+		}
 	}
 	return proj_cache;
 }

@@ -107,6 +107,7 @@ typedef struct Projection
 	int			nderive;
 	char	  **derive_names;	/* derived columns and their SQL expressions */
 	char	  **derive_exprs;
+	bool		derive_checked; /* derive_check_stored passed since loaded */
 	/* rows of arriving events computed in C (arrival.c), made on first use */
 	struct ArrivalPlan *arrival;
 	bool		arrival_tried;	/* false until arrival.c has looked at it */

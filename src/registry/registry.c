@@ -22,6 +22,7 @@
 
 #include "timeline/catalog.h"
 #include "json/jsonschema.h"
+#include "common/owner.h"
 #include "common/phoenix.h"
 #include "registry/registry.h"
 #include "json/schemacompat.h"
@@ -46,6 +47,7 @@ static Oid	versions_relid(void);
 static void registry_drop_stale(void);
 static PhxEventType *registry_load(const char *name);
 static PhxEventType *registry_found_or_error(const char *name, PhxEventType *type, bool missing_ok);
+static void check_catalog_row(PhxEventType *type, Jsonb *sets);
 static void fill_property_kinds(PhxEventType *type);
 static PhxFieldKind kind_of_property(JsonbValue *propschema);
 static JsonbValue *object_member(Jsonb *obj, const char *key);
@@ -371,8 +373,10 @@ registry_load(const char *name)
 	PhxEventType *type = NULL;
 	Datum		values[1];
 	bool		isnull;
+	PhxAsOwner	as;
 
 	(void) versions_relid();	/* so the callback recognizes its invalidations */
+	phx_as_owner_begin(&as);	/* any role's first statement may need the catalog */
 	SPI_connect();
 	if (plan_load_current == NULL)
 	{
@@ -406,6 +410,7 @@ registry_load(const char *name)
 		type->key_field = SPI_getvalue(tup, td, 4);
 		type->time_field = SPI_getvalue(tup, td, 6);
 		d = SPI_getbinval(tup, td, 5, &isnull);
+		check_catalog_row(type, isnull ? NULL : DatumGetJsonbP(d));
 		if (!isnull)
 		{
 			Jsonb	   *sets = DatumGetJsonbP(d);
@@ -432,7 +437,41 @@ registry_load(const char *name)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SPI_finish();
+	phx_as_owner_end(&as);
 	return type;
+}
+
+/*
+ * Refuse a catalog row that create_event_type could never have written
+ * (only the owner can write the catalog, but a hand-made change must give a
+ * clean error, not a crash in emit): an entity needs key_field and a
+ * non-empty sets object of attribute names; the schema is a JSON object or
+ * boolean.
+ */
+static void
+check_catalog_row(PhxEventType *type, Jsonb *sets)
+{
+	const char *why = NULL;
+
+	if (type->entity != NULL && type->key_field == NULL)
+		why = "it has an entity but no key_field";
+	else if (type->entity != NULL && (sets == NULL || !JB_ROOT_IS_OBJECT(sets) || JB_ROOT_COUNT(sets) == 0))
+		why = "it has an entity but sets is not an object of payload fields and attributes";
+	else if (sets != NULL && !JB_ROOT_IS_OBJECT(sets))
+		why = "sets is not an object";
+	else if (!JB_ROOT_IS_OBJECT(type->schema_doc))
+	{
+		JsonbValue	v;
+
+		if (!JsonbExtractScalar(&type->schema_doc->root, &v) || v.type != jbvBool)
+			why = "its schema is neither a JSON object nor a boolean";
+	}
+	if (why)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("event type \"%s\" (version %d) is not valid in phoenix.event_type_versions: %s",
+						type->name, type->version, why),
+				 errhint("Register the type again with phoenix.create_event_type, which checks what it stores.")));
 }
 
 /* Record how each top-level property is typed, for CSV coercion. */

@@ -20,14 +20,11 @@ BEGIN
 END
 $roles$;
 
-GRANT USAGE ON SCHEMA phoenix TO phoenix_reader, phoenix_writer, phoenix_admin;
 
 -- Per-entity history tables, current-state views and as-of functions live here.
 CREATE SCHEMA phoenix_entity;
 COMMENT ON SCHEMA phoenix_entity IS 'Phoenix: one typed bitemporal history table, current view and as-of functions per entity';
-GRANT USAGE ON SCHEMA phoenix_entity TO phoenix_reader, phoenix_writer, phoenix_admin;
 
 -- Reporting tables (projections) land here by default.
 CREATE SCHEMA reporting;
 COMMENT ON SCHEMA reporting IS 'Phoenix: reporting tables maintained by projections';
-GRANT USAGE ON SCHEMA reporting TO phoenix_reader, phoenix_writer, phoenix_admin;

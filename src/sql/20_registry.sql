@@ -54,10 +54,3 @@ COMMENT ON FUNCTION phoenix.drop_event_type(text) IS
 SELECT pg_catalog.pg_extension_config_dump('phoenix.event_types', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.event_type_versions', '');
 
-REVOKE ALL ON FUNCTION phoenix.create_event_type(text, jsonb, text, text, jsonb, text, jsonb, text),
-                       phoenix.drop_event_type(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.create_event_type(text, jsonb, text, text, jsonb, text, jsonb, text),
-                          phoenix.drop_event_type(text) TO phoenix_admin;
-GRANT SELECT ON phoenix.event_types, phoenix.event_type_versions, phoenix.event_types_v
-  TO phoenix_reader, phoenix_writer, phoenix_admin;
-GRANT INSERT, UPDATE, DELETE ON phoenix.event_types, phoenix.event_type_versions TO phoenix_admin;

@@ -72,8 +72,3 @@ SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.event_log_position_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters_dead_letter_id_seq', '');
 
-GRANT SELECT ON phoenix.event_log, phoenix.dead_letters TO phoenix_reader, phoenix_writer, phoenix_admin;
-GRANT INSERT ON phoenix.event_log TO phoenix_writer;
-GRANT SELECT, INSERT ON phoenix.event_ids TO phoenix_writer;
-GRANT INSERT, UPDATE ON phoenix.dead_letters TO phoenix_writer;
-GRANT USAGE ON SEQUENCE phoenix.event_log_position_seq, phoenix.dead_letters_dead_letter_id_seq TO phoenix_writer;

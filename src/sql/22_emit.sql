@@ -41,15 +41,3 @@ CREATE FUNCTION phoenix.replay_dead_letters(event_type text DEFAULT NULL, dead_l
 COMMENT ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) IS
   'Phoenix: re-emit pending dead letters (e.g. after a schema fix); accepted ones are marked replayed';
 
-REVOKE ALL ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
-                       phoenix.emit(text, text, timestamptz, text, text),
-                       phoenix.emit_batch(jsonb, text),
-                       phoenix.emit_batch(text, text),
-                       phoenix.ingest_csv(text, text, text, text, text),
-                       phoenix.replay_dead_letters(text, bigint[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.emit(text, jsonb, timestamptz, text, text),
-                          phoenix.emit(text, text, timestamptz, text, text),
-                          phoenix.emit_batch(jsonb, text),
-                          phoenix.emit_batch(text, text),
-                          phoenix.ingest_csv(text, text, text, text, text) TO phoenix_writer, phoenix_admin;
-GRANT EXECUTE ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) TO phoenix_admin;

@@ -144,13 +144,3 @@ SELECT s.pid, p.name AS projection,
 COMMENT ON VIEW phoenix.projection_progress IS
   'Phoenix: running projection rebuilds: events done of total';
 
-REVOKE ALL ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval),
-                       phoenix.drop_projection(text), phoenix.rebuild_projection(text, integer),
-                       phoenix.schedule_apply_due(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval),
-                          phoenix.drop_projection(text), phoenix.rebuild_projection(text, integer),
-                          phoenix.schedule_apply_due(text) TO phoenix_admin;
-GRANT EXECUTE ON FUNCTION phoenix.apply_due() TO phoenix_writer, phoenix_admin;
-GRANT SELECT ON phoenix.projections, phoenix.projection_steps, phoenix.projection_catalog,
-                phoenix.projection_progress TO phoenix_reader, phoenix_writer, phoenix_admin;
-GRANT SELECT, INSERT, DELETE ON phoenix.projection_due TO phoenix_writer, phoenix_admin;

@@ -66,9 +66,6 @@ SELECT pg_catalog.pg_extension_config_dump('phoenix.forgotten_values', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.erasures', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.erasures_erasure_id_seq', '');
 
-REVOKE ALL ON phoenix.forget_secret, phoenix.forgotten_keys, phoenix.forgotten_values,
-              phoenix.erasures FROM PUBLIC;
-GRANT SELECT ON phoenix.erasures TO phoenix_admin;
 
 CREATE FUNCTION phoenix.forget(entity text, key text, reason text DEFAULT NULL)
   RETURNS jsonb
@@ -92,5 +89,3 @@ CREATE FUNCTION phoenix.forget_vacuum_commands()
 COMMENT ON FUNCTION phoenix.forget_vacuum_commands() IS
   'Phoenix: one VACUUM command per table an erasure rewrote (run them with \gexec: VACUUM cannot run inside a function)';
 
-REVOKE ALL ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_vacuum_commands() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_vacuum_commands() TO phoenix_admin;

@@ -113,12 +113,3 @@ CREATE TRIGGER kafka_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 SELECT pg_catalog.pg_extension_config_dump('phoenix.kafka_subscriptions', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.kafka_offsets', '');
 
-REVOKE ALL ON FUNCTION phoenix.create_subscription(text, text, text, text, text, text, text, text, jsonb, integer, boolean),
-  phoenix.drop_subscription(text, boolean), phoenix.pause_subscription(text),
-  phoenix.resume_subscription(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.create_subscription(text, text, text, text, text, text, text, text, jsonb, integer, boolean),
-  phoenix.drop_subscription(text, boolean), phoenix.pause_subscription(text),
-  phoenix.resume_subscription(text) TO phoenix_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.kafka_subscriptions, phoenix.kafka_offsets TO phoenix_admin;
-GRANT SELECT ON phoenix.kafka_subscriptions, phoenix.kafka_offsets, phoenix.kafka_partition_stats,
-  phoenix.kafka_subscription_state, phoenix.subscription_status TO phoenix_reader, phoenix_admin;

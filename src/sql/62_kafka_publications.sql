@@ -72,16 +72,3 @@ CREATE TRIGGER kafka_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 SELECT pg_catalog.pg_extension_config_dump('phoenix.kafka_publications', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.kafka_outbox', '');
 
-REVOKE ALL ON FUNCTION phoenix.create_publication(text, text, text, jsonb),
-  phoenix.drop_publication(text, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.create_publication(text, text, text, jsonb),
-  phoenix.drop_publication(text, text, boolean) TO phoenix_admin;
--- writers change reporting rows (through emit and the cascade), so the
--- capture trigger writes the outbox in their name
-GRANT INSERT ON phoenix.kafka_outbox TO phoenix_writer, phoenix_admin;
-GRANT USAGE ON SEQUENCE phoenix.kafka_outbox_position_seq TO phoenix_writer, phoenix_admin;
-GRANT SELECT ON phoenix.kafka_publications TO phoenix_writer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.kafka_publications TO phoenix_admin;
--- Publications name brokers and may carry credentials: operators only, never readers.
-GRANT SELECT ON phoenix.kafka_publications, phoenix.kafka_publication_state, phoenix.publication_status
-  TO phoenix_admin;

@@ -78,8 +78,13 @@ BEGIN
             HINT = 'Schedules in seconds need pg_cron 1.5 or later; use cron syntax, e.g. ''* * * * *'' (every minute).';
   END IF;
   cmd := format('SELECT phoenix.export(%L, %L, %L)', projection, directory, format);
-  EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-    INTO job USING format('phoenix_export %s %s %s', projection, format, directory), schedule, cmd;
+  -- The job runs as the calling role, never as the owner this function runs
+  -- as: export then checks the caller's right to write server files.  (The
+  -- calling role is the session's role, which SECURITY DEFINER leaves as is:
+  -- the GetOuterUserId() of C.)
+  EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), $4)'
+    INTO job USING format('phoenix_export %s %s %s', projection, format, directory), schedule, cmd,
+                   coalesce(nullif(current_setting('role'), 'none'), session_user);
   INSERT INTO phoenix.export_schedules AS s (projection, directory, format, schedule, jobid)
   VALUES (projection, directory, format, schedule, job)
   ON CONFLICT ON CONSTRAINT export_schedules_pkey

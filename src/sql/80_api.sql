@@ -45,7 +45,6 @@ $roles$;
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS
   'Phoenix: the public face the Universal API (GraphQL, api/) publishes: thin invoker-rights wrappers and views';
-GRANT USAGE ON SCHEMA api TO phoenix_reader, phoenix_writer, phoenix_admin;
 
 -- ---- mutations -------------------------------------------------------------
 
@@ -133,10 +132,7 @@ COMMENT ON VIEW api.dead_letters IS
   'Refused events with their reason and SQLSTATE (readable by whoever may read phoenix.dead_letters).';
 
 -- The wrappers decide nothing: every role may call them, and Phoenix's grants
--- on what they call decide.
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO phoenix_reader, phoenix_writer, phoenix_admin;
-GRANT SELECT ON ALL TABLES IN SCHEMA api TO phoenix_reader, phoenix_writer, phoenix_admin;
+-- on what they call decide (90_grants.sql grants them).
 
 -- ---- live rows ---------------------------------------------------------------
 
@@ -182,8 +178,6 @@ END
 $$;
 COMMENT ON FUNCTION phoenix.enable_live_rows(text) IS
   'Phoenix: make a projection announce its changed rows after commit (attaches the live-rows trigger once); returns the channel';
-REVOKE ALL ON FUNCTION phoenix.enable_live_rows(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.enable_live_rows(text) TO phoenix_reader, phoenix_writer, phoenix_admin;
 
 -- The channel of a projection's live rows, for a caller who may read it.
 CREATE FUNCTION api.live_rows_channel(projection text)
@@ -239,9 +233,6 @@ END
 $$;
 COMMENT ON FUNCTION api.live_rows(text, text[], bigint[]) IS
   E'@omit\nThe rows of a projection with these keys whose change_seq is still the announced one, as JSON, read as the caller.';
-REVOKE ALL ON FUNCTION api.live_rows_channel(text), api.live_rows(text, text[], bigint[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.live_rows_channel(text), api.live_rows(text, text[], bigint[])
-  TO phoenix_reader, phoenix_writer, phoenix_admin;
 
 -- A projection created or dropped changes the API's schema: PostGraphile's
 -- watch mode (without its own event triggers) reloads on this notification.

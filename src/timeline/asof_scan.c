@@ -22,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
@@ -33,8 +34,11 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
+#include "miscadmin.h"
 #include "parser/parsetree.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "timeline/asof.h"
@@ -227,6 +231,8 @@ asof_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->flags = best_path->flags;
 	cscan->custom_scan_tlist = scan_tlist;
 	cscan->custom_exprs = ((FuncExpr *) rtfunc->funcexpr)->args;
+	/* the function, for the EXECUTE check its own call would have made */
+	cscan->custom_private = list_make1_oid(((FuncExpr *) rtfunc->funcexpr)->funcid);
 	cscan->custom_relids = bms_make_singleton(rel->relid);
 	cscan->methods = &asof_scan_methods;
 	return &cscan->scan.plan;
@@ -250,7 +256,14 @@ asof_begin(CustomScanState *node, EState *estate, int eflags)
 {
 	AsofScanState *state = (AsofScanState *) node;
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	Oid			funcid = linitial_oid(cscan->custom_private);
+	AclResult	aclresult;
 
+	/* As ExecInitFunc checks a function scan's function: the caller's right to run it. */
+	aclresult = pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
+	InvokeFunctionExecuteHook(funcid);
 	state->args = ExecInitExprList(cscan->custom_exprs, &node->ss.ps);
 }
 

@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "timeline/catalog.h"
+#include "common/owner.h"
 #include "common/phoenix.h"
 #include "common/plan.h"
 #include "common/rowwriter.h"
@@ -564,10 +565,13 @@ create_entity_objects(const char *name, const char *key, List *attnames, List *t
 					 quote_literal_cstr(psprintf("Phoenix: the version of %s valid at valid_at, as known at known_at", name)));
 	spi_exec(sql.data, SPI_OK_UTILITY);
 
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "GRANT SELECT ON %1$s.%2$s, %1$s.%3$s TO phoenix_reader, phoenix_admin",
-					 nsp, hist, quote_identifier(name));
-	spi_exec(sql.data, SPI_OK_UTILITY);
+	/* readable (and the as-of functions callable) by every role, written by none */
+	phx_grant_runtime_privileges(psprintf("%s.%s", nsp, hist), 'r');
+	phx_grant_runtime_privileges(psprintf("%s.%s", nsp, quote_identifier(name)), 'r');
+	phx_grant_runtime_privileges(psprintf("%s.%s(text, timestamptz)", nsp,
+										  quote_identifier(psprintf("%s_at", name))), 'f');
+	phx_grant_runtime_privileges(psprintf("%s.%s(text, timestamptz, timestamptz)", nsp,
+										  quote_identifier(psprintf("%s_asof", name))), 'f');
 }
 
 static void

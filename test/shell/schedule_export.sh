@@ -3,7 +3,10 @@
 # writes an export (with its manifest) within the test; unschedule_export
 # removes it.  pg_cron runs jobs only from cron.database_name, so this runs
 # in a private cluster whose cron database is the Phoenix database.  pg_cron
-# 1.4 schedules by the minute: the test waits up to ~75 s.
+# 1.4 schedules by the minute: the test waits up to ~75 s.  The schedule is
+# made by an admin login (not a superuser): its job runs as that login, never
+# as the extension owner, so the export checks the admin's right to write
+# server files.
 set -euo pipefail
 . "$PHOENIX_ROOT/test/cluster_lib.sh"
 trap second_cluster_stop EXIT
@@ -18,7 +21,9 @@ CREATE TABLE reporting.sched (
   change_seq bigint NOT NULL DEFAULT phoenix.next_change_seq());
 INSERT INTO reporting.sched (event_id, effective_at, who)
   SELECT 'e' || i, '2026-11-23'::timestamptz + i * interval '1 hour', 'w' || i FROM generate_series(1, 50) i;
+CREATE ROLE phoenix_exporter LOGIN IN ROLE phoenix_admin, pg_write_server_files;
 SQL
+psql_admin() { "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -q -h "$S_PGHOST" -p "$S_PGPORT" -U phoenix_exporter -d "$S_DB" "$@"; }
 
 # refused before anything is scheduled
 out=$(psql2 -c "SELECT phoenix.schedule_export('nope', '* * * * *', '$dir')" 2>&1 || true)
@@ -32,11 +37,13 @@ if [ "$(psql2 -At -c "SELECT string_to_array(split_part(extversion, '-', 1), '.'
     { echo "seconds schedule on pg_cron < 1.5: $out"; exit 1; }
 fi
 
-job=$(psql2 -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
+job=$(psql_admin -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
+[ "$(psql2 -At -c "SELECT username FROM cron.job WHERE jobid = $job")" = phoenix_exporter ] ||
+  { echo "the job does not run as the admin who scheduled it"; psql2 -c "TABLE cron.job"; exit 1; }
 psql2 -At -c "SELECT command FROM cron.job WHERE jobid = $job" | grep -q "phoenix.export('sched'" ||
   { echo "cron job $job has the wrong command"; psql2 -c "TABLE cron.job"; exit 1; }
 # scheduling the same target again replaces the job, it does not add one
-job2=$(psql2 -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
+job2=$(psql_admin -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
 [ "$(psql2 -At -c "SELECT count(*) FROM cron.job")" = 1 ] || { echo "duplicate cron jobs"; exit 1; }
 
 for _ in $(seq 1 80); do
@@ -58,7 +65,7 @@ PY
 psql2 -At -c "SELECT status FROM cron.job_run_details WHERE jobid = $job2 ORDER BY runid LIMIT 1" | grep -q succeeded ||
   { echo "job did not succeed"; psql2 -c "TABLE cron.job_run_details"; exit 1; }
 
-[ "$(psql2 -At -c "SELECT phoenix.unschedule_export('sched')")" = 1 ] || { echo "unschedule count"; exit 1; }
+[ "$(psql_admin -At -c "SELECT phoenix.unschedule_export('sched')")" = 1 ] || { echo "unschedule count"; exit 1; }
 [ "$(psql2 -At -c "SELECT count(*) FROM cron.job")" = 0 ] || { echo "job left behind"; exit 1; }
 [ "$(psql2 -At -c "SELECT count(*) FROM phoenix.export_schedules")" = 0 ] || { echo "schedule row left"; exit 1; }
 echo ok
