@@ -10,9 +10,8 @@ CREATE DATABASE regress_entity_read_roles;
 -- entity catalog is loaded for it although it may not read Phoenix's catalog
 -- tables (the Universal API's entityAsOf and entityHistory run as the
 -- token's role on pooled connections; before, a reader's first get in a
--- session failed with "permission denied for table entities").  A writer may
--- not read entity history (README's role table): refused on the history
--- table itself, not on the catalog.
+-- session failed with "permission denied for table entities").  A writer
+-- includes a reader (README's role table), so its first get works too.
 \set VERBOSITY terse
 CREATE EXTENSION phoenix CASCADE;
 SELECT phoenix.create_entity('employee', key => 'employee_id',
