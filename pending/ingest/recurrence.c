@@ -67,6 +67,7 @@ typedef struct Walk
 	Occurrence *occ;			/* collect: the occurrences */
 	int			n;
 	int			cap;
+	bool		truncated;		/* stopped at `end`, before the rule's own end */
 } Walk;
 
 PG_FUNCTION_INFO_V1(phoenix_recurrence_occurrences);
@@ -389,7 +390,7 @@ too_dense(const Recurrence *r, const ParsedRule *pr, TimestampTz now, char **why
 /* ---------------------------------------------------------------------- */
 
 int
-recurrence_expand(const Recurrence *r, TimestampTz end, Occurrence **out)
+recurrence_expand(const Recurrence *r, TimestampTz end, Occurrence **out, bool *truncated)
 {
 	ParsedRule	pr;
 	Walk		w = {0};
@@ -422,6 +423,8 @@ recurrence_expand(const Recurrence *r, TimestampTz end, Occurrence **out)
 						r->series, w.max, timestamptz_to_str(end)),
 				 errhint("Bound the rule with a COUNT or an UNTIL, shorten the projection's horizon, or raise phoenix.series_max_occurrences.")));
 	*out = w.occ;
+	if (truncated)
+		*truncated = w.truncated;
 	return n;
 }
 
@@ -498,8 +501,13 @@ walk_loop(Walk *w, const ParsedRule *pr, icalrecur_iterator *it, fsec_t fsec)
 		tzoff = DetermineTimeZoneOffset(&tm, w->r->tz);
 		if (tm2timestamp(&tm, fsec, &tzoff, &at) != 0)
 			break;
-		if (at >= w->end || (pr->has_until_utc && at > pr->until_utc))
+		if (pr->has_until_utc && at > pr->until_utc)
 			break;
+		if (at >= w->end)
+		{
+			w->truncated = true;
+			break;
+		}
 		date = date2j(t.year, t.month, t.day) - POSTGRES_EPOCH_JDATE;
 		if (skipped(w->r, date))
 			continue;
@@ -594,7 +602,7 @@ phoenix_recurrence_occurrences(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PHOENIX_RECURRENCE),
 				 errmsg_internal("%s", why),
 				 errhint("Give an RFC 5545 RRULE value without the \"RRULE:\" prefix, e.g. \"FREQ=DAILY;COUNT=5\".")));
-	n = recurrence_expand(&r, end, &occ);
+	n = recurrence_expand(&r, end, &occ, NULL);
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < n; i++)

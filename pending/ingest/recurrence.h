@@ -71,9 +71,11 @@ extern bool recurrence_read(const RecurrenceFields *fields, Jsonb *payload, Time
  * The occurrences of `r` whose instants lie before `end`, in order, skipped
  * dates left out (a skipped occurrence still counts for COUNT, as EXDATE
  * does).  ERROR (program_limit_exceeded) beyond recurrence_max_occurrences.
- * Returns how many; *out is palloc'd in the current context.
+ * Returns how many; *out is palloc'd in the current context; *truncated
+ * (unless NULL) tells whether the rule goes on at or after `end`.
  */
-extern int	recurrence_expand(const Recurrence *r, TimestampTz end, Occurrence **out);
+extern int	recurrence_expand(const Recurrence *r, TimestampTz end, Occurrence **out,
+							  bool *truncated);
 
 /* The row key of an occurrence: "<series>@<local wall time, ISO 8601>". */
 extern char *recurrence_occurrence_id(const char *series, Timestamp local);
