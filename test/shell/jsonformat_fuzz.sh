@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/shell/jsonformat_fuzz.sh — builds the libFuzzer target for the JSON
-# Schema format parsers (test/fuzz/jsonformat_fuzz.c + src/jsonformat.c, no
+# Schema format parsers (test/fuzz/jsonformat_fuzz.c + src/json/jsonformat.c, no
 # server needed) with ASan/UBSan and runs it for a fixed number of inputs from
 # a fixed seed (PHOENIX_FUZZ_SEED, PHOENIX_LIBFUZZER_RUNS).  A crash, a
 # sanitizer report or a failed property fails the test.  Without clang and
@@ -20,7 +20,7 @@ WORK=$(mktemp -d /tmp/jsonformat-fuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 "$CC" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wno-ignored-attributes \
   -I"$ROOT/src" -I"$(pg_config --includedir-server)" \
-  "$ROOT/test/fuzz/jsonformat_fuzz.c" "$ROOT/src/jsonformat.c" -o "$WORK/jsonformat_fuzz" >"$WORK/build.log" 2>&1 ||
+  "$ROOT/test/fuzz/jsonformat_fuzz.c" "$ROOT/src/json/jsonformat.c" -o "$WORK/jsonformat_fuzz" >"$WORK/build.log" 2>&1 ||
   { cat "$WORK/build.log"; exit 1; }
 cp -r "$ROOT/test/fuzz/corpus" "$WORK/corpus"
 cd "$WORK"
