@@ -21,11 +21,13 @@ DO $grants$
 DECLARE
   lists constant jsonb := '{
     "phoenix_reader": ["check_bigquery", "safe_change_seq", "get", "history",
-                       "schema_errors"],
+                       "schema_errors", "recurrence_occurrences"],
     "phoenix_writer": ["emit", "emit_batch", "ingest_csv", "next_change_seq",
-                       "safe_change_seq", "get", "history", "schema_errors"],
+                       "safe_change_seq", "get", "history", "schema_errors",
+                       "recurrence_occurrences"],
     "phoenix_admin":  ["create_entity", "drop_entity", "put", "retract", "get", "history",
                        "create_event_type", "drop_event_type", "schema_errors",
+                       "recurrence_occurrences",
                        "replay_dead_letters",
                        "emit", "emit_batch", "ingest_csv",
                        "create_projection", "drop_projection", "rebuild_projection",

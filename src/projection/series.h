@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "projection/projdef.h"
 #include "projection/projection.h"
 
 /* The arrays of a recurring projection's payload_src: ids, times, payloads, occurrences. */
@@ -34,6 +35,12 @@ StaticAssertDecl(SERIES_NPLANS == PROJ_SERIES_NPLANS, "Projection.series_plans h
  * the payloads' keys locked.
  */
 extern void series_apply(Projection *p, int nevents, const EmittedEvent *events, bool rewritten);
+
+/*
+ * create_projection: whether the source is recurring and the horizon (NULL:
+ * PROJ_DEFAULT_HORIZON) allowed; sets def->recurring and def->horizon.
+ */
+extern void series_horizon_check(ProjDef *def, Interval *horizon);
 
 /* Fill a recurring projection from the log; returns the series events read. */
 extern int64 series_fill(Projection *p);

@@ -13,17 +13,13 @@
 #include "utils/date.h"
 #include "utils/jsonb.h"
 
-/* A recurrence rule, time zone or skip list that cannot be used. */
-#define ERRCODE_PHOENIX_RECURRENCE			MAKE_SQLSTATE('P','X','0','0','8')
+#include "registry/registry.h"
 
 /*
  * The furthest a projection materialises a series ahead of now (its
  * `horizon`), and so the furthest ahead emit checks a rule's density.
  */
 #define RECURRENCE_HORIZON_MAX_DAYS			3660
-
-/* Occurrences a series may have in a projection (GUC phoenix.series_max_occurrences). */
-extern int	recurrence_max_occurrences;
 
 /* One occurrence: its instant, its local wall time and local date. */
 typedef struct Occurrence
@@ -32,15 +28,6 @@ typedef struct Occurrence
 	Timestamp	local;
 	DateADT		date;
 } Occurrence;
-
-/* The payload fields an event type reads its recurrence from. */
-typedef struct RecurrenceFields
-{
-	char	   *rule;
-	char	   *timezone;
-	char	   *except;			/* NULL: none */
-	char	   *series;			/* NULL: every event is its own series */
-} RecurrenceFields;
 
 /* One event's recurrence, read from its payload (see recurrence_read). */
 typedef struct Recurrence
@@ -57,7 +44,8 @@ typedef struct Recurrence
 /*
  * Read an event's recurrence from its payload: the rule, zone and skipped
  * dates of `fields`, dtstart (the event's effective time) and its series
- * identity (the series field, else `event_id`).  Checks that libical reads
+ * identity (the series field, else `event_id`, which may be NULL when the
+ * caller does not know it yet).  Checks that libical reads
  * the rule, that PostgreSQL knows the zone, and that the rule cannot give
  * more than recurrence_max_occurrences occurrences within
  * RECURRENCE_HORIZON_MAX_DAYS of max(dtstart, now).  On failure returns

@@ -41,9 +41,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "common/guc.h"
 #include "common/plan.h"
 #include "ingest/recurrence.h"
 #include "projection/arrival.h"
+#include "projection/projdef.h"
 #include "projection/projection.h"
 #include "projection/series.h"
 #include "registry/registry.h"
@@ -93,6 +95,7 @@ static Datum text_array_of(int n, const char **items);
 static void occurrence_args(int n, const EmittedEvent *occ, Datum *args);
 static TimestampTz horizon_end(Projection *p);
 static char *event_series_default(const EmittedEvent *ev);
+static Interval *interval_of(const char *text);
 
 /*
  * The rows of newly logged (or, `rewritten`, forgotten and rewritten) events
@@ -524,6 +527,41 @@ record_horizons(Projection *p, Pending *pd, const EmittedEvent *events)
 		elog(ERROR, "projection \"%s\": cannot record series horizons", p->name);
 }
 
+/*
+ * create_projection: is the source recurring, and is `horizon` (NULL: the
+ * default) one it can have?  Sets def->recurring and def->horizon.
+ */
+void
+series_horizon_check(ProjDef *def, Interval *horizon)
+{
+	PhxEventType *type = registry_event_type(def->source, true);
+	Interval   *max;
+
+	def->recurring = type != NULL && type->recurrence != NULL;
+	if (!def->recurring)
+	{
+		if (horizon)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("horizon is only for projections of a recurring event type (projection \"%s\")",
+							def->name),
+					 errhint("Event type \"%s\" has no recurrence: each event is one row.", def->source)));
+		return;
+	}
+	if (horizon == NULL)
+		horizon = interval_of(PROJ_DEFAULT_HORIZON);
+	max = interval_of(psprintf("%d days", RECURRENCE_HORIZON_MAX_DAYS));
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(horizon), IntervalPGetDatum(max))) ||
+		DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(horizon),
+										 IntervalPGetDatum(interval_of("0")))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon of projection \"%s\" must be positive and at most %d days", def->name,
+						RECURRENCE_HORIZON_MAX_DAYS),
+				 errhint("Series are materialised up to now() + horizon and extended by apply_due as time passes.")));
+	def->horizon = horizon;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Filling from the log, extending over time                              */
 /* ---------------------------------------------------------------------- */
@@ -643,7 +681,10 @@ series_extend_due(void)
 			k++;
 		}
 		if (k > 0)
+		{
+			projection_lock_payload_keys(p, k, events);
 			series_apply(p, k, events, false);
+		}
 	}
 	return (int64) n;
 }
@@ -659,6 +700,13 @@ horizon_end(Projection *p)
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 												   IntervalPGetDatum(p->horizon)));
+}
+
+static Interval *
+interval_of(const char *text)
+{
+	return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 }
 
 /* An event's own identity: its event_id, else its log position. */

@@ -30,9 +30,9 @@
 #include <libical/ical.h>
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -40,10 +40,10 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "common/guc.h"
+#include "common/phoenix.h"
 #include "ingest/recurrence.h"
 #include "json/jsonfast.h"
-
-int			recurrence_max_occurrences = 10000;
 
 /* The earliest and latest local years a series may start in (libical's range, with room). */
 #define RECURRENCE_YEAR_MIN	1900
@@ -160,14 +160,14 @@ recurrence_read(const RecurrenceFields *fields, Jsonb *payload, TimestampTz dtst
 			return false;
 		}
 		r->series = jsonfast_scalar_text(v);
+		if (strlen(r->series) == 0)
+		{
+			*why = psprintf("series field \"%s\" must not be empty", fields->series);
+			return false;
+		}
 	}
 	else
-		r->series = pstrdup(event_id);
-	if (strlen(r->series) == 0)
-	{
-		*why = psprintf("series field \"%s\" must not be empty", fields->series);
-		return false;
-	}
+		r->series = event_id ? pstrdup(event_id) : NULL;
 
 	if (!local_start(r, &tm, &fsec, why))
 		return false;
