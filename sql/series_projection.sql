@@ -14,7 +14,7 @@ SELECT phoenix.create_event_type('desk.series',
                                  "firstAt":{"type":"string","format":"date-time"},
                                  "rrule":{"type":"string"},"tz":{"type":"string"},
                                  "skip":{"type":"array","items":{"type":"string"}},
-                                 "seriesId":{"type":"string"}}}',
+                                 "seriesId":{"type":"string"},"note":{"type":"string","x-pii":true}}}',
        time_field => 'firstAt', refs => '{"employeeId":"employee","deskId":"desk"}',
        recurrence => '{"rule":"rrule","timezone":"tz","except":"skip","series":"seriesId"}');
 SELECT phoenix.put('employee', 'E2', '{"name":"Bo Chan"}', '2025-01-01');
@@ -23,7 +23,7 @@ SELECT phoenix.put('desk', 'D2', '{"room":"Room A"}', '2025-01-01');
 -- a horizon is for recurring sources only, and bounded
 SELECT phoenix.create_projection('bad', source => 'desk.series', horizon => '20 years');
 SELECT phoenix.create_projection('series_report', source => 'desk.series',
-  columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
+  columns => '{"employee_id":"employeeId","desk_id":"deskId","note":"note"}',
   enrich  => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time"}},
                {"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]',
   derive  => '{"weekday":"to_char(occurrence_date, ''Dy'')"}');
@@ -117,8 +117,18 @@ SELECT phoenix.apply_due() >= 0 AS applied;
 SELECT count(*) BETWEEN 22 AND 23 AS extended FROM reporting.near WHERE series_id = 'OPEN';
 SELECT count(*) AS still_listed FROM phoenix.series_horizon WHERE extend_at > now();
 
--- forget: the series' rows lose the name, keep their count
+-- a series with a private note, amended: its kept rows are the first event's
+SELECT phoenix.emit('desk.series', '{"seriesId":"S3","employeeId":"E2","deskId":"D2","note":"Bo''s private note",
+       "firstAt":"2025-04-07T09:00:00Z","rrule":"FREQ=DAILY;COUNT=3","tz":"UTC"}', event_id => 's3-v1') > 0 AS ok;
+SELECT phoenix.emit('desk.series', '{"seriesId":"S3","employeeId":"E2","deskId":"D2","note":"Bo''s private note",
+       "firstAt":"2025-04-07T09:00:00Z","rrule":"FREQ=DAILY;COUNT=3","tz":"UTC","skip":["2025-04-08"]}',
+       event_id => 's3-v2') > 0 AS ok;
+SELECT occurrence_id, event_id, note FROM reporting.series_report WHERE series_id = 'S3' ORDER BY 1;
+-- forget: the series' rows lose the name and the note (also the rows the
+-- first event of S3 still owns), keep their count
 SET phoenix.forget_secret = 'series test';
 SELECT (phoenix.forget('employee', 'E2', reason => 'test')) IS NOT NULL AS forgotten;
 SELECT count(*) AS rows, count(DISTINCT employee_name) AS names, bool_and(employee_name <> 'Bo Chan-Rivera') AS scrubbed
   FROM reporting.series_report;
+SELECT occurrence_id, event_id, note <> 'Bo''s private note' AS note_scrubbed
+  FROM reporting.series_report WHERE series_id = 'S3' ORDER BY 1;

@@ -77,7 +77,8 @@ typedef struct Pending
 } Pending;
 
 static void latest_per_series(Projection *p, PhxEventType *type, int nevents,
-							  const EmittedEvent *events, int *nseries, SeriesEntry ***order);
+							  const EmittedEvent *events, bool latest_only, int *nseries,
+							  SeriesEntry ***order);
 static int	series_entry_cmp(const void *a, const void *b);
 static int	entry_event_cmp(const void *a, const void *b);
 static int	series_locktag_cmp(const void *a, const void *b);
@@ -96,6 +97,7 @@ static void occurrence_args(int n, const EmittedEvent *occ, Datum *args);
 static TimestampTz horizon_end(Projection *p);
 static char *event_series_default(const EmittedEvent *ev);
 static Interval *interval_of(const char *text);
+static char *row_of_event(const char *event_id, const char *occurrence_id);
 
 /*
  * The rows of newly logged (or, `rewritten`, forgotten and rewritten) events
@@ -117,7 +119,7 @@ series_apply(Projection *p, int nevents, const EmittedEvent *events, bool rewrit
 
 	if (type->recurrence == NULL)
 		elog(ERROR, "event type \"%s\" is not recurring", p->source);
-	latest_per_series(p, type, nevents, events, &nseries, &order);
+	latest_per_series(p, type, nevents, events, !rewritten, &nseries, &order);
 	lock_series(p, nseries, order);
 	/* in batch order, so that rows are written as the events came */
 	for (int i = 0; i < nseries; i++)
@@ -138,10 +140,12 @@ series_apply(Projection *p, int nevents, const EmittedEvent *events, bool rewrit
 /*
  * Each series of the batch with its latest event (the batch is in log
  * order) and its recurrence, listed in *order by that event's place.
+ * Without `latest_only` (rewritten events), every event is listed: each
+ * recomputes the rows it wrote.
  */
 static void
 latest_per_series(Projection *p, PhxEventType *type, int nevents, const EmittedEvent *events,
-				  int *nseries, SeriesEntry ***order)
+				  bool latest_only, int *nseries, SeriesEntry ***order)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	SeriesEntry *all = palloc(sizeof(SeriesEntry) * Max(nevents, 1));
@@ -170,7 +174,7 @@ latest_per_series(Projection *p, PhxEventType *type, int nevents, const EmittedE
 	qsort(sorted, nevents, sizeof(SeriesEntry *), series_entry_cmp);
 	*order = palloc(sizeof(SeriesEntry *) * Max(nevents, 1));
 	for (int i = 0; i < nevents; i++)
-		if (i + 1 == nevents || strcmp(sorted[i]->series, sorted[i + 1]->series) != 0)
+		if (!latest_only || i + 1 == nevents || strcmp(sorted[i]->series, sorted[i + 1]->series) != 0)
 			(*order)[n++] = sorted[i];
 	/* a series amended within the batch comes where its latest event is */
 	qsort(*order, n, sizeof(SeriesEntry *), entry_event_cmp);
@@ -289,8 +293,10 @@ flush(Projection *p, Pending *pd, const EmittedEvent *events, bool rewritten)
 	existing = existing_occurrences(p, pd, events, rewritten, &nexisting);
 	for (int i = 0; i < pd->nocc; i++)
 	{
+		char	   *key = rewritten ? row_of_event(event_series_default(&pd->occ[i]), pd->occ[i].occurrence_id)
+			: (char *) pd->occ[i].occurrence_id;
 		bool		found = nexisting > 0 &&
-			bsearch(&pd->occ[i].occurrence_id, existing, nexisting, sizeof(char *), cstring_cmp) != NULL;
+			bsearch(&key, existing, nexisting, sizeof(char *), cstring_cmp) != NULL;
 
 		if (found || p->latest)
 			kept[nkept++] = pd->occ[i];
@@ -334,7 +340,8 @@ delete_dropped(Projection *p, Pending *pd)
 
 /*
  * The occurrence ids the pending series already have rows for, sorted (for
- * rewritten events, only the rows those events wrote).
+ * rewritten events, only the rows those events wrote, as row_of_event keys:
+ * two events of one series may each own some of its rows).
  */
 static char **
 existing_occurrences(Projection *p, Pending *pd, const EmittedEvent *events, bool rewritten,
@@ -356,7 +363,7 @@ existing_occurrences(Projection *p, Pending *pd, const EmittedEvent *events, boo
 	args[1] = text_array_of(pd->nseries, ids);
 	if (p->series_plans[plan] == NULL)
 		p->series_plans[plan] =
-			phoenix_prepare_kept(psprintf("SELECT occurrence_id FROM %s WHERE series_id = ANY($1)%s",
+			phoenix_prepare_kept(psprintf("SELECT occurrence_id, event_id FROM %s WHERE series_id = ANY($1)%s",
 										  p->table, rewritten ? " AND event_id = ANY($2)" : ""),
 								 rewritten ? 2 : 1, types,
 								 psprintf("the series lookup of projection \"%s\"", p->name));
@@ -365,7 +372,12 @@ existing_occurrences(Projection *p, Pending *pd, const EmittedEvent *events, boo
 	*nexisting = (int) SPI_processed;
 	found = palloc(sizeof(char *) * Max(*nexisting, 1));
 	for (int r = 0; r < *nexisting; r++)
-		found[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+	{
+		char	   *occ = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		found[r] = rewritten ? row_of_event(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2), occ)
+			: occ;
+	}
 	SPI_freetuptable(SPI_tuptable);
 	if (*nexisting > 1)
 		qsort(found, *nexisting, sizeof(char *), cstring_cmp);
@@ -707,6 +719,13 @@ interval_of(const char *text)
 {
 	return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
 												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/* A row written by an event, as one string: "<length of id>:<id><occurrence>". */
+static char *
+row_of_event(const char *event_id, const char *occurrence_id)
+{
+	return psprintf("%zu:%s%s", strlen(event_id), event_id, occurrence_id);
 }
 
 /* An event's own identity: its event_id, else its log position. */
