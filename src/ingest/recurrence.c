@@ -82,6 +82,7 @@ static bool read_except(JsonbValue *v, const char *field, Recurrence *r, char **
 static bool parse_date(const char *s, int len, DateADT *d);
 static int	dateadt_cmp(const void *a, const void *b);
 static char *libical_reason(void);
+static void ical_to_tm(struct icaltimetype t, struct pg_tm *tm);
 
 void
 RecurrenceInit(void)
@@ -295,17 +296,11 @@ parse_rule(const char *rule, ParsedRule *pr, char **why)
 	}
 	if (!icaltime_is_null_time(pr->ical.until) && icaltime_is_utc(pr->ical.until))
 	{
-		struct icaltimetype u = pr->ical.until;
-		struct pg_tm tm = {0};
+		struct pg_tm tm;
 		int			tz = 0;
 		Timestamp	t;
 
-		tm.tm_year = u.year;
-		tm.tm_mon = u.month;
-		tm.tm_mday = u.day;
-		tm.tm_hour = u.hour;
-		tm.tm_min = u.minute;
-		tm.tm_sec = u.second;
+		ical_to_tm(pr->ical.until, &tm);
 		if (tm2timestamp(&tm, 0, &tz, &t) != 0)
 		{
 			*why = psprintf("recurrence rule \"%s\": UNTIL is out of range", rule);
@@ -316,6 +311,19 @@ parse_rule(const char *rule, ParsedRule *pr, char **why)
 		pr->ical.until = icaltime_null_time();
 	}
 	return true;
+}
+
+/* A libical time's fields as PostgreSQL's broken-down time (no zone). */
+static void
+ical_to_tm(struct icaltimetype t, struct pg_tm *tm)
+{
+	memset(tm, 0, sizeof(struct pg_tm));
+	tm->tm_year = t.year;
+	tm->tm_mon = t.month;
+	tm->tm_mday = t.day;
+	tm->tm_hour = t.hour;
+	tm->tm_min = t.minute;
+	tm->tm_sec = t.second;
 }
 
 static char *
@@ -449,7 +457,7 @@ walk(Walk *w, const ParsedRule *pr, char **why)
 	start.day = tm.tm_mday;
 	start.hour = tm.tm_hour;
 	start.minute = tm.tm_min;
-	start.second = tm.tm_sec;
+	start.second = tm.tm_sec;		/* floating: no zone, wall time */
 	icalerror_clear_errno();
 	it = icalrecur_iterator_new(pr->ical, start);
 	if (it == NULL)
@@ -489,12 +497,7 @@ walk_loop(Walk *w, const ParsedRule *pr, icalrecur_iterator *it, fsec_t fsec)
 		t = icalrecur_iterator_next(it);
 		if (icaltime_is_null_time(t))
 			break;
-		tm.tm_year = t.year;
-		tm.tm_mon = t.month;
-		tm.tm_mday = t.day;
-		tm.tm_hour = t.hour;
-		tm.tm_min = t.minute;
-		tm.tm_sec = t.second;
+		ical_to_tm(t, &tm);
 		if (tm2timestamp(&tm, fsec, NULL, &local) != 0)
 			break;				/* past PostgreSQL's range: the series ends */
 		/* as timestamp_zone (AT TIME ZONE) does */

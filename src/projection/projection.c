@@ -662,17 +662,7 @@ fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 			break;
 		old = MemoryContextSwitchTo(fetchcxt);
 		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	t = tt->vals[i];
-			bool		isnull;
-			Datum		id = SPI_getbinval(t, tt->tupdesc, 1, &isnull);
-
-			events[i].event_id = isnull ? NULL : TextDatumGetCString(id);
-			events[i].effective_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 2, &isnull));
-			events[i].received_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 3, &isnull));
-			events[i].payload = DatumGetJsonbP(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
-			events[i].position = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 5, &isnull));
-		}
+			projection_event_from_row(tt->vals[i], tt->tupdesc, 1, &events[i]);
 		MemoryContextSwitchTo(old);
 		arrival_insert_rows(run, (int) n, events);
 		MemoryContextReset(fetchcxt);
@@ -691,6 +681,25 @@ fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 	arrival_end(run);
 	MemoryContextDelete(fetchcxt);
 	return Max(done, total);
+}
+
+/*
+ * A logged event from a row whose columns first .. first + 4 are event_id,
+ * effective_at, received_at, payload, position (the payload may point into
+ * the row: keep the tuple table while the event is used).
+ */
+void
+projection_event_from_row(HeapTuple t, TupleDesc d, int first, EmittedEvent *ev)
+{
+	bool		isnull;
+	Datum		id = SPI_getbinval(t, d, first, &isnull);
+
+	memset(ev, 0, sizeof(EmittedEvent));
+	ev->event_id = isnull ? NULL : TextDatumGetCString(id);
+	ev->effective_at = DatumGetTimestampTz(SPI_getbinval(t, d, first + 1, &isnull));
+	ev->received_at = DatumGetTimestampTz(SPI_getbinval(t, d, first + 2, &isnull));
+	ev->payload = DatumGetJsonbP(SPI_getbinval(t, d, first + 3, &isnull));
+	ev->position = DatumGetInt64(SPI_getbinval(t, d, first + 4, &isnull));
 }
 
 /*

@@ -155,6 +155,12 @@ extern int	projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count);
  */
 extern void projection_lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 
+/*
+ * A logged event from an SPI row whose columns first .. first + 4 are
+ * event_id, effective_at, received_at, payload, position.
+ */
+extern void projection_event_from_row(HeapTuple t, TupleDesc d, int first, EmittedEvent *ev);
+
 /* Advisory lock tag of (class, value): what writers and the cascade share. */
 extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);
 extern uint32 projection_lock_class(const char *entity, const char *attribute);

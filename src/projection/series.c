@@ -621,21 +621,11 @@ series_fill(Projection *p)
 			break;
 		old = MemoryContextSwitchTo(fetchcxt);
 		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	t = tt->vals[i];
-			bool		isnull;
-			Datum		id = SPI_getbinval(t, tt->tupdesc, 1, &isnull);
-
-			events[i].event_id = isnull ? NULL : TextDatumGetCString(id);
-			events[i].effective_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 2, &isnull));
-			events[i].received_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 3, &isnull));
-			events[i].payload = DatumGetJsonbPCopy(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
-			events[i].position = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 5, &isnull));
-		}
-		SPI_freetuptable(tt);
+			projection_event_from_row(tt->vals[i], tt->tupdesc, 1, &events[i]);
 		series_apply(p, (int) n, events, false);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(fetchcxt);
+		SPI_freetuptable(tt);
 		done += n;
 	}
 	SPI_cursor_close(portal);
@@ -678,19 +668,10 @@ series_extend_due(void)
 			continue;
 		for (uint64 i = 0; i < n; i++)
 		{
-			HeapTuple	t = tt->vals[i];
 			bool		isnull;
-			Datum		id;
 
-			if (DatumGetInt32(SPI_getbinval(t, tt->tupdesc, 1, &isnull)) != p->id)
-				continue;
-			id = SPI_getbinval(t, tt->tupdesc, 2, &isnull);
-			events[k].event_id = isnull ? NULL : TextDatumGetCString(id);
-			events[k].effective_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 3, &isnull));
-			events[k].received_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
-			events[k].payload = DatumGetJsonbPCopy(SPI_getbinval(t, tt->tupdesc, 5, &isnull));
-			events[k].position = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 6, &isnull));
-			k++;
+			if (DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)) == p->id)
+				projection_event_from_row(tt->vals[i], tt->tupdesc, 2, &events[k++]);
 		}
 		if (k > 0)
 		{
