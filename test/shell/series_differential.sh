@@ -117,9 +117,26 @@ BEGIN
            'skip', skip, 'kind', kind, 'k', k, 'n', n, 'days', days, 'until', until);
 END $$;
 
+-- an amendment of a series' last event, as people make them: skip one of
+-- its days, book fewer or more days, move it to another desk, unskip
+CREATE FUNCTION amended(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r double precision := random(); n int := 1 + floor(random() * 8)::int;
+BEGIN
+  IF r < 0.45 THEN
+    RETURN jsonb_set(p, '{skip}', coalesce(p->'skip', '[]') || to_jsonb(((p->>'at')::timestamptz AT TIME ZONE (p->>'tz')
+             + floor(random() * 8) * (p->>'k')::int * interval '1 day')::date::text));
+  ELSIF r < 0.7 AND p->>'n' IS NOT NULL THEN
+    RETURN jsonb_set(jsonb_set(p, '{n}', to_jsonb(n)), '{rrule}',
+                     to_jsonb(regexp_replace(p->>'rrule', 'COUNT=[0-9]+', 'COUNT=' || n)));
+  ELSIF r < 0.85 THEN
+    RETURN jsonb_set(p, '{deskId}', to_jsonb(pick('D', 5)));
+  END IF;
+  RETURN jsonb_set(p, '{skip}', '[]');
+END $$;
+
 CREATE PROCEDURE run(seed double precision, steps int) LANGUAGE plpgsql AS $$
 DECLARE
-  r double precision; op text; a timestamptz; b timestamptz; d bigint; nseries int := 0;
+  r double precision; op text; a timestamptz; b timestamptz; d bigint; nseries int := 0; sid text;
 BEGIN
   PERFORM setseed(seed);
   CREATE TEMP TABLE before (LIKE reporting.bookings);
@@ -138,7 +155,11 @@ BEGIN
       PERFORM phoenix.emit('desk.series', series_payload('S' || nseries));
     ELSIF r < 0.50 THEN
       op := 'amend a series';
-      PERFORM phoenix.emit('desk.series', series_payload('S' || (1 + floor(random() * nseries))::int));
+      sid := 'S' || (1 + floor(random() * nseries))::int;
+      PERFORM phoenix.emit('desk.series', CASE WHEN random() < 0.7
+        THEN coalesce(amended((SELECT payload FROM phoenix.event_log WHERE event_type = 'desk.series'
+                                 AND payload->>'seriesId' = sid ORDER BY position DESC LIMIT 1)), series_payload(sid))
+        ELSE series_payload(sid) END);
     ELSIF r < 0.58 THEN
       op := 'emit_batch of series (some amended twice)';
       PERFORM phoenix.emit_batch((SELECT jsonb_agg(jsonb_build_object('type', 'desk.series', 'payload',
