@@ -67,6 +67,7 @@ typedef struct SeriesEntry
 /* The occurrences waiting for a flush. */
 typedef struct Pending
 {
+	MemoryContext cxt;			/* the arrays below (the batch's context) */
 	int			nseries;
 	int			capseries;
 	SeriesEntry **series;
@@ -115,8 +116,10 @@ series_apply(Projection *p, int nevents, const EmittedEvent *events, bool rewrit
 	Pending		pd = {0};
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix series",
 											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext flushcxt = AllocSetContextCreate(cxt, "phoenix series flush", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
+	pd.cxt = cxt;
 	if (type->recurrence == NULL)
 		elog(ERROR, "event type \"%s\" is not recurring", p->source);
 	latest_per_series(p, type, nevents, events, !rewritten, &nseries, &order);
@@ -127,12 +130,15 @@ series_apply(Projection *p, int nevents, const EmittedEvent *events, bool rewrit
 		SeriesEntry *se = order[i];
 
 		CHECK_FOR_INTERRUPTS();
+		/* the occurrences and what a flush makes live until the flush is done */
+		MemoryContextSwitchTo(flushcxt);
 		pending_add(&pd, se, &events[se->event], end);
-		if (pd.nocc >= SERIES_FLUSH)
+		if (pd.nocc >= SERIES_FLUSH || i == nseries - 1)
+		{
 			flush(p, &pd, events, rewritten);
+			MemoryContextReset(flushcxt);
+		}
 	}
-	if (pd.nseries > 0)
-		flush(p, &pd, events, rewritten);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }
@@ -250,9 +256,9 @@ pending_add(Pending *pd, SeriesEntry *se, const EmittedEvent *ev, TimestampTz en
 	{
 		pd->capseries = pd->capseries ? pd->capseries * 2 : 64;
 		pd->series = pd->series ? repalloc(pd->series, sizeof(SeriesEntry *) * pd->capseries)
-			: palloc(sizeof(SeriesEntry *) * pd->capseries);
+			: MemoryContextAlloc(pd->cxt, sizeof(SeriesEntry *) * pd->capseries);
 		pd->truncated = pd->truncated ? repalloc(pd->truncated, sizeof(bool) * pd->capseries)
-			: palloc(sizeof(bool) * pd->capseries);
+			: MemoryContextAlloc(pd->cxt, sizeof(bool) * pd->capseries);
 	}
 	pd->series[pd->nseries] = se;
 	pd->truncated[pd->nseries++] = truncated;
@@ -260,7 +266,7 @@ pending_add(Pending *pd, SeriesEntry *se, const EmittedEvent *ev, TimestampTz en
 	{
 		pd->capocc = Max(pd->nocc + n, pd->capocc ? pd->capocc * 2 : 256);
 		pd->occ = pd->occ ? repalloc(pd->occ, sizeof(EmittedEvent) * pd->capocc)
-			: palloc(sizeof(EmittedEvent) * pd->capocc);
+			: MemoryContextAlloc(pd->cxt, sizeof(EmittedEvent) * pd->capocc);
 	}
 	for (int k = 0; k < n; k++)
 	{
@@ -367,7 +373,8 @@ existing_occurrences(Projection *p, Pending *pd, const EmittedEvent *events, boo
 										  p->table, rewritten ? " AND event_id = ANY($2)" : ""),
 								 rewritten ? 2 : 1, types,
 								 psprintf("the series lookup of projection \"%s\"", p->name));
-	if (SPI_execute_plan(p->series_plans[plan], args, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: a fresh snapshot, which sees what a writer of these series we waited for committed */
+	if (SPI_execute_plan(p->series_plans[plan], args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "projection \"%s\": series lookup failed", p->name);
 	*nexisting = (int) SPI_processed;
 	found = palloc(sizeof(char *) * Max(*nexisting, 1));
