@@ -17,7 +17,7 @@ PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/../scripts/bench_lib.sh"   # median, ratio, backend_cpu_us
 
-$PSQL >/dev/null <<'SQL'
+$PSQL -v runs="$runs" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
 SELECT phoenix.create_entity('employee', 'employee_id', '{"name":"text"}');
@@ -60,10 +60,10 @@ INSERT INTO batch_series SELECT r, jsonb_agg(jsonb_build_object('type', 'desk.se
          'seriesId', 'R' || r || '-' || i, 'employeeId', 'E' || i % 5000, 'deskId', 'D' || i % 2000,
          'firstDay', to_char((timestamp '2026-03-02 09:00' + (i % 20) * interval '1 day') AT TIME ZONE 'America/New_York' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
          'tz', 'America/New_York', 'rrule', 'FREQ=DAILY;COUNT=5')))::text
-  FROM generate_series(1, 9) r, generate_series(1, 10000) i GROUP BY r;
+  FROM generate_series(1, :runs) r, generate_series(1, 10000) i GROUP BY r;
 INSERT INTO batch_single SELECT r, jsonb_agg(jsonb_build_object('type', 'desk.booked', 'payload', jsonb_build_object(
          'employeeId', 'E' || i % 5000, 'deskId', 'D' || i % 2000, 'bookedFor', o.occurrence_at)))::text
-  FROM generate_series(1, 9) r, generate_series(1, 10000) i,
+  FROM generate_series(1, :runs) r, generate_series(1, 10000) i,
        phoenix.recurrence_occurrences('FREQ=DAILY;COUNT=5', (timestamp '2026-03-02 09:00' + (i % 20) * interval '1 day')
                                       AT TIME ZONE 'America/New_York', 'America/New_York') o
  GROUP BY r;
@@ -72,7 +72,7 @@ INSERT INTO batch_amend SELECT r, jsonb_agg(jsonb_build_object('type', 'desk.ser
          'firstDay', to_char((timestamp '2026-03-02 09:00' + (i % 20) * interval '1 day') AT TIME ZONE 'America/New_York' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
          'tz', 'America/New_York', 'rrule', 'FREQ=DAILY;COUNT=5',
          'skip', jsonb_build_array(to_char(date '2026-03-04' + (i % 20), 'YYYY-MM-DD')))))::text
-  FROM generate_series(1, 9) r, generate_series(1, 1000) i GROUP BY r;
+  FROM generate_series(1, :runs) r, generate_series(1, 1000) i GROUP BY r;
 VACUUM ANALYZE;
 SQL
 

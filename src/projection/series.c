@@ -337,7 +337,7 @@ delete_dropped(Projection *p, Pending *pd)
 	args[1] = text_array_of(pd->nocc, ids);
 	if (p->series_plans[SERIES_PLAN_DELETE] == NULL)
 		p->series_plans[SERIES_PLAN_DELETE] =
-			phoenix_prepare_kept(psprintf("DELETE FROM %s WHERE series_id = ANY($1)"
+			phoenix_prepare_kept(psprintf("DELETE FROM %s WHERE series_id COLLATE \"C\" = ANY($1)"
 										  " AND occurrence_id NOT IN (SELECT unnest($2::text[]))", p->table),
 								 2, types, psprintf("the series deletion of projection \"%s\"", p->name));
 	if (SPI_execute_plan(p->series_plans[SERIES_PLAN_DELETE], args, NULL, false, 0) != SPI_OK_DELETE)
@@ -369,7 +369,7 @@ existing_occurrences(Projection *p, Pending *pd, const EmittedEvent *events, boo
 	args[1] = text_array_of(pd->nseries, ids);
 	if (p->series_plans[plan] == NULL)
 		p->series_plans[plan] =
-			phoenix_prepare_kept(psprintf("SELECT occurrence_id, event_id FROM %s WHERE series_id = ANY($1)%s",
+			phoenix_prepare_kept(psprintf("SELECT occurrence_id, event_id FROM %s WHERE series_id COLLATE \"C\" = ANY($1)%s",
 										  p->table, rewritten ? " AND event_id = ANY($2)" : ""),
 								 rewritten ? 2 : 1, types,
 								 psprintf("the series lookup of projection \"%s\"", p->name));
