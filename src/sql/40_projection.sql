@@ -170,4 +170,4 @@ GRANT EXECUTE ON FUNCTION phoenix.apply_due() TO phoenix_writer, phoenix_admin;
 GRANT SELECT ON phoenix.projections, phoenix.projection_steps, phoenix.projection_catalog,
                 phoenix.projection_progress TO phoenix_reader, phoenix_writer, phoenix_admin;
 GRANT SELECT, INSERT, DELETE ON phoenix.projection_due TO phoenix_writer, phoenix_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON phoenix.series_horizon TO phoenix_writer, phoenix_admin;
+GRANT SELECT ON phoenix.series_horizon TO phoenix_admin;  -- written by emit and apply_due, as the owner
