@@ -22,7 +22,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "forget/forget.h"
 #include "kafka/kafka.h"
+#include "kafka/kafka_publish.h"
 #include "kafka/kafka_worker.h"
 #include "common/phoenix.h"
 
@@ -486,5 +488,7 @@ kafka_txn_commit(MemoryContext caller)
 void
 KafkaInit(void)
 {
+	/* forget rewrites reporting rows: their pending outbox copies follow */
+	forget_register_scrubber("phoenix.kafka_outbox", publish_forget_scrub);
 	KafkaWorkerInit();
 }

@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "forget/forget.h"
 #include "kafka/kafka.h"
 #include "kafka/kafka_publish.h"
 #include "kafka/kafka_worker.h"
@@ -602,3 +603,23 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 	kafka_txn_commit(caller);
 }
 
+/*
+ * forget's scrubber of the outbox (registered by KafkaInit): a row forget
+ * rewrote has a new change in the outbox, written by this transaction with
+ * the scrubbed row; its changes still waiting from before get that row too,
+ * so nothing sent after the erasure holds the person's values, and a
+ * consumer still sees as many changes.  Called inside SPI, as the owner.
+ */
+int64
+publish_forget_scrub(void)
+{
+	if (SPI_execute("UPDATE phoenix.kafka_outbox o SET row = n.row "
+					"FROM (SELECT DISTINCT ON (publication_id, key) publication_id, key, position, row "
+					"FROM phoenix.kafka_outbox WHERE created_at = now() AND row IS NOT NULL "
+					"ORDER BY publication_id, key, position DESC) n "
+					"WHERE o.publication_id = n.publication_id AND o.key = n.key AND o.position < n.position "
+					"AND o.row IS NOT NULL AND o.row::text IS DISTINCT FROM n.row::text",
+					false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "phoenix: forget: scrubbing the Kafka outbox failed");
+	return (int64) SPI_processed;
+}

@@ -20,4 +20,7 @@ extern bool publish_reload(MemoryContext cxt);
  */
 extern bool publish_step(bool woken);
 
+/* forget's scrubber of the outbox (see forget_register_scrubber). */
+extern int64 publish_forget_scrub(void);
+
 #endif							/* PHOENIX_KAFKA_PUBLISH_H */
