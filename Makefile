@@ -14,7 +14,7 @@ UPGRADES    = $(patsubst upgrade/%,%,$(wildcard upgrade/phoenix--*--*.sql))
 DATA_built += $(UPGRADES)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK  = -lrdkafka
+SHLIB_LINK  = -lrdkafka -lical
 EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso test/kafka_mock bench/send_params
 
 # `make installcheck` (after `make install`, against a server you run with

@@ -36,6 +36,15 @@ SELECT phoenix.create_event_type('desk.booked',
                    "properties":{"employeeId":{"type":"string"},"deskId":{"type":"string"},
                                  "bookedFor":{"type":"string","format":"date-time"}}}',
        time_field => 'bookedFor', refs => '{"employeeId":"employee","deskId":"desk"}') \gset
+SELECT phoenix.create_event_type('desk.series-booked',
+       schema => '{"type":"object","required":["seriesId","employeeId","deskId","firstDay","rrule","tz"],
+                   "properties":{"seriesId":{"type":"string"},"employeeId":{"type":"string"},
+                                 "deskId":{"type":"string"},
+                                 "firstDay":{"type":"string","format":"date-time"},
+                                 "rrule":{"type":"string"},"tz":{"type":"string"},
+                                 "skip":{"type":"array","items":{"type":"string","format":"date"}}}}',
+       time_field => 'firstDay', refs => '{"employeeId":"employee","deskId":"desk"}',
+       recurrence => '{"rule":"rrule","timezone":"tz","except":"skip","series":"seriesId"}') \gset
 SELECT phoenix.create_event_type('visitor.checked-in',
        schema => '{"type":"object","required":["visitorName","hostEmail","locationId","checkedInAt"],
                    "properties":{"visitorName":{"type":"string","x-pii":true},
@@ -50,7 +59,8 @@ SELECT phoenix.put('site', 'NYC', '{"name":"New York","timezone":"America/New_Yo
        phoenix.put('greetly_location', 'L1', '{"label":"Lobby","site_id":"NYC"}', '2025-01-01'),
        phoenix.put('employee', 'E1', '{"name":"Ann Lee","email":"ann@x.com","department":"Finance"}', '2025-01-01'),
        phoenix.put('employee', 'E2', '{"name":"Bo Chan","email":"bo@x.com","department":"Sales"}', '2025-01-01'),
-       phoenix.put('desk', 'D1', '{"room":"Room A","floor_id":"F1"}', '2025-03-03') \gset
+       phoenix.put('desk', 'D1', '{"room":"Room A","floor_id":"F1"}', '2025-03-03'),
+       phoenix.put('desk', 'D2', '{"room":"Room A","floor_id":"F1"}', '2025-03-03') \gset
 
 \echo '== Projections: declared once by the consumers (producers know nothing of them)'
 SELECT phoenix.create_projection('presence_report', source => 'presence.detected',
@@ -63,6 +73,11 @@ SELECT phoenix.create_projection('desk_bookings', source => 'desk.booked',
   columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
   enrich  => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time"}},
                {"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]') \gset
+SELECT phoenix.create_projection('desk_series', source => 'desk.series-booked',
+  columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
+  enrich  => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time"}},
+               {"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]',
+  derive  => '{"weekday":"to_char(occurrence_date, ''Dy'')"}', horizon => '400 days') \gset
 SELECT phoenix.create_projection('visits', source => 'visitor.checked-in',
   columns => '{"visitor":"visitorName","host_email":"hostEmail","location_id":"locationId"}',
   enrich  => '[{"entity":"employee","key":"host_email","by":"email","as":"host","attributes":{"name":"event_time","department":"event_time"}},
@@ -105,14 +120,24 @@ SELECT desk_room, count(*) AS bookings FROM reporting.desk_bookings
 
 \echo
 \echo '== Story 3 — booking series and a legal name change'
-\echo 'Monday: Bo books D2 for every day this week.  Wednesday: Bo''s legal name changes.'
-SELECT * FROM phoenix.emit_batch((SELECT jsonb_agg(jsonb_build_object('type', 'desk.booked', 'payload',
-         jsonb_build_object('employeeId', 'E2', 'deskId', 'D2', 'bookedFor', d::date || 'T09:00:00-04:00')))
-    FROM generate_series(timestamp '2025-03-10', '2025-03-14', interval '1 day') d));
+\echo 'Monday: Bo books desk D2 (Room A) every day this week at 09:00 New York time: one event, one rule.'
+SELECT phoenix.emit('desk.series-booked', '{"seriesId":"bo-week-11","employeeId":"E2","deskId":"D2",
+       "firstDay":"2025-03-10T09:00:00-04:00","rrule":"FREQ=DAILY;COUNT=5","tz":"America/New_York"}') \gset
+\echo 'Tuesday: desk D2 moves to Room B.  Wednesday: Bo''s legal name changes, and Bo skips Friday'
+\echo '(a second event of the same series: Friday''s occurrence goes, Mon–Thu keep their rows).'
+SELECT phoenix.put('desk', 'D2', '{"room":"Room B"}', '2025-03-11T00:00:00-04:00') \gset
 SELECT phoenix.put('employee', 'E2', '{"name":"Bo Chan-Rivera"}', '2025-03-12') \gset
-\echo 'Friday''s report grouped by employee: one group, the new name, all five days.'
-SELECT employee_name, count(*) AS bookings FROM reporting.desk_bookings
- WHERE employee_id = 'E2' GROUP BY employee_name ORDER BY 1;
+SELECT phoenix.emit('desk.series-booked', '{"seriesId":"bo-week-11","employeeId":"E2","deskId":"D2",
+       "firstDay":"2025-03-10T09:00:00-04:00","rrule":"FREQ=DAILY;COUNT=5","tz":"America/New_York",
+       "skip":["2025-03-14"]}') \gset
+\echo 'One row per occurrence, each enriched as of its own day:'
+SELECT occurrence_id, weekday, effective_at, desk_room, employee_name
+  FROM reporting.desk_series ORDER BY effective_at;
+\echo 'Friday''s report grouped by employee: one group, the new name, the four days booked.'
+SELECT employee_name, count(*) AS bookings FROM reporting.desk_series GROUP BY employee_name ORDER BY 1;
+\echo 'Grouped by room: Monday in Room A, Tuesday–Thursday in Room B.'
+SELECT desk_room, string_agg(weekday, ', ' ORDER BY effective_at) AS days, count(*) AS bookings
+  FROM reporting.desk_series GROUP BY desk_room ORDER BY 1;
 
 \echo
 \echo '== Story 4 — a forgotten employee'

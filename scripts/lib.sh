@@ -13,7 +13,7 @@ SYS_PGLIB=/usr/lib/postgresql/$PG_MAJOR
 SYS_PGSHARE=/usr/share/postgresql/$PG_MAJOR
 PHOENIX_PACKAGES=(make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   postgresql-$PG_MAJOR-cron postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl
-  librdkafka-dev kcat)
+  librdkafka-dev kcat libical-dev)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

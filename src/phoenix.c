@@ -11,6 +11,7 @@
 #include "common/changeseq.h"
 #include "common/guc.h"
 #include "ingest/emit.h"
+#include "ingest/recurrence.h"
 #include "export/export.h"
 #include "forget/forget.h"
 #include "kafka/kafka.h"
@@ -33,6 +34,7 @@ _PG_init(void)
 	ProjectionInit();
 	LiveRowsInit();
 	EmitInit();
+	RecurrenceInit();
 	ForgetInit();
 	AsofScanInit();
 }

@@ -11,6 +11,7 @@
 #include "common/guc.h"
 
 int			emit_max_payload_bytes = 1024 * 1024;
+int			recurrence_max_occurrences = 10000;
 int			projection_set_based_threshold = 2000;
 bool		projection_rows_in_c = true;
 char	   *forget_secret_guc = NULL;
@@ -33,6 +34,15 @@ define_ingest_gucs(void)
 							&emit_max_payload_bytes,
 							1024 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.series_max_occurrences",
+							"Most occurrences one booking series may have in a projection.",
+							"Emit refuses a recurrence rule that could give more within the longest "
+							"horizon (a COUNT above it, a sub-daily rule too dense); expanding a series "
+							"past it is an error, never a silent cap.",
+							&recurrence_max_occurrences,
+							10000, 1, 1000000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 }
 

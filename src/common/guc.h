@@ -22,6 +22,7 @@
 
 /* ingest */
 extern int	emit_max_payload_bytes;
+extern int	recurrence_max_occurrences;
 
 /* projection */
 extern int	projection_set_based_threshold;

@@ -29,6 +29,8 @@
 #define ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','X','0','0','5')
 #define ERRCODE_PHOENIX_FORGOTTEN				MAKE_SQLSTATE('P','X','0','0','6')
 #define ERRCODE_PHOENIX_KAFKA					MAKE_SQLSTATE('P','X','0','0','7')
+/* a recurrence rule, time zone or skipped date a series cannot use */
+#define ERRCODE_PHOENIX_RECURRENCE				MAKE_SQLSTATE('P','X','0','0','8')
 
 /* Text argument `argno` of a SQL-callable function as a C string; NULL for SQL NULL. */
 static inline char *

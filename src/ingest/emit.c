@@ -39,6 +39,7 @@
 #include "common/compat.h"
 #include "ingest/emit.h"
 #include "ingest/eventlog.h"
+#include "ingest/recurrence.h"
 #include "json/jsonfast.h"
 #include "json/jsonschema.h"
 #include "common/phoenix.h"
@@ -108,6 +109,7 @@ static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
 static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
 static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
 static bool entity_key(EmitItem *item, bool raise);
+static bool recurrence_valid(EmitItem *item, bool raise, TimestampTz received_at);
 static bool key_fits_index(const char *key);
 static void build_assertions(EmitItem *items, int nitems, bool raise);
 static void build_assertion(EmitItem *item);
@@ -789,6 +791,8 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		return false;
 	if (type->entity && !entity_key(item, raise))
 		return false;
+	if (type->recurrence && !recurrence_valid(item, raise, received_at))
+		return false;
 
 	if (item->event_id)
 	{
@@ -936,6 +940,26 @@ entity_key(EmitItem *item, bool raise)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * A booking series' recurrence (recurrence.h): libical reads its rule,
+ * PostgreSQL knows its zone, its skipped dates are dates, and it cannot
+ * give more occurrences than phoenix.series_max_occurrences.  Projections
+ * expand it later; what they would refuse is refused here, with the reason.
+ */
+static bool
+recurrence_valid(EmitItem *item, bool raise, TimestampTz received_at)
+{
+	Recurrence	r;
+	char	   *why;
+	int			code;
+	const char *hint;
+
+	if (recurrence_read(item->type->recurrence, item->payload, item->effective_at, item->event_id,
+						received_at, &r, &why, &code, &hint))
+		return true;
+	return refuse(item, raise, code, hint, "recurrence of event type \"%s\": %s", item->type->name, why);
 }
 
 /*

@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "utils/date.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -25,6 +26,14 @@ typedef struct EmittedEvent
 	Jsonb	   *payload;
 	TimestampTz effective_at;
 	TimestampTz received_at;
+	/*
+	 * Set only on the occurrence events of a booking series (the projection
+	 * layer makes them, projection/series.c): the row key, the series and
+	 * the occurrence's local date; effective_at is then the occurrence's.
+	 */
+	const char *occurrence_id;
+	const char *series_id;
+	DateADT		occurrence_date;
 } EmittedEvent;
 
 /*

@@ -53,6 +53,7 @@
 #include "parser/parse_coerce.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -118,6 +119,9 @@ typedef struct ArrivalPlan
 	int			col_received_at;
 	int			col_updated_at;
 	int			col_change_seq;
+	int			col_occurrence_id;	/* recurring sources (series.c), else -1 */
+	int			col_series_id;
+	int			col_occurrence_date;
 	int			nmapped;
 	ArrivalMapped *mapped;
 	int			nsteps;
@@ -226,6 +230,7 @@ static void lookup_close(Lookup *l);
 static void run_close(ArrivalRun *run);
 static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull);
 static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
+static void occurrence_values(ArrivalPlan *ap, const EmittedEvent *ev, Datum *values, bool *isnull);
 static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
 static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f);
 static VersionMemo *memo_slot(StepRun *r, text *key);
@@ -436,6 +441,11 @@ plan_build(Projection *p)
 	ap->col_change_seq = column_index(ap, "change_seq", INT8OID);
 	if (ap->col_event_id < 0 || ap->col_effective_at < 0 || ap->col_received_at < 0 ||
 		ap->col_updated_at < 0 || ap->col_change_seq < 0)
+		return NULL;
+	ap->col_occurrence_id = column_index(ap, "occurrence_id", TEXTOID);
+	ap->col_series_id = column_index(ap, "series_id", TEXTOID);
+	ap->col_occurrence_date = column_index(ap, "occurrence_date", DATEOID);
+	if (p->recurring && (ap->col_occurrence_id < 0 || ap->col_series_id < 0 || ap->col_occurrence_date < 0))
 		return NULL;
 	if (!plan_mapped(ap, p, cxt))
 		return NULL;
@@ -764,6 +774,8 @@ compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull
 	values[ap->col_effective_at] = TimestampTzGetDatum(ev->effective_at);
 	values[ap->col_received_at] = TimestampTzGetDatum(ev->received_at);
 	isnull[ap->col_event_id] = isnull[ap->col_effective_at] = isnull[ap->col_received_at] = false;
+	if (run->p->recurring)
+		occurrence_values(ap, ev, values, isnull);
 	for (int i = 0; i < ap->nmapped; i++)
 		mapped_value(&ap->mapped[i], ev->payload, &values[ap->mapped[i].col], &isnull[ap->mapped[i].col]);
 	for (int s = 0; s < ap->nsteps; s++)
@@ -771,6 +783,18 @@ compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull
 	values[ap->col_updated_at] = TimestampTzGetDatum(run->now);
 	values[ap->col_change_seq] = Int64GetDatum(changeseq_next());
 	isnull[ap->col_updated_at] = isnull[ap->col_change_seq] = false;
+}
+
+/* The row key, series and local date of a series' occurrence (series.c). */
+static void
+occurrence_values(ArrivalPlan *ap, const EmittedEvent *ev, Datum *values, bool *isnull)
+{
+	if (ev->occurrence_id == NULL)
+		elog(ERROR, "an event of a recurring source reached its rows without its occurrence");
+	values[ap->col_occurrence_id] = CStringGetTextDatum(ev->occurrence_id);
+	values[ap->col_series_id] = CStringGetTextDatum(ev->series_id);
+	values[ap->col_occurrence_date] = DateADTGetDatum(ev->occurrence_date);
+	isnull[ap->col_occurrence_id] = isnull[ap->col_series_id] = isnull[ap->col_occurrence_date] = false;
 }
 
 /* payload ->> member (one-member path) or #>> path, then (text)::type. */

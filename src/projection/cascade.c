@@ -69,6 +69,7 @@
 #include "common/phoenix.h"
 #include "common/plan.h"
 #include "projection/projection.h"
+#include "projection/series.h"
 #include "common/rowwriter.h"
 #include "timeline/timeline.h"
 
@@ -306,6 +307,8 @@ cascade_apply_due(void)
 			}
 		}
 	}
+	/* and booking series whose horizon moved on */
+	n += series_extend_due();
 	SPI_finish();
 	return n;
 }

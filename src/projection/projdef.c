@@ -67,6 +67,11 @@ static const char *const fixed_columns[] = {
 	"event_id", "effective_at", "received_at", "updated_at", "change_seq", NULL
 };
 
+/* ... and every reporting table of a recurring source (series.c). */
+static const char *const series_columns[] = {
+	"occurrence_id", "series_id", "occurrence_date", NULL
+};
+
 
 /* ====================================================================== */
 /* Definition: parsing and validation                                     */
@@ -278,7 +283,8 @@ add_column(ProjDef *def, DefColumn *col, const char *context)
 {
 	catalog_check_identifier(col->name, "column", NAMEDATALEN - 1);
 	for (int i = 0; fixed_columns[i]; i++)
-		if (strcmp(col->name, fixed_columns[i]) == 0)
+		if (strcmp(col->name, fixed_columns[i]) == 0 ||
+			(def->recurring && i < lengthof(series_columns) - 1 && strcmp(col->name, series_columns[i]) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("column \"%s\" (%s) of projection \"%s\" is one every reporting table has",
@@ -634,7 +640,8 @@ projdef_parse_derive(ProjDef *def, Jsonb *derive)
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("derived column \"%s\" of projection \"%s\" is already a column", name, def->name)));
 		for (int i = 0; fixed_columns[i]; i++)
-			if (strcmp(name, fixed_columns[i]) == 0)
+			if (strcmp(name, fixed_columns[i]) == 0 ||
+				(def->recurring && i < lengthof(series_columns) - 1 && strcmp(name, series_columns[i]) == 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("derived column \"%s\" of projection \"%s\" is one every reporting table has",
@@ -741,6 +748,8 @@ build_row_sql(ProjDef *def, bool set_based, bool with_derive, int only)
 	initStringInfo(&sel);
 	initStringInfo(&from);
 	appendStringInfoString(&sel, "SELECT s.event_id, s.effective_at, s.received_at");
+	if (def->recurring)
+		appendStringInfoString(&sel, ", s.occurrence_id, s.series_id, s.occurrence_date");
 	appendStringInfoString(&from, " FROM (%SRC%) s");
 	foreach(lc, def->columns)
 	{
@@ -825,6 +834,11 @@ build_payload_src(ProjDef *def, bool from_log)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT e.event_id, e.effective_at, e.received_at");
+	/* a recurring source's log is read by series.c, never by this SQL */
+	if (def->recurring)
+		appendStringInfoString(&buf, from_log ? ", NULL::text AS occurrence_id, NULL::text AS series_id,"
+							   " NULL::date AS occurrence_date"
+							   : ", e.occurrence_id, e.series_id, e.occurrence_date");
 	foreach(lc, def->columns)
 	{
 		DefColumn  *c = lfirst(lc);
@@ -846,6 +860,11 @@ build_payload_src(ProjDef *def, bool from_log)
 	if (from_log)
 		appendStringInfo(&buf, ", e.position AS ord FROM phoenix.event_log e WHERE e.event_type = %s"
 						 " AND e.position > $1 AND e.position <= $2", quote_literal_cstr(def->source));
+	else if (def->recurring)
+		appendStringInfoString(&buf, ", e.ord FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[],"
+							   " $4::jsonb[], $5::text[], $6::text[], $7::date[]) WITH ORDINALITY"
+							   " AS e(event_id, effective_at, received_at, payload, occurrence_id, series_id,"
+							   " occurrence_date, ord)");
 	else
 		appendStringInfoString(&buf, ", e.ord FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[],"
 							   " $4::jsonb[]) WITH ORDINALITY AS e(event_id, effective_at, received_at, payload, ord)");
@@ -886,6 +905,9 @@ projdef_analyze_derive(ProjDef *def)
 	initStringInfo(&src);
 	appendStringInfoString(&src, "SELECT NULL::text AS event_id, NULL::timestamptz AS effective_at,"
 						   " NULL::timestamptz AS received_at");
+	if (def->recurring)
+		appendStringInfoString(&src, ", NULL::text AS occurrence_id, NULL::text AS series_id,"
+							   " NULL::date AS occurrence_date");
 	foreach(lc, def->columns)
 	{
 		DefColumn  *c = lfirst(lc);
@@ -956,6 +978,10 @@ projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, cons
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE TABLE %s (event_id text NOT NULL, effective_at timestamptz NOT NULL,"
 					 " received_at timestamptz NOT NULL", qtable);
+	/* one row per occurrence of a series: "<series>@<local wall time>" */
+	if (def->recurring)
+		appendStringInfoString(&buf, ", occurrence_id text NOT NULL, series_id text NOT NULL,"
+							   " occurrence_date date NOT NULL");
 	foreach(lc, def->columns)
 	{
 		DefColumn  *c = lfirst(lc);
@@ -967,7 +993,10 @@ projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, cons
 		appendStringInfo(&buf, ", %s %s", quote_identifier(lfirst(lc)), format_type_be(lfirst_oid(lt)));
 	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s))"
 					 " WITH (fillfactor = %d);",
-					 quote_identifier(def->latest ? def->latest_key : "event_id"), PROJ_FILLFACTOR);
+					 quote_identifier(projdef_pk_column(def)), PROJ_FILLFACTOR);
+	/* a series' rows are found by it on every amendment (and during the fill) */
+	if (def->recurring)
+		appendStringInfo(&buf, "CREATE INDEX ON %s (series_id%s);", qtable, projection_key_collation(TEXTOID));
 	/* by-matches look the attribute up in the history (also during the fill) */
 	foreach(lc, def->steps)
 	{
@@ -1068,7 +1097,8 @@ column_list(ProjDef *def, bool out)
 
 	initStringInfo(&buf);
 	if (!out)
-		appendStringInfoString(&buf, "event_id,effective_at,received_at");
+		appendStringInfoString(&buf, def->recurring ? "event_id,effective_at,received_at,occurrence_id,series_id,occurrence_date"
+							   : "event_id,effective_at,received_at");
 	foreach(lc, def->columns)
 	{
 		DefColumn  *c = lfirst(lc);
@@ -1087,10 +1117,10 @@ int32
 projdef_store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 				 Jsonb *columns, Jsonb *enrich, Jsonb *derive)
 {
-	Oid			pt[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID,
-		JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		pv[17];
-	char		pn[17];
+	Oid			pt[18] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID,
+		JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID};
+	Datum		pv[18];
+	char		pn[18];
 	Oid			st[12] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
 		TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
 	Datum		sv[12];
@@ -1112,18 +1142,20 @@ projdef_store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 	pv[7] = JsonbPGetDatum(columns);
 	pv[8] = JsonbPGetDatum(enrich);
 	pv[9] = JsonbPGetDatum(derive);
-	pv[10] = CStringGetTextDatum(def->latest ? def->latest_key : "event_id");
+	pv[10] = CStringGetTextDatum(projdef_pk_column(def));
 	pv[11] = CStringGetTextDatum(column_list(def, false));
 	pv[12] = CStringGetTextDatum(column_list(def, true));
 	pv[13] = CStringGetTextDatum(build_row_sql(def, false, true, -1));
 	pv[14] = CStringGetTextDatum(build_row_sql(def, true, true, -1));
 	pv[15] = CStringGetTextDatum(build_payload_src(def, false));
 	pv[16] = CStringGetTextDatum(build_payload_src(def, true));
+	pv[17] = def->recurring ? IntervalPGetDatum(def->horizon) : (Datum) 0;
+	pn[17] = def->recurring ? ' ' : 'n';
 	if (SPI_execute_with_args("INSERT INTO phoenix.projections (name, schema_name, table_name, source, kind,"
 							  " latest_key, fresh_for, columns, enrich, derive, pk_column, src_columns,"
-							  " out_columns, row_lateral, row_join, payload_src, log_src)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-							  " RETURNING projection_id", 17, pt, pv, pn, false, 1) != SPI_OK_INSERT_RETURNING)
+							  " out_columns, row_lateral, row_join, payload_src, log_src, horizon)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+							  " RETURNING projection_id", 18, pt, pv, pn, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "cannot record projection \"%s\"", def->name);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
@@ -1169,4 +1201,13 @@ projdef_store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 			elog(ERROR, "cannot record the steps of projection \"%s\"", def->name);
 	}
 	return id;
+}
+
+/* The primary key: the latest key, an occurrence (recurring source), or the event. */
+const char *
+projdef_pk_column(ProjDef *def)
+{
+	if (def->latest)
+		return def->latest_key;
+	return def->recurring ? "occurrence_id" : "event_id";
 }

@@ -59,6 +59,8 @@ typedef struct ProjDef
 	List	   *derive_names;
 	List	   *derive_exprs;
 	List	   *derive_types;	/* of Oid */
+	bool		recurring;		/* source is a booking series type (series.c) */
+	Interval   *horizon;		/* recurring: how far ahead series are materialised */
 } ProjDef;
 
 extern JsonbValue *projdef_jb_get(JsonbContainer *c, const char *key);
@@ -78,5 +80,6 @@ extern void projdef_create_indexes(ProjDef *def, const char *qtable);
 extern int32 projdef_store_definition(ProjDef *def, const char *schema, Interval *fresh_for,
 				 Jsonb *columns, Jsonb *enrich, Jsonb *derive);
 extern const char *projection_key_collation(Oid typid);
+extern const char *projdef_pk_column(ProjDef *def);
 
 #endif							/* PHOENIX_PROJDEF_H */

@@ -36,6 +36,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -56,6 +57,7 @@
 #include "common/plan.h"
 #include "projection/projdef.h"
 #include "projection/projection.h"
+#include "projection/series.h"
 #include "timeline/timeline.h"
 
 /* Advisory-lock field4 that marks Phoenix's key locks in pg_locks. */
@@ -104,7 +106,6 @@ static void check_derived_once(Projection *p);
 static int64 fill_from_log(Projection *p, int batch_size, bool report);
 static int64 fill_in_c(Projection *p, int64 total, int batch_size, bool report);
 static void fill_errcontext(void *arg);
-static void lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
 static void lock_source(const char *event_type, LOCKMODE mode);
 static void keep_writers_out(List *entities, const char *source);
 static int	locktag_cmp(const void *a, const void *b);
@@ -133,7 +134,7 @@ ProjectionInit(void)
 
 /*
  * create_projection(name, source, columns, enrich, derive, schema, kind,
- * latest_key, fresh_for) → regclass.  Everything is validated before anything
+ * latest_key, fresh_for, horizon) → regclass.  Everything is validated before anything
  * is created, and it all happens in the caller's transaction: on any error,
  * nothing is left behind.
  */
@@ -144,6 +145,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	char	   *schema;
 	char	   *kind;
 	Interval   *fresh_for = PG_ARGISNULL(8) ? NULL : PG_GETARG_INTERVAL_P(8);
+	Interval   *horizon = PG_NARGS() > 9 && !PG_ARGISNULL(9) ? PG_GETARG_INTERVAL_P(9) : NULL;
 	Jsonb	   *columns,
 			   *enrich,
 			   *derive,
@@ -221,6 +223,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 				 errmsg("relation %s already exists, cannot create projection \"%s\"", qtable, def->name)));
 
 	evschema = projdef_source_schema(def->source);
+	series_horizon_check(def, horizon);
 	projdef_parse_columns(def, columns, evschema);
 	projdef_parse_enrich(def, enrich);
 	projdef_resolve_steps(def);
@@ -391,7 +394,12 @@ apply_events(const char *event_type, int nevents, const EmittedEvent *events, bo
 		if (strcmp(p->source, event_type) != 0)
 			continue;
 		upsert = rewritten || p->latest;
-		lock_payload_keys(p, nevents, events);
+		projection_lock_payload_keys(p, nevents, events);
+		if (p->recurring)
+		{
+			series_apply(p, nevents, events, rewritten);
+			continue;
+		}
 		if (!upsert && projection_rows_in_c && nevents < projection_set_based_threshold &&
 			arrival_insert(p, nevents, events))
 			continue;
@@ -484,8 +492,8 @@ lock_source(const char *event_type, LOCKMODE mode)
  * Share-lock the entity keys (and by-values) the payloads name directly.
  * Locks are taken in a sorted order, so two batches never deadlock on them.
  */
-static void
-lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
+void
+projection_lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
 {
 	LOCKTAG    *tags = NULL;
 	int			ntags = 0,
@@ -608,7 +616,8 @@ maybe_apply_due(void)
 	if (now < next_due_check)
 		return;
 	next_due_check = now + USECS_PER_SEC;
-	if (SPI_execute("SELECT 1 FROM phoenix.projection_due WHERE due_at <= now() LIMIT 1",
+	if (SPI_execute("SELECT 1 FROM phoenix.projection_due WHERE due_at <= now()"
+					" UNION ALL SELECT 1 FROM phoenix.series_horizon WHERE extend_at <= now() LIMIT 1",
 					true, 1) == SPI_OK_SELECT && SPI_processed > 0)
 		(void) cascade_apply_due();
 }
@@ -666,17 +675,7 @@ fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 			break;
 		old = MemoryContextSwitchTo(fetchcxt);
 		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	t = tt->vals[i];
-			bool		isnull;
-			Datum		id = SPI_getbinval(t, tt->tupdesc, 1, &isnull);
-
-			events[i].event_id = isnull ? NULL : TextDatumGetCString(id);
-			events[i].effective_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 2, &isnull));
-			events[i].received_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 3, &isnull));
-			events[i].payload = DatumGetJsonbP(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
-			events[i].position = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 5, &isnull));
-		}
+			projection_event_from_row(tt->vals[i], tt->tupdesc, 1, &events[i]);
 		MemoryContextSwitchTo(old);
 		arrival_insert_rows(run, (int) n, events);
 		MemoryContextReset(fetchcxt);
@@ -695,6 +694,25 @@ fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 	arrival_end(run);
 	MemoryContextDelete(fetchcxt);
 	return Max(done, total);
+}
+
+/*
+ * A logged event from a row whose columns first .. first + 4 are event_id,
+ * effective_at, received_at, payload, position (the payload may point into
+ * the row: keep the tuple table while the event is used).
+ */
+void
+projection_event_from_row(HeapTuple t, TupleDesc d, int first, EmittedEvent *ev)
+{
+	bool		isnull;
+	Datum		id = SPI_getbinval(t, d, first, &isnull);
+
+	memset(ev, 0, sizeof(EmittedEvent));
+	ev->event_id = isnull ? NULL : TextDatumGetCString(id);
+	ev->effective_at = DatumGetTimestampTz(SPI_getbinval(t, d, first + 1, &isnull));
+	ev->received_at = DatumGetTimestampTz(SPI_getbinval(t, d, first + 2, &isnull));
+	ev->payload = DatumGetJsonbP(SPI_getbinval(t, d, first + 3, &isnull));
+	ev->position = DatumGetInt64(SPI_getbinval(t, d, first + 4, &isnull));
 }
 
 /*
@@ -729,6 +747,12 @@ fill_from_log(Projection *p, int batch_size, bool report)
 						  1, targ, v, NULL, false, 1);
 	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {0}));
 	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool) {0}));
+	if (p->recurring)
+	{
+		/* each series from its latest event, through the arrival path */
+		(void) series_fill(p);
+		total = 0;
+	}
 	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
 	pgstat_progress_update_param(PROGRESS_COPY_BYTES_TOTAL, total);
 	if (!p->latest && projection_rows_in_c && total > 0)
@@ -1023,6 +1047,9 @@ proj_cache_retire(void)
 			retired_plans = lappend(retired_plans, p->insert_plan);
 		if (p->upsert_plan)
 			retired_plans = lappend(retired_plans, p->upsert_plan);
+		for (int k = 0; k < PROJ_SERIES_NPLANS; k++)
+			if (p->series_plans[k])
+				retired_plans = lappend(retired_plans, p->series_plans[k]);
 		for (int s = 0; s < p->nsteps; s++)
 			for (int d = 0; d < PROJ_NDEPS; d++)
 			{
@@ -1249,7 +1276,7 @@ proj_cache_load(void)
 										   ALLOCSET_SMALL_SIZES);
 	ret = SPI_execute("SELECT projection_id, name, source, format('%I.%I', schema_name, table_name),"
 					  " kind = 'latest', pk_column, src_columns, out_columns, row_lateral, row_join,"
-					  " payload_src, log_src, derive, columns FROM phoenix.projections ORDER BY projection_id", false, 0);
+					  " payload_src, log_src, derive, columns, horizon FROM phoenix.projections ORDER BY projection_id", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "cannot read phoenix.projections: %s", SPI_result_code_string(ret));
 	pt = SPI_tuptable;
@@ -1283,6 +1310,12 @@ proj_cache_load(void)
 		p->row_join = spi_text(t, d, 10);
 		p->payload_src = spi_text(t, d, 11);
 		p->log_src = spi_text(t, d, 12);
+		{
+			Datum		h = SPI_getbinval(t, d, 15, &isnull);
+
+			p->recurring = !isnull;
+			p->horizon = isnull ? NULL : (Interval *) datumCopy(h, false, sizeof(Interval));
+		}
 
 		while (j < ns && DatumGetInt32(SPI_getbinval(st->vals[j], st->tupdesc, 1, &isnull)) < p->id)
 			j++;

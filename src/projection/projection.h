@@ -83,6 +83,12 @@ typedef struct ProjMapped
 
 struct ArrivalPlan;
 
+/* Statements series.c prepares per projection (see SeriesPlan). */
+#define PROJ_SERIES_NPLANS	6
+
+/* How far ahead a recurring projection materialises series by default. */
+#define PROJ_DEFAULT_HORIZON	"400 days"
+
 /* A projection as every backend caches it. */
 typedef struct Projection
 {
@@ -111,6 +117,13 @@ typedef struct Projection
 	/* rows of arriving events computed in C (arrival.c), made on first use */
 	struct ArrivalPlan *arrival;
 	bool		arrival_tried;	/* false until arrival.c has looked at it */
+	/*
+	 * A recurring source (booking series, series.c): one row per occurrence,
+	 * materialised up to now + horizon; the statements series.c prepares.
+	 */
+	bool		recurring;
+	Interval   *horizon;
+	SPIPlanPtr	series_plans[PROJ_SERIES_NPLANS];
 } Projection;
 
 /*
@@ -143,6 +156,18 @@ extern char *projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep);
  * lookups into the history tables (never sequential scans of them).
  */
 extern int	projection_execute_lookups(SPIPlanPtr plan, Datum *args, long count);
+
+/*
+ * Share-lock the entity keys the payloads name (before their rows are
+ * computed, so that a concurrent change of those keys cascades into them).
+ */
+extern void projection_lock_payload_keys(Projection *p, int n, const EmittedEvent *events);
+
+/*
+ * A logged event from an SPI row whose columns first .. first + 4 are
+ * event_id, effective_at, received_at, payload, position.
+ */
+extern void projection_event_from_row(HeapTuple t, TupleDesc d, int first, EmittedEvent *ev);
 
 /* Advisory lock tag of (class, value): what writers and the cascade share. */
 extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);

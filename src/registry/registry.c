@@ -58,6 +58,9 @@ static void check_entity_mapping(const char *type, Jsonb *schema, const char *en
 								 const char *key_field, Jsonb *sets);
 static void check_attribute_owner(const char *type, PhxEntity *entity, const char *attname);
 static void check_refs(const char *type, Jsonb *schema, Jsonb *refs);
+static void check_recurrence(const char *type, Jsonb *schema, Jsonb *recurrence, const char *time_field,
+							 const char *entity);
+static RecurrenceFields *recurrence_fields(Jsonb *recurrence);
 static bool nullable_text_eq(const char *a, const char *b);
 static bool nullable_jsonb_eq(Jsonb *a, Jsonb *b);
 
@@ -66,7 +69,7 @@ PG_FUNCTION_INFO_V1(phoenix_drop_event_type);
 
 /*
  * create_event_type(name, schema, entity, key_field, sets, time_field, refs,
- * compatibility) → version.  Registers version 1, or a new version when the
+ * compatibility, recurrence) → version.  Registers version 1, or a new version when the
  * schema changed compatibly under the type's mode; re-registering the current
  * definition unchanged returns its version.  Serialized by a lock on
  * phoenix.event_types.
@@ -82,6 +85,7 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 	char	   *time_field = phx_text_arg(fcinfo, 5);
 	Jsonb	   *refs = phx_jsonb_arg(fcinfo, 6);
 	char	   *compat = phx_text_arg(fcinfo, 7);
+	Jsonb	   *recurrence = phx_jsonb_arg(fcinfo, 8);
 	Oid			argtypes[8] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[8];
 	char		nulls[8];
@@ -105,6 +109,8 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 	check_entity_mapping(name, schema, entity, key_field, sets);
 	if (refs)
 		check_refs(name, schema, refs);
+	if (recurrence)
+		check_recurrence(name, schema, recurrence, time_field, entity);
 
 	SPI_connect();
 	/* one registration at a time: versions are numbered max + 1 */
@@ -154,7 +160,7 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 			mode = compat;
 		}
 
-		if (SPI_execute_with_args("SELECT version, schema, key_field, sets, time_field, refs "
+		if (SPI_execute_with_args("SELECT version, schema, key_field, sets, time_field, refs, recurrence "
 								  "FROM phoenix.event_type_versions WHERE event_type = $1 ORDER BY version DESC",
 								  1, verargtypes, values, nulls, true, 0) != SPI_OK_SELECT || SPI_processed == 0)
 			elog(ERROR, "event type \"%s\" has no versions", name);
@@ -169,9 +175,20 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 			HeapTuple	cur = SPI_tuptable->vals[0];
 			TupleDesc	td = SPI_tuptable->tupdesc;
 			bool		n4,
-						n6;
+						n6,
+						n7;
 			Datum		cur_sets = SPI_getbinval(cur, td, 4, &n4);
 			Datum		cur_refs = SPI_getbinval(cur, td, 6, &n6);
+			Datum		cur_recurrence = SPI_getbinval(cur, td, 7, &n7);
+
+			/* occurrence rows are keyed by what the fields say: they stay */
+			if (!nullable_jsonb_eq(n7 ? NULL : DatumGetJsonbP(cur_recurrence), recurrence))
+				ereport(ERROR,
+						(errcode(ERRCODE_PHOENIX_INCOMPATIBLE_SCHEMA),
+						 errmsg("event type \"%s\" must keep its recurrence across versions", name),
+						 errdetail("Version %d has recurrence %s.", version - 1,
+								   n7 ? "(none)" : JsonbToCString(NULL, &DatumGetJsonbP(cur_recurrence)->root, 0)),
+						 errhint("Give the same recurrence, or register a new event type.")));
 
 			if (nullable_jsonb_eq((Jsonb *) linitial(older), schema) &&
 				nullable_text_eq(SPI_getvalue(cur, td, 3), key_field) &&
@@ -206,15 +223,17 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 	values[4] = sets ? JsonbPGetDatum(sets) : (Datum) 0;
 	values[5] = time_field ? CStringGetTextDatum(time_field) : (Datum) 0;
 	values[6] = refs ? JsonbPGetDatum(refs) : (Datum) 0;
+	values[7] = recurrence ? JsonbPGetDatum(recurrence) : (Datum) 0;
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[3] = key_field ? ' ' : 'n';
 	nulls[4] = sets ? ' ' : 'n';
 	nulls[5] = time_field ? ' ' : 'n';
 	nulls[6] = refs ? ' ' : 'n';
+	nulls[7] = recurrence ? ' ' : 'n';
 	if (SPI_execute_with_args("INSERT INTO phoenix.event_type_versions "
-							  "(event_type, version, schema, key_field, sets, time_field, refs) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-							  7, (Oid[]) {TEXTOID, INT4OID, JSONBOID, TEXTOID, JSONBOID, TEXTOID, JSONBOID},
+							  "(event_type, version, schema, key_field, sets, time_field, refs, recurrence) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							  8, (Oid[]) {TEXTOID, INT4OID, JSONBOID, TEXTOID, JSONBOID, TEXTOID, JSONBOID, JSONBOID},
 							  values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into phoenix.event_type_versions");
 
@@ -381,7 +400,7 @@ registry_load(const char *name)
 	if (plan_load_current == NULL)
 	{
 		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT v.version, v.schema, t.entity, v.key_field, v.sets, v.time_field "
+		SPIPlanPtr	plan = SPI_prepare("SELECT v.version, v.schema, t.entity, v.key_field, v.sets, v.time_field, v.recurrence "
 									   "FROM phoenix.event_type_versions v "
 									   "JOIN phoenix.event_types t ON t.name OPERATOR(pg_catalog.=) v.event_type "
 									   "WHERE v.event_type OPERATOR(pg_catalog.=) $1 "
@@ -409,6 +428,9 @@ registry_load(const char *name)
 		type->entity = SPI_getvalue(tup, td, 3);
 		type->key_field = SPI_getvalue(tup, td, 4);
 		type->time_field = SPI_getvalue(tup, td, 6);
+		d = SPI_getbinval(tup, td, 7, &isnull);
+		if (!isnull)
+			type->recurrence = recurrence_fields(DatumGetJsonbP(d));
 		d = SPI_getbinval(tup, td, 5, &isnull);
 		check_catalog_row(type, isnull ? NULL : DatumGetJsonbP(d));
 		if (!isnull)
@@ -784,4 +806,85 @@ nullable_jsonb_eq(Jsonb *a, Jsonb *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	return DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(a), JsonbPGetDatum(b)));
+}
+
+/*
+ * recurrence: {"rule": field, "timezone": field, "except": field, "series":
+ * field}, rule and timezone required, each a property of the schema.  A
+ * series' first occurrence is its effective time, so time_field is
+ * required; it sets no entity attribute (its occurrences are facts).
+ */
+static void
+check_recurrence(const char *type, Jsonb *schema, Jsonb *recurrence, const char *time_field,
+				 const char *entity)
+{
+	static const char *const members[] = {"rule", "timezone", "except", "series", NULL};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(recurrence) || JB_ROOT_IS_SCALAR(recurrence))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recurrence of event type \"%s\" must be a JSON object naming payload fields", type),
+				 errhint("E.g. recurrence => '{\"rule\":\"rrule\",\"timezone\":\"tz\",\"except\":\"skip\",\"series\":\"seriesId\"}'.")));
+	it = JsonbIteratorInit(&recurrence->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		known = false;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			for (int i = 0; members[i]; i++)
+				known |= strcmp(members[i], key) == 0;
+			if (!known)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("recurrence of event type \"%s\" has an unknown member \"%s\"", type, key),
+						 errhint("The members are rule, timezone, except and series.")));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("recurrence member \"%s\" of event type \"%s\" must name a payload field", key, type)));
+			check_field_declared(type, schema, pnstrdup(v.val.string.val, v.val.string.len),
+								 psprintf("recurrence %s field", key));
+		}
+	}
+	if (object_member(recurrence, "rule") == NULL || object_member(recurrence, "timezone") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recurrence of event type \"%s\" must name its rule and timezone fields", type)));
+	if (time_field == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recurring event type \"%s\" needs a time_field (its first occurrence)", type),
+				 errhint("Name the payload field holding the first occurrence's date-time (DTSTART).")));
+	if (entity)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recurring event type \"%s\" cannot set attributes of entity \"%s\"", type, entity),
+				 errhint("A series' occurrences are facts; register entity changes as their own event type.")));
+}
+
+/* The cached form of a registered recurrence (in the current context). */
+static RecurrenceFields *
+recurrence_fields(Jsonb *recurrence)
+{
+	RecurrenceFields *f = palloc0(sizeof(RecurrenceFields));
+	const char *const names[] = {"rule", "timezone", "except", "series"};
+	char	  **slots[] = {&f->rule, &f->timezone, &f->except, &f->series};
+
+	for (int i = 0; i < 4; i++)
+	{
+		JsonbValue *v = object_member(recurrence, names[i]);
+
+		if (v && v->type == jbvString)
+			*slots[i] = pnstrdup(v->val.string.val, v->val.string.len);
+	}
+	return f;
 }

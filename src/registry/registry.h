@@ -25,6 +25,18 @@ typedef enum PhxFieldKind
 	PHX_FIELD_BOOLEAN
 } PhxFieldKind;
 
+/*
+ * The payload fields a recurring event type (a booking series) reads its
+ * recurrence from: create_event_type's `recurrence`.
+ */
+typedef struct RecurrenceFields
+{
+	char	   *rule;			/* RFC 5545 RRULE value; absent: one occurrence */
+	char	   *timezone;		/* IANA zone the rule repeats in */
+	char	   *except;			/* local dates to skip, or NULL */
+	char	   *series;			/* the series identity, or NULL: the event id */
+} RecurrenceFields;
+
 /* The current version of an event type, compiled. */
 typedef struct PhxEventType
 {
@@ -38,6 +50,7 @@ typedef struct PhxEventType
 	char	  **set_fields;		/* payload field ... */
 	char	  **set_attributes; /* ... sets this entity attribute */
 	char	   *time_field;		/* payload field with the effective time, or NULL */
+	RecurrenceFields *recurrence;	/* a booking series type, or NULL */
 	int			nprops;			/* top-level properties of the schema */
 	char	  **prop_names;
 	PhxFieldKind *prop_kinds;

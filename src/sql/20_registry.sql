@@ -23,6 +23,7 @@ CREATE TABLE phoenix.event_type_versions (
   sets          jsonb,               -- {"payloadField": "attribute", ...}
   time_field    text,                -- payload field holding the effective time
   refs          jsonb,               -- {"payloadField": "entity" | "entity.attribute", ...}
+  recurrence    jsonb,               -- booking series: {"rule","timezone","except","series"} payload fields
   registered_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (event_type, version)
 );
@@ -32,17 +33,18 @@ CREATE VIEW phoenix.event_types_v AS
   SELECT t.name AS event_type, v.version,
          v.version = max(v.version) OVER (PARTITION BY t.name) AS is_current,
          t.entity, v.key_field, v.sets, v.time_field, v.refs, t.compatibility,
-         v.schema, v.registered_at
+         v.schema, v.registered_at, v.recurrence
     FROM phoenix.event_types t
     JOIN phoenix.event_type_versions v ON v.event_type = t.name;
 COMMENT ON VIEW phoenix.event_types_v IS 'Phoenix: event types and all their versions (is_current marks the version new events are validated against)';
 
 CREATE FUNCTION phoenix.create_event_type(name text, schema jsonb,
     entity text DEFAULT NULL, key_field text DEFAULT NULL, sets jsonb DEFAULT NULL,
-    time_field text DEFAULT NULL, refs jsonb DEFAULT NULL, compatibility text DEFAULT NULL)
+    time_field text DEFAULT NULL, refs jsonb DEFAULT NULL, compatibility text DEFAULT NULL,
+    recurrence jsonb DEFAULT NULL)
   RETURNS integer
   AS 'MODULE_PATHNAME', 'phoenix_create_event_type' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION phoenix.create_event_type(text, jsonb, text, text, jsonb, text, jsonb, text) IS
+COMMENT ON FUNCTION phoenix.create_event_type(text, jsonb, text, text, jsonb, text, jsonb, text, jsonb) IS
   'Phoenix: register an event type, or a new compatible version of it; returns the version';
 
 CREATE FUNCTION phoenix.drop_event_type(name text)

@@ -41,3 +41,13 @@ CREATE FUNCTION phoenix.replay_dead_letters(event_type text DEFAULT NULL, dead_l
 COMMENT ON FUNCTION phoenix.replay_dead_letters(text, bigint[]) IS
   'Phoenix: re-emit pending dead letters (e.g. after a schema fix); accepted ones are marked replayed';
 
+-- Booking series: what a recurring event expands to (src/ingest/recurrence.c),
+-- for trying rules.  libical iterates the rule in local wall time from
+-- first_at read in timezone; PostgreSQL turns each occurrence into an instant.
+CREATE FUNCTION phoenix.recurrence_occurrences(rule text, first_at timestamptz, timezone text,
+    skip date[] DEFAULT NULL, until timestamptz DEFAULT NULL)
+RETURNS TABLE(occurrence_at timestamptz, occurrence_local timestamp, occurrence_date date)
+AS 'MODULE_PATHNAME', 'phoenix_recurrence_occurrences'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION phoenix.recurrence_occurrences(text, timestamptz, text, date[], timestamptz) IS
+  'Phoenix: the occurrences of an RFC 5545 RRULE starting at first_at in timezone (skipping local dates in skip, instants from until on), as a recurring event type expands them';

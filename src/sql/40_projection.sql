@@ -25,6 +25,7 @@ CREATE TABLE phoenix.projections (
   row_join       text NOT NULL,            -- row computation over %SRC%, set-based joins
   payload_src    text NOT NULL,            -- %SRC% over a batch of payloads ($1..$4 arrays)
   log_src        text NOT NULL,            -- %SRC% over a range of the event log
+  horizon        interval,                 -- recurring source: series materialised up to now() + horizon
   created_at     timestamptz NOT NULL DEFAULT now(),
   rebuilt_at     timestamptz,
   UNIQUE (schema_name, table_name)
@@ -65,18 +66,33 @@ CREATE INDEX projection_due_at ON phoenix.projection_due (due_at);
 COMMENT ON TABLE phoenix.projection_due IS
   'Phoenix: future-dated changes of current-mode attributes, waiting for their time';
 
+-- Booking series that go on past their projection's horizon: apply_due
+-- expands each again from its latest event once extend_at has come
+-- (src/projection/series.c).
+CREATE TABLE phoenix.series_horizon (
+  projection_id int NOT NULL REFERENCES phoenix.projections ON DELETE CASCADE,
+  series_id     text NOT NULL,
+  position      bigint NOT NULL,             -- the series' latest event in the log
+  extend_at     timestamptz NOT NULL,
+  PRIMARY KEY (projection_id, series_id)
+);
+CREATE INDEX series_horizon_extend_at ON phoenix.series_horizon (extend_at);
+COMMENT ON TABLE phoenix.series_horizon IS
+  'Phoenix: booking series materialised up to their projection''s horizon, waiting to be extended';
+
 SELECT pg_catalog.pg_extension_config_dump('phoenix.projections', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.projections_projection_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.projection_steps', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.projection_due', '');
+SELECT pg_catalog.pg_extension_config_dump('phoenix.series_horizon', '');
 
 CREATE FUNCTION phoenix.create_projection(name text, source text,
     columns jsonb DEFAULT '{}', enrich jsonb DEFAULT '[]', derive jsonb DEFAULT '{}',
     schema text DEFAULT 'reporting', kind text DEFAULT 'events',
-    latest_key text DEFAULT NULL, fresh_for interval DEFAULT NULL)
+    latest_key text DEFAULT NULL, fresh_for interval DEFAULT NULL, horizon interval DEFAULT NULL)
   RETURNS regclass
   AS 'MODULE_PATHNAME', 'phoenix_create_projection' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval) IS
+COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval) IS
   'Phoenix: create a reporting table fed by an event type, enriched as of each event''s time, and fill it from the log';
 
 CREATE FUNCTION phoenix.drop_projection(name text)
@@ -123,7 +139,7 @@ SELECT p.name, format('%I.%I', p.schema_name, p.table_name) AS table_name, p.sou
                                 coalesce(' by ' || s.by_attribute, ''), s.event_time, s.current)
                          ORDER BY s.step)
           FROM phoenix.projection_steps s WHERE s.projection_id = p.projection_id) AS steps,
-       c.reltuples::bigint AS estimated_rows, p.created_at, p.rebuilt_at
+       c.reltuples::bigint AS estimated_rows, p.created_at, p.rebuilt_at, p.horizon
   FROM phoenix.projections p
   LEFT JOIN pg_catalog.pg_class c
          ON c.oid = pg_catalog.to_regclass(format('%I.%I', p.schema_name, p.table_name));

@@ -80,7 +80,8 @@ DECLARE
                   "projections", "projection_steps", "projection_due", "projection_progress",
                   "kafka_subscriptions", "kafka_offsets", "kafka_partition_stats",
                   "kafka_subscription_state", "kafka_publications", "kafka_publication_state",
-                  "publication_status", "erasures", "export_cursors", "export_schedules"]}';
+                  "publication_status", "erasures", "export_cursors", "export_schedules",
+                  "series_horizon"]}';
   lists jsonb;
   r record;
 BEGIN

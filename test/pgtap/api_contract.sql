@@ -34,7 +34,7 @@ SELECT pg_temp.has_args('history', '{entity,key,known_at}');
 SELECT pg_temp.returns_cols('history', '{valid_from,valid_to,attributes}');
 
 -- registry and emitting
-SELECT pg_temp.has_args('create_event_type', '{name,schema,entity,key_field,sets,time_field,refs}');
+SELECT pg_temp.has_args('create_event_type', '{name,schema,entity,key_field,sets,time_field,refs,recurrence}');
 SELECT has_function('phoenix', 'drop_event_type', 'drop_event_type exists');
 SELECT pg_temp.has_args('schema_errors', '{schema,instance}');
 SELECT pg_temp.returns_cols('schema_errors', '{path,keyword,message}');
@@ -55,7 +55,7 @@ SELECT ok((SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = 'p
           'dead_letters has event_type, raw, reason, source, source_position, received_at');
 
 -- projections
-SELECT pg_temp.has_args('create_projection', '{name,source,columns,enrich,derive,schema,kind,latest_key,fresh_for}');
+SELECT pg_temp.has_args('create_projection', '{name,source,columns,enrich,derive,schema,kind,latest_key,fresh_for,horizon}');
 SELECT pg_temp.has_args('rebuild_projection', '{name}');
 SELECT has_function('phoenix', 'drop_projection', 'drop_projection exists');
 
