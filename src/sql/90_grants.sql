@@ -186,11 +186,16 @@ BEGIN
     RETURN;
   END IF;
   FOR r IN
-    SELECT format('GRANT EXECUTE ON FUNCTION %s TO phoenix_reader, phoenix_writer, phoenix_admin',
-                  p.oid::regprocedure) AS cmd
+    -- the wrappers of writing functions and the views of admin-only tables
+    -- follow what they reach, so the API's role table reads like Phoenix's
+    SELECT format('GRANT EXECUTE ON FUNCTION %s TO %s', p.oid::regprocedure,
+                  CASE WHEN p.proname IN ('emit', 'emit_batch') THEN 'phoenix_writer, phoenix_admin'
+                       ELSE 'phoenix_reader, phoenix_writer, phoenix_admin' END) AS cmd
       FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'api'::regnamespace
     UNION ALL
-    SELECT format('GRANT SELECT ON TABLE %s TO phoenix_reader, phoenix_writer, phoenix_admin', c.oid::regclass)
+    SELECT format('GRANT SELECT ON TABLE %s TO %s', c.oid::regclass,
+                  CASE WHEN c.relname IN ('event_log', 'dead_letters') THEN 'phoenix_admin'
+                       ELSE 'phoenix_reader, phoenix_writer, phoenix_admin' END)
       FROM pg_catalog.pg_class c WHERE c.relnamespace = 'api'::regnamespace AND c.relkind IN ('r', 'v')
   LOOP
     EXECUTE r.cmd;
