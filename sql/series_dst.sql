@@ -12,7 +12,7 @@ SELECT phoenix.create_event_type('desk.series',
                    "rrule":{"type":"string"},"tz":{"type":"string"}}}',
        time_field => 'firstAt', recurrence => '{"rule":"rrule","timezone":"tz"}');
 SELECT phoenix.create_projection('dst', source => 'desk.series', columns => '{"desk_id":"deskId"}',
-  derive => '{"local_time":"to_char(effective_at AT TIME ZONE ''America/New_York'', ''HH24:MI'')"}');
+  derive => '{"local_time":"left(((effective_at AT TIME ZONE ''America/New_York'')::time)::text, 5)"}');
 
 -- spring forward (Sunday 8 March 2026): 14:00Z, 14:00Z, 13:00Z, 13:00Z, 13:00Z
 SELECT phoenix.emit('desk.series', '{"deskId":"NY","firstAt":"2026-03-06T09:00:00-05:00",

@@ -26,7 +26,7 @@ SELECT phoenix.create_projection('series_report', source => 'desk.series',
   columns => '{"employee_id":"employeeId","desk_id":"deskId","note":"note"}',
   enrich  => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time"}},
                {"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]',
-  derive  => '{"weekday":"to_char(occurrence_date, ''Dy'')"}');
+  derive  => '{"weekday":"(ARRAY[''Mon'',''Tue'',''Wed'',''Thu'',''Fri'',''Sat'',''Sun''])[extract(isodow FROM occurrence_date)::integer]"}');
 SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
   FROM pg_attribute a WHERE a.attrelid = 'reporting.series_report'::regclass AND a.attnum > 0
  ORDER BY a.attnum;
