@@ -79,6 +79,12 @@ CREATE TABLE texts (i int PRIMARY KEY, t text);
 CREATE FUNCTION try_jsonb(t text, OUT j jsonb, OUT err text) LANGUAGE plpgsql AS \$\$
 BEGIN j := t::jsonb; EXCEPTION WHEN OTHERS THEN err := SQLERRM; END \$\$;
 CREATE TABLE expected AS SELECT i, t, (try_jsonb(t)).* FROM texts;
+-- Elements that are JSON but not jsonb-readable by the batch reader (a NUL
+-- or lone-surrogate escape, an exponent beyond softparse's 1000) are
+-- dead-lettered with their index by design (sql/emit_batch_text.sql and
+-- sql/edges_isolation.sql check those); sections 1 and 2 compare the rest.
+CREATE VIEW batch_comparable AS
+  SELECT * FROM expected WHERE t !~ 'e1001' AND t !~* '\\\\u0000' AND t !~* '\\\\ud[89a-f]';
 -- the same text inside a batch element: the error a whole batch would raise
 CREATE FUNCTION try_batch(t text, OUT ok boolean, OUT err text) LANGUAGE plpgsql AS \$\$
 BEGIN PERFORM phoenix.emit_batch('[{"type":"fz","payload":' || t || '}]'); ok := true;
@@ -92,26 +98,35 @@ echo "texts: $(psql -c "SELECT count(*) FILTER (WHERE err IS NULL) || ' valid, '
 # 1. valid texts as batch elements (text literal, 1,000 per batch)
 psql -c "SELECT sum(r.accepted + r.rejected) FROM (SELECT '[' || string_agg(
            '{\"type\":\"fz\",\"event_id\":\"b' || i || '\",\"payload\":' || t || '}', ',' ORDER BY i) || ']' AS b
-           FROM expected WHERE err IS NULL GROUP BY i / 1000) s, LATERAL phoenix.emit_batch(s.b) r" >/dev/null
+           FROM batch_comparable WHERE err IS NULL GROUP BY i / 1000) s, LATERAL phoenix.emit_batch(s.b) r" >/dev/null
 # (a payload that is a JSON string is read as JSON text, as emit_batch
 # documents: the string "{}" is the payload {})
 bad=$(psql -c "
   SELECT count(*) FROM (SELECT e.*, CASE WHEN jsonb_typeof(e.j) = 'object' THEN e.j
                                          WHEN jsonb_typeof(e.j) = 'string' THEN (try_jsonb(e.j #>> '{}')).j END AS p
-                          FROM expected e WHERE e.err IS NULL) e
+                          FROM batch_comparable e WHERE e.err IS NULL) e
     LEFT JOIN phoenix.event_log l ON l.event_id = 'b' || e.i
     LEFT JOIN phoenix.dead_letters d ON d.event_id = 'b' || e.i
    WHERE NOT CASE WHEN jsonb_typeof(e.p) = 'object'
                   THEN l.position IS NOT NULL AND jsonb_send(l.payload) = jsonb_send(e.p)
                   ELSE l.position IS NULL AND d.dead_letter_id IS NOT NULL END")
-[ "$bad" = 0 ] || { echo "batch elements: $bad payloads differ from jsonb_in's"; exit 1; }
+[ "$bad" = 0 ] || { psql -c "
+  SELECT e.i, left(e.t, 120), l.position, left(d.reason, 200) FROM (SELECT e.*, CASE WHEN jsonb_typeof(e.j) = 'object' THEN e.j
+                                         WHEN jsonb_typeof(e.j) = 'string' THEN (try_jsonb(e.j #>> '{}')).j END AS p
+                          FROM batch_comparable e WHERE e.err IS NULL) e
+    LEFT JOIN phoenix.event_log l ON l.event_id = 'b' || e.i
+    LEFT JOIN phoenix.dead_letters d ON d.event_id = 'b' || e.i
+   WHERE NOT CASE WHEN jsonb_typeof(e.p) = 'object'
+                  THEN l.position IS NOT NULL AND jsonb_send(l.payload) = jsonb_send(e.p)
+                  ELSE l.position IS NULL AND d.dead_letter_id IS NOT NULL END LIMIT 5"
+                    echo "batch elements: $bad payloads differ from jsonb_in's"; exit 1; }
 
 # 2. broken texts: the batch raises exactly the error of the jsonb cast
 bad=$(psql -c "
-  SELECT count(*) FROM (SELECT e.i, (try_batch(e.t)).*, try_cast(e.t) AS cast_err FROM expected e
+  SELECT count(*) FROM (SELECT e.i, (try_batch(e.t)).*, try_cast(e.t) AS cast_err FROM batch_comparable e
                          WHERE e.err IS NOT NULL) s
    WHERE ok OR err IS DISTINCT FROM cast_err")
-[ "$bad" = 0 ] || { psql -c "SELECT e.i, e.t, (try_batch(e.t)).err, try_cast(e.t) FROM expected e WHERE e.err IS NOT NULL
+[ "$bad" = 0 ] || { psql -c "SELECT e.i, e.t, (try_batch(e.t)).err, try_cast(e.t) FROM batch_comparable e WHERE e.err IS NOT NULL
                               AND (try_batch(e.t)).err IS DISTINCT FROM try_cast(e.t) LIMIT 5"
                     echo "broken batch elements: $bad errors differ from the jsonb cast's"; exit 1; }
 
