@@ -2,7 +2,7 @@
 EXTENSION   = phoenix
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" phoenix.control)
 MODULE_big  = phoenix
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 # The install script is assembled from one fragment per concern (src/sql/NN_*.sql)
 # so that each concern keeps its SQL beside its C.
 DATA_built  = phoenix--$(EXTVERSION).sql
@@ -24,7 +24,7 @@ include $(PGXS)
 with_llvm = no
 # PGXS tracks no header dependencies: rebuild every object when a header
 # changes, so that no object keeps an old struct layout.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*/*.h)
 
 phoenix--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@

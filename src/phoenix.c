@@ -6,15 +6,16 @@
 
 #include "fmgr.h"
 
-#include "asof_scan.h"
-#include "catalog.h"
-#include "changeseq.h"
-#include "emit.h"
-#include "export.h"
-#include "forget.h"
-#include "kafka.h"
-#include "phoenix.h"
-#include "projection.h"
+#include "timeline/asof_scan.h"
+#include "timeline/catalog.h"
+#include "common/changeseq.h"
+#include "common/guc.h"
+#include "ingest/emit.h"
+#include "export/export.h"
+#include "forget/forget.h"
+#include "kafka/kafka.h"
+#include "common/phoenix.h"
+#include "projection/projection.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,6 +24,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	phoenix_guc_define();
 	CatalogInit();
 	KafkaInit();
 	ChangeSeqInit();

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "jsonformat.h"
+#include "json/jsonformat.h"
 
 /* port.h maps these onto libpgport's, which a standalone binary lacks */
 #undef snprintf

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast JSON reader (src/jsonfast.c) against the server's JSON parser:
+# The fast JSON reader (src/json/jsonfast.c) against the server's JSON parser:
 # 20,000 generated JSON texts (escapes of every kind, \u escapes and
 # surrogates, number forms, literals, odd spacing, deep nesting, duplicate
 # keys), many of them slightly broken, each

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/shell/jsonformat_fuzz.sh — builds the libFuzzer target for the JSON
-# Schema format parsers (test/fuzz/jsonformat_fuzz.c + src/jsonformat.c, no
+# Schema format parsers (test/fuzz/jsonformat_fuzz.c + src/json/jsonformat.c, no
 # server needed) with ASan/UBSan and runs it for a fixed number of inputs from
 # a fixed seed (PHOENIX_FUZZ_SEED, PHOENIX_LIBFUZZER_RUNS).  A crash, a
 # sanitizer report or a failed property fails the test.  clang and its

@@ -1,0 +1,124 @@
+/*
+ * guc.c — the definitions of every phoenix.* setting (see guc.h for why they
+ * live together: the prefix is reserved only after the last one).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "common/guc.h"
+
+int			emit_max_payload_bytes = 1024 * 1024;
+int			projection_set_based_threshold = 2000;
+bool		projection_rows_in_c = true;
+char	   *forget_secret_guc = NULL;
+int			kafka_timeout_ms = 30000;
+int			kafka_max_databases = 8;
+int			kafka_batch_size = 5000;
+int			kafka_workers = 1;
+int			kafka_max_message_bytes = 1048576;
+int			kafka_restart_delay = 1;
+int			kafka_max_restart_delay = 60;
+int			kafka_error_interval = 5;
+
+static void
+define_ingest_gucs(void)
+{
+	DefineCustomIntVariable("phoenix.max_payload_bytes",
+							"Largest event payload accepted, in bytes.",
+							"Larger payloads are refused (phoenix.emit) or dead-lettered (bulk paths).",
+							&emit_max_payload_bytes,
+							1024 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+}
+
+static void
+define_projection_gucs(void)
+{
+	DefineCustomIntVariable("phoenix.set_based_threshold",
+							"Rows above which projection statements are planned as set-based joins.",
+							"Below it, rows are enriched by prepared index lookups; above it (large "
+							"batches, cascades over wide windows), one statement is planned for the "
+							"actual set, so the planner can choose hash joins.",
+							&projection_set_based_threshold,
+							2000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("phoenix.rows_in_c",
+							 "Computes the rows of arriving events in C.",
+							 "On (the default), the rows of a batch below phoenix.set_based_threshold "
+							 "are computed by index lookups in C; off, by the prepared SQL row "
+							 "computation, which defines them (for comparison and diagnosis).",
+							 &projection_rows_in_c,
+							 true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+static void
+define_forget_gucs(void)
+{
+	DefineCustomStringVariable("phoenix.forget_secret",
+							   "Secret key of the pseudonyms and hashes written by phoenix.forget.",
+							   "Empty: the secret in table phoenix.forget_secret. Changing it changes every "
+							   "future pseudonym and stops tombstones from recognising forgotten keys.",
+							   &forget_secret_guc, "", PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+}
+
+static void
+define_kafka_gucs(void)
+{
+	DefineCustomIntVariable("phoenix.kafka_timeout",
+							"Longest wait for a Kafka broker in a foreign scan or a SQL call.",
+							"Waits are made of short polls, so a cancel is served at once; after this long without an answer the statement fails.",
+							&kafka_timeout_ms,
+							30000, 100, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_max_databases",
+							"Databases that may have a Kafka worker at the same time.",
+							"One background worker per database with subscriptions or publications; each takes a max_worker_processes slot.",
+							&kafka_max_databases, 8, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_batch_size",
+							"Most Kafka messages applied in one transaction per subscription.",
+							NULL, &kafka_batch_size, 5000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_workers",
+							"Background workers per database that apply Kafka subscriptions.",
+							"Each joins every subscription's consumer group, which spreads the topic's partitions over them; only the first publishes.",
+							&kafka_workers, 1, 1, KAFKA_MAX_WORKERS,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_max_message_bytes",
+							"Largest Kafka message a subscription accepts; larger ones are dead-lettered.",
+							"A subscription's max_message_bytes overrides it.",
+							&kafka_max_message_bytes, 1048576, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_restart_delay",
+							"First delay before a failed Kafka worker is restarted; doubles with each failure.",
+							NULL, &kafka_restart_delay, 1, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_max_restart_delay",
+							"Longest delay before a failed Kafka worker is restarted.",
+							NULL, &kafka_max_restart_delay, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_error_interval",
+							"Shortest interval between two broker errors recorded for one subscription.",
+							"Broker errors (connection refused, ...) are retried by librdkafka; they are written to phoenix.subscription_status at most this often.",
+							&kafka_error_interval, 5, 0, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+void
+phoenix_guc_define(void)
+{
+	define_ingest_gucs();
+	define_projection_gucs();
+	define_forget_gucs();
+	define_kafka_gucs();
+	/* Last: from here on, an unknown phoenix.* name is an error. */
+	MarkGUCPrefixReserved("phoenix");
+}

@@ -1,0 +1,287 @@
+/*
+ * rowwriter.c — single-row inserts and updates through the executor's
+ * row-level machinery, without a statement per row.
+ *
+ * An SPI INSERT or UPDATE of one row starts an executor for a cached plan,
+ * opens the table and its indexes, re-reads the table's CHECK constraints
+ * from their stored form, and shuts it all down again: for a timeline write
+ * of four rows that was most of the cost besides the index work itself.  A
+ * RowWriter does that set-up once per call and then writes each row the way
+ * logical replication's apply worker does (ExecSimpleRelationInsert): NOT
+ * NULL and CHECK constraints, every index with its unique and exclusion
+ * checks, row triggers, stored generated columns, column defaults.
+ *
+ * Privileges are checked as the SQL statement would (the current user needs
+ * the privileges asked for).  Tables with row level security are refused:
+ * their policies would need a planner.
+ *
+ * Memory: everything lives in the caller's context and the writer's EState;
+ * rowwriter_close() frees the EState.  Locks: RowExclusiveLock on the table
+ * and its indexes, held to the end of the transaction.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "common/rowwriter.h"
+
+static AttrNumber column_attnum(Relation rel, const char *col, Oid type, const char *what);
+static void prepare_defaults(RowWriter *w);
+static bool needs_full_update(RowWriter *w);
+static void check_privilege(RowWriter *w, AclMode mode);
+
+RowWriter *
+rowwriter_open(Oid relid, int ncols, const char *const *cols, const Oid *types,
+			   const char *what)
+{
+	RowWriter  *w = palloc0(sizeof(RowWriter));
+	RangeTblEntry *rte;
+	EState	   *estate;
+
+	w->rel = table_open(relid, RowExclusiveLock);
+	if (w->rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a table", what)));
+	if (w->rel->rd_rel->relrowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s has row level security enabled", what),
+				 errhint("Phoenix writes this table itself; disable row level security on it.")));
+	check_privilege(w, ACL_INSERT);
+
+	w->ncols = ncols;
+	w->attnums = palloc(sizeof(AttrNumber) * ncols);
+	rowwriter_columns(w->rel, ncols, cols, types, what, w->attnums);
+
+	w->estate = estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	/* enough for ExecGetTriggerResultRel(); we close the table ourselves */
+	estate->es_opened_result_relations = list_make1(w->rri);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	estate->es_snapshot = GetActiveSnapshot();
+	ExecOpenIndices(w->rri, false);
+	w->slot = table_slot_create(w->rel, &estate->es_tupleTable);
+	prepare_defaults(w);
+	AfterTriggerBeginQuery();
+	return w;
+}
+
+void
+rowwriter_columns(Relation rel, int ncols, const char *const *cols, const Oid *types,
+				  const char *what, AttrNumber *attnums)
+{
+	for (int i = 0; i < ncols; i++)
+		attnums[i] = column_attnum(rel, cols[i], types ? types[i] : InvalidOid, what);
+}
+
+void
+rowwriter_insert(RowWriter *w, Datum *values, bool *isnull)
+{
+	TupleTableSlot *slot = w->slot;
+	int			natts = RelationGetDescr(w->rel)->natts;
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * natts);
+	for (int i = 0; i < w->ncols; i++)
+	{
+		slot->tts_values[w->attnums[i] - 1] = values[i];
+		slot->tts_isnull[w->attnums[i] - 1] = isnull[i];
+	}
+	for (int i = 0; i < w->ndefaults; i++)
+		slot->tts_values[w->default_attnums[i] - 1] =
+			ExecEvalExprSwitchContext(w->defaults[i], econtext,
+									  &slot->tts_isnull[w->default_attnums[i] - 1]);
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(w->rri, w->estate, slot);
+	ResetPerTupleExprContext(w->estate);
+}
+
+void
+rowwriter_update_column(RowWriter *w, HeapTuple oldtup, int col, Datum value)
+{
+	bool	   *replace = palloc0(sizeof(bool) * w->ncols);
+	Datum	   *values = palloc0(sizeof(Datum) * w->ncols);
+	bool	   *isnull = palloc0(sizeof(bool) * w->ncols);
+
+	replace[col] = true;
+	values[col] = value;
+	rowwriter_update(w, oldtup, replace, values, isnull);
+	pfree(replace);
+	pfree(values);
+	pfree(isnull);
+}
+
+void
+rowwriter_update(RowWriter *w, HeapTuple oldtup, const bool *replace, const Datum *values,
+				 const bool *isnull)
+{
+	TupleTableSlot *slot = w->slot;
+	EState	   *estate = w->estate;
+	TM_Result	res;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+
+	if (!w->may_update)
+	{
+		check_privilege(w, ACL_UPDATE);
+		w->may_update = true;
+	}
+	ExecClearTuple(slot);
+	heap_deform_tuple(oldtup, RelationGetDescr(w->rel), slot->tts_values, slot->tts_isnull);
+	for (int i = 0; i < w->ncols; i++)
+		if (replace[i])
+		{
+			slot->tts_values[w->attnums[i] - 1] = values[i];
+			slot->tts_isnull[w->attnums[i] - 1] = isnull[i];
+		}
+	ExecStoreVirtualTuple(slot);
+
+	if (needs_full_update(w))
+	{
+		/* row triggers or generated columns: the replication path does it all */
+		TupleTableSlot *search = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+		EPQState	epq;
+
+		search->tts_tid = oldtup->t_self;
+		EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+		ExecSimpleRelationUpdate(w->rri, estate, &epq, search, slot);
+		EvalPlanQualEnd(&epq);
+		ExecDropSingleTupleTableSlot(search);
+		ResetPerTupleExprContext(estate);
+		return;
+	}
+
+	CheckCmdReplicaIdentity(w->rel, CMD_UPDATE);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, slot, estate);
+	res = table_tuple_update(w->rel, &oldtup->t_self, slot, estate->es_output_cid,
+							 estate->es_snapshot, InvalidSnapshot, true,
+							 &tmfd, &lockmode, &update_indexes);
+	switch (res)
+	{
+		case TM_Ok:
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update of table \"%s\"",
+							RelationGetRelationName(w->rel)),
+					 errhint("Retry the transaction.")));
+			break;
+		default:
+			elog(ERROR, "phoenix: unexpected result %d updating table \"%s\"",
+				 (int) res, RelationGetRelationName(w->rel));
+	}
+	if (update_indexes && w->rri->ri_NumIndices > 0)
+		list_free(ExecInsertIndexTuples(w->rri, slot, estate, true, false, NULL, NIL));
+	ResetPerTupleExprContext(estate);
+}
+
+void
+rowwriter_close(RowWriter *w)
+{
+	AfterTriggerEndQuery(w->estate);
+	ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	pfree(w->attnums);
+	pfree(w);
+}
+
+/* ---------- helpers ---------- */
+
+static AttrNumber
+column_attnum(Relation rel, const char *col, Oid type, const char *what)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), col) != 0)
+			continue;
+		if (OidIsValid(type) && att->atttypid != type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of %s has type %s, not %s",
+							col, what, format_type_be(att->atttypid), format_type_be(type)),
+					 errhint("Phoenix writes this column; restore its type.")));
+		return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("%s has no column \"%s\"", what, col),
+			 errhint("Phoenix writes this column; restore it.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/* Defaults of the columns the caller does not write (not generated ones). */
+static void
+prepare_defaults(RowWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		mine = false;
+		Node	   *expr;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		for (int c = 0; c < w->ncols && !mine; c++)
+			mine = w->attnums[c] == att->attnum;
+		if (mine || (expr = build_column_default(w->rel, att->attnum)) == NULL)
+			continue;
+		if (w->defaults == NULL)
+		{
+			w->defaults = palloc(sizeof(ExprState *) * desc->natts);
+			w->default_attnums = palloc(sizeof(AttrNumber) * desc->natts);
+		}
+		w->defaults[w->ndefaults] = ExecPrepareExpr((Expr *) expr, w->estate);
+		w->default_attnums[w->ndefaults++] = att->attnum;
+	}
+}
+
+/* As the executor checks a statement's target: the current user's privilege. */
+static void
+check_privilege(RowWriter *w, AclMode mode)
+{
+	if (pg_class_aclcheck(RelationGetRelid(w->rel), GetUserId(), mode) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(w->rel));
+}
+
+static bool
+needs_full_update(RowWriter *w)
+{
+	TupleConstr *constr = w->rel->rd_att->constr;
+
+	return w->rri->ri_TrigDesc != NULL || (constr && constr->has_generated_stored);
+}

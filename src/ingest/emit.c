@@ -1,0 +1,1508 @@
+/*
+ * emit.c — the one generic mutation: validate, log, apply to entity timelines
+ * and projections.  phoenix.emit, emit_batch, replay_dead_letters, the CSV
+ * reader and the Kafka worker (emit_bulk) all funnel into emit_items().
+ */
+#include "postgres.h"
+
+#include <sys/time.h>
+
+#include "common/guc.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/jsonapi.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "timeline/catalog.h"
+#include "common/compat.h"
+#include "ingest/emit.h"
+#include "ingest/eventlog.h"
+#include "json/jsonfast.h"
+#include "json/jsonschema.h"
+#include "common/phoenix.h"
+#include "ingest/ingest_hooks.h"
+#include "registry/registry.h"
+#include "json/softparse.h"
+#include "timeline/timeline.h"
+
+/*
+ * A chunk of EMIT_CHUNK events needs a few megabytes of memory.  Resetting
+ * an ordinary context between chunks (or deleting it after each call) hands
+ * them back to the C library and on to the kernel, and the next chunk faults
+ * in freshly zeroed pages again: about one page fault per event, a fifth of
+ * the cost of a bulk call.  So one chunk context with a large first block,
+ * which every reset keeps, is made once per backend and reused by every
+ * bulk call; a nested call (while it is in use) or one after an error (when
+ * it went away with its parent) makes another.
+ */
+#define EMIT_CHUNK_KEEP		(8 * 1024 * 1024)
+
+static MemoryContext spare_chunk_cxt = NULL;
+/* Longest caller-supplied event id. */
+#define EVENT_ID_MAX		200
+
+
+/*
+ * emit_batch's elements on their way to emit_items(): a chunk at a time, in
+ * a chunk context.  For the text form, also the parse: the element being
+ * built (as jsonb_in builds a value) and how deep the parser is (1: in the
+ * events array).
+ */
+typedef struct BatchState
+{
+	const char *source;
+	EmitItem   *chunk;
+	int			n;
+	int			index;
+	EmitCounts	counts;
+	MemoryContext chunk_cxt;
+	int			depth;
+	JsonbParseState *parse;
+	JsonbValue *built;			/* the last element completed */
+} BatchState;
+
+static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
+static bool prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at);
+static bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint,
+				   const char *fmt,...) pg_attribute_printf(5, 6);
+static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
+static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
+static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
+static bool entity_key(EmitItem *item, bool raise);
+static void build_assertions(EmitItem *items, int nitems, bool raise);
+static void build_assertion(EmitItem *item);
+static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
+static void apply_to_timelines(EmitItem *items, int nitems);
+static void feed_projections(EmitItem *items, int nitems, TimestampTz received_at);
+static Oid	function_owner(Oid fn_oid);
+static void emit_null_arguments(void) pg_attribute_noreturn();
+static Datum emit_one(FunctionCallInfo fcinfo, Jsonb *payload);
+static uint64 type_seed(const char *event_type);
+static int64 payload_hash_seeded(uint64 seed, Jsonb *payload);
+static void emit_error_context(void *arg);
+static Datum counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts);
+static void batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source);
+static char *jsonbvalue_text(JsonbValue *v);
+static void batch_add(BatchState *bs, JsonbValue *elem);
+static void batch_flush(BatchState *bs);
+static bool batch_read_fast(BatchState *bs, text *events);
+static bool batch_element_fast(BatchState *bs, JsonFastCursor *c);
+static int	envelope_field(const char *key, int len);
+static const char *batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end);
+static void batch_parse(BatchState *bs, JsonLexContext *lex);
+static void batch_syntax_error(text *events) pg_attribute_noreturn();
+static void bt_object_start(void *state);
+static void bt_array_start(void *state);
+static void bt_container_end(void *state);
+static void bt_object_field_start(void *state, char *fname, bool isnull);
+static void bt_scalar(void *state, char *token, JsonTokenType tokentype);
+static void bt_array_element_end(void *state, bool isnull);
+static void bt_not_an_array(void);
+static JsonbIteratorToken res_token(JsonbParseState *parse);
+static int	jsonb_string_len(size_t len);
+
+PG_FUNCTION_INFO_V1(phoenix_emit);
+PG_FUNCTION_INFO_V1(phoenix_emit_text);
+PG_FUNCTION_INFO_V1(phoenix_emit_batch);
+PG_FUNCTION_INFO_V1(phoenix_emit_batch_text);
+PG_FUNCTION_INFO_V1(phoenix_replay_dead_letters);
+
+/*
+ * emit(event_type, payload, effective_at, event_id, source) → position.
+ * Raises on any refusal; an idempotent repeat returns the original position.
+ *
+ * Like emit_batch it runs as the function's owner with search_path pinned
+ * to pg_catalog, pg_temp, but it does so itself rather than as SECURITY
+ * DEFINER ... SET search_path: for one event per statement the generic
+ * path (a GUC nest level, setting and resetting search_path, a pass over
+ * every GUC at function exit, and the search path recomputed at the next
+ * name lookup) was 6% of the call.  The override search path serves every
+ * name lookup made inside (SPI statements, plans made here); an error
+ * unwinds both it and the user id with the (sub)transaction.
+ */
+Datum
+phoenix_emit(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		emit_null_arguments();
+	return emit_one(fcinfo, PG_GETARG_JSONB_P(1));
+}
+
+/*
+ * emit(event_type, payload text, ...): the same for a payload sent as JSON
+ * text, which is what a literal in a query resolves to (as for
+ * emit_batch).  The text is read by jsonfast.c in one pass instead of by
+ * jsonb_in (about a seventh of a single emit's cost); text it does not
+ * handle goes to jsonb_in, which builds the same value or raises the error
+ * the jsonb form's input would.
+ */
+Datum
+phoenix_emit_text(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	Jsonb	   *payload;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		emit_null_arguments();
+	t = PG_GETARG_TEXT_PP(1);
+	payload = jsonfast_jsonb(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	if (payload == NULL)
+		payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(t))));
+	return emit_one(fcinfo, payload);
+}
+
+static void
+emit_null_arguments(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("event type and payload must not be null")));
+}
+
+/* Both forms of emit, with the payload as jsonb. */
+static Datum
+emit_one(FunctionCallInfo fcinfo, Jsonb *payload)
+{
+	EmitItem	item;
+	Oid			save_userid;
+	int			save_sec_context;
+	PhxPinnedPath pinned;
+
+	memset(&item, 0, sizeof(item));
+	item.event_type = phx_text_arg(fcinfo, 0);
+	item.payload = payload;
+	if (!PG_ARGISNULL(2))
+	{
+		item.has_effective_at = true;
+		item.effective_at = PG_GETARG_TIMESTAMPTZ(2);
+	}
+	item.event_id = phx_text_arg(fcinfo, 3);
+	item.source = PG_ARGISNULL(4) ? "emit" : phx_text_arg(fcinfo, 4);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(function_owner(fcinfo->flinfo->fn_oid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	pinned = phx_pin_search_path();
+	SPI_connect();
+	emit_items(&item, 1, true);
+	SPI_finish();
+	phx_unpin_search_path(pinned);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_INT64(item.position);
+}
+
+/*
+ * emit_batch(events jsonb, source) → (accepted, rejected).  events is an
+ * array of {"type", "payload", "event_id", "effective_at", "source"}; a
+ * payload given as a JSON string is parsed as JSON text.  Elements that are
+ * not even that shape are dead-lettered like any other bad event.
+ */
+Datum
+phoenix_emit_batch(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *events;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	BatchState	bs;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be null")));
+	events = PG_GETARG_JSONB_P(0);
+	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
+		bt_not_an_array();
+
+	memset(&bs, 0, sizeof(bs));
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : phx_text_arg(fcinfo, 1);
+	SPI_connect();
+	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
+	it = JsonbIteratorInit(&events->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+			batch_add(&bs, &v);
+	batch_flush(&bs);
+	emit_chunk_context_done(bs.chunk_cxt);
+	SPI_finish();
+	return counts_tuple(fcinfo, bs.counts);
+}
+
+/*
+ * emit_batch(events text, source): the same, for a batch sent as JSON text
+ * (what a literal in a query is).  Rather than becoming one jsonb value first
+ * (a tree of every element in memory, then its binary form), the text is
+ * read once, element after element, and a chunk's elements are emitted
+ * while the reader moves on.  Elements of the usual shape are read by
+ * jsonfast.c straight into their items (the payload built as jsonb_in
+ * builds it, the envelope's fields taken as they come); any other element,
+ * and any other batch, goes through the server's JSON parser, so every
+ * element becomes exactly the item (or dead letter) of the jsonb form, and
+ * malformed JSON is the error the jsonb form's input would raise.
+ */
+Datum
+phoenix_emit_batch_text(PG_FUNCTION_ARGS)
+{
+	text	   *events;
+	BatchState	bs;
+	MemoryContext oldcxt;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be null")));
+	events = PG_GETARG_TEXT_PP(0);
+	memset(&bs, 0, sizeof(bs));
+	bs.source = PG_ARGISNULL(1) ? "emit_batch" : phx_text_arg(fcinfo, 1);
+
+	SPI_connect();
+	bs.chunk = palloc(sizeof(EmitItem) * EMIT_CHUNK);
+	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
+	/* what the readers allocate lives until the chunk is emitted */
+	oldcxt = MemoryContextSwitchTo(bs.chunk_cxt);
+	if (!batch_read_fast(&bs, events))
+		batch_parse(&bs, makeJsonLexContext(events, true));
+	MemoryContextSwitchTo(oldcxt);
+	batch_flush(&bs);
+	emit_chunk_context_done(bs.chunk_cxt);
+	SPI_finish();
+	return counts_tuple(fcinfo, bs.counts);
+}
+
+/*
+ * replay_dead_letters(event_type, dead_letter_ids) → (replayed, rejected).
+ * Re-emits pending dead letters (all, one type's, or the listed ones) with
+ * their original id, source, position and effective time.  Accepted ones
+ * are marked replayed; the others keep their row with the new reason.
+ */
+Datum
+phoenix_replay_dead_letters(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		args[2];
+	char		nulls[2];
+	EmitItem   *items;
+	EmitCounts	counts = {0, 0};
+	uint64		i,
+				n;
+
+	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT dead_letter_id, event_type, event_id, raw, source, source_position, effective_at "
+							  "FROM phoenix.dead_letters "
+							  "WHERE replayed_at IS NULL AND replayable AND ($1 IS NULL OR event_type = $1) "
+							  "AND ($2 IS NULL OR dead_letter_id = ANY ($2)) "
+							  "ORDER BY dead_letter_id FOR UPDATE",
+							  2, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read phoenix.dead_letters");
+	n = SPI_processed;
+	items = palloc0(sizeof(EmitItem) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		eff;
+
+		items[i].dead_letter_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		items[i].event_type = SPI_getvalue(tup, td, 2);
+		items[i].event_id = SPI_getvalue(tup, td, 3);
+		items[i].raw = SPI_getvalue(tup, td, 4);
+		items[i].raw_len = strlen(items[i].raw);
+		items[i].source = SPI_getvalue(tup, td, 5);
+		items[i].source_position = SPI_getvalue(tup, td, 6);
+		eff = SPI_getbinval(tup, td, 7, &isnull);
+		items[i].has_effective_at = !isnull;
+		if (!isnull)
+			items[i].effective_at = DatumGetTimestampTz(eff);
+	}
+	if (n > 0)
+		counts = emit_items(items, (int) n, false);
+	SPI_finish();
+	return counts_tuple(fcinfo, counts);
+}
+
+/* The Kafka worker's (and any C caller's) entry: raw JSON text inputs. */
+EmitCounts
+emit_bulk(EmitInput *inputs, int ninputs)
+{
+	EmitItem   *items = palloc0(sizeof(EmitItem) * Max(ninputs, 1));
+	EmitCounts	counts;
+	int			i;
+
+	for (i = 0; i < ninputs; i++)
+	{
+		items[i].event_type = inputs[i].event_type;
+		items[i].raw = inputs[i].raw;
+		items[i].raw_len = inputs[i].raw ? inputs[i].raw_len : 0;
+		items[i].event_id = inputs[i].event_id;
+		items[i].source = inputs[i].source;
+		items[i].source_position = inputs[i].source_position;
+		items[i].has_effective_at = inputs[i].has_effective_at;
+		items[i].effective_at = inputs[i].effective_at;
+		items[i].id_generated = inputs[i].event_id_generated;
+	}
+	counts = emit_items(items, ninputs, false);
+	for (i = 0; i < ninputs; i++)
+		inputs[i].rejected = items[i].status == EMIT_REJECTED;
+	pfree(items);
+	return counts;
+}
+
+MemoryContext
+emit_chunk_context(MemoryContext parent)
+{
+	MemoryContext cxt = spare_chunk_cxt;
+
+	if (cxt == NULL)
+		return AllocSetContextCreate(parent, "phoenix emit chunk",
+									 EMIT_CHUNK_KEEP, ALLOCSET_DEFAULT_INITSIZE, ALLOCSET_DEFAULT_MAXSIZE);
+	spare_chunk_cxt = NULL;
+	MemoryContextSetParent(cxt, parent);
+	return cxt;
+}
+
+void
+emit_chunk_context_done(MemoryContext cxt)
+{
+	MemoryContextReset(cxt);
+	if (spare_chunk_cxt != NULL)
+	{
+		MemoryContextDelete(cxt);
+		return;
+	}
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	spare_chunk_cxt = cxt;
+}
+
+char *
+emit_source_position(const char *what, uint64 n)
+{
+	size_t		len = strlen(what);
+	char	   *s = palloc(len + 1 + MAXINT8LEN + 1);
+
+	memcpy(s, what, len);
+	s[len] = ' ';
+	s[len + 1 + pg_ulltoa_n(n, s + len + 1)] = '\0';
+	return s;
+}
+
+/*
+ * Type and payload decide whether a repeat of an id is the same event: a
+ * hash of the payload's jsonb bytes, seeded with the type.  Equal payloads
+ * have equal bytes except for numbers written with other digits (1.0, 1):
+ * when hashes differ, eventlog.c compares the payloads themselves.  (Hashing
+ * the bytes costs a tenth of hashing the jsonb value by value.)
+ */
+int64
+emit_payload_hash(const char *event_type, Jsonb *payload)
+{
+	return payload_hash_seeded(type_seed(event_type), payload);
+}
+
+/* The seed of a type's payload hashes. */
+static uint64
+type_seed(const char *event_type)
+{
+	return hash_bytes((const unsigned char *) event_type, strlen(event_type));
+}
+
+static int64
+payload_hash_seeded(uint64 seed, Jsonb *payload)
+{
+	return (int64) hash_bytes_extended((const unsigned char *) VARDATA_ANY(payload),
+									   VARSIZE_ANY_EXHDR(payload), seed);
+}
+
+/*
+ * The engine: items are handled EMIT_CHUNK at a time, each chunk with a few
+ * set-based statements, in a memory context reset between chunks.
+ */
+EmitCounts
+emit_items(EmitItem *items, int nitems, bool raise)
+{
+	EmitCounts	counts = {0, 0};
+	MemoryContext chunk_cxt;
+	int			off;
+
+	/* one chunk: the caller's context is as short-lived as ours would be */
+	if (nitems <= EMIT_CHUNK)
+	{
+		emit_chunk(items, nitems, raise, &counts);
+		return counts;
+	}
+	chunk_cxt = emit_chunk_context(CurrentMemoryContext);
+	for (off = 0; off < nitems; off += EMIT_CHUNK)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(chunk_cxt);
+
+		emit_chunk(items + off, Min(EMIT_CHUNK, nitems - off), raise, &counts);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(chunk_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	emit_chunk_context_done(chunk_cxt);
+	return counts;
+}
+
+/*
+ * One chunk: validate every item (no side effects yet), number them, claim
+ * their ids, log them, then apply entity events and feed projections.
+ * Refusals found after the ids were claimed cannot happen: everything that
+ * can refuse an item runs before eventlog_claim_ids.
+ */
+static void
+emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
+{
+	TimestampTz received_at = GetCurrentTransactionStartTimestamp();
+	int			i;
+
+	eventlog_ensure_partition(received_at);
+	for (i = 0; i < nitems; i++)
+		prepare_item(&items[i], i > 0 ? &items[i - 1] : NULL, raise, received_at);
+	build_assertions(items, nitems, raise);
+	eventlog_number_items(items, nitems);
+	eventlog_claim_ids(items, nitems, raise ? refuse_duplicate_id_raise : refuse_duplicate_id);
+	eventlog_append(items, nitems, received_at);
+	apply_to_timelines(items, nitems);
+	feed_projections(items, nitems, received_at);
+	if (!raise)
+		eventlog_record_outcomes(items, nitems);
+	for (i = 0; i < nitems; i++)
+	{
+		if (items[i].status == EMIT_REJECTED)
+			counts->rejected++;
+		else
+			counts->accepted++;
+	}
+}
+
+/*
+ * Everything about one item that needs no database write: its type, payload
+ * (parsed softly), size, schema validation, effective time, entity key and
+ * event id.  On failure the item is refused (or, with raise, ERROR).  `prev`
+ * is the chunk's previous item (or NULL), whose type entry stays valid for
+ * the chunk, as every item's does.
+ */
+static bool
+prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at)
+{
+	PhxEventType *type;
+
+	if (item->status != EMIT_PENDING)
+		return false;
+	if (item->event_type == NULL)
+		return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
+					  "Give every event a \"type\".", "event has no type");
+	/* a bulk input is mostly of one type: the previous item's, looked up once */
+	if (prev && prev->type && prev->event_type &&
+		(prev->event_type == item->event_type || strcmp(prev->event_type, item->event_type) == 0))
+		type = prev->type;
+	else
+		type = registry_event_type(item->event_type, true);
+	if (type == NULL)
+		return refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
+					  "Register it with phoenix.create_event_type, then replay the dead letters with phoenix.replay_dead_letters.",
+					  "unknown event type \"%s\"", item->event_type);
+	item->type = type;
+
+	if (item->payload == NULL)
+	{
+		char	   *why;
+		int			code;
+
+		if (item->raw == NULL)
+			return refuse(item, raise, ERRCODE_NULL_VALUE_NOT_ALLOWED, NULL,
+						  "event of type \"%s\" has no payload", type->name);
+		if (item->raw_len > emit_max_payload_bytes)
+			return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
+						  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
+						  type->name, item->raw_len, emit_max_payload_bytes);
+		item->payload = softparse_json(item->raw, item->raw_len, &why, &code);
+		if (item->payload == NULL)
+			return refuse(item, raise, code, NULL,
+						  "payload of event type \"%s\" is not valid JSON: %s", type->name, why);
+	}
+	else if (VARSIZE(item->payload) > emit_max_payload_bytes)
+		return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+					  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
+					  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
+					  type->name, (int) VARSIZE(item->payload), emit_max_payload_bytes);
+
+	if (!JB_ROOT_IS_OBJECT(item->payload) || JB_ROOT_IS_SCALAR(item->payload))
+		return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+					  "payload of event type \"%s\" must be a JSON object", type->name);
+	{
+		List	   *errors = NIL;
+
+		if (!jsonschema_validate(type->schema, item->payload, &errors, 1))
+		{
+			JsonSchemaError *e = errors ? linitial(errors) : NULL;
+
+			return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+						  "Fix the producer, or register a new version of the schema and replay the dead letters.",
+						  "payload does not match schema version %d of event type \"%s\": %s: %s (%s)",
+						  type->version, type->name,
+						  e ? e->path : "$", e ? e->message : "invalid", e ? e->keyword : "schema");
+		}
+	}
+	if (!effective_time(item, raise, received_at))
+		return false;
+	if (type->entity && !entity_key(item, raise))
+		return false;
+
+	if (item->event_id)
+	{
+		size_t		len = strlen(item->event_id);
+
+		if (len == 0 || len > EVENT_ID_MAX)
+			return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+						  "event_id of event type \"%s\" must have 1 to %d bytes", type->name, EVENT_ID_MAX);
+		item->id_given = true;
+	}
+	else
+	{
+		item->event_id = emit_ordered_event_id();
+		item->id_generated = true;
+	}
+	/* a payload about a forgotten key loses its PII before anything keeps it */
+	{
+		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload);
+
+		if (scrubbed)
+			item->payload = scrubbed;
+	}
+	item->type_seed = prev && prev->type == type && prev->type_seed ? prev->type_seed : type_seed(type->name);
+	item->payload_hash = payload_hash_seeded(item->type_seed, item->payload);
+	if (item->source == NULL)
+		item->source = "emit_bulk";
+	return true;
+}
+
+/*
+ * Refuse an item: with `raise` an ERROR, otherwise remember why so that it is
+ * dead-lettered.  Returns false, for "return refuse(...)".
+ */
+static bool
+refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...)
+{
+	va_list		ap;
+	StringInfoData msg;
+
+	initStringInfo(&msg);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&msg, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&msg, needed);
+	}
+	if (raise)
+		ereport(ERROR,
+				(errcode(sqlerrcode),
+				 errmsg_internal("%s", msg.data),
+				 hint ? errhint("%s", hint) : 0));
+	item->status = EMIT_REJECTED;
+	item->sqlerrcode = sqlerrcode;
+	item->reason = msg.data;
+	item->hint = (char *) hint;
+	return false;
+}
+
+static void
+refuse_duplicate_id(EmitItem *item, int64 existing_position)
+{
+	refuse(item, false, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT, NULL,
+		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
+		   item->event_id, item->event_type, existing_position);
+}
+
+static void
+refuse_duplicate_id_raise(EmitItem *item, int64 existing_position)
+{
+	refuse(item, true, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
+		   "Use a new event_id for a different event, or resend the original payload.",
+		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
+		   item->event_id, item->event_type, existing_position);
+}
+
+/* effective_at argument, else the type's time_field, else received_at. */
+static bool
+effective_time(EmitItem *item, bool raise, TimestampTz received_at)
+{
+	PhxEventType *type = item->type;
+	JsonbValue *v;
+
+	if (item->has_effective_at)
+	{
+		if (TIMESTAMP_NOT_FINITE(item->effective_at))
+		{
+			refuse(item, raise, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, NULL,
+				   "effective time of an event of type \"%s\" must be finite", type->name);
+			return false;
+		}
+		return true;
+	}
+	item->effective_at = received_at;
+	if (type->time_field == NULL || (v = jsonfast_member(item->payload, type->time_field)) == NULL ||
+		v->type == jbvNull)
+		return true;
+	if (v->type != jbvString)
+	{
+		refuse(item, raise, ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+			   "time field \"%s\" of event type \"%s\" must be a date-time string",
+			   type->time_field, type->name);
+		return false;
+	}
+	{
+		char	   *why;
+		int			code;
+
+		if (!softparse_timestamptz(v->val.string.val, v->val.string.len, &item->effective_at, &why, &code))
+		{
+			refuse(item, raise, code, "Send RFC 3339 date-times, e.g. 2026-11-23T09:00:00Z.",
+				   "time field \"%s\" of event type \"%s\": %s", type->time_field, type->name, why);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The entity key from the payload's key_field: a string or a number. */
+static bool
+entity_key(EmitItem *item, bool raise)
+{
+	PhxEventType *type = item->type;
+	JsonbValue *v = jsonfast_member(item->payload, type->key_field);
+
+	if (v == NULL || (v->type != jbvString && v->type != jbvNumeric))
+	{
+		refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+			   "Make the key field required and a string in the schema.",
+			   "key field \"%s\" of event type \"%s\" (entity \"%s\") is missing or not a string",
+			   type->key_field, type->name, type->entity);
+		return false;
+	}
+	item->key = jsonfast_scalar_text(v);
+	return true;
+}
+
+/*
+ * Turn entity events into open assertions.  Converting a payload value to
+ * the attribute's type uses its input function, which can ERROR; the whole
+ * chunk is converted in one subtransaction, and only if that fails is each
+ * item redone in its own, to find and dead-letter the bad ones.  With raise
+ * (a single event) the error simply propagates.
+ */
+static void
+build_assertions(EmitItem *items, int nitems, bool raise)
+{
+	int			i;
+	int			nentity = 0;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING && items[i].type->entity)
+			nentity++;
+	if (nentity == 0)
+		return;
+	if (raise)
+	{
+		for (i = 0; i < nitems; i++)
+			if (items[i].status == EMIT_PENDING && items[i].type->entity)
+				build_assertion(&items[i]);
+		return;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		for (i = 0; i < nitems; i++)
+			if (items[i].status == EMIT_PENDING && items[i].type->entity)
+				build_assertion(&items[i]);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	if (ok)
+		return;
+
+	/* the rare path: one subtransaction per entity event */
+	for (i = 0; i < nitems; i++)
+		if (items[i].status == EMIT_PENDING && items[i].type->entity)
+			(void) build_assertion_in_subxact(&items[i], true);
+}
+
+/* Convert one item inside its own subtransaction; refuse it on ERROR. */
+static bool
+build_assertion_in_subxact(EmitItem *item, bool keep_error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		build_assertion(item);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (keep_error)
+			refuse(item, false, edata->sqlerrcode, edata->hint,
+				   "event of type \"%s\" for %s \"%s\": %s",
+				   item->type->name, item->type->entity, item->key, edata->message);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return ok;
+}
+
+/* Fill item->assertion: the sets fields present in the payload, open from effective_at. */
+static void
+build_assertion(EmitItem *item)
+{
+	PhxEventType *type = item->type;
+	PhxEntity  *entity = catalog_entity(type->entity, false);
+	TimelineAssertion *a = timeline_new_assertion(entity);
+	ErrorContextCallback errcallback;
+	int			s;
+
+	errcallback.callback = emit_error_context;
+	errcallback.arg = item;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	a->is_open = true;
+	a->valid_from = item->effective_at;
+	for (s = 0; s < type->nsets; s++)
+	{
+		int			attno = catalog_attribute_index(entity, type->set_attributes[s]);
+		JsonbValue *v;
+
+		if (attno < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("entity \"%s\" has no attribute \"%s\" (set by event type \"%s\")",
+							entity->name, type->set_attributes[s], type->name),
+					 errhint("Register a new version of the event type that maps to existing attributes.")));
+		v = jsonfast_member(item->payload, type->set_fields[s]);
+		if (v == NULL)
+			continue;
+		a->asserted[attno] = true;
+		a->values[attno] = timeline_datum_from_jsonb(entity, attno, v, &a->isnull[attno]);
+	}
+	error_context_stack = errcallback.previous;
+	item->assertion = a;
+}
+
+/* Apply the accepted entity events' assertions, in input (recorded) order. */
+static void
+apply_to_timelines(EmitItem *items, int nitems)
+{
+	int			i;
+
+	for (i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		ErrorContextCallback errcallback;
+		bool		any = false;
+		int			a;
+		PhxEntity  *entity;
+
+		if (item->status != EMIT_ACCEPTED || item->assertion == NULL)
+			continue;
+		entity = catalog_entity(item->type->entity, false);
+		for (a = 0; a < entity->natts && !any; a++)
+			any = item->assertion->asserted[a];
+		if (!any)
+			continue;
+		item->assertion->origin = psprintf("event:" INT64_FORMAT, item->position);
+		errcallback.callback = emit_error_context;
+		errcallback.arg = item;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		timeline_apply(entity, item->key, item->assertion);
+		error_context_stack = errcallback.previous;
+	}
+}
+
+/* One ingest_events_logged call per event type present in the chunk. */
+static void
+feed_projections(EmitItem *items, int nitems, TimestampTz received_at)
+{
+	EmittedEvent *events = palloc(sizeof(EmittedEvent) * nitems);
+	bool	   *done = palloc0(sizeof(bool) * nitems);
+	int			i,
+				j;
+
+	for (i = 0; i < nitems; i++)
+	{
+		int			n = 0;
+
+		if (done[i] || items[i].status != EMIT_ACCEPTED)
+			continue;
+		for (j = i; j < nitems; j++)
+		{
+			if (done[j] || items[j].status != EMIT_ACCEPTED || items[j].type != items[i].type)
+				continue;
+			done[j] = true;
+			events[n].position = items[j].position;
+			events[n].event_id = items[j].event_id;
+			events[n].payload = items[j].payload;
+			events[n].effective_at = items[j].effective_at;
+			events[n].received_at = received_at;
+			n++;
+		}
+		ingest_events_logged(items[i].type->name, n, events);
+	}
+}
+
+/*
+ * An event id for an event that brings none (emit, emit_batch, CSV without
+ * an id column, Kafka messages): a version 7 UUID (RFC 9562) whose bits
+ * after the millisecond timestamp are a counter and then a random value
+ * drawn once per backend, so that the ids one backend makes ascend.  Ascending keys go into the unique index of phoenix.event_ids at
+ * its right edge (the B-tree's fast path for the rightmost leaf: no descent,
+ * one page in cache) instead of a random leaf each, which for random UUIDs
+ * costs a descent with cache misses per event and, after a checkpoint, a
+ * full-page image in the WAL per touched leaf.
+ */
+char *
+emit_ordered_event_id(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	static uint64 last_ms = 0;
+	static uint32 counter = 0;
+	static uint64 node = 0;
+	static bool have_node = false;
+	struct timeval tv;
+	uint64		ms;
+	unsigned char b[16];
+	char	   *out = palloc(37);
+	char	   *o = out;
+
+	if (!have_node)
+	{
+		if (!pg_strong_random(&node, sizeof(node)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random event id seed")));
+		have_node = true;
+	}
+	gettimeofday(&tv, NULL);
+	ms = (uint64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (ms > last_ms)
+	{
+		last_ms = ms;
+		counter = 0;
+	}
+	else if (++counter >= (1U << 30))
+	{
+		/* a billion ids in one millisecond: borrow the next one */
+		last_ms++;
+		counter = 0;
+	}
+	for (int i = 0; i < 6; i++)
+		b[i] = (last_ms >> (40 - 8 * i)) & 0xff;
+	b[6] = 0x70 | ((counter >> 26) & 0x0f);
+	b[7] = (counter >> 18) & 0xff;
+	b[8] = 0x80 | ((counter >> 12) & 0x3f);
+	b[9] = (counter >> 4) & 0xff;
+	b[10] = ((counter & 0x0f) << 4) | ((node >> 40) & 0x0f);
+	for (int i = 11; i < 16; i++)
+		b[i] = (node >> (8 * (15 - i))) & 0xff;
+	for (int i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The owner of function `fn_oid` (whose rights phoenix.emit uses). */
+static Oid
+function_owner(Oid fn_oid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Errors while applying an event name it. */
+static void
+emit_error_context(void *arg)
+{
+	EmitItem   *item = (EmitItem *) arg;
+
+	errcontext("event of type \"%s\" for key \"%s\"%s%s",
+			   item->type->name, item->key ? item->key : "?",
+			   item->source_position ? " at " : "",
+			   item->source_position ? item->source_position : "");
+}
+
+/* The (accepted, rejected) result row of the bulk functions. */
+static Datum
+counts_tuple(FunctionCallInfo fcinfo, EmitCounts counts)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(counts.accepted);
+	values[1] = Int64GetDatum(counts.rejected);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+/*
+ * One emit_batch element → item.  Malformed elements become pre-refused
+ * items carrying the element's JSON, so they are dead-lettered with their
+ * index like any other bad event.
+ */
+static void
+batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *source)
+{
+	Jsonb	   *obj;
+	JsonbValue *v;
+
+	memset(item, 0, sizeof(EmitItem));
+	item->source = source;
+	item->source_position = emit_source_position("index", index);
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+	{
+		item->raw = jsonbvalue_text(elem);
+		item->raw_len = strlen(item->raw);
+		item->raw_not_payload = true;
+		refuse(item, false, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+			   "batch element %d is not an object with \"type\" and \"payload\"", index);
+		return;
+	}
+	obj = JsonbValueToJsonb(elem);
+	if ((v = jsonfast_member(obj, "type")) != NULL && v->type == jbvString)
+		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
+	else if ((v = jsonfast_member(obj, "event_type")) != NULL && v->type == jbvString)
+		item->event_type = pnstrdup(v->val.string.val, v->val.string.len);
+	if ((v = jsonfast_member(obj, "event_id")) != NULL && (v->type == jbvString || v->type == jbvNumeric))
+		item->event_id = jsonfast_scalar_text(v);
+	if ((v = jsonfast_member(obj, "source")) != NULL && v->type == jbvString)
+		item->source = pnstrdup(v->val.string.val, v->val.string.len);
+
+	v = jsonfast_member(obj, "payload");
+	if (v && v->type == jbvString)
+	{
+		/* JSON text: parsed (softly) like a Kafka message */
+		item->raw = pnstrdup(v->val.string.val, v->val.string.len);
+		item->raw_len = v->val.string.len;
+	}
+	else if (v && v->type == jbvBinary)
+		item->payload = JsonbValueToJsonb(v);
+	else
+	{
+		item->raw = jsonbvalue_text(elem);
+		item->raw_len = strlen(item->raw);
+		item->raw_not_payload = true;
+		refuse(item, false, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+			   "batch element %d has no object \"payload\"", index);
+		return;
+	}
+
+	if ((v = jsonfast_member(obj, "effective_at")) != NULL && v->type != jbvNull)
+	{
+		char	   *why;
+		int			code;
+
+		if (v->type != jbvString ||
+			!softparse_timestamptz(v->val.string.val, v->val.string.len, &item->effective_at, &why, &code))
+		{
+			/* the payload may be fine; the envelope is not: keep the element */
+			item->payload = NULL;
+			item->raw = jsonbvalue_text(elem);
+			item->raw_len = strlen(item->raw);
+			item->raw_not_payload = true;
+			refuse(item, false, v->type == jbvString ? code : ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+				   "effective_at of batch element %d: %s", index,
+				   v->type == jbvString ? why : "must be a date-time string");
+			return;
+		}
+		item->has_effective_at = true;
+	}
+}
+
+static char *
+jsonbvalue_text(JsonbValue *v)
+{
+	Jsonb	   *j = JsonbValueToJsonb(v);
+
+	return JsonbToCString(NULL, &j->root, VARSIZE(j));
+}
+
+/* One more element (a value in the batch's memory); emit a full chunk. */
+static void
+batch_add(BatchState *bs, JsonbValue *elem)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(bs->chunk_cxt);
+
+	batch_element_item(&bs->chunk[bs->n++], elem, bs->index++, bs->source);
+	MemoryContextSwitchTo(oldcxt);
+	if (bs->n == EMIT_CHUNK)
+		batch_flush(bs);
+}
+
+/* Emit the chunk's elements, then free everything they used. */
+static void
+batch_flush(BatchState *bs)
+{
+	MemoryContext oldcxt;
+	EmitCounts	c;
+
+	if (bs->n == 0)
+		return;
+	oldcxt = MemoryContextSwitchTo(bs->chunk_cxt);
+	c = emit_items(bs->chunk, bs->n, false);
+	MemoryContextSwitchTo(oldcxt);
+	bs->counts.accepted += c.accepted;
+	bs->counts.rejected += c.rejected;
+	bs->n = 0;
+	MemoryContextReset(bs->chunk_cxt);
+}
+
+/*
+ * The text form's reader: returns false, having read nothing, unless the
+ * text is an array; otherwise emits every element (or raises the server's
+ * error for malformed JSON).
+ */
+static bool
+batch_read_fast(BatchState *bs, text *events)
+{
+	const char *start = VARDATA_ANY(events);
+	JsonFastCursor c;
+	char		ch;
+
+	c.p = start;
+	c.end = start + VARSIZE_ANY_EXHDR(events);
+	if (jsonfast_peek(&c) != '[')
+		return false;
+	c.p++;
+	if (jsonfast_peek(&c) == ']')
+		c.p++;
+	else
+		for (;;)
+		{
+			const char *elem = c.p;
+
+			if (!batch_element_fast(bs, &c))
+				c.p = batch_element_slow(bs, events, elem, c.end);
+			ch = jsonfast_peek(&c);
+			c.p++;
+			if (ch == ']')
+				break;
+			if (ch != ',')
+				batch_syntax_error(events);
+			(void) jsonfast_peek(&c);
+		}
+	if (jsonfast_peek(&c) != '\0')
+		batch_syntax_error(events);
+	return true;
+}
+
+/* The fields of an element's envelope that emit_batch reads. */
+enum
+{
+	ENV_TYPE,
+	ENV_EVENT_TYPE,
+	ENV_EVENT_ID,
+	ENV_SOURCE,
+	ENV_PAYLOAD,
+	ENV_EFFECTIVE_AT,
+	ENV_NFIELDS
+};
+
+static int
+envelope_field(const char *key, int len)
+{
+	static const char *const names[ENV_NFIELDS] = {"type", "event_type", "event_id", "source",
+	"payload", "effective_at"};
+	int			f;
+
+	for (f = 0; f < ENV_NFIELDS; f++)
+		if (strlen(names[f]) == len && memcmp(names[f], key, len) == 0)
+			return f;
+	return -1;
+}
+
+/*
+ * One element of the usual shape (an object with string "type"/
+ * "event_type"/"event_id"/"source", a payload object, array or string, a
+ * valid or null "effective_at"; other members are skipped) → the next item,
+ * as batch_element_item makes it.  false, having added nothing, for
+ * anything else: duplicate envelope fields, other types, elements that
+ * would be refused (their dead letter keeps the element's text), or what
+ * jsonfast.c does not handle.
+ */
+static bool
+batch_element_fast(BatchState *bs, JsonFastCursor *c)
+{
+	EmitItem   *item = &bs->chunk[bs->n];
+	const char *fields[ENV_NFIELDS] = {NULL};
+	int			lens[ENV_NFIELDS];
+	int			tf;
+	bool		payload_seen = false;
+	char		ch;
+
+	if (jsonfast_peek(c) != '{')
+		return false;
+	c->p++;
+	memset(item, 0, sizeof(EmitItem));
+	for (;;)
+	{
+		const char *key;
+		int			klen;
+		int			f;
+
+		if (!jsonfast_string(c, &key, &klen) || jsonfast_peek(c) != ':')
+			return false;
+		c->p++;
+		f = envelope_field(key, klen);
+		ch = jsonfast_peek(c);
+		if (f == ENV_PAYLOAD)
+		{
+			JsonbValue *v;
+
+			if (payload_seen)
+				return false;
+			payload_seen = true;
+			if (ch == '{' || ch == '[')
+			{
+				if ((v = jsonfast_value(c, true)) == NULL)
+					return false;
+				item->payload = JsonbValueToJsonb(v);
+			}
+			else if (ch == '"')
+			{
+				/* JSON text: parsed (softly) like a Kafka message */
+				if (!jsonfast_string(c, &key, &klen))
+					return false;
+				item->raw = pnstrdup(key, klen);
+				item->raw_len = klen;
+			}
+			else
+				return false;
+		}
+		else if (f >= 0)
+		{
+			if (fields[f] != NULL)
+				return false;
+			if (f == ENV_EFFECTIVE_AT && ch == 'n')
+			{
+				JsonbValue *v = jsonfast_value(c, true);
+
+				if (v == NULL || v->type != jbvNull)
+					return false;
+				fields[f] = "";
+				lens[f] = -1;	/* null: not given */
+			}
+			else if (!jsonfast_string(c, &fields[f], &lens[f]))
+				return false;
+		}
+		else if (jsonfast_value(c, false) == NULL)
+			return false;
+		ch = jsonfast_peek(c);
+		c->p++;
+		if (ch == '}')
+			break;
+		if (ch != ',')
+			return false;
+	}
+	if (!payload_seen)
+		return false;
+	if (fields[ENV_EFFECTIVE_AT] && lens[ENV_EFFECTIVE_AT] >= 0)
+	{
+		char	   *why;
+		int			code;
+
+		if (!softparse_timestamptz(fields[ENV_EFFECTIVE_AT], lens[ENV_EFFECTIVE_AT],
+								   &item->effective_at, &why, &code))
+			return false;
+		item->has_effective_at = true;
+	}
+	tf = fields[ENV_TYPE] ? ENV_TYPE : fields[ENV_EVENT_TYPE] ? ENV_EVENT_TYPE : -1;
+	if (tf >= 0)
+	{
+		/* the previous element's type string, when equal: one lookup per run */
+		const EmitItem *prev = bs->n > 0 ? &bs->chunk[bs->n - 1] : NULL;
+
+		if (prev && prev->event_type && strncmp(prev->event_type, fields[tf], lens[tf]) == 0 &&
+			prev->event_type[lens[tf]] == '\0')
+			item->event_type = prev->event_type;
+		else
+			item->event_type = pnstrdup(fields[tf], lens[tf]);
+	}
+	if (fields[ENV_EVENT_ID])
+		item->event_id = pnstrdup(fields[ENV_EVENT_ID], lens[ENV_EVENT_ID]);
+	item->source = fields[ENV_SOURCE] ? pnstrdup(fields[ENV_SOURCE], lens[ENV_SOURCE]) : bs->source;
+	item->source_position = emit_source_position("index", bs->index);
+	bs->index++;
+	if (++bs->n == EMIT_CHUNK)
+		batch_flush(bs);
+	return true;
+}
+
+/*
+ * An element the fast reader left: its extent found by brackets, checked
+ * by the server's parser (malformed: the whole text's error), then built by
+ * it as in batch_parse and added.  Returns where the element ends.
+ */
+static const char *
+batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end)
+{
+	const char *elem_end = jsonfast_value_end(elem, end);
+	char	   *copy;
+	int			len;
+
+	if (elem_end == NULL)
+		batch_syntax_error(events);
+	len = (int) (elem_end - elem);
+	copy = pnstrdup(elem, len);
+	if (pg_parse_json(makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true),
+					  &nullSemAction) != JSON_SUCCESS)
+		batch_syntax_error(events);
+	bs->depth = 1;				/* as inside the events array */
+	bs->parse = NULL;
+	bs->built = NULL;
+	batch_parse(bs, makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true));
+	bs->depth = 0;
+	batch_add(bs, bs->built);
+	bs->built = NULL;
+	return elem_end;
+}
+
+/* Parse with the server's parser, building and emitting elements (bt_*). */
+static void
+batch_parse(BatchState *bs, JsonLexContext *lex)
+{
+	JsonSemAction sem;
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = bs;
+	sem.object_start = bt_object_start;
+	sem.object_end = bt_container_end;
+	sem.array_start = bt_array_start;
+	sem.array_end = bt_container_end;
+	sem.object_field_start = bt_object_field_start;
+	sem.array_element_end = bt_array_element_end;
+	sem.scalar = bt_scalar;
+	pg_parse_json_or_ereport(lex, &sem);
+}
+
+/*
+ * Malformed JSON: raise the error the server's parser gives for the whole
+ * text (as the jsonb form's input would).  Every element before the fault
+ * was well-formed, so the parser stops at the same place.
+ */
+static void
+batch_syntax_error(text *events)
+{
+	pg_parse_json_or_ereport(makeJsonLexContext(events, true), &nullSemAction);
+	elog(ERROR, "JSON text of emit_batch refused by the reader but not by the parser");
+}
+
+static void
+bt_not_an_array(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("events must be a JSON array of {\"type\": ..., \"payload\": ...} objects")));
+}
+
+/* The token that closes the container being built. */
+static JsonbIteratorToken
+res_token(JsonbParseState *parse)
+{
+	return parse->contVal.type == jbvObject ? WJB_END_OBJECT : WJB_END_ARRAY;
+}
+
+/* A string's length, within what jsonb can hold (as jsonb_in checks it). */
+static int
+jsonb_string_len(size_t len)
+{
+	if (len > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string too long to represent as jsonb string"),
+				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
+						   JENTRY_OFFLENMASK)));
+	return (int) len;
+}
+
+/*
+ * The parser's callbacks for the text form.  Below the events array they
+ * build each element with pushJsonbValue, as jsonb_in does; an element is
+ * complete when its container closes at depth 1 (or it is a scalar there).
+ */
+static void
+bt_object_start(void *state)
+{
+	BatchState *bs = state;
+
+	if (bs->depth++ == 0)
+		bt_not_an_array();
+	(void) pushJsonbValue(&bs->parse, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+bt_array_start(void *state)
+{
+	BatchState *bs = state;
+
+	if (bs->depth++ > 0)
+		(void) pushJsonbValue(&bs->parse, WJB_BEGIN_ARRAY, NULL);
+}
+
+static void
+bt_container_end(void *state)
+{
+	BatchState *bs = state;
+	JsonbValue *res;
+
+	if (--bs->depth == 0)
+		return;					/* the events array */
+	res = pushJsonbValue(&bs->parse, res_token(bs->parse), NULL);
+	if (bs->depth == 1)
+	{
+		Jsonb	   *elem = JsonbValueToJsonb(res);
+
+		bs->built = palloc(sizeof(JsonbValue));
+		bs->built->type = jbvBinary;
+		bs->built->val.binary.data = &elem->root;
+		bs->built->val.binary.len = VARSIZE(elem) - VARHDRSZ;
+		bs->parse = NULL;
+	}
+}
+
+static void
+bt_object_field_start(void *state, char *fname, bool isnull)
+{
+	BatchState *bs = state;
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.len = jsonb_string_len(strlen(fname));
+	k.val.string.val = fname;
+	(void) pushJsonbValue(&bs->parse, WJB_KEY, &k);
+}
+
+static void
+bt_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	BatchState *bs = state;
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	if (bs->depth == 0)
+		bt_not_an_array();
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v->type = jbvString;
+			v->val.string.len = jsonb_string_len(strlen(token));
+			v->val.string.val = token;
+			break;
+		case JSON_TOKEN_NUMBER:
+			v->type = jbvNumeric;
+			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			v->type = jbvBool;
+			v->val.boolean = tokentype == JSON_TOKEN_TRUE;
+			break;
+		default:
+			v->type = jbvNull;
+			break;
+	}
+	if (bs->depth == 1)
+		bs->built = v;			/* a scalar element (refused, but kept) */
+	else
+		(void) pushJsonbValue(&bs->parse, bs->parse->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, v);
+}
+
+static void
+bt_array_element_end(void *state, bool isnull)
+{
+	BatchState *bs = state;
+
+	if (bs->depth != 1)
+		return;
+	batch_add(bs, bs->built);
+	bs->built = NULL;
+}
+
+void
+EmitInit(void)
+{
+	RegistryInit();
+	EventlogInit();
+}

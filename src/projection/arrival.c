@@ -1,0 +1,1052 @@
+/*
+ * arrival.c — the reporting rows of newly logged events, computed in C.
+ *
+ * An arriving event's row is its mapped payload fields, then for each
+ * enrichment step the entity version valid at the event's effective time
+ * (and the one valid now, for `current` attributes), then the derived
+ * columns.  projection.c's SQL row computation says the same with
+ * LATERAL … LIMIT 1 lookups; for the few events of one emit, starting the
+ * executor for that plan cost more than the lookups and the insert together
+ * (about 180k instructions per call, most of a single-row emit's projection
+ * cost).  Here every lookup is one descent of a history table's btree, the
+ * scans opened once per batch, and the rows are written through a RowWriter.
+ *
+ * The semantics are the SQL's, which stays the definition (rebuilds and
+ * large batches still use it, and the differential tests compare):
+ *  - a key lookup takes the current version (recorded_to = infinity) with
+ *    valid_from <= t < valid_to; a NULL key matches nothing;
+ *  - a by-match takes, among the current versions whose attribute equals
+ *    the value at t, the one with the smallest key (ORDER BY key LIMIT 1),
+ *    and its current attributes are looked up by that key;
+ *  - payload fields are read as ->> / #>> read them and converted as the
+ *    SQL casts convert text (input functions); `now` is the transaction's
+ *    start, as now() is.
+ * The batch reads with a fresh snapshot taken after the caller locked the
+ * payloads' keys, as the SQL statement would (see apply_events).
+ *
+ * Anything else keeps the SQL path, decided once per cached projection:
+ * kind 'latest' (its upsert), a payload field whose cast from text is not
+ * an I/O conversion, a column missing or of another type (a key column not
+ * of the type its entity matches on, which create_projection never makes),
+ * a derived column whose type is not its column's or that reads the whole
+ * row.  A history btree gone at run time
+ * sends that batch to SQL.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "projection/arrival.h"
+#include "timeline/asof.h"
+#include "timeline/catalog.h"
+#include "common/changeseq.h"
+#include "json/jsonfast.h"
+#include "common/rowwriter.h"
+#include "timeline/timeline.h"
+
+/* A table column filled with an attribute of the step's entity. */
+typedef struct StepColumn
+{
+	int			col;
+	const char *attribute;
+} StepColumn;
+
+typedef struct ArrivalStep
+{
+	const char *entity;
+	int			key_col;		/* column holding the key (or the by value) */
+	const char *by_attribute;	/* NULL: match on the key */
+	int			match_col;		/* column of the matched key (by-match), else -1 */
+	int			n_event_time;
+	StepColumn *event_time;
+	int			n_current;
+	StepColumn *current;
+} ArrivalStep;
+
+typedef struct ArrivalMapped
+{
+	int			col;
+	int			npath;
+	Datum	   *path;			/* text datums, for #>> paths */
+	bool		is_text;
+	FmgrInfo	input;
+	Oid			ioparam;
+} ArrivalMapped;
+
+typedef struct ArrivalDerive
+{
+	int			col;
+	Expr	   *expr;			/* planned, Vars over the table's row */
+} ArrivalDerive;
+
+typedef struct ArrivalPlan
+{
+	Oid			relid;
+	int			ncols;			/* every column of the table, in order */
+	const char **cols;
+	Oid		   *types;
+	int			col_event_id;
+	int			col_effective_at;
+	int			col_received_at;
+	int			col_updated_at;
+	int			col_change_seq;
+	int			nmapped;
+	ArrivalMapped *mapped;
+	int			nsteps;
+	ArrivalStep *steps;
+	int			nderive;
+	ArrivalDerive *derive;
+} ArrivalPlan;
+
+/* One btree of a history table on (value, valid_from), scanned per batch. */
+typedef struct Lookup
+{
+	Relation	index;
+	IndexScanDesc scan;
+	RegProcedure eqproc;
+	Oid			collation;
+} Lookup;
+
+/*
+ * A version a lookup found: in a slot (read from the btree), or in an as-of
+ * index's arrays (entity attribute order).
+ */
+typedef struct Found
+{
+	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *isnull;
+	struct VersionMemo *memo;	/* when it came from the memo */
+} Found;
+
+/*
+ * The version of one key a batch found last: its period and the attributes
+ * the step reads (entity attribute order).  Events of a batch name the same
+ * floors and sites again and again; within the batch's snapshot the version
+ * of a key covering a time does not change, so an event whose time falls in
+ * the remembered period needs no lookup.
+ */
+typedef struct VersionMemo
+{
+	char	   *key;			/* NULL: empty */
+	int			keylen;
+	TimestampTz valid_from;
+	TimestampTz valid_to;
+	Datum	   *values;
+	bool	   *isnull;
+} VersionMemo;
+
+/* Memo slots per step (direct-mapped by the key's hash). */
+#define VERSION_MEMO_SLOTS 256
+
+/* A step while a batch runs: its history table, scans and slots. */
+typedef struct StepRun
+{
+	ArrivalStep *st;
+	PhxEntity  *entity;
+	Relation	rel;
+	AttrNumber *attnums;		/* of entity->history_cols */
+	AttrNumber *event_time;		/* history column of each event_time column */
+	AttrNumber *current;
+	int		   *event_time_att;	/* the same as entity attribute indexes */
+	int		   *current_att;
+	AsofIndex  *asof;			/* bulk: every current version, in memory */
+	Lookup		key;			/* (key, valid_from) */
+	Lookup		by;				/* (by attribute, valid_from), by-matches only */
+	FmgrInfo   *key_order;		/* the key's btree comparison, for ORDER BY key */
+	TupleTableSlot *slot;		/* the version at the event's time */
+	TupleTableSlot *cur_slot;	/* the version valid now */
+	TupleTableSlot *candidate;	/* by-match: a version being considered */
+	VersionMemo *memo;			/* batches of several events: VERSION_MEMO_SLOTS */
+	/*
+	 * Where the scans were begun: they allocate as they go (btree's list of
+	 * dead items, for one) and free it at the end, so they must always run
+	 * there, never in the per-row context.
+	 */
+	MemoryContext scancxt;
+} StepRun;
+
+struct ArrivalRun
+{
+	ArrivalPlan *ap;
+	Projection *p;
+	StepRun    *steps;
+	TimestampTz now;
+	RowWriter  *writer;
+	TupleTableSlot *derive_slot;
+	ExprState **derive_state;
+	ExprContext *econtext;
+	Datum	   *values;
+	bool	   *isnull;
+	MemoryContext rowcxt;
+	MemoryContext bulkcxt;		/* the as-of indexes (bulk) */
+	const EmittedEvent *event;	/* for the error context */
+};
+
+static ArrivalPlan *plan_build(Projection *p);
+static int	column_index(ArrivalPlan *ap, const char *name, Oid typid);
+static bool plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt);
+static bool plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt);
+static bool plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **names,
+							  StepColumn **out);
+static Expr *plan_derived(Projection *p, const char *expr, Oid typid);
+static bool run_open(ArrivalRun *run, Snapshot snap);
+static bool step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt);
+static Oid	by_index(StepRun *r);
+static void lookup_open(Lookup *l, Relation rel, Oid indexoid, Snapshot snap);
+static void lookup_close(Lookup *l);
+static void run_close(ArrivalRun *run);
+static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull);
+static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
+static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
+static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f);
+static VersionMemo *memo_slot(StepRun *r, text *key);
+static void memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot);
+static bool found_covers(StepRun *r, Found *f, TimestampTz t);
+static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
+static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
+static bool version_is_current(StepRun *r, TupleTableSlot *slot);
+static bool covers(StepRun *r, TupleTableSlot *slot, TimestampTz t);
+static void copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts,
+						 Datum *values, bool *isnull);
+static void compute_derived(ArrivalRun *run, Datum *values, bool *isnull);
+static void arrival_errcontext(void *arg);
+
+bool
+arrival_insert(Projection *p, int nevents, const EmittedEvent *events)
+{
+	ArrivalRun *run = arrival_begin(p, false);
+
+	if (run == NULL)
+		return false;
+	elog(DEBUG1, "projection \"%s\": %d row(s) computed in C", p->name, nevents);
+	arrival_insert_rows(run, nevents, events);
+	arrival_end(run);
+	return true;
+}
+
+ArrivalRun *
+arrival_begin(Projection *p, bool bulk)
+{
+	ArrivalRun *run;
+	MemoryContext old;
+
+	if (!p->arrival_tried)
+	{
+		p->arrival = plan_build(p);
+		p->arrival_tried = true;
+	}
+	if (p->arrival == NULL)
+		return NULL;
+
+	run = palloc0(sizeof(ArrivalRun));
+	run->ap = p->arrival;
+	run->p = p;
+	run->now = GetCurrentTransactionStartTimestamp();
+	if (bulk)
+		run->bulkcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival as-of indexes",
+											 ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * A statement's view, as SPI gives one: our earlier writes (the command
+	 * id, which a REPEATABLE READ transaction snapshot does not advance by
+	 * itself), and what committed before now (READ COMMITTED).
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	if (!run_open(run, GetActiveSnapshot()))
+	{
+		PopActiveSnapshot();
+		if (run->bulkcxt)
+			MemoryContextDelete(run->bulkcxt);
+		pfree(run);
+		return NULL;
+	}
+	run->writer = rowwriter_open(run->ap->relid, run->ap->ncols, run->ap->cols, run->ap->types,
+								 psprintf("the table of projection \"%s\"", p->name));
+	run->econtext = GetPerTupleExprContext(run->writer->estate);
+	if (run->ap->nderive > 0)
+	{
+		old = MemoryContextSwitchTo(run->writer->estate->es_query_cxt);
+		run->derive_slot = MakeSingleTupleTableSlot(RelationGetDescr(run->writer->rel), &TTSOpsVirtual);
+		run->derive_state = palloc(sizeof(ExprState *) * run->ap->nderive);
+		for (int d = 0; d < run->ap->nderive; d++)
+			run->derive_state[d] = ExecInitExpr(run->ap->derive[d].expr, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	run->values = palloc(sizeof(Datum) * run->ap->ncols);
+	run->isnull = palloc(sizeof(bool) * run->ap->ncols);
+	run->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival row", ALLOCSET_DEFAULT_SIZES);
+	return run;
+}
+
+void
+arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
+{
+	ErrorContextCallback cb;
+	MemoryContext old;
+
+	cb.callback = arrival_errcontext;
+	cb.arg = run;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	if (nevents > 1 && run->bulkcxt == NULL)
+	{
+		for (int s = 0; s < run->ap->nsteps; s++)
+			if (run->steps[s].memo == NULL)
+				run->steps[s].memo = palloc0(sizeof(VersionMemo) * VERSION_MEMO_SLOTS);
+	}
+	for (int i = 0; i < nevents; i++)
+	{
+		old = MemoryContextSwitchTo(run->rowcxt);
+		run->event = &events[i];
+		compute_row(run, &events[i], run->values, run->isnull);
+		if (run->derive_slot)
+			compute_derived(run, run->values, run->isnull);
+		rowwriter_insert(run->writer, run->values, run->isnull);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(run->rowcxt);
+	}
+	run->event = NULL;
+	error_context_stack = cb.previous;
+}
+
+void
+arrival_end(ArrivalRun *run)
+{
+	if (run->derive_slot)
+		ExecDropSingleTupleTableSlot(run->derive_slot);
+	rowwriter_close(run->writer);
+	run_close(run);
+	MemoryContextDelete(run->rowcxt);
+	if (run->bulkcxt)
+		MemoryContextDelete(run->bulkcxt);
+	PopActiveSnapshot();
+	/* as after a statement: what follows sees the rows */
+	CommandCounterIncrement();
+	pfree(run);
+}
+
+/* The derived columns, over the row so far (the table's row type). */
+static void
+compute_derived(ArrivalRun *run, Datum *values, bool *isnull)
+{
+	TupleTableSlot *ds = run->derive_slot;
+	AttrNumber *attnums = run->writer->attnums;
+
+	ExecClearTuple(ds);
+	memset(ds->tts_isnull, true, sizeof(bool) * ds->tts_tupleDescriptor->natts);
+	for (int c = 0; c < run->ap->ncols; c++)
+	{
+		ds->tts_values[attnums[c] - 1] = values[c];
+		ds->tts_isnull[attnums[c] - 1] = isnull[c];
+	}
+	ExecStoreVirtualTuple(ds);
+	run->econtext->ecxt_scantuple = ds;
+	for (int d = 0; d < run->ap->nderive; d++)
+		values[run->ap->derive[d].col] =
+			ExecEvalExprSwitchContext(run->derive_state[d], run->econtext,
+									  &isnull[run->ap->derive[d].col]);
+}
+
+static void
+arrival_errcontext(void *arg)
+{
+	ArrivalRun *run = arg;
+
+	if (run->event && run->event->event_id)
+		errcontext("computing the row of event \"%s\" (log position " INT64_FORMAT ") in projection \"%s\"",
+				   run->event->event_id, run->event->position, run->p->name);
+	else if (run->event)
+		errcontext("computing the row of log position " INT64_FORMAT " in projection \"%s\"",
+				   run->event->position, run->p->name);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The plan: made once per cached projection                              */
+/* ---------------------------------------------------------------------- */
+
+/* NULL when the projection needs the SQL row computation. */
+static ArrivalPlan *
+plan_build(Projection *p)
+{
+	MemoryContext cxt = GetMemoryChunkContext(p);
+	MemoryContext old;
+	ArrivalPlan *ap;
+	Relation	rel;
+	TupleDesc	desc;
+	bool		ok = true;
+
+	if (p->latest)
+		return NULL;
+	ap = MemoryContextAllocZero(cxt, sizeof(ArrivalPlan));
+	ap->relid = projection_table_relid(p, NoLock, true);
+	if (!OidIsValid(ap->relid))
+		return NULL;
+	rel = table_open(ap->relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	old = MemoryContextSwitchTo(cxt);
+	ap->cols = palloc(sizeof(char *) * desc->natts);
+	ap->types = palloc(sizeof(Oid) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		ap->cols[ap->ncols] = pstrdup(NameStr(att->attname));
+		ap->types[ap->ncols++] = att->atttypid;
+	}
+	MemoryContextSwitchTo(old);
+	table_close(rel, AccessShareLock);
+
+	ap->col_event_id = column_index(ap, "event_id", TEXTOID);
+	ap->col_effective_at = column_index(ap, "effective_at", TIMESTAMPTZOID);
+	ap->col_received_at = column_index(ap, "received_at", TIMESTAMPTZOID);
+	ap->col_updated_at = column_index(ap, "updated_at", TIMESTAMPTZOID);
+	ap->col_change_seq = column_index(ap, "change_seq", INT8OID);
+	if (ap->col_event_id < 0 || ap->col_effective_at < 0 || ap->col_received_at < 0 ||
+		ap->col_updated_at < 0 || ap->col_change_seq < 0)
+		return NULL;
+	if (!plan_mapped(ap, p, cxt))
+		return NULL;
+	ap->nsteps = p->nsteps;
+	ap->steps = MemoryContextAllocZero(cxt, sizeof(ArrivalStep) * Max(p->nsteps, 1));
+	for (int s = 0; s < p->nsteps && ok; s++)
+		ok = plan_step(ap, &p->steps[s], &ap->steps[s], cxt);
+	if (!ok)
+		return NULL;
+	ap->nderive = p->nderive;
+	ap->derive = MemoryContextAllocZero(cxt, sizeof(ArrivalDerive) * Max(p->nderive, 1));
+	for (int d = 0; d < p->nderive; d++)
+	{
+		ArrivalDerive *ad = &ap->derive[d];
+		Expr	   *expr;
+
+		ad->col = column_index(ap, p->derive_names[d], InvalidOid);
+		if (ad->col < 0)
+			return NULL;
+		expr = plan_derived(p, p->derive_exprs[d], ap->types[ad->col]);
+		if (expr == NULL)
+			return NULL;
+		old = MemoryContextSwitchTo(cxt);
+		ad->expr = copyObject(expr);
+		MemoryContextSwitchTo(old);
+	}
+	return ap;
+}
+
+/* Index of a column in ap->cols (of type typid unless InvalidOid), or -1. */
+static int
+column_index(ArrivalPlan *ap, const char *name, Oid typid)
+{
+	for (int i = 0; i < ap->ncols; i++)
+		if (strcmp(ap->cols[i], name) == 0)
+			return (!OidIsValid(typid) || ap->types[i] == typid) ? i : -1;
+	return -1;
+}
+
+/* Mapped columns: read as text, converted as (text)::type converts. */
+static bool
+plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt)
+{
+	ap->nmapped = p->nmapped;
+	ap->mapped = MemoryContextAllocZero(cxt, sizeof(ArrivalMapped) * Max(p->nmapped, 1));
+	for (int i = 0; i < p->nmapped; i++)
+	{
+		ArrivalMapped *m = &ap->mapped[i];
+		Oid			typid;
+		Oid			func;
+		Oid			infunc;
+
+		m->col = column_index(ap, p->mapped[i].name, InvalidOid);
+		if (m->col < 0)
+			return false;
+		typid = ap->types[m->col];
+		m->is_text = typid == TEXTOID;
+		if (!m->is_text)
+		{
+			if (find_coercion_pathway(typid, TEXTOID, COERCION_EXPLICIT, &func) != COERCION_PATH_COERCEVIAIO)
+				return false;
+			getTypeInputInfo(typid, &infunc, &m->ioparam);
+			fmgr_info_cxt(infunc, &m->input, cxt);
+		}
+		m->npath = p->mapped[i].npath;
+		m->path = MemoryContextAlloc(cxt, sizeof(Datum) * Max(m->npath, 1));
+		for (int k = 0; k < m->npath; k++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			m->path[k] = CStringGetTextDatum(p->mapped[i].path[k]);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return true;
+}
+
+static bool
+plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt)
+{
+	PhxEntity  *e = catalog_entity(s->entity, true);
+	Oid			lookup_typid = s->by_attribute ? s->by_typid : TEXTOID;
+
+	if (e == NULL)
+		return false;
+	st->entity = MemoryContextStrdup(cxt, s->entity);
+	/* create_projection types a key column as its entity compares keys */
+	st->key_col = column_index(ap, s->key_column, lookup_typid);
+	if (st->key_col < 0)
+		return false;
+	st->match_col = -1;
+	if (s->by_attribute)
+	{
+		st->by_attribute = MemoryContextStrdup(cxt, s->by_attribute);
+		st->match_col = column_index(ap, s->match_column, TEXTOID);
+		if (st->match_col < 0 || catalog_attribute_index(e, s->by_attribute) < 0)
+			return false;
+	}
+	st->n_event_time = s->n_event_time;
+	st->n_current = s->n_current;
+	return plan_step_columns(ap, s, e, s->n_event_time, s->event_time, &st->event_time) &&
+		plan_step_columns(ap, s, e, s->n_current, s->current, &st->current);
+}
+
+/* The columns <prefix>_<attribute>, each of its attribute's type. */
+static bool
+plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **names, StepColumn **out)
+{
+	MemoryContext cxt = GetMemoryChunkContext(ap);
+
+	*out = MemoryContextAlloc(cxt, sizeof(StepColumn) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		int			a = catalog_attribute_index(e, names[i]);
+		char	   *col = psprintf("%s_%s", s->prefix, names[i]);
+
+		if (a < 0)
+			return false;
+		(*out)[i].col = column_index(ap, col, e->atts[a].typid);
+		(*out)[i].attribute = MemoryContextStrdup(cxt, names[i]);
+		if ((*out)[i].col < 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A derived column's expression over the table's row, planned: NULL when its
+ * type is not the column's, or it reads the whole row (create_projection has
+ * already refused what is not allowed).  Parsed with the caller's search
+ * path, as the SQL computation's statement is.
+ */
+static Expr *
+plan_derived(Projection *p, const char *expr, Oid typid)
+{
+	char	   *sql = psprintf("SELECT (\n%s\n) FROM %s", expr, p->table);
+	List	   *raw = pg_parse_query(sql);
+	Query	   *q;
+	TargetEntry *tle;
+	List	   *vars;
+	ListCell   *lc;
+
+	if (list_length(raw) != 1)
+		return NULL;
+	q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
+	if (q->commandType != CMD_SELECT || list_length(q->targetList) != 1 ||
+		list_length(q->rtable) != 1 || q->hasSubLinks || q->hasAggs || q->hasWindowFuncs ||
+		q->hasTargetSRFs)
+		return NULL;
+	tle = linitial_node(TargetEntry, q->targetList);
+	if (exprType((Node *) tle->expr) != typid || contain_volatile_functions((Node *) tle->expr))
+		return NULL;
+	vars = pull_var_clause((Node *) tle->expr, 0);
+	foreach(lc, vars)
+		if (((Var *) lfirst(lc))->varattno <= 0)
+			return NULL;
+	return expression_planner(tle->expr);
+}
+
+/* ---------------------------------------------------------------------- */
+/* A batch                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* Open every step's history table and scans; false: SQL must do it. */
+static bool
+run_open(ArrivalRun *run, Snapshot snap)
+{
+	run->steps = palloc0(sizeof(StepRun) * Max(run->ap->nsteps, 1));
+	for (int s = 0; s < run->ap->nsteps; s++)
+	{
+		run->steps[s].st = &run->ap->steps[s];
+		if (!step_open(&run->steps[s], snap, run->bulkcxt))
+		{
+			run_close(run);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
+{
+	ArrivalStep *st = r->st;
+	PhxEntity  *e = catalog_entity(st->entity, false);
+	Oid			btree;
+
+	r->entity = e;
+	r->scancxt = CurrentMemoryContext;
+	r->rel = table_open(e->history_relid, AccessShareLock);
+	r->attnums = palloc(sizeof(AttrNumber) * e->history_ncols);
+	rowwriter_columns(r->rel, e->history_ncols, e->history_cols, e->history_types,
+					  e->history_what, r->attnums);
+	r->event_time = palloc(sizeof(AttrNumber) * Max(st->n_event_time, 1));
+	r->current = palloc(sizeof(AttrNumber) * Max(st->n_current, 1));
+	r->event_time_att = palloc(sizeof(int) * Max(st->n_event_time, 1));
+	r->current_att = palloc(sizeof(int) * Max(st->n_current, 1));
+	for (int i = 0; i < st->n_event_time; i++)
+	{
+		r->event_time_att[i] = catalog_attribute_index(e, st->event_time[i].attribute);
+		r->event_time[i] = r->attnums[HISTORY_ATT(r->event_time_att[i])];
+	}
+	for (int i = 0; i < st->n_current; i++)
+	{
+		r->current_att[i] = catalog_attribute_index(e, st->current[i].attribute);
+		r->current[i] = r->attnums[HISTORY_ATT(r->current_att[i])];
+	}
+	btree = timeline_history_btree(e, r->rel, r->attnums);
+	if (!OidIsValid(btree) || r->rel->rd_rel->relrowsecurity)
+		return false;
+	lookup_open(&r->key, r->rel, btree, snap);
+	if (st->by_attribute)
+	{
+		Oid			byidx = by_index(r);
+
+		if (!OidIsValid(byidx))
+			return false;
+		lookup_open(&r->by, r->rel, byidx, snap);
+		r->key_order = index_getprocinfo(r->key.index, 1, BTORDER_PROC);
+		r->candidate = table_slot_create(r->rel, NULL);
+	}
+	r->slot = table_slot_create(r->rel, NULL);
+	r->cur_slot = table_slot_create(r->rel, NULL);
+	if (bulkcxt)
+		r->asof = asof_index_build(e, true, 0, bulkcxt);
+	return true;
+}
+
+/*
+ * The btree on (by attribute, valid_from) that create_projection made,
+ * partial on recorded_to = 'infinity' (or a full one): InvalidOid if none.
+ */
+static Oid
+by_index(StepRun *r)
+{
+	AttrNumber	by = r->attnums[HISTORY_ATT(catalog_attribute_index(r->entity, r->st->by_attribute))];
+	AttrNumber	vf = r->attnums[HISTORY_VALID_FROM(r->entity)];
+	AttrNumber	rt = r->attnums[HISTORY_RECORDED_TO(r->entity)];
+	List	   *indexes = RelationGetIndexList(r->rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = index->rd_index;
+		List	   *pred = RelationGetIndexPredicate(index);
+		bool		fits = index->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
+			ix->indnkeyatts >= 2 && ix->indkey.values[0] == by && ix->indkey.values[1] == vf &&
+			RelationGetIndexExpressions(index) == NIL;
+
+		/* its predicate, if any, must be exactly recorded_to = 'infinity' */
+		if (fits && pred != NIL)
+		{
+			OpExpr	   *op = list_length(pred) == 1 && IsA(linitial(pred), OpExpr) ? linitial(pred) : NULL;
+			Var		   *v = op && list_length(op->args) == 2 && IsA(linitial(op->args), Var)
+				? linitial(op->args) : NULL;
+			Const	   *c = op && list_length(op->args) == 2 && IsA(lsecond(op->args), Const)
+				? lsecond(op->args) : NULL;
+
+			fits = v && c && get_opcode(op->opno) == F_TIMESTAMPTZ_EQ && v->varattno == rt &&
+				!c->constisnull && DatumGetTimestampTz(c->constvalue) == DT_NOEND;
+		}
+		index_close(index, AccessShareLock);
+		if (fits)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+static void
+lookup_open(Lookup *l, Relation rel, Oid indexoid, Snapshot snap)
+{
+	l->index = index_open(indexoid, AccessShareLock);
+	l->scan = index_beginscan(rel, l->index, snap, 2, 0);
+	l->eqproc = get_opcode(get_opfamily_member(l->index->rd_opfamily[0], l->index->rd_opcintype[0],
+											   l->index->rd_opcintype[0], BTEqualStrategyNumber));
+	l->collation = l->index->rd_indcollation[0];
+}
+
+static void
+lookup_close(Lookup *l)
+{
+	if (l->scan)
+		index_endscan(l->scan);
+	if (l->index)
+		index_close(l->index, NoLock);
+}
+
+static void
+run_close(ArrivalRun *run)
+{
+	for (int s = 0; s < run->ap->nsteps; s++)
+	{
+		StepRun    *r = &run->steps[s];
+
+		lookup_close(&r->key);
+		lookup_close(&r->by);
+		if (r->slot)
+			ExecDropSingleTupleTableSlot(r->slot);
+		if (r->cur_slot)
+			ExecDropSingleTupleTableSlot(r->cur_slot);
+		if (r->candidate)
+			ExecDropSingleTupleTableSlot(r->candidate);
+		if (r->rel)
+			table_close(r->rel, NoLock);
+		memset(r, 0, sizeof(StepRun));
+	}
+}
+
+/* Every column but the derived ones (which the caller evaluates). */
+static void
+compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, bool *isnull)
+{
+	ArrivalPlan *ap = run->ap;
+
+	memset(isnull, true, sizeof(bool) * ap->ncols);
+	values[ap->col_event_id] = CStringGetTextDatum(ev->event_id ? ev->event_id
+												   : psprintf(INT64_FORMAT, ev->position));
+	values[ap->col_effective_at] = TimestampTzGetDatum(ev->effective_at);
+	values[ap->col_received_at] = TimestampTzGetDatum(ev->received_at);
+	isnull[ap->col_event_id] = isnull[ap->col_effective_at] = isnull[ap->col_received_at] = false;
+	for (int i = 0; i < ap->nmapped; i++)
+		mapped_value(&ap->mapped[i], ev->payload, &values[ap->mapped[i].col], &isnull[ap->mapped[i].col]);
+	for (int s = 0; s < ap->nsteps; s++)
+		step_values(run, &run->steps[s], ev->effective_at, values, isnull);
+	values[ap->col_updated_at] = TimestampTzGetDatum(run->now);
+	values[ap->col_change_seq] = Int64GetDatum(changeseq_next());
+	isnull[ap->col_updated_at] = isnull[ap->col_change_seq] = false;
+}
+
+/* payload ->> member (one-member path) or #>> path, then (text)::type. */
+static void
+mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull)
+{
+	char	   *str;
+
+	*isnull = true;
+	if (m->npath == 1)
+	{
+		JsonbValue	k;
+		JsonbValue *v;
+
+		if (!JsonContainerIsObject(&payload->root))
+			return;
+		k.type = jbvString;
+		k.val.string.val = VARDATA_ANY(DatumGetPointer(m->path[0]));
+		k.val.string.len = VARSIZE_ANY_EXHDR(DatumGetPointer(m->path[0]));
+		v = findJsonbValueFromContainer(&payload->root, JB_FOBJECT, &k);
+		if (v == NULL || v->type == jbvNull)
+			return;
+		if (v->type == jbvString && m->is_text)
+		{
+			*value = PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len));
+			*isnull = false;
+			return;
+		}
+		str = jsonfast_value_text(v);
+	}
+	else
+	{
+		bool		null;
+		Datum		t = jsonb_get_element(payload, m->path, m->npath, &null, true);
+
+		if (null)
+			return;
+		if (m->is_text)
+		{
+			*value = t;
+			*isnull = false;
+			return;
+		}
+		str = TextDatumGetCString(t);
+	}
+	*value = m->is_text ? CStringGetTextDatum(str) : InputFunctionCall(&m->input, str, m->ioparam, -1);
+	*isnull = false;
+}
+
+/* One step's columns: its versions at the event's time and now. */
+static void
+step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull)
+{
+	ArrivalStep *st = r->st;
+	Datum		key;
+	Datum		current_key;
+	Found		f = {0};		/* a by-match fills only its slot */
+	bool		found = false;
+
+	if (isnull[st->key_col])
+		return;
+	key = values[st->key_col];
+	current_key = key;
+	if (st->by_attribute)
+	{
+		bool		null;
+
+		if (!by_match_at(r, key, at))
+			return;				/* nothing matched: every column of the step NULL */
+		found = true;
+		f.slot = r->slot;
+		current_key = slot_getattr(r->slot, r->attnums[HISTORY_KEY], &null);
+		values[st->match_col] = current_key;
+		isnull[st->match_col] = false;
+	}
+	else if (st->n_event_time > 0)
+		found = version_at(r, key, at, r->slot, &f);
+	if (found)
+		copy_columns(&f, st->n_event_time, st->event_time, r->event_time, r->event_time_att,
+					 values, isnull);
+	if (st->n_current == 0)
+		return;
+	/* the version at the event's time is often the one valid now too */
+	if (!(found && found_covers(r, &f, run->now)) &&
+		!version_at(r, current_key, run->now, r->cur_slot, &f))
+		return;
+	copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
+}
+
+/* Is `t` inside the valid period of a version found (when it is known)? */
+static bool
+found_covers(StepRun *r, Found *f, TimestampTz t)
+{
+	if (f->memo)
+		return f->memo->valid_from <= t && f->memo->valid_to > t;
+	return f->slot && covers(r, f->slot, t);
+}
+
+/* Is `t` inside the slot's version's valid period? */
+static bool
+covers(StepRun *r, TupleTableSlot *slot, TimestampTz t)
+{
+	bool		null;
+
+	return DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(r->entity)], &null)) <= t &&
+		DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > t;
+}
+
+/* The found version's attributes into their columns. */
+static void
+copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts, Datum *values,
+			 bool *isnull)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (f->slot)
+			values[cols[i].col] = slot_getattr(f->slot, attnums[i], &isnull[cols[i].col]);
+		else
+		{
+			values[cols[i].col] = f->values[atts[i]];
+			isnull[cols[i].col] = f->isnull[atts[i]];
+		}
+	}
+}
+
+/*
+ * The current version of `key` valid at `at`: from the as-of index (bulk),
+ * or read into `slot`.  Reading the btree backwards from (key, at), the
+ * first current version met is the only one that can cover `at` (current
+ * versions of a key never overlap).
+ */
+static bool
+version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
+{
+	bool		null;
+	bool		found = false;
+	MemoryContext old;
+	VersionMemo *m = NULL;
+
+	f->memo = NULL;
+	if (r->asof)
+	{
+		text	   *t = DatumGetTextPP(key);
+
+		f->slot = NULL;
+		return asof_index_lookup(r->asof, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), at,
+								 &f->values, &f->isnull);
+	}
+	if (r->memo)
+	{
+		text	   *t = DatumGetTextPP(key);
+
+		m = memo_slot(r, t);
+		if (m->key && m->keylen == VARSIZE_ANY_EXHDR(t) && memcmp(m->key, VARDATA_ANY(t), m->keylen) == 0 &&
+			m->valid_from <= at && m->valid_to > at)
+		{
+			f->slot = NULL;
+			f->values = m->values;
+			f->isnull = m->isnull;
+			f->memo = m;
+			return true;
+		}
+	}
+	f->slot = slot;
+	old = MemoryContextSwitchTo(r->scancxt);
+	lookup_rescan(&r->key, key, at);
+	while (index_getnext_slot(r->key.scan, BackwardScanDirection, slot))
+	{
+		if (!version_is_current(r, slot))
+			continue;
+		found = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > at;
+		break;
+	}
+	if (found && m)
+		memo_store(r, m, DatumGetTextPP(key), slot);
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* The memo slot of `key`: where it is remembered, if it is. */
+static VersionMemo *
+memo_slot(StepRun *r, text *key)
+{
+	return &r->memo[hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key))
+					% VERSION_MEMO_SLOTS];
+}
+
+/*
+ * Remember the version in `slot` for `key` in slot `m`, replacing what it
+ * held: its period and the attributes the step reads, copied into the
+ * scan's context, which lives as long as the batch.  What it held is not
+ * freed: the row being computed may point into it (the event-time version
+ * came from the memo, the version valid now replaces it).
+ */
+static void
+memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot)
+{
+	PhxEntity  *e = r->entity;
+	ArrivalStep *st = r->st;
+	bool		null;
+
+	m->values = palloc(sizeof(Datum) * e->natts);
+	m->isnull = palloc(sizeof(bool) * e->natts);
+	m->keylen = VARSIZE_ANY_EXHDR(key);
+	m->key = palloc(m->keylen + 1);
+	memcpy(m->key, VARDATA_ANY(key), m->keylen);
+	m->valid_from = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null));
+	m->valid_to = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null));
+	memset(m->isnull, true, sizeof(bool) * e->natts);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int			n = pass == 0 ? st->n_event_time : st->n_current;
+		int		   *atts = pass == 0 ? r->event_time_att : r->current_att;
+		AttrNumber *cols = pass == 0 ? r->event_time : r->current;
+
+		for (int i = 0; i < n; i++)
+		{
+			int			a = atts[i];
+			Datum		v;
+
+			if (!m->isnull[a])
+				continue;
+			v = slot_getattr(slot, cols[i], &null);
+			if (!null)
+			{
+				m->values[a] = datumCopy(v, e->atts[a].typbyval, e->atts[a].typlen);
+				m->isnull[a] = false;
+			}
+		}
+	}
+}
+
+/*
+ * Among the current versions whose by attribute is `value` at `at`, the one
+ * with the smallest key, into r->slot.
+ */
+static bool
+by_match_at(StepRun *r, Datum value, TimestampTz at)
+{
+	bool		found = false;
+	bool		null;
+	MemoryContext old = MemoryContextSwitchTo(r->scancxt);
+
+	lookup_rescan(&r->by, value, at);
+	while (index_getnext_slot(r->by.scan, ForwardScanDirection, r->candidate))
+	{
+		Datum		key;
+
+		if (!version_is_current(r, r->candidate) ||
+			DatumGetTimestampTz(slot_getattr(r->candidate, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) <= at)
+			continue;
+		key = slot_getattr(r->candidate, r->attnums[HISTORY_KEY], &null);
+		if (found && DatumGetInt32(FunctionCall2Coll(r->key_order, r->key.collation, key,
+													 slot_getattr(r->slot, r->attnums[HISTORY_KEY], &null))) >= 0)
+			continue;
+		ExecCopySlot(r->slot, r->candidate);
+		found = true;
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* Position a lookup's scan at (value, valid_from <= at). */
+static void
+lookup_rescan(Lookup *l, Datum value, TimestampTz at)
+{
+	ScanKeyData keys[2];
+
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid, l->collation,
+						   l->eqproc, value);
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTLessEqualStrategyNumber, InvalidOid, InvalidOid,
+						   F_TIMESTAMPTZ_LE, TimestampTzGetDatum(at));
+	index_rescan(l->scan, keys, 2, NULL, 0);
+}
+
+static bool
+version_is_current(StepRun *r, TupleTableSlot *slot)
+{
+	bool		null;
+
+	return DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_RECORDED_TO(r->entity)], &null)) == DT_NOEND;
+}
