@@ -8,6 +8,7 @@
 #
 #   bash test/mutate.sh                 every mutant (and a baseline run first)
 #   MUTANTS=regex bash test/mutate.sh   only mutants whose name matches
+#   MUTANTS_SKIP=regex                  leave out mutants whose name matches
 #   MUTATE_BASELINE=0                   skip the unmutated baseline run
 #   MUTANT_TIMEOUT=seconds              per mutant (default 1800); a timeout counts as killed
 #   PHOENIX_STEPS (default 1000)        timeline_differential's steps, passed through
@@ -28,6 +29,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 LIST=${MUTANTS_FILE:-$ROOT/test/mutants.txt}
 ONLY=${MUTANTS:-.}
+SKIP=${MUTANTS_SKIP:-^$}
 export PHOENIX_STEPS=${PHOENIX_STEPS:-1000}
 WORK=$(mktemp -d /tmp/phoenix-mutate.XXXXXX); chmod 755 "$WORK"
 LOGS=$WORK/logs; mkdir -p "$LOGS"
@@ -93,7 +95,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 mkdir -p "$WORK/tree"
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$WORK/tree" 2>/dev/null
 mutant_tool check "$WORK/tree" >"$WORK/list" || exit 2
-mapfile -t rows < <(awk -F'\t' -v only="$ONLY" '$1 ~ only' "$WORK/list")
+mapfile -t rows < <(awk -F'\t' -v only="$ONLY" -v skip="$SKIP" '$1 ~ only && $1 !~ skip' "$WORK/list")
 [ ${#rows[@]} -gt 0 ] || { echo "no mutant matches MUTANTS=$ONLY"; exit 2; }
 log "${#rows[@]} mutants; work in $WORK"
 
