@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT=${PHOENIX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 RUNS=${PHOENIX_LIBFUZZER_RUNS:-300000}
-SEED=${PHOENIX_FUZZ_SEED:-20261127}
+. "$ROOT/test/seed.sh"; phoenix_seed 20261127 >/dev/null; SEED=$PHOENIX_SEED_VALUE
 CC=${FUZZ_CC:-clang}
 echo "seed=$SEED runs=$RUNS"
 if ! command -v "$CC" >/dev/null || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long s){return 0;}' |

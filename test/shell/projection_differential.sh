@@ -11,7 +11,7 @@
 #   PHOENIX_SEED   generator seed (default 20251117; make test uses the default)
 #   PHOENIX_STEPS  number of steps (default 1500)
 set -euo pipefail
-SEED=${PHOENIX_SEED:-20251117}
+. "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20251117; SEED=$PHOENIX_SEED_VALUE
 STEPS=${PHOENIX_STEPS:-1500}
 echo "projection differential test: seed $SEED, $STEPS steps"
 "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -q -v seed="$SEED" -v steps="$STEPS" <<'SQL'
