@@ -17,6 +17,14 @@ PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field
 SHLIB_LINK  = -lrdkafka
 EXTRA_CLEAN = results regression.diffs regression.out test/isolation/output_iso test/kafka_mock bench/send_params
 
+# `make installcheck` (after `make install`, against a server you run with
+# shared_preload_libraries = 'phoenix,pg_cron'): the pg_regress files of sql/
+# (each creates a database of its own) and the isolation specs of
+# test/isolation/.  `make test` runs these and every other suite from nothing.
+REGRESS        = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
+
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

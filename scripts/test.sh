@@ -39,6 +39,13 @@ record() { # record <suite/name> <status>
 }
 selected() { [[ "$1" =~ $filter ]]; }
 
+# The folders of src/ are layers: none includes a higher one (no cycles).
+if selected layers; then
+  bash scripts/check_layers.sh >"$OUT/layers.log" 2>&1
+  rc=$?; record "source/layers" $rc
+  [ $rc = 0 ] || cat "$OUT/layers.log" >&2
+fi
+
 # pg_regress: one fresh database per file, so files never see each other's objects.
 log "pg_regress"
 rm -rf results regression.diffs regression.out
@@ -46,7 +53,7 @@ for f in sql/*.sql; do
   [ -e "$f" ] || continue
   t=$(basename "$f" .sql); selected "$t" || continue
   "$PG_REGRESS" --bindir="$PGBIN" --inputdir=. --outputdir=. --host="$PGHOST" --port="$PGPORT" \
-    --user=postgres --dbname="regress_$t" "$t" >"$OUT/regress_$t.log" 2>&1
+    --user=postgres --dbname=contrib_regression "$t" >"$OUT/regress_$t.log" 2>&1
   rc=$?; record "regress/$t" $rc
   [ $rc = 0 ] || cat regression.diffs 2>/dev/null | head -60 >&2
   mv regression.diffs "$OUT/regress_$t.diffs" 2>/dev/null || true

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_bigquery;
+CREATE DATABASE regress_bigquery;
+\c regress_bigquery
+\set ECHO all
 -- phoenix.check_bigquery: every column BigQuery's federation cannot read,
 -- with the reason and a cast that fixes it; nothing for plain scalar tables.
 CREATE EXTENSION phoenix CASCADE;

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_basic;
+CREATE DATABASE regress_emit_basic;
+\c regress_emit_basic
+\set ECHO all
 -- emit / emit_batch / dead letters / replay, and every bad-input case of emit.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_batch_text;
+CREATE DATABASE regress_emit_batch_text;
+\c regress_emit_batch_text
+\set ECHO all
 -- emit_batch(text): a batch sent as JSON text is parsed element by element;
 -- it must do exactly what the jsonb form does with the same batch.
 CREATE EXTENSION phoenix CASCADE;

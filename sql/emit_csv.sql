@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_csv;
+CREATE DATABASE regress_emit_csv;
+\c regress_emit_csv
+\set ECHO all
 -- ingest_csv from CSV text: header mapping, quoting, embedded newlines, values
 -- typed by the schema, and every kind of bad row dead-lettered with its line.
 CREATE EXTENSION phoenix CASCADE;

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_idempotency;
+CREATE DATABASE regress_emit_idempotency;
+\c regress_emit_idempotency
+\set ECHO all
 -- Idempotency by event_id: the same id and an equal payload is a no-op, even
 -- when the payload is written differently (numbers 1.0 / 1 / 1e0, key order,
 -- spacing); another payload is an error (emit) or a dead letter (bulk), and

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_registry;
+CREATE DATABASE regress_emit_registry;
+\c regress_emit_registry
+\set ECHO all
 -- The schema registry: create_event_type, versions, refs, single source of truth.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse

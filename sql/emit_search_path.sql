@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_search_path;
+CREATE DATABASE regress_emit_search_path;
+\c regress_emit_search_path
+\set ECHO all
 -- phoenix.emit runs as the extension owner with name lookups pinned to
 -- pg_catalog, pg_temp (it switches itself, instead of SECURITY DEFINER ...
 -- SET search_path): a caller's search_path never reaches SQL run inside it.

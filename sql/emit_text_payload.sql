@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_emit_text_payload;
+CREATE DATABASE regress_emit_text_payload;
+\c regress_emit_text_payload
+\set ECHO all
 -- phoenix.emit with the payload as JSON text (what a literal resolves to):
 -- read by the fast reader, else by jsonb_in; the same events, repeats and
 -- errors as the jsonb form.

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_asof_join;
+CREATE DATABASE regress_entity_asof_join;
+\c regress_entity_asof_join
+\set ECHO all
 -- Typed as-of functions inline into joins (an index scan per outer row, no
 -- function call), and the current-state view.
 CREATE EXTENSION phoenix CASCADE;

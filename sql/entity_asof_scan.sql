@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_asof_scan;
+CREATE DATABASE regress_entity_asof_scan;
+\c regress_entity_asof_scan
+\set ECHO all
 -- phoenix.asof_join in FROM is planned as a custom scan that returns rows as
 -- it joins them (no tuplestore); calls it cannot take (LATERAL arguments,
 -- whole-row references, ORDINALITY) stay function scans.  Both give the

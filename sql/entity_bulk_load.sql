@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_bulk_load;
+CREATE DATABASE regress_entity_bulk_load;
+\c regress_entity_bulk_load
+\set ECHO all
 -- A bulk load of 20,000 keys of one entity in one transaction.  Each key
 -- written used to hold its own entry in the shared lock table to the end of
 -- the transaction, and the table (max_locks_per_transaction × connections,

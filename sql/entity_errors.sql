@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_errors;
+CREATE DATABASE regress_entity_errors;
+\c regress_entity_errors
+\set ECHO all
 -- Bad input: each a clear error with a SQLSTATE, and nothing half-written.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY sqlstate

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_history_writes;
+CREATE DATABASE regress_entity_history_writes;
+\c regress_entity_history_writes
+\set ECHO all
 -- The timeline engine writes history rows directly (no SQL statement per
 -- row), yet as SQL would: row triggers fire, a missing lookup index only
 -- costs speed, and a history table altered under it gives a clear error.

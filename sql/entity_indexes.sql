@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_indexes;
+CREATE DATABASE regress_entity_indexes;
+\c regress_entity_indexes
+\set ECHO all
 -- The history table's indexes: the exclusion constraint is exact (keys whose
 -- hashes collide never conflict), and readers of a key use the btree, never
 -- the constraint's GiST index (which leads with a hash of the key).

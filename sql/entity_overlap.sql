@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_overlap;
+CREATE DATABASE regress_entity_overlap;
+\c regress_entity_overlap
+\set ECHO all
 -- Every shape of overlap between assertions, checked against DESIGN.md's rule:
 -- an attribute's value at t is that of the most recently recorded assertion
 -- covering t; open assertions run to the next open one; bounded ones don't cut.

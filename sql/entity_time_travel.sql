@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_entity_time_travel;
+CREATE DATABASE regress_entity_time_travel;
+\c regress_entity_time_travel
+\set ECHO all
 -- known_at: what was believed at any past moment.  Superseded versions are
 -- closed in recorded time, never overwritten.
 CREATE EXTENSION phoenix CASCADE;

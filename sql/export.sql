@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_export;
+CREATE DATABASE regress_export;
+\c regress_export
+\set ECHO all
 -- phoenix.export: rows changed since the last export, as BigQuery load files
 -- (NDJSON, CSV) with a manifest, atomically; the cursor advances only on commit.
 CREATE EXTENSION phoenix CASCADE;

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_forget_entity;
+CREATE DATABASE regress_forget_entity;
+\c regress_forget_entity
+\set ECHO all
 -- phoenix.forget on entities: every recorded version and assertion of the key
 -- gets keyed pseudonyms; tombstone; audit; roles; bad input.
 CREATE EXTENSION phoenix CASCADE;

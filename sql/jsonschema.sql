@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_jsonschema;
+CREATE DATABASE regress_jsonschema;
+\c regress_jsonschema
+\set ECHO all
 -- JSON Schema validator: phoenix.schema_errors / phoenix.schema_valid.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_kafka_subscriptions;
+CREATE DATABASE regress_kafka_subscriptions;
+\c regress_kafka_subscriptions
+\set ECHO all
 -- Kafka subscriptions: creation, validation, pause/resume, drop, status view.
 -- (Consumption itself is tested by the shell tests against a mock cluster.)
 CREATE EXTENSION phoenix CASCADE;

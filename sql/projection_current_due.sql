@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_current_due;
+CREATE DATABASE regress_projection_current_due;
+\c regress_projection_current_due
+\set ECHO all
 -- `current` attributes show the value valid now; a change effective in the
 -- future takes effect in the projection when its time comes, without another
 -- write to that entity (the due list: phoenix.apply_due, also checked by

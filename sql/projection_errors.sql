@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_errors;
+CREATE DATABASE regress_projection_errors;
+\c regress_projection_errors
+\set ECHO all
 -- Bad projection definitions: each a clear error with a SQLSTATE, naming
 -- what is wrong, and nothing created (no catalog row, no table).
 CREATE EXTENSION phoenix CASCADE;

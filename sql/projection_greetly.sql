@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_greetly;
+CREATE DATABASE regress_projection_greetly;
+\c regress_projection_greetly
+\set ECHO all
 -- The notes' Example 2 (Greetly visits): a visitor checks in for a host known
 -- only by email, at a Greetly location.  The visit is enriched with the
 -- employee who had that email at the visit's time (by-attribute match) and

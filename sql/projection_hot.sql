@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_hot;
+CREATE DATABASE regress_projection_hot;
+\c regress_projection_hot
+\set ECHO all
 -- A cascade that changes only enriched columns rewrites rows in place (HOT
 -- updates: no new entry in any index of the reporting table), because the
 -- table has no index on change_seq and keeps room on its pages; a floor move

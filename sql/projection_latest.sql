@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_latest;
+CREATE DATABASE regress_projection_latest;
+\c regress_projection_latest
+\set ECHO all
 -- Latest-state projections (the real-time floor plan): one row per key, the
 -- event with the greatest effective time.  A burst of hours-old sensor data
 -- (a site back from a network outage) never replaces newer rows, and the

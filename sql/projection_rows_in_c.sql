@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_rows_in_c;
+CREATE DATABASE regress_projection_rows_in_c;
+\c regress_projection_rows_in_c
+\set ECHO all
 -- The rows of arriving events are computed in C (arrival.c) for small
 -- batches; the SQL row computation defines them.  The same payloads are
 -- emitted with phoenix.rows_in_c on and off, one by one and in a batch, and

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_stories;
+CREATE DATABASE regress_projection_stories;
+\c regress_projection_stories
+\set ECHO all
 -- DESIGN.md's acceptance stories 1–3 as projections, plus the extras:
 -- UTC → a site's local calendar day (across a DST change), floor → site
 -- rollup with the floor moved mid-week.  The week is Mon 2025-03-10 .. Fri

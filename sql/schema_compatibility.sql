@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_schema_compatibility;
+CREATE DATABASE regress_schema_compatibility;
+\c regress_schema_compatibility
+\set ECHO all
 -- Schema evolution: phoenix.schema_compatibility, Confluent's JSON Schema rules.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse

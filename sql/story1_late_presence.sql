@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_story1_late_presence;
+CREATE DATABASE regress_story1_late_presence;
+\c regress_story1_late_presence
+\set ECHO all
 -- Story 1 (DESIGN.md): late presence upload.  An employee is transferred
 -- Finance → Accounting effective Wednesday, sent in real time; Friday's CSV
 -- upload holds Mon–Fri presence: Mon/Tue say Finance, Wed–Fri Accounting.

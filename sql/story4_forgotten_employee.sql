@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_story4_forgotten_employee;
+CREATE DATABASE regress_story4_forgotten_employee;
+\c regress_story4_forgotten_employee
+\set ECHO all
 -- Story 4 (DESIGN.md): a forgotten employee.  Monday: Ada (E42) leaves and
 -- asks to be forgotten.  Tuesday: presence from before she left is uploaded.
 -- Friday: the week's aggregate still counts those events; the drill-down

@@ -60,6 +60,7 @@
 #include "common/changeseq.h"
 #include "export/export.h"
 #include "common/phoenix.h"
+#include "projection/projection.h"
 
 #define EXPORT_BATCH		1000	/* rows fetched per cursor round trip */
 #define EXPORT_FLUSH_AT		65536	/* bytes buffered before a write() */
@@ -339,8 +340,8 @@ export_check_directory(const char *directory)
 }
 
 /*
- * The reporting table of a projection: the table phoenix.projections names
- * for it, else a table of that name in schema reporting (for tables kept by
+ * The reporting table of a projection: its table (as the projection layer
+ * knows it), else a table of that name in schema reporting (for tables kept by
  * other means).  It must carry change_seq.  Called inside SPI.
  */
 static Oid
@@ -348,9 +349,7 @@ export_relation(const char *projection)
 {
 	const char *c;
 	Oid			relid = InvalidOid;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	int			rc;
+	Projection *p;
 
 	/* The name becomes part of file names: plain identifiers only. */
 	for (c = projection; *c; c++)
@@ -361,18 +360,9 @@ export_relation(const char *projection)
 					 errdetail("Export file names are made from the projection name, which must consist of lower-case letters, digits and underscores."),
 					 errhint("Projections made by phoenix.create_projection always have such names.")));
 
-	args[0] = CStringGetTextDatum(projection);
-	rc = SPI_execute_with_args("SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', schema_name, table_name))"
-							   "  FROM phoenix.projections WHERE name = $1",
-							   1, argtypes, args, NULL, true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			relid = DatumGetObjectId(d);
-	}
+	p = projection_lookup(projection);
+	if (p != NULL)
+		relid = projection_table_relid(p, NoLock, true);
 	if (!OidIsValid(relid) && *projection != '\0')
 	{
 		Oid			nsp = get_namespace_oid("reporting", true);

@@ -857,6 +857,12 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 	return scrubbed;
 }
 
+static int
+cstring_cell_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
 /*
  * The reporting rows this forget rewrote, per projection table: the
  * projection engine stamps every row it writes with the transaction's now().
@@ -864,18 +870,20 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 static List *
 count_projection_rows(List *counts)
 {
-	SPITupleTable *tt;
-	uint64		n;
+	List	   *tables = NIL;
+	ListCell   *lc;
 
-	if (SPI_execute("SELECT format('%I.%I', schema_name, table_name) FROM phoenix.projections "
-					"WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL ORDER BY 1",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "phoenix: forget: reading the projections failed");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 r = 0; r < n; r++)
+	foreach(lc, projection_cache_all())
 	{
-		char	   *table = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
+		Projection *p = lfirst(lc);
+
+		if (OidIsValid(projection_table_relid(p, NoLock, true)))
+			tables = lappend(tables, p->table);
+	}
+	list_sort(tables, cstring_cell_cmp);
+	foreach(lc, tables)
+	{
+		char	   *table = lfirst(lc);
 		bool		isnull;
 
 		/* not read-only: it must see this transaction's own writes */

@@ -42,6 +42,7 @@
 #include "kafka/kafka_worker.h"
 #include "common/phoenix.h"
 #include "common/plan.h"
+#include "projection/projection.h"
 
 /* One outbox row on its way. */
 typedef struct OutboxRow
@@ -106,9 +107,8 @@ phoenix_create_publication(PG_FUNCTION_ARGS)
 	char	   *brokers = phx_text_arg(fcinfo, 2);
 	Jsonb	   *options = phx_jsonb_arg(fcinfo, 3);
 	char	   *what;
-	char	   *schema_name,
-			   *table_name,
-			   *key_column,
+	Projection *proj;
+	char	   *key_column,
 			   *qualified;
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[5];
@@ -126,19 +126,14 @@ phoenix_create_publication(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(projection);
-	ret = SPI_execute_with_args("SELECT schema_name, table_name, pk_column FROM phoenix.projections WHERE name = $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	proj = projection_lookup(projection);
+	if (proj == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("projection \"%s\" does not exist", projection),
 				 errhint("Create it with phoenix.create_projection first.")));
-	schema_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	table_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	key_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	qualified = quote_qualified_identifier(schema_name, table_name);
+	key_column = proj->pk_column;
+	qualified = proj->table;
 
 	values[1] = CStringGetTextDatum(topic);
 	ret = SPI_execute_with_args("SELECT 1 FROM phoenix.kafka_publications WHERE projection = $1 AND topic = $2",

@@ -94,7 +94,6 @@ PG_FUNCTION_INFO_V1(phoenix_rebuild_projection);
 static void proj_cache_inval_cb(Datum arg, Oid relid);
 static void proj_xact_cb(XactEvent event, void *arg);
 static void proj_cache_load(void);
-static Projection *projection_by_name(const char *name);
 static Projection *projection_or_error(const char *name);
 static void apply_events(const char *event_type, int nevents, const EmittedEvent *events, bool rewritten);
 static char *insert_sql(Projection *p, bool set_based, const char *src, bool upsert);
@@ -196,7 +195,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 				 errdetail("It fills the new table from the log after concurrent writers finish, which needs a new snapshot."),
 				 errhint("Run it in a READ COMMITTED transaction (the default).")));
 	SPI_connect();
-	if (projection_by_name(def->name) != NULL)
+	if (projection_lookup(def->name) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("projection \"%s\" already exists", def->name),
@@ -240,7 +239,7 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	/* The new definition is visible to this backend right away. */
 	CacheInvalidateRelcacheByRelid(projections_relid);
 	proj_cache_valid = false;
-	p = projection_by_name(def->name);
+	p = projection_lookup(def->name);
 	if (p == NULL)
 		elog(ERROR, "projection \"%s\" vanished while being created", def->name);
 	fill_from_log(p, PROJ_FILL_BATCH, false);
@@ -1037,7 +1036,7 @@ projection_cache_all(void)
 static Projection *
 projection_or_error(const char *name)
 {
-	Projection *p = projection_by_name(name);
+	Projection *p = projection_lookup(name);
 
 	if (p == NULL)
 		ereport(ERROR,
@@ -1047,8 +1046,8 @@ projection_or_error(const char *name)
 	return p;
 }
 
-static Projection *
-projection_by_name(const char *name)
+Projection *
+projection_lookup(const char *name)
 {
 	ListCell   *lc;
 

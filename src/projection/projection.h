@@ -121,6 +121,13 @@ extern Oid	projection_table_relid(Projection *p, LOCKMODE lockmode, bool missing
 /* Every projection, from the per-backend cache (valid until end of xact). */
 extern List *projection_cache_all(void);
 
+/*
+ * The projection `name` from the per-backend cache, or NULL.  The projection
+ * layer owns phoenix.projections: other subsystems (export, forget, Kafka
+ * publications) ask here instead of reading the table.
+ */
+extern Projection *projection_lookup(const char *name);
+
 /* Row computation of `p` with %SRC% replaced by `src` (palloc'd). */
 extern char *projection_row_sql(Projection *p, bool set_based, const char *src);
 
