@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_forget_scrub_jsonb;
+CREATE DATABASE regress_forget_scrub_jsonb;
+\c regress_forget_scrub_jsonb
+\set ECHO all
 -- forget_scrub_jsonb(doc, fields, null_fields): what forget applies to
 -- payloads and assertions.  Top-level members in fields are pseudonymised
 -- (strings: the same pseudonym as forget_pseudonym; other values: null),

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_replay_dead_letters_ids;
+CREATE DATABASE regress_replay_dead_letters_ids;
+\c regress_replay_dead_letters_ids
+\set ECHO all
 -- replay_dead_letters(dead_letter_ids => ...): only the listed dead letters
 -- are re-emitted; the others keep waiting, whatever their type; ids that are
 -- not pending (already replayed, unknown, not replayable) are skipped.

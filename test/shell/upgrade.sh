@@ -75,9 +75,11 @@ latest=$(ls "$ROOT"/releases/phoenix--*.sql | sed 's/.*phoenix--\(.*\)\.sql/\1/'
 PG_REGRESS=$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress
 mkdir -p "$WORK/stories/sql" "$WORK/stories/expected"
 for story in story1_late_presence story4_forgotten_employee projection_stories; do
-  sed 's/^CREATE EXTENSION phoenix CASCADE;$/CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;/' \
+  # (without the lines that make a database of its own: it runs in the updated one)
+  sed -e '/^\\set ECHO none$/,/^\\set ECHO all$/d' \
+      -e 's/^CREATE EXTENSION phoenix CASCADE;$/CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;/' \
     "$ROOT/sql/$story.sql" > "$WORK/stories/sql/$story.sql"
-  sed -e 's/^CREATE EXTENSION phoenix CASCADE;$/CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;/' \
+  sed -e '/^\\set ECHO none$/d' -e 's/^CREATE EXTENSION phoenix CASCADE;$/CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;/' \
       -e 's/^NOTICE:  installing required extension "btree_gist"$/NOTICE:  extension "phoenix" already exists, skipping/' \
     "$ROOT/expected/$story.out" > "$WORK/stories/expected/$story.out"
   newdb upg_story 2>/dev/null
