@@ -136,11 +136,14 @@ BEGIN
 END $$;
 
 -- A random time: mostly inside a 40-day window in the past, sometimes in
--- the future (bookings, future-dated corrections).
+-- the future (bookings, future-dated corrections).  Half of them fall on a
+-- midnight, so events and version boundaries often coincide exactly (an
+-- event at the very start of a changed window must be recomputed).
 CREATE FUNCTION rt() RETURNS timestamptz LANGUAGE sql AS $$
-  SELECT CASE WHEN random() < 0.85
-              THEN timestamptz '2025-02-01' + random() * interval '40 days'
-              ELSE now() + random() * interval '30 days' END $$;
+  SELECT CASE WHEN random() < 0.5 THEN date_trunc('day', t) ELSE t END
+    FROM (SELECT CASE WHEN random() < 0.85
+                      THEN timestamptz '2025-02-01' + random() * interval '40 days'
+                      ELSE now() + random() * interval '30 days' END AS t) x $$;
 CREATE FUNCTION pick(prefix text, n int) RETURNS text LANGUAGE sql AS $$ SELECT prefix || (1 + floor(random() * n))::int $$;
 CREATE FUNCTION payload_time(t timestamptz) RETURNS text LANGUAGE sql AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
 
