@@ -173,6 +173,7 @@ BEGIN
     remote := random() < 0.2;
     r := random();
     a := rt(); b := a + (1 + random() * 10) * interval '1 day';
+    IF random() < 0.5 THEN b := date_trunc('day', b); END IF;   -- ends on the grid too
     k := pick('E', 25); attrs := NULL; cmd := NULL;
     IF r < 0.28 THEN
       op := 'emit presence';
