@@ -51,7 +51,7 @@ test/kafka_mock: test/kafka_mock.c
 bench/send_params: bench/send_params.c
 	$(CC) -O2 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 
-.PHONY: demo test bench kafka_mock
+.PHONY: demo test bench api kafka_mock
 kafka_mock: test/kafka_mock
 demo:
 	bash scripts/demo.sh
@@ -59,3 +59,6 @@ test:
 	bash scripts/test.sh
 bench:
 	bash scripts/bench.sh
+# The Universal API (GraphQL, api/) against the demo cluster or DATABASE_URL.
+api:
+	bash scripts/api.sh

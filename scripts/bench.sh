@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages
+ensure_api_packages
 build_extension
 sandbox_create
 trap sandbox_destroy EXIT

@@ -1,4 +1,4 @@
--- scripts/demo.sql — the tour: the four stories of DESIGN.md, then the extras
+-- scripts/demo.sql — the tour: the four stories of docs/design.md, then the extras
 -- (UTC → local day, floor → site rollup, a stale burst vs the floor plan).
 -- Run by `make demo` (psql -v fixtures=<dir>).  The week is Mon 2025-03-10 ..
 -- Fri 2025-03-14; "real time" facts are effective when they are sent.

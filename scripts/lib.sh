@@ -41,6 +41,30 @@ ensure_packages() {
   fi
 }
 
+# The Universal API's npm dependencies (api/: PostGraphile), from the
+# committed lockfile.  Skipped when api/node_modules already matches the
+# lockfile; --prefer-offline takes packages from npm's cache when it has
+# them, so a machine offline after the first install still gets through
+# (api/.npmrc keeps the registry URLs in the lockfile, which `npm ci` needs
+# to find cached packages).  Node.js itself: Debian's nodejs and npm where
+# neither is installed (the machines carry NodeSource's nodejs, npm included).
+ensure_api_packages() {
+  local api=$PWD/api   # scripts run from the repository root
+  if ! command -v npm >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "missing Node.js and npm (apt-get install nodejs npm)"
+    log "installing nodejs npm"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if [ -f "$api/node_modules/.package-lock.json" ] &&
+     [ ! "$api/package-lock.json" -nt "$api/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  log "installing the API's npm packages (npm ci in api/)"
+  (cd "$api" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null) ||
+    die "npm ci in api/ failed"
+}
+
 # Build the extension.  EXTRA_COPT lets make test add -Werror;
 # PHOENIX_SANITIZE=1 builds with UBSan (undefined behaviour: overflow,
 # misaligned or null access, bad shifts, out-of-bounds array indexes).  The

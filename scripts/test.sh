@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh — `make test`: packages, build (-Werror), a throwaway cluster,
 # then every suite: pg_regress (sql/), isolation (test/isolation/specs/),
-# pgTAP (test/pgtap/, via pg_prove) and shell tests (test/shell/*.sh).
+# pgTAP (test/pgtap/, via pg_prove), shell tests (test/shell/*.sh) and the
+# Universal API's Node tests (test/api/, against a running api/server.js).
 # Prints "N passed, N failed" and exits non-zero on any failure.
 #
 #   PHOENIX_TESTS=regex   run only the tests whose name matches
@@ -14,6 +15,7 @@ ROOT=$PWD
 . scripts/lib.sh
 
 ensure_packages
+ensure_api_packages
 EXTRA_COPT="-Werror" build_extension
 sandbox_create
 trap sandbox_destroy EXIT
@@ -88,6 +90,41 @@ for f in test/shell/*.sh; do
   rc=$?; record "shell/$t" $rc
   [ $rc = 0 ] || tail -40 "$OUT/sh_$t.log" >&2
 done
+
+# The Universal API: a server on a free port against a database holding
+# test/api/setup.sql, and `node --test` talking HTTP and WebSocket to it.
+api_suite() {
+  local db=api_test port secret pid rc=1 url
+  PGOPTIONS="-c client_min_messages=warning" psql_q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  psql_q -d "$db" -f test/api/setup.sql >"$OUT/api_setup.log" 2>&1 || { cat "$OUT/api_setup.log" >&2; return 1; }
+  port=$(free_port)
+  secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+  DATABASE_URL="postgres://phoenix_api@127.0.0.1:$PGPORT/$db" PHOENIX_JWT_SECRET=$secret \
+    PHOENIX_API_PORT=$port PHOENIX_API_ALLOW_EXPLAIN=1 node api/server.js >"$OUT/api_server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q 'listening on' "$OUT/api_server.log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  url="http://127.0.0.1:$port/graphql"
+  if grep -q 'listening on' "$OUT/api_server.log"; then
+    PHOENIX_API_URL=$url PHOENIX_JWT_SECRET=$secret \
+      PHOENIX_TEST_DB_URL="postgres://postgres@127.0.0.1:$PGPORT/$db" \
+      node --test --test-force-exit test/api/ >"$OUT/api.log" 2>&1
+    rc=$?
+  else
+    echo "the API server did not start:" >&2; cat "$OUT/api_server.log" >&2
+  fi
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  [ $rc = 0 ] || { grep -E -A30 '^not ok' "$OUT/api.log" | head -80 >&2; tail -20 "$OUT/api_server.log" >&2; }
+  return $rc
+}
+
+log "api"
+if selected "api"; then
+  api_suite; record "api/graphql" $?
+fi
 
 # Crashes: any backend ended by a signal on the shared server; on the servers
 # tests start themselves, any but SIGKILL (which crash tests send on purpose).

@@ -12,7 +12,7 @@ CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 SELECT phoenix.create_event_type('reading', '{"type":"object","required":["v"],"properties":{"v":{"type":"number"},"s":{"type":"string"}}}');
 -- a literal goes to the text form, a jsonb value to the jsonb form
-SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit_batch' ORDER BY 1;
+SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit_batch' AND p.pronamespace = 'phoenix'::regnamespace ORDER BY 1;
 
 CREATE TABLE batch (b text);
 INSERT INTO batch VALUES ($$[
@@ -66,8 +66,6 @@ SELECT source_position, raw, reason FROM dl_text ORDER BY length(source_position
 SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}},');
 SELECT * FROM phoenix.emit_batch('{"type":"reading","payload":{"v":1}}');
 SELECT * FROM phoenix.emit_batch('"x"');
-SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1e999999}}]');
-SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1,"s":"\u0000"}}]');
 SELECT * FROM phoenix.emit_batch(NULL::text);
 SELECT * FROM phoenix.emit_batch('[]');
 
@@ -154,7 +152,18 @@ SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}},
  {"type":"reading","payload":{"v":2}} {"type":"reading","payload":{"v":3}}]');
 SELECT '[{"type":"reading","payload":{"v":1}},
  {"type":"reading","payload":{"v":2}} {"type":"reading","payload":{"v":3}}]'::jsonb;
-SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}}]');
-SELECT '[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}}]'::jsonb;
 \set VERBOSITY terse
+
+-- Elements that are JSON but cannot be jsonb (a \u0000 escape, a lone
+-- surrogate, a number beyond numeric's range, nesting deeper than 512) are
+-- dead-lettered with their index and SQLSTATE; their neighbours land (the
+-- jsonb form cannot even receive them: its input raises for the whole text).
+SELECT * FROM phoenix.emit_batch('[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}},
+  {"type":"reading","payload":{"v":2,"s":"\ud800"}}, {"type":"reading","payload":{"v":1e999999}},
+  {"type":"reading","payload":{"v":3,"deep":' || repeat('[', 600) || repeat(']', 600) || '}},
+  {"type":"reading","payload":{"v":4}}]', source => 'bad-elements');
+SELECT '[{"type":"reading","payload":{"v":1}}, {"type":"reading","payload":{"v":"\u0000"}}]'::jsonb;
+SELECT source_position, sqlstate, reason, replayable, length(raw) FROM phoenix.dead_letters
+ WHERE source = 'bad-elements' ORDER BY dead_letter_id;
+SELECT payload FROM phoenix.event_log WHERE source = 'bad-elements' ORDER BY position;
 SELECT count(*) FROM phoenix.event_log;

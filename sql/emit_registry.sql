@@ -17,7 +17,7 @@ SELECT phoenix.create_entity('floor', 'floor_id', '{"site_id":"text","floor_onli
 SELECT phoenix.create_entity('desk',  'desk_id',  '{"room":"text","floor_id":"text"}',
        refs => '{"floor_id":"floor"}');
 
--- an entity event type (DESIGN.md's example)
+-- an entity event type (docs/design.md's example)
 SELECT phoenix.create_event_type('employee.transferred',
        schema => '{"type":"object","required":["employeeId","department"],
                    "properties":{"employeeId":{"type":"string"},"department":{"type":"string"},
@@ -83,11 +83,19 @@ SELECT phoenix.create_event_type('presence.detected', '{"type":"object"}', entit
        key_field => 'employeeId', sets => '{"department":"department"}');
 
 -- an incompatible version is refused, naming the field; compatibility => 'none' allows it
+\set VERBOSITY default
 SELECT phoenix.create_event_type('presence.detected',
        schema => '{"type":"object","required":["employeeId","floorId","detectedAt","deskId"],
                    "properties":{"employeeId":{"type":"string"},"floorId":{"type":"string"},
                                  "detectedAt":{"type":"string","format":"date-time"},"deskId":{"type":"string"}}}',
        time_field => 'detectedAt', refs => '{"employeeId":"employee","floorId":"floor"}');
+\set VERBOSITY terse
+-- what the hint offers for an open schema: the property with an empty schema is compatible
+SELECT (phoenix.schema_compatibility(schema,
+          jsonb_set(schema, '{properties,deskId}', '{}'))).compatible AS empty_schema_compatible,
+       (phoenix.schema_compatibility(schema,
+          jsonb_set(schema, '{properties,deskId}', '{"type":"string"}'))).compatible AS typed_compatible
+  FROM phoenix.event_type_versions WHERE event_type = 'presence.detected' ORDER BY version DESC LIMIT 1;
 SELECT phoenix.create_event_type('presence.detected',
        schema => '{"type":"object","required":["employeeId","detectedAt"],
                    "properties":{"employeeId":{"type":"integer"},"floorId":{"type":"string"},

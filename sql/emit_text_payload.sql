@@ -12,7 +12,7 @@ CREATE DATABASE regress_emit_text_payload;
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 SELECT phoenix.create_event_type('reading', '{"type":"object","properties":{"v":{"type":"number"}}}');
-SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit' ORDER BY 1;
+SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'emit' AND p.pronamespace = 'phoenix'::regnamespace ORDER BY 1;
 CREATE TABLE texts (n int, t text);
 INSERT INTO texts VALUES
   (1, '{"v": 1, "s": "plain"}'),

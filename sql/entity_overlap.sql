@@ -6,7 +6,7 @@ DROP DATABASE IF EXISTS regress_entity_overlap;
 CREATE DATABASE regress_entity_overlap;
 \c regress_entity_overlap
 \set ECHO all
--- Every shape of overlap between assertions, checked against DESIGN.md's rule:
+-- Every shape of overlap between assertions, checked against docs/design.md's rule:
 -- an attribute's value at t is that of the most recently recorded assertion
 -- covering t; open assertions run to the next open one; bounded ones don't cut.
 CREATE EXTENSION phoenix CASCADE;
@@ -63,7 +63,7 @@ SELECT phoenix.put('desk', 'bounded-after', '{"room":"A"}', '2026-11-01');
 SELECT phoenix.put('desk', 'bounded-after', '{"room":"B"}', '2026-11-05', '2026-11-07');
 SELECT * FROM show('bounded-after');
 
--- DESIGN.md's example: open Mon X; bounded [Tue,Thu) Y; late open Wed Z
+-- docs/design.md's example: open Mon X; bounded [Tue,Thu) Y; late open Wed Z
 -- → Mon–Tue X, Tue–Wed Y, Wed onward Z
 SELECT phoenix.put('desk', 'design', '{"room":"X"}', '2026-11-23');
 SELECT phoenix.put('desk', 'design', '{"room":"Y"}', '2026-11-24', '2026-11-26');

@@ -10,7 +10,7 @@ CREATE DATABASE regress_jsonschema;
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
 
--- The DESIGN.md example schema, valid and with one error of each kind.
+-- The docs/design.md example schema, valid and with one error of each kind.
 CREATE TEMP TABLE s AS SELECT '{"type":"object","required":["employeeId","department"],
   "properties":{"employeeId":{"type":"string"},"department":{"type":"string","minLength":2},
                 "effectiveAt":{"type":"string","format":"date-time"}},

@@ -6,7 +6,7 @@ DROP DATABASE IF EXISTS regress_projection_stories;
 CREATE DATABASE regress_projection_stories;
 \c regress_projection_stories
 \set ECHO all
--- DESIGN.md's acceptance stories 1–3 as projections, plus the extras:
+-- docs/design.md's acceptance stories 1–3 as projections, plus the extras:
 -- UTC → a site's local calendar day (across a DST change), floor → site
 -- rollup with the floor moved mid-week.  The week is Mon 2025-03-10 .. Fri
 -- 2025-03-14; every fact is sent "in real time" unless the story says late.

@@ -6,7 +6,7 @@ DROP DATABASE IF EXISTS regress_story1_late_presence;
 CREATE DATABASE regress_story1_late_presence;
 \c regress_story1_late_presence
 \set ECHO all
--- Story 1 (DESIGN.md): late presence upload.  An employee is transferred
+-- Story 1 (docs/design.md): late presence upload.  An employee is transferred
 -- Finance → Accounting effective Wednesday, sent in real time; Friday's CSV
 -- upload holds Mon–Fri presence: Mon/Tue say Finance, Wed–Fri Accounting.
 CREATE EXTENSION phoenix CASCADE;

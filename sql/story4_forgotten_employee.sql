@@ -6,7 +6,7 @@ DROP DATABASE IF EXISTS regress_story4_forgotten_employee;
 CREATE DATABASE regress_story4_forgotten_employee;
 \c regress_story4_forgotten_employee
 \set ECHO all
--- Story 4 (DESIGN.md): a forgotten employee.  Monday: Ada (E42) leaves and
+-- Story 4 (docs/design.md): a forgotten employee.  Monday: Ada (E42) leaves and
 -- asks to be forgotten.  Tuesday: presence from before she left is uploaded.
 -- Friday: the week's aggregate still counts those events; the drill-down
 -- shows pseudonyms only — and nothing Phoenix stored anywhere holds her
@@ -137,14 +137,16 @@ $csv$, source => 'badge-export-tuesday');
 SELECT phoenix.emit('visitor.checked-in',
        '{"visitorName":"Ada Lovelace","hostEmail":"ada@example.com","checkedInAt":"2026-11-23T11:00:00Z"}',
        event_id => 'g-3') > 0 AS ok;
--- HR sends a late change of her email; a visit naming the new address, and
--- one with the old address in capitals, are recognised as about her
+-- HR sends a late change of her email; a visit naming the new address after
+-- the change, and one naming the old address before it, are recognised as
+-- about her (values match exactly and only in the periods she held them,
+-- as enrichment matches them)
 SELECT phoenix.emit('employee.updated',
        '{"employeeId":"E42","email":"ada.king@example.com","effectiveAt":"2026-11-23T11:30:00Z"}',
        event_id => 'hr-4') > 0 AS ok;
 SELECT * FROM phoenix.emit_batch('[
   {"type":"visitor.checked-in","event_id":"g-4","payload":{"visitorName":"Mary Somerville","hostEmail":"ada.king@example.com","checkedInAt":"2026-11-23T11:45:00Z"}},
-  {"type":"visitor.checked-in","event_id":"g-5","payload":{"visitorName":"Mary Somerville","hostEmail":"ADA@EXAMPLE.COM","checkedInAt":"2026-11-23T11:50:00Z"}}
+  {"type":"visitor.checked-in","event_id":"g-5","payload":{"visitorName":"Mary Somerville","hostEmail":"ada@example.com","checkedInAt":"2026-11-23T11:20:00Z"}}
 ]', source => 'greetly');
 -- a resend of an event logged before the erasure is still the same event
 SELECT phoenix.emit('visitor.checked-in',
@@ -158,12 +160,14 @@ SELECT local_date, employee_department, count(*) AS presences
  GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT employee_department, count(*) AS visits FROM reporting.visits GROUP BY 1 ORDER BY 1;
 
--- the drill-down: Ada's rows show only pseudonyms, the same one everywhere
+-- the drill-down: Ada's rows show only pseudonyms, the same one for her
+-- name everywhere (history, badge, enrichment)
 SELECT effective_at, employee_id, floor_id, employee_department,
-       employee_name = phoenix.forget_pseudonym('Ada Lovelace') AS name_is_pseudonym,
-       badge_name = phoenix.forget_pseudonym('Ada Lovelace') AS badge_is_pseudonym,
-       employee_email = phoenix.forget_pseudonym('ada@example.com') AS email_is_pseudonym,
-       display_name = upper(phoenix.forget_pseudonym('Ada Lovelace')) AS derived_recomputed
+       employee_name ~ '^forgotten-[0-9a-f]{20}$' AS name_is_pseudonym,
+       badge_name = employee_name AS badge_is_same_pseudonym,
+       employee_name = (SELECT DISTINCT name FROM phoenix_entity.employee_history WHERE employee_id = 'E42') AS as_in_history,
+       employee_email ~ '^[0-9a-f]{20}@forgotten\.invalid$' AS email_is_pseudonym,
+       display_name = upper(employee_name) AS derived_recomputed
   FROM reporting.presence_report WHERE employee_id = 'E42' ORDER BY effective_at;
 SELECT event_id, host_email, employee_name, employee_department, visitor_name
   FROM reporting.visits ORDER BY event_id;

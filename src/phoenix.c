@@ -15,6 +15,7 @@
 #include "forget/forget.h"
 #include "kafka/kafka.h"
 #include "common/phoenix.h"
+#include "projection/live_rows.h"
 #include "projection/projection.h"
 
 PG_MODULE_MAGIC;
@@ -30,6 +31,7 @@ _PG_init(void)
 	ChangeSeqInit();
 	ExportInit();
 	ProjectionInit();
+	LiveRowsInit();
 	EmitInit();
 	ForgetInit();
 	AsofScanInit();

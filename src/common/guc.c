@@ -22,6 +22,7 @@ int			kafka_max_message_bytes = 1048576;
 int			kafka_restart_delay = 1;
 int			kafka_max_restart_delay = 60;
 int			kafka_error_interval = 5;
+int			kafka_statement_timeout = 60000;
 
 static void
 define_ingest_gucs(void)
@@ -110,6 +111,13 @@ define_kafka_gucs(void)
 							"Broker errors (connection refused, ...) are retried by librdkafka; they are written to phoenix.subscription_status at most this often.",
 							&kafka_error_interval, 5, 0, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.kafka_statement_timeout",
+							"Longest time the Kafka worker may spend on one batch, or on one message applied alone.",
+							"A batch that runs out of time is applied again message by message, each with this budget; "
+							"a message that alone runs out of time is dead-lettered (57014). 0 turns the limit off. "
+							"The worker reads it at start (postgresql.conf, ALTER DATABASE or ALTER ROLE ... SET) and at reload.",
+							&kafka_statement_timeout, 60000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 void

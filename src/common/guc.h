@@ -39,6 +39,7 @@ extern int	kafka_max_message_bytes;
 extern int	kafka_restart_delay;
 extern int	kafka_max_restart_delay;
 extern int	kafka_error_interval;
+extern int	kafka_statement_timeout;
 
 extern void phoenix_guc_define(void);
 

@@ -12,7 +12,7 @@
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 
-/* Schema names (the public contract: see DESIGN.md and README.md). */
+/* Schema names (the public contract: see docs/design.md and README.md). */
 #define PHOENIX_SCHEMA			"phoenix"
 #define PHOENIX_ENTITY_SCHEMA	"phoenix_entity"
 

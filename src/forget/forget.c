@@ -1,7 +1,7 @@
 /*
  * forget.c — phoenix.forget: erase every PII value of an entity key
- * everywhere Phoenix stored it, keeping the aggregates; tombstones that scrub
- * late writes about the key; the audit of erasures.
+ * everywhere Phoenix stored it, keeping the aggregates; the audit of
+ * erasures; the scrubbers of higher layers.
  *
  * What is PII (catalog-driven, so new event types and projections are
  * covered without code changes):
@@ -10,107 +10,122 @@
  *     schema, fields that an entity event type `sets` into a PII attribute,
  *     and fields that are by-attribute `refs` to a PII attribute (a visit's
  *     hostEmail holds an email).
- * An event is about the key when a `refs` field (or an entity event type's
- * key field) holds the key, or a by-attribute `refs` field holds a value the
- * key ever had.
+ *
+ * What is about the person (one rule, the one enrichment's "by" uses):
+ *   - an event or dead letter whose `refs` field (or an entity event type's
+ *     key field) holds the key;
+ *   - one whose by-attribute `refs` field holds, exactly, a value the key
+ *     held at the event's effective time — inside the valid periods of the
+ *     key's versions with that value (current or superseded), less the
+ *     periods in which another key's current version holds it.  Anyone who
+ *     held the same value at another time keeps every row byte for byte.
+ *   - free text of dead letters: the person's values in those periods, at
+ *     the dead letter's time (its type's time field when readable, else the
+ *     effective time given, else when it was received).
  *
  * forget(entity, key) then, in one transaction, as the extension owner:
  *   1. pseudonymises the key's PII values in every recorded version of its
  *      history table — the one sanctioned in-place rewrite of history — and
  *      in its assertions;
  *   2. scrubs the PII fields of every logged event about it;
- *   3. scrubs dead letters whose raw text holds one of its values or is a
- *      payload about it;
+ *   3. scrubs dead letters about it or holding its values in its periods;
  *   4. re-enriches the projection rows that depend on it through the cascade
- *      (as if its timeline had changed from the pseudonymised values), after
- *      pseudonymising the payload-mapped PII columns of its events' rows;
- *   5. records a tombstone (keyed hashes of the key and of every value) and
- *      an audit row without PII.
- *
- * A pseudonym is a function of the value only (HMAC-SHA256 under the
- * secret), shaped like the value where that matters ("<hex>@forgotten.invalid"
- * for anything with an '@'), and maps to itself, so forget is idempotent.
- *
- * Caches: the tombstone hash sets and the per-event-type field lists live in
- * one backend-local context, dropped when forget (or a catalog change)
- * sends a relcache invalidation, and at the end of an aborted transaction.
+ *      (as if its timeline had changed to the pseudonymised values), after
+ *      recomputing the rows of its rewritten events;
+ *   5. runs the scrubbers higher layers registered (the Kafka outbox);
+ *   6. records a tombstone (keyed hashes of the key and of every value with
+ *      its periods) and an audit row without PII;
+ *   7. re-analyzes every table it rewrote, so that pg_stats (most common
+ *      values, histogram bounds) no longer shows the values.  ANALYZE runs in
+ *      the transaction and sees its rewrites: a rolled-back forget leaves the
+ *      statistics as they were.
  */
 #include "postgres.h"
 
-#include "common/guc.h"
-#include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
-#include "catalog/pg_collation.h"
-#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hmac.h"
-#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/formatting.h"
-#include "utils/guc.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
+#include "utils/regproc.h"
 
 #include "projection/cascade.h"
 #include "timeline/catalog.h"
 #include "ingest/emit.h"
 #include "forget/forget.h"
-#include "ingest/ingest_hooks.h"
+#include "forget/forget_int.h"
 #include "json/jsonfast.h"
-#include "json/jsonschema.h"
 #include "common/phoenix.h"
 #include "projection/projection.h"
 #include "timeline/timeline.h"
 
-#include "forget/forget_int.h"
+/* A value the key had, of one attribute, and the periods it was theirs. */
+typedef struct ForgetValue
+{
+	char	   *attribute;
+	char	   *value;
+	char	   *periods_text;	/* tstzmultirange literal */
+	ForgetPeriods *periods;
+} ForgetValue;
+
+/* One table's count in forget's result. */
+typedef struct ScrubCount
+{
+	char	   *relation;
+	int64		rows;
+} ScrubCount;
+
+/* A higher layer's scrubber (forget_register_scrubber). */
+typedef struct ScrubberEntry
+{
+	const char *relation;
+	ForgetScrubber fn;
+} ScrubberEntry;
+
+#define MAX_SCRUBBERS 8
 
 PG_FUNCTION_INFO_V1(phoenix_forget);
-PG_FUNCTION_INFO_V1(phoenix_forget_pseudonym);
-PG_FUNCTION_INFO_V1(phoenix_forget_scrub_jsonb);
 
-
+static ScrubberEntry scrubbers[MAX_SCRUBBERS];
+static int	nscrubbers = 0;
 
 static void check_caller(const char *entity, const char *key);
-static List *collect_values(PhxEntity *entity, const char *key, List *match_atts);
 static bool key_known(PhxEntity *entity, const char *key);
-static List *current_changes(PhxEntity *entity, const char *key);
-static int64 scrub_history(PhxEntity *entity, const char *key);
-static int64 scrub_assertions(PhxEntity *entity, const char *key);
-static int64 scrub_event_log(PhxEntity *entity, const char *key, List *values);
-static void rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n);
-static int64 scrub_dead_letters(PhxEntity *entity, const char *key, List *values);
+static List *match_attributes(PhxEntity *entity);
+static List *collect_values(PhxEntity *entity, const char *key, List *match_atts);
+static List *values_of(List *values, const char *attribute);
+static List *current_changes(PhxEntity *entity, const ForgetPerson *who, const char *key);
+static int64 scrub_history(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values);
+static int64 scrub_assertions(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values);
+static int64 scrub_event_log(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values);
+static int64 scrub_type_events(ForgetType *type, PhxEntity *entity, const ForgetPerson *who,
+							   const char *key, List *values);
+static void rekey_and_reproject(const char *event_type, EmittedEvent *events, int n);
+static int64 scrub_dead_letters(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values);
+static bool dead_letter_scrub(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values,
+							  HeapTuple tup, TupleDesc desc, char **raw, char **reason);
 static List *count_projection_rows(List *counts);
-static void record_tombstone(PhxEntity *entity, const char *key, List *values);
-static void record_audit(PhxEntity *entity, const char *key, const char *reason,
+static List *run_scrubbers(List *counts);
+static void record_tombstone(PhxEntity *entity, const ForgetPerson *who, List *values);
+static void record_audit(PhxEntity *entity, const ForgetPerson *who, const char *reason,
 						 const char *caller, Jsonb *counts);
-
-void
-ForgetInit(void)
-{
-	CacheRegisterRelcacheCallback(forget_inval_cb, (Datum) 0);
-	RegisterXactCallback(forget_xact_cb, NULL);
-	/* every stored value passes forget first: entity assertions and events */
-	timeline_register_scrub_assertion_hook(forget_scrub_assertion);
-	ingest_register_scrub_hooks(forget_scrub_payload, forget_scrub_raw);
-}
+static void analyze_rewritten(List *counts);
+static Jsonb *counts_jsonb(List *counts);
+static List *add_count(List *counts, const char *relation, int64 rows);
+static ArrayType *text_array(List *strings);
 
 /* ====================================================================
- * SQL functions
+ * SQL function
  * ==================================================================== */
 
 /*
@@ -128,8 +143,8 @@ phoenix_forget(PG_FUNCTION_ARGS)
 	char	   *caller;
 	PhxEntity  *entity;
 	OwnerContext oc;
+	ForgetPerson who;
 	List	   *values;
-	List	   *match_atts = NIL;
 	List	   *changes;
 	List	   *counts = NIL;
 	Jsonb	   *result;
@@ -144,22 +159,23 @@ phoenix_forget(PG_FUNCTION_ARGS)
 	caller = GetUserNameFromId(GetUserId(), false);
 
 	SPI_connect();
-	as_owner_begin(&oc, true);
+	forget_as_owner_begin(&oc, true);
 	entity = catalog_entity(name, false);
+
 	/*
 	 * Serialize with emitters: SHARE on the event log waits for every emit
-	 * in flight (they hold ROW EXCLUSIVE from their first tombstone check,
-	 * see lock_writers()) and holds new ones until we commit, when they
-	 * see the tombstone.  Taken before the key's timeline lock, in the order
-	 * emitters take them, so the two never deadlock.
+	 * in flight (they hold ROW EXCLUSIVE from their first tombstone check)
+	 * and holds new ones until we commit, when they see the tombstone.
+	 * Taken before the key's timeline lock, in the order emitters take them,
+	 * so the two never deadlock.
 	 */
-	if (OidIsValid(phoenix_relid("event_log")))
-		LockRelationOid(phoenix_relid("event_log"), ShareLock);
+	if (OidIsValid(forget_phoenix_relid("event_log")))
+		LockRelationOid(forget_phoenix_relid("event_log"), ShareLock);
 	timeline_lock_key(entity, key);
 
 	if (!key_known(entity, key))
 	{
-		as_owner_end(&oc);
+		forget_as_owner_end(&oc);
 		SPI_finish();
 		ereport(NOTICE,
 				(errmsg("entity \"%s\" has no key \"%s\": nothing to forget", name, key),
@@ -167,236 +183,60 @@ phoenix_forget(PG_FUNCTION_ARGS)
 		PG_RETURN_JSONB_P(counts_jsonb(NIL));
 	}
 
-	/* values that identify the key: its PII values and by-ref targets */
-	types_load();
-	for (int i = 0; i < entity->natts; i++)
-		if (entity->atts[i].pii)
-			type_add_unique(&match_atts, entity->atts[i].name);
-	{
-		ListCell   *lt;
-
-		foreach(lt, type_list)
-		{
-			ListCell   *lr;
-
-			foreach(lr, ((ForgetType *) lfirst(lt))->refs)
-			{
-				ForgetRef  *r = lfirst(lr);
-
-				if (r->attribute && r->entity_id == entity->id)
-					type_add_unique(&match_atts, r->attribute);
-			}
-		}
-	}
-	values = collect_values(entity, key, match_atts);
+	forget_secret_create();
+	forget_person_init(&who, entity->name, key);
+	values = collect_values(entity, key, match_attributes(entity));
 
 	/* 1. history (every recorded version) and assertions */
-	changes = current_changes(entity, key);
-	counts = add_count(counts, entity->history_table, scrub_history(entity, key));
-	counts = add_count(counts, "phoenix.assertions", scrub_assertions(entity, key));
+	changes = current_changes(entity, &who, key);
+	counts = add_count(counts, entity->history_table, scrub_history(entity, &who, key, values));
+	counts = add_count(counts, "phoenix.assertions", scrub_assertions(entity, &who, key, values));
 
 	/* 2, 3. event log and dead letters (when the emit tables exist) */
-	if (OidIsValid(phoenix_relid("event_log")))
-		counts = add_count(counts, "phoenix.event_log", scrub_event_log(entity, key, values));
-	if (OidIsValid(phoenix_relid("dead_letters")))
-		counts = add_count(counts, "phoenix.dead_letters", scrub_dead_letters(entity, key, values));
+	if (OidIsValid(forget_phoenix_relid("event_log")))
+		counts = add_count(counts, "phoenix.event_log", scrub_event_log(entity, &who, key, values));
+	if (OidIsValid(forget_phoenix_relid("dead_letters")))
+		counts = add_count(counts, "phoenix.dead_letters", scrub_dead_letters(entity, &who, key, values));
 
 	/* 4. projections: re-enrich what depends on the key from its new values */
 	cascade_timeline_changed(entity, key, changes);
-	if (OidIsValid(phoenix_relid("projections")))
+	if (OidIsValid(forget_phoenix_relid("projections")))
 		counts = count_projection_rows(counts);
 
-	/* 5. tombstone and audit */
-	record_tombstone(entity, key, values);
-	result = counts_jsonb(counts);
-	record_audit(entity, key, reason, caller, result);
+	/* 5. copies kept by higher layers */
+	counts = run_scrubbers(counts);
 
-	as_owner_end(&oc);
+	/* 6. tombstone and audit */
+	record_tombstone(entity, &who, values);
+	result = counts_jsonb(counts);
+	record_audit(entity, &who, reason, caller, result);
+
+	/* 7. statistics */
+	analyze_rewritten(counts);
+
+	forget_as_owner_end(&oc);
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
 }
 
-/* forget_pseudonym(value) → the pseudonym forget writes in its place. */
-Datum
-phoenix_forget_pseudonym(PG_FUNCTION_ARGS)
-{
-	text	   *t = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_TEXT_P(cstring_to_text(pseudonym(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t))));
-}
-
 /*
- * forget_scrub_jsonb(doc, fields, null_fields) → doc with those top-level
- * members pseudonymised (fields) or nulled (null_fields).
+ * A higher layer's scrubber, registered in _PG_init (so at most a few, and
+ * each once per process).
  */
-Datum
-phoenix_forget_scrub_jsonb(PG_FUNCTION_ARGS)
+void
+forget_register_scrubber(const char *relation, ForgetScrubber scrubber)
 {
-	bool		changed;
-
-	PG_RETURN_JSONB_P(scrub_jsonb(PG_GETARG_JSONB_P(0), text_list(PG_GETARG_ARRAYTYPE_P(1)),
-								  text_list(PG_GETARG_ARRAYTYPE_P(2)), &changed));
-}
-
-/* ====================================================================
- * Hooks of the write paths
- * ==================================================================== */
-
-Jsonb *
-forget_scrub_payload(const char *event_type, Jsonb *payload)
-{
-	ForgetType *type;
-	bool		changed;
-	Jsonb	   *result;
-
-	if (event_type == NULL || payload == NULL || !JB_ROOT_IS_OBJECT(payload) ||
-		JB_ROOT_IS_SCALAR(payload))
-		return NULL;
-	lock_writers();
-	tomb_load();
-	if (tomb_count == 0)
-		return NULL;
-	types_load();
-	type = type_lookup(event_type);
-	if (type == NULL || type->pii_fields == NIL || !payload_about_forgotten(type, payload))
-		return NULL;
-
-	/*
-	 * New PII values that an entity event sets for the forgotten key (a late
-	 * change of their email) join the tombstone, so that later events naming
-	 * them are recognised too: the timeline only ever sees the pseudonyms.
-	 */
-	{
-		ListCell   *lr;
-
-		foreach(lr, type->pii_sets)
-		{
-			ForgetRef  *r = lfirst(lr);
-			JsonbValue *v;
-			uint8		h[HASH_LEN];
-
-			if ((v = jsonfast_member(payload, r->field)) == NULL || v->type != jbvString ||
-				is_pseudonym(v->val.string.val, v->val.string.len))
-				continue;
-			value_hash(v->val.string.val, v->val.string.len, h);
-			if (!tomb_has(r->entity_id, r->attribute, h))
-				tomb_add_values(r->entity_id, r->attribute,
-								list_make1(pnstrdup(v->val.string.val, v->val.string.len)));
-		}
-	}
-	result = scrub_jsonb(payload, type->pii_fields, NIL, &changed);
-	return changed ? result : NULL;
-}
-
-char *
-forget_scrub_raw(const char *event_type, const char *raw)
-{
-	char	   *out;
-	bool		changed = false;
-	List	   *found = NIL;
-	char	   *copy;
-	char	   *save = NULL;
-	const char *delims = "\",;{}[]()<>=:\t\r\n|\\'";
-
-	if (raw == NULL)
-		return NULL;
-	lock_writers();
-	tomb_load();
-	if (tomb_count == 0)
-		return NULL;
-	out = (char *) raw;
-
-	/* a payload about a forgotten key: scrub its PII fields */
-	if (event_type)
-	{
-		Jsonb	   *doc = parse_json_quietly(raw);
-		Jsonb	   *scrubbed = doc ? forget_scrub_payload(event_type, doc) : NULL;
-
-		if (scrubbed)
-		{
-			out = JsonbToCString(NULL, &scrubbed->root, VARSIZE(scrubbed));
-			changed = true;
-		}
-	}
-
-	/*
-	 * Any token, or run of up to RAW_MAX_WORDS words inside one ("... Ada
-	 * Lovelace ..." in free text), that is a value some forgotten key had.
-	 */
-	copy = pstrdup(out);
-	for (char *tok = strtok_r(copy, delims, &save); tok; tok = strtok_r(NULL, delims, &save))
-	{
-		int			maxwords = strlen(tok) / 2 + 1;
-		const char **starts = palloc(sizeof(char *) * maxwords);
-		const char **ends = palloc(sizeof(char *) * maxwords);
-		int			nwords = 0;
-
-		for (const char *p = tok; *p && nwords < maxwords;)
-		{
-			while (*p == ' ')
-				p++;
-			if (*p == '\0')
-				break;
-			starts[nwords] = p;
-			while (*p && *p != ' ')
-				p++;
-			ends[nwords++] = p;
-		}
-		for (int i = 0; i < nwords; i++)
-			for (int j = i; j < nwords && j < i + RAW_MAX_WORDS; j++)
-			{
-				uint8		h[HASH_LEN];
-				int			len = ends[j] - starts[i];
-
-				/* "... with Ada Lovelace." : the sentence's stop is not hers */
-				while (len > 1 && strchr(".!?", starts[i][len - 1]))
-					len--;
-				if (is_pseudonym(starts[i], len))
-					continue;
-				value_hash(starts[i], len, h);
-				if (hash_search(tomb_any_value, h, HASH_FIND, NULL) != NULL)
-					type_add_unique(&found, pnstrdup(starts[i], len));
-			}
-		pfree(starts);
-		pfree(ends);
-	}
-	if (found != NIL)
-		out = scrub_text_values(out, found, &changed);
-	return changed ? out : NULL;
+	if (nscrubbers >= MAX_SCRUBBERS)
+		elog(ERROR, "phoenix: too many forget scrubbers");
+	scrubbers[nscrubbers].relation = relation;
+	scrubbers[nscrubbers].fn = scrubber;
+	nscrubbers++;
 }
 
 void
-forget_scrub_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a)
+ForgetInit(void)
 {
-	uint8		h[HASH_LEN];
-
-	/* a forget we waited for (on the key's lock) has just committed: see it */
-	AcceptInvalidationMessages();
-	tomb_load();
-	if (tomb_count == 0 || !tomb_entity(entity->id))
-		return;
-	key_hash(entity->name, key, h);
-	if (!tomb_has(entity->id, "", h))
-		return;
-	for (int i = 0; i < entity->natts; i++)
-	{
-		PhxAttribute *att = &entity->atts[i];
-		char	   *text;
-
-		if (!att->pii || !a->asserted[i] || a->isnull[i])
-			continue;
-		text = OidOutputFunctionCall(att->typoutput, a->values[i]);
-		if (att->typid == TEXTOID && is_pseudonym(text, strlen(text)))
-			continue;
-		tomb_add_values(entity->id, att->name, list_make1(text));
-		if (att->typid == TEXTOID)
-			a->values[i] = CStringGetTextDatum(pseudonym(text, strlen(text)));
-		else
-		{
-			a->values[i] = (Datum) 0;
-			a->isnull[i] = true;
-		}
-	}
+	ForgetHooksInit();
 }
 
 /* ====================================================================
@@ -413,7 +253,7 @@ check_caller(const char *entity, const char *key)
 	Oid			me = GetUserId();
 	Oid			admin = get_role_oid("phoenix_admin", true);
 
-	if (superuser() || has_privs_of_role(me, phoenix_owner()) ||
+	if (superuser() || has_privs_of_role(me, forget_owner()) ||
 		(OidIsValid(admin) && has_privs_of_role(me, admin)))
 		return;
 	ereport(ERROR,
@@ -436,57 +276,116 @@ key_known(PhxEntity *entity, const char *key)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* The attributes whose values identify the key: PII ones and by-ref targets. */
+static List *
+match_attributes(PhxEntity *entity)
+{
+	List	   *atts = NIL;
+	ListCell   *lt;
+
+	for (int i = 0; i < entity->natts; i++)
+		if (entity->atts[i].pii)
+			forget_add_unique(&atts, entity->atts[i].name);
+	foreach(lt, forget_type_list())
+	{
+		ListCell   *lr;
+
+		foreach(lr, ((ForgetType *) lfirst(lt))->refs)
+		{
+			ForgetRef  *r = lfirst(lr);
+
+			if (r->attribute && r->entity_id == entity->id &&
+				catalog_attribute_index(entity, r->attribute) >= 0)
+				forget_add_unique(&atts, r->attribute);
+		}
+	}
+	return atts;
+}
+
 /*
  * Every value the key ever had of the listed attributes, in any recorded
- * version or assertion, as text; pseudonyms left by an earlier forget are
- * skipped.  List of (char *attribute, char *value) pairs, flattened.
+ * version or assertion, as text, with the periods in which it was theirs:
+ * the valid periods of their versions (and assertions) holding it, less
+ * where another key's current version holds it — so a value that moved to
+ * someone else identifies only its holder of the time.  Values are compared
+ * with the attribute type's own equality, as enrichment's lookups do.
+ * Pseudonyms left by an earlier forget are skipped.  List of ForgetValue.
  */
 static List *
 collect_values(PhxEntity *entity, const char *key, List *match_atts)
 {
 	StringInfoData sql;
 	List	   *result = NIL;
-	Datum		args[3];
+	Datum		args[2];
 	ListCell   *lc;
-	bool		first = true;
+	const char *keycol = quote_identifier(entity->key_name);
 
 	if (match_atts == NIL)
 		return NIL;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT DISTINCT x.a, x.v FROM (SELECT a, v FROM ");
-	appendStringInfo(&sql, "%s h, LATERAL (VALUES ", entity->history_table);
 	foreach(lc, match_atts)
 	{
 		const char *att = lfirst(lc);
+		const char *col = quote_identifier(att);
+		const char *lit = quote_literal_cstr(att);
 
-		appendStringInfo(&sql, "%s(%s, h.%s::text)", first ? "" : ", ",
-						 quote_literal_cstr(att), quote_identifier(att));
-		first = false;
+		appendStringInfo(&sql,
+						 "%sSELECT %s, m.v, (SELECT array_agg(lower(r) ORDER BY r) FROM unnest(m.p) r), "
+						 "(SELECT array_agg(upper(r) ORDER BY r) FROM unnest(m.p) r), m.p::text "
+						 "FROM (SELECT x.v, range_agg(x.r) - coalesce((SELECT range_agg(tstzrange(o.valid_from, o.valid_to)) "
+						 "FROM %s o WHERE o.recorded_to = 'infinity' AND o.%s <> $1 AND o.%s::text = x.v), "
+						 "'{}'::tstzmultirange) AS p "
+						 "FROM (SELECT h.%s::text AS v, tstzrange(h.valid_from, h.valid_to) AS r FROM %s h "
+						 "WHERE h.%s = $1 AND h.%s IS NOT NULL "
+						 "UNION ALL SELECT s.attributes ->> %s, tstzrange(s.valid_from, "
+						 "CASE WHEN s.is_open THEN 'infinity' ELSE s.valid_to END) FROM phoenix.assertions s "
+						 "WHERE s.entity_id = $2 AND s.key = $1 AND jsonb_typeof(s.attributes -> %s) <> 'null') x "
+						 "GROUP BY x.v) m",
+						 sql.len > 0 ? " UNION ALL " : "", lit,
+						 entity->history_table, keycol, col,
+						 col, entity->history_table, keycol, col, lit, lit);
 	}
-	appendStringInfo(&sql,
-					 ") AS x(a, v) WHERE h.%s = $1 "
-					 "UNION ALL SELECT j.key, j.value #>> '{}' FROM phoenix.assertions s, "
-					 "jsonb_each(s.attributes) j WHERE s.entity_id = $2 AND s.key = $1 "
-					 "AND j.key = ANY ($3) AND jsonb_typeof(j.value) <> 'null') x "
-					 "WHERE x.v IS NOT NULL ORDER BY 1, 2",
-					 quote_identifier(entity->key_name));
+	appendStringInfoString(&sql, " ORDER BY 1, 2");
 	args[0] = CStringGetTextDatum(key);
 	args[1] = Int32GetDatum(entity->id);
-	args[2] = PointerGetDatum(text_array(match_atts));
-	if (SPI_execute_with_args(sql.data, 3, (Oid[]) {TEXTOID, INT4OID, TEXTARRAYOID}, args,
-							  NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql.data, 2, (Oid[]) {TEXTOID, INT4OID}, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: reading the values of key \"%s\" failed", key);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		char	   *att = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		char	   *val = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ForgetValue *v = palloc0(sizeof(ForgetValue));
+		bool		lnull,
+					unull;
+		Datum		lo = SPI_getbinval(tup, desc, 3, &lnull);
+		Datum		hi = SPI_getbinval(tup, desc, 4, &unull);
 
-		if (is_pseudonym(val, strlen(val)))
+		v->attribute = SPI_getvalue(tup, desc, 1);
+		v->value = SPI_getvalue(tup, desc, 2);
+		if (v->value == NULL || forget_is_pseudonym(v->value, strlen(v->value)))
 			continue;
-		result = lappend(result, att);
-		result = lappend(result, val);
+		v->periods_text = SPI_getvalue(tup, desc, 5);
+		v->periods = forget_periods_from_arrays(lo, lnull, hi, unull);
+		result = lappend(result, v);
 	}
 	return result;
+}
+
+/* The values (char *) of one attribute. */
+static List *
+values_of(List *values, const char *attribute)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, values)
+	{
+		ForgetValue *v = lfirst(lc);
+
+		if (strcmp(v->attribute, attribute) == 0)
+			out = lappend(out, v->value);
+	}
+	return out;
 }
 
 /*
@@ -495,7 +394,7 @@ collect_values(PhxEntity *entity, const char *key, List *match_atts)
  * the projection rows that read them).  Call before scrub_history.
  */
 static List *
-current_changes(PhxEntity *entity, const char *key)
+current_changes(PhxEntity *entity, const ForgetPerson *who, const char *key)
 {
 	StringInfoData sql;
 	List	   *changes = NIL;
@@ -540,9 +439,9 @@ current_changes(PhxEntity *entity, const char *key)
 			{
 				char	   *t = TextDatumGetCString(d);
 
-				if (is_pseudonym(t, strlen(t)))
+				if (forget_is_pseudonym(t, strlen(t)))
 					continue;
-				c->new_values[i] = CStringGetTextDatum(pseudonym(t, strlen(t)));
+				c->new_values[i] = CStringGetTextDatum(forget_pseudonym(who, t, strlen(t)));
 			}
 			else
 			{
@@ -562,21 +461,28 @@ current_changes(PhxEntity *entity, const char *key)
 
 /*
  * The sanctioned in-place rewrite of history: every recorded version of the
- * key (current and superseded) gets pseudonyms for its PII values.  Periods
- * are untouched, so the exclusion constraint and "as known at K" queries
- * keep their shape; only the erased values differ.
+ * key (current and superseded) gets pseudonyms for its PII values (text; the
+ * others become null).  Periods are untouched, so the exclusion constraint
+ * and "as known at K" queries keep their shape; only the erased values
+ * differ.  Returns the number of versions rewritten.
  */
 static int64
-scrub_history(PhxEntity *entity, const char *key)
+scrub_history(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values)
 {
-	StringInfoData sql,
-				cond;
-	Datum		args[1] = {CStringGetTextDatum(key)};
+	StringInfoData count;
+	Datum		cargs[1 + 64];
+	Oid			ctypes[1 + 64];
+	int			nargs = 1;
 	bool		any = false;
+	bool		isnull;
+	int64		n;
+	const char *keycol = quote_identifier(entity->key_name);
 
-	initStringInfo(&sql);
-	initStringInfo(&cond);
-	appendStringInfo(&sql, "UPDATE %s SET ", entity->history_table);
+	/* the versions that will change, counted before they do */
+	initStringInfo(&count);
+	appendStringInfo(&count, "SELECT count(*) FROM %s WHERE %s = $1 AND (false", entity->history_table, keycol);
+	cargs[0] = CStringGetTextDatum(key);
+	ctypes[0] = TEXTOID;
 	for (int i = 0; i < entity->natts; i++)
 	{
 		PhxAttribute *att = &entity->atts[i];
@@ -584,131 +490,234 @@ scrub_history(PhxEntity *entity, const char *key)
 
 		if (!att->pii)
 			continue;
-		if (att->typid == TEXTOID)
-		{
-			appendStringInfo(&sql, "%s%s = phoenix.forget_pseudonym(%s)", any ? ", " : "", col, col);
-			appendStringInfo(&cond, "%s%s IS DISTINCT FROM phoenix.forget_pseudonym(%s)",
-							 any ? " OR " : "", col, col);
-		}
-		else
-		{
-			appendStringInfo(&sql, "%s%s = NULL", any ? ", " : "", col);
-			appendStringInfo(&cond, "%s%s IS NOT NULL", any ? " OR " : "", col);
-		}
 		any = true;
+		if (att->typid != TEXTOID)
+			appendStringInfo(&count, " OR %s IS NOT NULL", col);
+		else if (nargs < lengthof(cargs))
+		{
+			ctypes[nargs] = TEXTARRAYOID;
+			cargs[nargs++] = PointerGetDatum(text_array(values_of(values, att->name)));
+			appendStringInfo(&count, " OR %s = ANY ($%d)", col, nargs);
+		}
 	}
 	if (!any)
 		return 0;
-	appendStringInfo(&sql, " WHERE %s = $1 AND (%s)", quote_identifier(entity->key_name), cond.data);
-	if (SPI_execute_with_args(sql.data, 1, (Oid[]) {TEXTOID}, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "phoenix: forget: rewriting the history of key \"%s\" failed", key);
-	return (int64) SPI_processed;
+	appendStringInfoChar(&count, ')');
+	if (SPI_execute_with_args(count.data, nargs, ctypes, cargs, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: forget: counting the history of key \"%s\" failed", key);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	for (int i = 0; i < entity->natts; i++)
+	{
+		PhxAttribute *att = &entity->atts[i];
+		const char *col = quote_identifier(att->name);
+		ListCell   *lc;
+
+		if (!att->pii)
+			continue;
+		if (att->typid != TEXTOID)
+		{
+			if (SPI_execute_with_args(psprintf("UPDATE %s SET %s = NULL WHERE %s = $1 AND %s IS NOT NULL",
+											   entity->history_table, col, keycol, col),
+									  1, ctypes, cargs, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "phoenix: forget: rewriting the history of key \"%s\" failed", key);
+			continue;
+		}
+		foreach(lc, values_of(values, att->name))
+		{
+			const char *v = lfirst(lc);
+			Datum		uargs[3] = {cargs[0], CStringGetTextDatum(v),
+			CStringGetTextDatum(forget_pseudonym(who, v, strlen(v)))};
+
+			if (SPI_execute_with_args(psprintf("UPDATE %s SET %s = $3 WHERE %s = $1 AND %s = $2",
+											   entity->history_table, col, keycol, col),
+									  3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}, uargs, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "phoenix: forget: rewriting the history of key \"%s\" failed", key);
+		}
+	}
+	return n;
 }
 
 /* Assertions keep their shape; their PII members become pseudonyms (or null). */
 static int64
-scrub_assertions(PhxEntity *entity, const char *key)
+scrub_assertions(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values)
 {
-	List	   *pii = NIL;
-	List	   *pii_text = NIL;
-	List	   *pii_other = NIL;
-	Datum		args[5];
+	List	   *touched = NIL;
+	SPIPlanPtr	plan;
 
+	plan = SPI_prepare("UPDATE phoenix.assertions SET attributes = jsonb_set(attributes, ARRAY[$3], $5) "
+					   "WHERE entity_id = $1 AND key = $2 AND jsonb_typeof(attributes -> $3) <> 'null' "
+					   "AND ($4::text IS NULL OR attributes ->> $3 = $4) RETURNING assertion_id",
+					   5, (Oid[]) {INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID});
+	if (plan == NULL)
+		elog(ERROR, "phoenix: forget: preparing the assertion update failed");
 	for (int i = 0; i < entity->natts; i++)
 	{
-		if (!entity->atts[i].pii)
+		PhxAttribute *att = &entity->atts[i];
+		List	   *vals;
+		ListCell   *lc;
+
+		if (!att->pii)
 			continue;
-		pii = lappend(pii, entity->atts[i].name);
-		if (entity->atts[i].typid == TEXTOID)
-			pii_text = lappend(pii_text, entity->atts[i].name);
-		else
-			pii_other = lappend(pii_other, entity->atts[i].name);
+		vals = att->typid == TEXTOID ? values_of(values, att->name) : list_make1(NULL);
+		foreach(lc, vals)
+		{
+			const char *v = lfirst(lc);
+			Datum		args[5];
+			char		nulls[5] = {' ', ' ', ' ', v ? ' ' : 'n', ' '};
+			StringInfoData js;
+
+			initStringInfo(&js);
+			if (v)
+				escape_json(&js, forget_pseudonym(who, v, strlen(v)));
+			else
+				appendStringInfoString(&js, "null");
+			args[0] = Int32GetDatum(entity->id);
+			args[1] = CStringGetTextDatum(key);
+			args[2] = CStringGetTextDatum(att->name);
+			args[3] = v ? CStringGetTextDatum(v) : (Datum) 0;
+			args[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(js.data));
+			if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "phoenix: forget: scrubbing the assertions of key \"%s\" failed", key);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+
+				touched = list_append_unique_int(touched,
+												 (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+																				   SPI_tuptable->tupdesc, 1, &isnull)));
+			}
+		}
 	}
-	if (pii == NIL)
-		return 0;
-	args[0] = Int32GetDatum(entity->id);
-	args[1] = CStringGetTextDatum(key);
-	args[2] = PointerGetDatum(text_array(pii));
-	args[3] = PointerGetDatum(text_array(pii_text));
-	args[4] = PointerGetDatum(text_array(pii_other));
-	if (SPI_execute_with_args("UPDATE phoenix.assertions SET attributes = phoenix.forget_scrub_jsonb(attributes, $4, $5) "
-							  "WHERE entity_id = $1 AND key = $2 AND attributes ?| $3 "
-							  "AND attributes IS DISTINCT FROM phoenix.forget_scrub_jsonb(attributes, $4, $5)",
-							  5, (Oid[]) {INT4OID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
-							  args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "phoenix: forget: scrubbing the assertions of key \"%s\" failed", key);
-	return (int64) SPI_processed;
+	SPI_freeplan(plan);
+	return list_length(touched);
 }
 
-/*
- * Events about the key: per event type with PII fields, one UPDATE whose
- * condition ORs the type's refs that point at this entity (the key, or one
- * of the key's values for a by-attribute ref).
- */
+/* Events about the key, type by type. */
 static int64
-scrub_event_log(PhxEntity *entity, const char *key, List *values)
+scrub_event_log(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values)
 {
 	int64		total = 0;
 	ListCell   *lt;
 
-	foreach(lt, type_list)
+	foreach(lt, forget_type_list())
 	{
 		ForgetType *type = lfirst(lt);
-		StringInfoData sql;
-		Datum	   *args = palloc(sizeof(Datum) * (3 + list_length(type->refs)));
-		Oid		   *types = palloc(sizeof(Oid) * (3 + list_length(type->refs)));
-		int			nargs = 3;
-		ListCell   *lr;
-		bool		any = false;
 
-		if (type->pii_fields == NIL)
-			continue;
-		initStringInfo(&sql);
-		appendStringInfoString(&sql,
-							   "UPDATE phoenix.event_log SET payload = phoenix.forget_scrub_jsonb(payload, $1, '{}') "
-							   "WHERE event_type = $2 AND payload IS DISTINCT FROM "
-							   "phoenix.forget_scrub_jsonb(payload, $1, '{}') AND (");
-		foreach(lr, type->refs)
-		{
-			ForgetRef  *r = lfirst(lr);
-			List	   *vals = NIL;
-
-			if (r->entity_id != entity->id)
-				continue;
-			if (r->attribute == NULL)
-			{
-				appendStringInfo(&sql, "%spayload ->> %s = $3", any ? " OR " : "",
-								 quote_literal_cstr(r->field));
-				any = true;
-				continue;
-			}
-			for (int i = 0; i + 1 < list_length(values); i += 2)
-				if (strcmp(list_nth(values, i), r->attribute) == 0)
-					vals = lappend(vals, list_nth(values, i + 1));
-			if (vals == NIL)
-				continue;
-			types[nargs] = TEXTARRAYOID;
-			args[nargs++] = PointerGetDatum(text_array(vals));
-			appendStringInfo(&sql, "%spayload ->> %s = ANY ($%d)", any ? " OR " : "",
-							 quote_literal_cstr(r->field), nargs);
-			any = true;
-		}
-		if (!any)
-			continue;
-		appendStringInfoString(&sql, ") RETURNING position, event_id, payload, effective_at, received_at");
-		types[0] = TEXTARRAYOID;
-		types[1] = TEXTOID;
-		types[2] = TEXTOID;
-		args[0] = PointerGetDatum(text_array(type->pii_fields));
-		args[1] = CStringGetTextDatum(type->name);
-		args[2] = CStringGetTextDatum(key);
-		if (SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "phoenix: forget: scrubbing events of type \"%s\" failed", type->name);
-		total += (int64) SPI_processed;
-		if (SPI_processed > 0)
-			rekey_and_reproject(type->name, SPI_tuptable, SPI_processed);
+		if (type->pii_fields != NIL)
+			total += scrub_type_events(type, entity, who, key, values);
 	}
 	return total;
+}
+
+/*
+ * One type's events about the key: those whose refs to this entity hold the
+ * key, or one of the key's values at a time inside its periods (the same
+ * equality and periods forget's tombstone and enrichment use).  Their PII
+ * fields get the person's pseudonyms; their rows are recomputed.
+ */
+static int64
+scrub_type_events(ForgetType *type, PhxEntity *entity, const ForgetPerson *who,
+				  const char *key, List *values)
+{
+	StringInfoData sql;
+	int			nrefs = list_length(type->refs);
+	Datum	   *args = palloc(sizeof(Datum) * (2 + 2 * nrefs));
+	Oid		   *types = palloc(sizeof(Oid) * (2 + 2 * nrefs));
+	int			nargs = 2;
+	ListCell   *lr;
+	bool		any = false;
+	SPITupleTable *tt;
+	uint64		n;
+	EmittedEvent *events;
+	int			nevents = 0;
+	SPIPlanPtr	update;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT position, event_id, payload, effective_at, received_at "
+						   "FROM phoenix.event_log WHERE event_type = $1 AND (");
+	foreach(lr, type->refs)
+	{
+		ForgetRef  *r = lfirst(lr);
+		List	   *vals = NIL;
+		List	   *periods = NIL;
+		ListCell   *lc;
+
+		if (r->entity_id != entity->id)
+			continue;
+		if (r->attribute == NULL)
+		{
+			appendStringInfo(&sql, "%spayload ->> %s = $2", any ? " OR " : "", quote_literal_cstr(r->field));
+			any = true;
+			continue;
+		}
+		foreach(lc, values)
+		{
+			ForgetValue *v = lfirst(lc);
+
+			if (strcmp(v->attribute, r->attribute) == 0 && v->periods->n > 0)
+			{
+				vals = lappend(vals, v->value);
+				periods = lappend(periods, v->periods_text);
+			}
+		}
+		if (vals == NIL)
+			continue;
+		types[nargs] = TEXTARRAYOID;
+		args[nargs++] = PointerGetDatum(text_array(vals));
+		types[nargs] = TEXTARRAYOID;
+		args[nargs++] = PointerGetDatum(text_array(periods));
+		appendStringInfo(&sql, "%sEXISTS (SELECT 1 FROM unnest($%d::text[], $%d::text[]) u(v, p) "
+						 "WHERE payload ->> %s = u.v AND u.p::tstzmultirange @> effective_at)",
+						 any ? " OR " : "", nargs - 1, nargs, quote_literal_cstr(r->field));
+		any = true;
+	}
+	if (!any)
+		return 0;
+	appendStringInfoString(&sql, ") ORDER BY position");
+	types[0] = TEXTOID;
+	types[1] = TEXTOID;
+	args[0] = CStringGetTextDatum(type->name);
+	args[1] = CStringGetTextDatum(key);
+	if (SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: forget: reading events of type \"%s\" failed", type->name);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	if (n == 0)
+		return 0;
+	events = palloc0(sizeof(EmittedEvent) * n);
+	update = SPI_prepare("UPDATE phoenix.event_log SET payload = $3 WHERE position = $1 AND received_at = $2",
+						 3, (Oid[]) {INT8OID, TIMESTAMPTZOID, JSONBOID});
+	if (update == NULL)
+		elog(ERROR, "phoenix: forget: preparing the event update failed");
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = tt->vals[r];
+		EmittedEvent *e = &events[nevents];
+		bool		isnull;
+		bool		changed;
+		Datum		uargs[3];
+
+		CHECK_FOR_INTERRUPTS();
+		e->position = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+		e->event_id = SPI_getvalue(tup, tt->tupdesc, 2);
+		e->payload = forget_scrub_jsonb(who, DatumGetJsonbPCopy(SPI_getbinval(tup, tt->tupdesc, 3, &isnull)),
+										type->pii_fields, NIL, &changed);
+		e->effective_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+		e->received_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
+		if (!changed)
+			continue;
+		uargs[0] = Int64GetDatum(e->position);
+		uargs[1] = TimestampTzGetDatum(e->received_at);
+		uargs[2] = JsonbPGetDatum(e->payload);
+		if (SPI_execute_plan(update, uargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "phoenix: forget: scrubbing event \"%s\" failed", e->event_id);
+		nevents++;
+	}
+	SPI_freeplan(update);
+	if (nevents > 0)
+		rekey_and_reproject(type->name, events, nevents);
+	return nevents;
 }
 
 /*
@@ -719,26 +728,18 @@ scrub_event_log(PhxEntity *entity, const char *key, List *values)
  * enriched and derived columns alike.
  */
 static void
-rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n)
+rekey_and_reproject(const char *event_type, EmittedEvent *events, int n)
 {
-	EmittedEvent *events = palloc0(sizeof(EmittedEvent) * n);
 	SPIPlanPtr	plan;
 
 	plan = SPI_prepare("UPDATE phoenix.event_ids SET payload_hash = $2 WHERE event_id = $1",
 					   2, (Oid[]) {TEXTOID, INT8OID});
 	if (plan == NULL)
 		elog(ERROR, "phoenix: forget: preparing the event id update failed");
-	for (uint64 r = 0; r < n; r++)
+	for (int r = 0; r < n; r++)
 	{
-		HeapTuple	tup = tt->vals[r];
-		bool		isnull;
 		Datum		args[2];
 
-		events[r].position = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
-		events[r].event_id = SPI_getvalue(tup, tt->tupdesc, 2);
-		events[r].payload = DatumGetJsonbPCopy(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
-		events[r].effective_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
-		events[r].received_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
 		args[0] = CStringGetTextDatum(events[r].event_id);
 		args[1] = Int64GetDatum(emit_payload_hash(event_type, events[r].payload));
 		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -746,42 +747,43 @@ rekey_and_reproject(const char *event_type, SPITupleTable *tt, uint64 n)
 				 events[r].event_id);
 	}
 	SPI_freeplan(plan);
-	projection_on_rewritten_events(event_type, (int) n, events);
+	projection_on_rewritten_events(event_type, n, events);
 }
 
 /*
- * Dead letters that hold one of the key's values, or the key itself (then,
- * when the raw text is a payload about the key, its PII fields are scrubbed
- * as in the log).  The reason is scrubbed too: messages may quote values.
+ * Dead letters about the key (a ref field holds the key, or one of its
+ * values at the dead letter's time) or holding one of its values, exactly,
+ * at a time inside that value's periods.  The reason is scrubbed too:
+ * messages may quote values.
  */
 static int64
-scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
+scrub_dead_letters(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values)
 {
 	List	   *needles = list_make1((char *) key);
-	List	   *plain = NIL;
-	Datum		args[1];
+	ListCell   *lc;
 	SPITupleTable *tt;
 	uint64		n;
 	int64		scrubbed = 0;
 	SPIPlanPtr	update;
+	Datum		args[1];
 
-	for (int i = 1; i < list_length(values); i += 2)
+	foreach(lc, values)
 	{
-		char	   *v = list_nth(values, i);
+		ForgetValue *v = lfirst(lc);
 		StringInfoData esc;
 
-		type_add_unique(&plain, v);
-		type_add_unique(&needles, v);
+		forget_add_unique(&needles, v->value);
 		/* as it appears inside a JSON string */
 		initStringInfo(&esc);
-		escape_json(&esc, v);
+		escape_json(&esc, v->value);
 		esc.data[esc.len - 1] = '\0';
-		type_add_unique(&needles, esc.data + 1);
+		forget_add_unique(&needles, esc.data + 1);
 	}
 	args[0] = PointerGetDatum(text_array(needles));
-	if (SPI_execute_with_args("SELECT dead_letter_id, event_type, raw, reason FROM phoenix.dead_letters d "
+	if (SPI_execute_with_args("SELECT dead_letter_id, event_type, raw, reason, effective_at, received_at "
+							  "FROM phoenix.dead_letters d "
 							  "WHERE EXISTS (SELECT 1 FROM unnest($1) n "
-							  "WHERE strpos(lower(d.raw), lower(n)) > 0 OR strpos(lower(d.reason), lower(n)) > 0) "
+							  "WHERE strpos(d.raw, n) > 0 OR strpos(d.reason, n) > 0) "
 							  "ORDER BY dead_letter_id FOR UPDATE",
 							  1, (Oid[]) {TEXTARRAYOID}, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: forget: reading dead letters failed");
@@ -797,54 +799,15 @@ scrub_dead_letters(PhxEntity *entity, const char *key, List *values)
 	{
 		HeapTuple	tup = tt->vals[r];
 		bool		isnull;
-		Datum		id = SPI_getbinval(tup, tt->tupdesc, 1, &isnull);
-		char	   *type_name = SPI_getvalue(tup, tt->tupdesc, 2);
-		char	   *raw = SPI_getvalue(tup, tt->tupdesc, 3);
-		char	   *reason = SPI_getvalue(tup, tt->tupdesc, 4);
-		bool		changed = false;
-		ForgetType *type = type_name ? type_lookup(type_name) : NULL;
+		char	   *raw;
+		char	   *reason;
 		Datum		uargs[3];
 		char		unulls[3] = {' ', ' ', ' '};
 
-		if (type && type->pii_fields)
-		{
-			Jsonb	   *doc = parse_json_quietly(raw);
-
-			if (doc && JB_ROOT_IS_OBJECT(doc) && !JB_ROOT_IS_SCALAR(doc))
-			{
-				ListCell   *lr;
-				bool		about = false;
-
-				foreach(lr, type->refs)
-				{
-					ForgetRef  *ref = lfirst(lr);
-					JsonbValue *v = jsonfast_member(doc, ref->field);
-					char	   *t = v ? jsonfast_scalar_text(v) : NULL;
-
-					if (t == NULL || ref->entity_id != entity->id)
-						continue;
-					if (ref->attribute == NULL ? strcmp(t, key) == 0 : str_in_list(plain, t, strlen(t)))
-						about = true;
-				}
-				if (about)
-				{
-					bool		c = false;
-					Jsonb	   *s = scrub_jsonb(doc, type->pii_fields, NIL, &c);
-
-					if (c)
-					{
-						raw = JsonbToCString(NULL, &s->root, VARSIZE(s));
-						changed = true;
-					}
-				}
-			}
-		}
-		raw = scrub_text_values(raw, plain, &changed);
-		if (reason)
-			reason = scrub_text_values(reason, plain, &changed);
-		if (!changed)
+		CHECK_FOR_INTERRUPTS();
+		if (!dead_letter_scrub(entity, who, key, values, tup, tt->tupdesc, &raw, &reason))
 			continue;
-		uargs[0] = id;
+		uargs[0] = SPI_getbinval(tup, tt->tupdesc, 1, &isnull);
 		uargs[1] = CStringGetTextDatum(raw);
 		uargs[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 		if (!reason)
@@ -861,6 +824,78 @@ static int
 cstring_cell_cmp(const ListCell *a, const ListCell *b)
 {
 	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * One candidate dead letter: its time (the type's time field in its raw
+ * payload, else the effective time it was given, else when it arrived);
+ * about the key when a ref field holds the key or a value of theirs then
+ * (its PII fields scrubbed as in the log); the key's values of that time
+ * replaced in its text.  False when nothing changes.
+ */
+static bool
+dead_letter_scrub(PhxEntity *entity, const ForgetPerson *who, const char *key, List *values,
+				  HeapTuple tup, TupleDesc desc, char **raw, char **reason)
+{
+	char	   *type_name = SPI_getvalue(tup, desc, 2);
+	ForgetType *type = type_name ? forget_type_lookup(type_name) : NULL;
+	Jsonb	   *doc;
+	bool		changed = false;
+	bool		isnull;
+	TimestampTz at;
+	List	   *plain = NIL;
+	ListCell   *lc;
+
+	*raw = SPI_getvalue(tup, desc, 3);
+	*reason = SPI_getvalue(tup, desc, 4);
+	doc = type ? forget_parse_json_quietly(*raw) : NULL;
+	if (doc && (!JB_ROOT_IS_OBJECT(doc) || JB_ROOT_IS_SCALAR(doc)))
+		doc = NULL;
+	if (doc == NULL || !forget_payload_time(type, doc, &at))
+	{
+		at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+		if (isnull)
+			at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+	}
+	foreach(lc, values)
+	{
+		ForgetValue *v = lfirst(lc);
+
+		if (forget_periods_contain(v->periods, at))
+			forget_add_unique(&plain, v->value);
+	}
+	if (doc && type->pii_fields)
+	{
+		bool		about = false;
+
+		foreach(lc, type->refs)
+		{
+			ForgetRef  *ref = lfirst(lc);
+			JsonbValue *jv = jsonfast_member(doc, ref->field);
+			char	   *t = jv ? jsonfast_scalar_text(jv) : NULL;
+
+			if (t == NULL || ref->entity_id != entity->id)
+				continue;
+			if (ref->attribute == NULL ? strcmp(t, key) == 0 :
+				forget_str_in_list(plain, t, strlen(t)))
+				about = true;
+		}
+		if (about)
+		{
+			bool		c = false;
+			Jsonb	   *s = forget_scrub_jsonb(who, doc, type->pii_fields, NIL, &c);
+
+			if (c)
+			{
+				*raw = JsonbToCString(NULL, &s->root, VARSIZE(s));
+				changed = true;
+			}
+		}
+	}
+	*raw = forget_scrub_text(who, *raw, plain, &changed);
+	if (*reason)
+		*reason = forget_scrub_text(who, *reason, plain, &changed);
+	return changed;
 }
 
 /*
@@ -896,37 +931,49 @@ count_projection_rows(List *counts)
 	return counts;
 }
 
-/* Keyed hashes of the key and of every value it had; caches see them at once. */
-static void
-record_tombstone(PhxEntity *entity, const char *key, List *values)
+/* The scrubbers of higher layers, whose tables exist in this database. */
+static List *
+run_scrubbers(List *counts)
 {
-	uint8		h[HASH_LEN];
-	Datum		args[2];
+	for (int i = 0; i < nscrubbers; i++)
+	{
+		List	   *names = stringToQualifiedNameList(scrubbers[i].relation);
 
-	key_hash(entity->name, key, h);
-	args[0] = Int32GetDatum(entity->id);
-	args[1] = PointerGetDatum(hash_bytea(h));
-	if (SPI_execute_with_args("INSERT INTO phoenix.forgotten_keys (entity_id, key_hash) VALUES ($1, $2) "
-							  "ON CONFLICT DO NOTHING",
-							  2, (Oid[]) {INT4OID, BYTEAOID}, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "phoenix: forget: recording the tombstone failed");
-	for (int i = 0; i + 1 < list_length(values); i += 2)
-		tomb_add_values(entity->id, list_nth(values, i), list_make1(list_nth(values, i + 1)));
-	CacheInvalidateRelcacheByRelid(phoenix_relid("forgotten_keys"));
-	tomb_valid = false;
+		if (OidIsValid(RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true)))
+			counts = add_count(counts, scrubbers[i].relation, scrubbers[i].fn());
+	}
+	return counts;
+}
+
+/*
+ * Keyed hashes of the key and of every value it had, each value with the
+ * periods it was theirs (so that a late event naming it by value is theirs
+ * only then); caches see them at once.
+ */
+static void
+record_tombstone(PhxEntity *entity, const ForgetPerson *who, List *values)
+{
+	ListCell   *lc;
+
+	forget_tomb_add_key(entity->id, who->key_hash);
+	foreach(lc, values)
+	{
+		ForgetValue *v = lfirst(lc);
+
+		forget_tomb_add_value(entity->id, v->attribute, v->value, who->key_hash,
+							  v->periods_text ? v->periods_text : "{}");
+	}
 }
 
 static void
-record_audit(PhxEntity *entity, const char *key, const char *reason, const char *caller,
+record_audit(PhxEntity *entity, const ForgetPerson *who, const char *reason, const char *caller,
 			 Jsonb *counts)
 {
-	uint8		h[HASH_LEN];
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
-	key_hash(entity->name, key, h);
 	args[0] = CStringGetTextDatum(entity->name);
-	args[1] = CStringGetTextDatum(hex(h, HASH_LEN));
+	args[1] = CStringGetTextDatum(forget_hex(who->key_hash, FORGET_HASH_LEN));
 	args[2] = DirectFunctionCall1(namein, CStringGetDatum(caller));
 	args[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	if (!reason)
@@ -937,4 +984,78 @@ record_audit(PhxEntity *entity, const char *key, const char *reason, const char 
 							  5, (Oid[]) {TEXTOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID}, args, nulls,
 							  false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "phoenix: forget: recording the audit row failed");
+}
+
+/*
+ * Re-analyze every table forget rewrote: pg_stats' most common values and
+ * histogram bounds come from a sample of live rows, which no longer hold
+ * the values.  ANALYZE (unlike VACUUM) runs inside the transaction, and its
+ * sample sees the transaction's own rewrites and not the rows they replaced.
+ */
+static void
+analyze_rewritten(List *counts)
+{
+	ListCell   *lc;
+
+	foreach(lc, counts)
+	{
+		ScrubCount *c = lfirst(lc);
+
+		if (c->rows > 0 &&
+			SPI_execute(psprintf("ANALYZE %s", c->relation), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "phoenix: forget: analyzing %s failed", c->relation);
+	}
+}
+
+/* ====================================================================
+ * Small helpers
+ * ==================================================================== */
+
+static List *
+add_count(List *counts, const char *relation, int64 rows)
+{
+	ScrubCount *c = palloc(sizeof(ScrubCount));
+
+	c->relation = pstrdup(relation);
+	c->rows = rows;
+	return lappend(counts, c);
+}
+
+/* {"relation": rows, ...} */
+static Jsonb *
+counts_jsonb(List *counts)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	ListCell   *lc;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, counts)
+	{
+		ScrubCount *c = lfirst(lc);
+		JsonbValue	k,
+					v;
+
+		k.type = jbvString;
+		k.val.string.val = c->relation;
+		k.val.string.len = strlen(c->relation);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(c->rows)));
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+static ArrayType *
+text_array(List *strings)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(strings), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		d[n++] = CStringGetTextDatum(lfirst(lc));
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
 }

@@ -1,379 +1,303 @@
 /*
- * forget_scrub.c — the means of forgetting: the secret, keyed hashes and
- * pseudonyms; scrubbing JSON documents and free text; the per-backend cache of
- * tombstones and of what each event type says about people; running as the
- * extension owner.
+ * forget_scrub.c — the write paths' hooks that scrub late writes about a
+ * forgotten key, and the caches they read: the tombstones and what forget
+ * needs of every event type.
+ *
+ * A late event is about a forgotten person when a ref field holds their key,
+ * or a by-attribute ref field holds a value of theirs at a time inside the
+ * periods in which they held it (the tombstone keeps, per value, its keyed
+ * hash, the person's keyed key hash and those periods — never the value).
+ *
+ * Caches: the tombstone sets and the per-event-type field lists live in
+ * backend-local contexts, dropped when forget (or a catalog change) sends a
+ * relcache invalidation, and at the end of an aborted transaction.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "timeline/catalog.h"
+#include "forget/forget.h"
+#include "ingest/ingest_hooks.h"
 #include "forget/forget_int.h"
+#include "json/jsonfast.h"
+#include "json/jsonschema.h"
+#include "common/phoenix.h"
+#include "json/softparse.h"
 
-/* The cache (see the header comment). */
-MemoryContext tomb_cxt = NULL;	/* tombstone sets, reset on reload */
-MemoryContext types_cxt = NULL;	/* type_list, reset on reload */
-bool tomb_valid = false;
-bool types_valid = false;
-HTAB *tomb_set = NULL;		/* TombKey */
-HTAB *tomb_any_value = NULL; /* uint8[HASH_LEN]: any value of any key */
-int64 tomb_count = 0;
-List *tomb_entities = NIL;	/* int32 ids of entities with forgotten keys */
-List *type_list = NIL;		/* ForgetType * */
-uint8 *table_secret = NULL;
-int	table_secret_len = 0;
-Oid	forgotten_relid = InvalidOid;
+#define RAW_MAX_WORDS		6	/* longest value recognised in free text, in words */
+
+/* A forgotten key: (entity, keyed hash of the key). */
+typedef struct TombKey
+{
+	int32		entity_id;
+	uint8		hash[FORGET_HASH_LEN];
+} TombKey;
+
+/* A forgotten value's hash and every (person, attribute, periods) it names. */
+typedef struct TombValueSet
+{
+	uint8		hash[FORGET_HASH_LEN];
+	List	   *holders;		/* TombHolder * */
+} TombValueSet;
+
+typedef struct TombHolder
+{
+	int32		entity_id;
+	char	   *attribute;
+	ForgetPerson person;
+	ForgetPeriods *periods;
+} TombHolder;
+
+/* A value found in a late write, and whose it is. */
+typedef struct FoundValue
+{
+	char	   *value;
+	TombHolder *holder;
+} FoundValue;
+
+static MemoryContext tomb_cxt = NULL;
+static MemoryContext types_cxt = NULL;
+static bool tomb_valid = false;
+static bool types_valid = false;
+static HTAB *tomb_keys = NULL;		/* TombKey */
+static HTAB *tomb_values = NULL;	/* TombValueSet */
+static int64 tomb_count = 0;
+static List *tomb_entities = NIL;	/* int32 ids of entities with forgotten keys */
+static List *type_list = NIL;		/* ForgetType * */
+static Oid	forgotten_relid = InvalidOid;
 static Oid	event_log_relid = InvalidOid;	/* cached for lock_writers() */
-MemoryContext hash_memo_cxt = NULL;
-HTAB *hash_memo = NULL;
-int	hash_memo_count = 0;
-uint8 *memo_secret = NULL;
-int	memo_secret_len = -1;
-Oid	versions_relid = InvalidOid;
-Oid	entities_relid = InvalidOid;
+static Oid	versions_relid = InvalidOid;
+static Oid	entities_relid = InvalidOid;
 
-static void secret_get(const uint8 **secret, int *len);
-static void hash_memo_reset(const uint8 *secret, int slen);
-static void keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *out);
-static const char *find_folded(const char *s, const char *needle, int nlen);
-static char *replace_all(const char *s, const char *needle, const char *repl, bool *changed);
-
-/* ====================================================================
- * Pseudonyms and keyed hashes
- * ==================================================================== */
-
-/*
- * The secret: the GUC when set, else the row of phoenix.forget_secret (read
- * as the owner, once per backend: it is fixed at install time).
- */
-static void
-secret_get(const uint8 **secret, int *len)
-{
-	if (forget_secret_guc && forget_secret_guc[0] != '\0')
-	{
-		*secret = (const uint8 *) forget_secret_guc;
-		*len = strlen(forget_secret_guc);
-		return;
-	}
-	if (table_secret == NULL)
-	{
-		OwnerContext oc;
-		bool		isnull;
-		bytea	   *b;
-
-		SPI_connect();
-		as_owner_begin(&oc, false);
-		if (SPI_execute("SELECT secret FROM phoenix.forget_secret", true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the pseudonym secret of phoenix.forget is missing"),
-					 errhint("Insert a random secret of at least 16 bytes into phoenix.forget_secret, or set phoenix.forget_secret.")));
-		b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		table_secret = MemoryContextAlloc(TopMemoryContext, VARSIZE_ANY_EXHDR(b));
-		memcpy(table_secret, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
-		table_secret_len = VARSIZE_ANY_EXHDR(b);
-		as_owner_end(&oc);
-		SPI_finish();
-	}
-	*secret = table_secret;
-	*len = table_secret_len;
-}
-
-/*
- * HMAC-SHA256(secret, domain NUL a NUL b[0..blen)).  Results for short
- * inputs are memoised per backend (keys and emails repeat from event to
- * event, and an HMAC costs microseconds); the memo is dropped when the
- * secret changes or it grows past HASH_MEMO_MAX entries.
- */
-static void
-keyed_hash(const char *domain, const char *a, const char *b, int blen, uint8 *out)
-{
-	const uint8 *secret;
-	int			slen;
-	pg_hmac_ctx *ctx;
-	HashMemoEntry *memo = NULL;
-	int			dlen = strlen(domain) + 1,
-				alen = strlen(a) + 1;
-
-	secret_get(&secret, &slen);
-	if (dlen + alen + blen <= HASH_MEMO_INPUT)
-	{
-		HashMemoKey key;
-		bool		found;
-
-		if (hash_memo == NULL || hash_memo_count >= HASH_MEMO_MAX ||
-			slen != memo_secret_len || memcmp(secret, memo_secret, slen) != 0)
-			hash_memo_reset(secret, slen);
-		memset(&key, 0, sizeof(key));
-		key.len = dlen + alen + blen;
-		memcpy(key.input, domain, dlen);
-		memcpy(key.input + dlen, a, alen);
-		memcpy(key.input + dlen + alen, b, blen);
-		memo = hash_search(hash_memo, &key, HASH_ENTER, &found);
-		if (found)
-		{
-			memcpy(out, memo->hash, HASH_LEN);
-			return;
-		}
-		hash_memo_count++;
-	}
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (pg_hmac_init(ctx, secret, slen) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) domain, strlen(domain) + 1) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) a, strlen(a) + 1) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) b, blen) < 0 ||
-		pg_hmac_final(ctx, out, HASH_LEN) < 0)
-	{
-		const char *why = pg_hmac_error(ctx);
-
-		pg_hmac_free(ctx);
-		if (memo)
-			hash_search(hash_memo, &memo->key, HASH_REMOVE, NULL);
-		elog(ERROR, "phoenix: HMAC-SHA256 failed: %s", why);
-	}
-	pg_hmac_free(ctx);
-	if (memo)
-		memcpy(memo->hash, out, HASH_LEN);
-}
-
-/* A fresh, empty memo of keyed hashes under `secret`. */
-static void
-hash_memo_reset(const uint8 *secret, int slen)
-{
-	HASHCTL		ctl;
-
-	if (hash_memo_cxt == NULL)
-		hash_memo_cxt = AllocSetContextCreate(TopMemoryContext, "Phoenix keyed hash memo",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(hash_memo_cxt);
-	ctl.keysize = sizeof(HashMemoKey);
-	ctl.entrysize = sizeof(HashMemoEntry);
-	ctl.hcxt = hash_memo_cxt;
-	hash_memo = hash_create("Phoenix keyed hashes", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	hash_memo_count = 0;
-	memo_secret = MemoryContextAlloc(hash_memo_cxt, Max(slen, 1));
-	memcpy(memo_secret, secret, slen);
-	memo_secret_len = slen;
-}
-
-/* Tombstone hash of a value (of any attribute: late events name it anywhere). */
-void
-value_hash(const char *value, int len, uint8 *out)
-{
-	/* case-insensitive: a late event may write ADA@EXAMPLE.COM */
-	char	   *folded = str_tolower(value, len, DEFAULT_COLLATION_OID);
-
-	keyed_hash("phoenix.forget.value", "", folded, strlen(folded), out);
-	pfree(folded);
-}
+static void forget_inval_cb(Datum arg, Oid relid);
+static void forget_xact_cb(XactEvent event, void *arg);
+static void lock_writers(void);
+static void tomb_load(void);
+static bool tomb_has_key(int32 entity_id, const uint8 *hash);
+static TombHolder *tomb_holder(int32 entity_id, const char *attribute, const char *value, TimestampTz at);
+static bool payload_about_forgotten(ForgetType *type, Jsonb *payload, TimestampTz at, ForgetPerson *who);
+static void types_load(void);
+static void type_add_version(HeapTuple tup, TupleDesc desc);
+static void type_add_sets(ForgetType *type, PhxEntity *owner, Jsonb *sets);
+static void type_add_refs(ForgetType *type, Jsonb *refs);
+static int	found_longer_first(const ListCell *a, const ListCell *b);
 
 void
-key_hash(const char *entity, const char *key, uint8 *out)
+ForgetHooksInit(void)
 {
-	keyed_hash("phoenix.forget.key", entity, key, strlen(key), out);
-}
-
-/* "forgotten-<20 hex>" or "<20 hex>@forgotten.invalid": what forget writes. */
-bool
-is_pseudonym(const char *s, int len)
-{
-	const char *h;
-	int			plen = strlen(PSEUDONYM_PREFIX),
-				dlen = strlen(PSEUDONYM_DOMAIN);
-
-	if (len == plen + 2 * PSEUDONYM_BYTES && strncmp(s, PSEUDONYM_PREFIX, plen) == 0)
-		h = s + plen;
-	else if (len == 2 * PSEUDONYM_BYTES + dlen &&
-			 strncmp(s + 2 * PSEUDONYM_BYTES, PSEUDONYM_DOMAIN, dlen) == 0)
-		h = s;
-	else
-		return false;
-	for (int i = 0; i < 2 * PSEUDONYM_BYTES; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/*
- * The pseudonym of a value: a function of the value and the secret only, so
- * equal values stay equal (groupings and by-attribute joins survive) and
- * nobody without the secret can link it back.  Emails stay email-shaped.
- */
-char *
-pseudonym(const char *value, int len)
-{
-	uint8		h[HASH_LEN];
-	char	   *hx;
-
-	if (is_pseudonym(value, len))
-		return pnstrdup(value, len);
-	keyed_hash("phoenix.forget.pseudonym", "", value, len, h);
-	hx = hex(h, PSEUDONYM_BYTES);
-	if (memchr(value, '@', len) != NULL)
-		return psprintf("%s%s", hx, PSEUDONYM_DOMAIN);
-	return psprintf("%s%s", PSEUDONYM_PREFIX, hx);
+	CacheRegisterRelcacheCallback(forget_inval_cb, (Datum) 0);
+	RegisterXactCallback(forget_xact_cb, NULL);
+	/* every stored value passes forget first: entity assertions and events */
+	timeline_register_scrub_assertion_hook(forget_scrub_assertion);
+	ingest_register_scrub_hooks(forget_scrub_payload, forget_scrub_raw);
 }
 
 /* ====================================================================
- * JSON and text scrubbing
+ * Hooks of the write paths
  * ==================================================================== */
 
-/*
- * `doc` with its top-level members named in `fields` scrubbed: strings
- * become their pseudonyms, other non-null values null (a number has no
- * pseudonym of its type).  Members named in `null_fields` become null
- * whatever they hold (a date attribute's value, which is a JSON string).
- * *changed tells whether anything differs; when not, `doc` itself is
- * returned.
- */
 Jsonb *
-scrub_jsonb(Jsonb *doc, List *fields, List *null_fields, bool *changed)
+forget_scrub_payload(const char *event_type, Jsonb *payload, TimestampTz effective_at)
 {
-	JsonbParseState *state = NULL;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbValue *res = NULL;
-	JsonbIteratorToken tok;
-	bool		pii = false;
-	bool		to_null = false;
+	ForgetType *type;
+	ForgetPerson who;
+	bool		changed;
+	Jsonb	   *result;
+	ListCell   *lr;
 
-	*changed = false;
-	if ((fields == NIL && null_fields == NIL) || !JB_ROOT_IS_OBJECT(doc) || JB_ROOT_IS_SCALAR(doc))
-		return doc;
-	it = JsonbIteratorInit(&doc->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	if (event_type == NULL || payload == NULL || !JB_ROOT_IS_OBJECT(payload) ||
+		JB_ROOT_IS_SCALAR(payload))
+		return NULL;
+	lock_writers();
+	tomb_load();
+	if (tomb_count == 0)
+		return NULL;
+	types_load();
+	type = forget_type_lookup(event_type);
+	if (type == NULL || type->pii_fields == NIL ||
+		!payload_about_forgotten(type, payload, effective_at, &who))
+		return NULL;
+
+	/*
+	 * New PII values that an entity event sets for the forgotten key (a late
+	 * change of their email) join the tombstone, from the event's time on, so
+	 * that later events naming them are recognised too: the timeline only
+	 * ever sees the pseudonyms.
+	 */
+	foreach(lr, type->pii_sets)
 	{
-		if (tok == WJB_KEY)
-		{
-			pii = str_in_list(fields, v.val.string.val, v.val.string.len);
-			to_null = str_in_list(null_fields, v.val.string.val, v.val.string.len);
-		}
-		else if (tok == WJB_VALUE && (pii || to_null))
-		{
-			if (v.type == jbvString && !to_null)
-			{
-				if (!is_pseudonym(v.val.string.val, v.val.string.len))
-				{
-					char	   *p = pseudonym(v.val.string.val, v.val.string.len);
+		ForgetRef  *r = lfirst(lr);
+		JsonbValue *v;
+		char	   *value;
 
-					v.val.string.val = p;
-					v.val.string.len = strlen(p);
-					*changed = true;
+		if ((v = jsonfast_member(payload, r->field)) == NULL || v->type != jbvString ||
+			forget_is_pseudonym(v->val.string.val, v->val.string.len) ||
+			strcmp(r->entity, who.entity) != 0)
+			continue;
+		value = pnstrdup(v->val.string.val, v->val.string.len);
+		forget_tomb_add_value(r->entity_id, r->attribute, value, who.key_hash,
+							  psprintf("{[\"%s\",infinity)}", timestamptz_to_str(effective_at)));
+	}
+	result = forget_scrub_jsonb(&who, payload, type->pii_fields, NIL, &changed);
+	return changed ? result : NULL;
+}
+
+char *
+forget_scrub_raw(const char *event_type, const char *raw)
+{
+	char	   *out;
+	bool		changed = false;
+	List	   *found = NIL;
+	char	   *copy;
+	char	   *save = NULL;
+	const char *delims = "\",;{}[]()<>=:\t\r\n|\\'";
+	TimestampTz at = GetCurrentTransactionStartTimestamp();
+	ListCell   *lc;
+
+	if (raw == NULL)
+		return NULL;
+	lock_writers();
+	tomb_load();
+	if (tomb_count == 0)
+		return NULL;
+	out = (char *) raw;
+
+	/* a payload about a forgotten key: scrub its PII fields */
+	if (event_type)
+	{
+		Jsonb	   *doc = forget_parse_json_quietly(raw);
+		ForgetType *type;
+		Jsonb	   *scrubbed;
+
+		types_load();
+		type = forget_type_lookup(event_type);
+		if (doc && type && JB_ROOT_IS_OBJECT(doc) && !JB_ROOT_IS_SCALAR(doc))
+			(void) forget_payload_time(type, doc, &at);
+		scrubbed = doc ? forget_scrub_payload(event_type, doc, at) : NULL;
+		if (scrubbed)
+		{
+			out = JsonbToCString(NULL, &scrubbed->root, VARSIZE(scrubbed));
+			changed = true;
+		}
+	}
+
+	/*
+	 * Any token, or run of up to RAW_MAX_WORDS words inside one ("... Ada
+	 * Lovelace ..." in free text), that is a value some forgotten key had at
+	 * the input's time.
+	 */
+	copy = pstrdup(out);
+	for (char *tok = strtok_r(copy, delims, &save); tok; tok = strtok_r(NULL, delims, &save))
+	{
+		int			maxwords = strlen(tok) / 2 + 1;
+		const char **starts = palloc(sizeof(char *) * maxwords);
+		const char **ends = palloc(sizeof(char *) * maxwords);
+		int			nwords = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (const char *p = tok; *p && nwords < maxwords;)
+		{
+			while (*p == ' ')
+				p++;
+			if (*p == '\0')
+				break;
+			starts[nwords] = p;
+			while (*p && *p != ' ')
+				p++;
+			ends[nwords++] = p;
+		}
+		for (int i = 0; i < nwords; i++)
+			for (int j = i; j < nwords && j < i + RAW_MAX_WORDS; j++)
+			{
+				int			len = ends[j] - starts[i];
+				char	   *value;
+				TombHolder *holder;
+
+				/* "... with Ada Lovelace." : the sentence's stop is not hers */
+				while (len > 1 && strchr(".!?", starts[i][len - 1]))
+					len--;
+				if (forget_is_pseudonym(starts[i], len))
+					continue;
+				value = pnstrdup(starts[i], len);
+				if ((holder = tomb_holder(0, NULL, value, at)) != NULL)
+				{
+					FoundValue *f = palloc(sizeof(FoundValue));
+
+					f->value = value;
+					f->holder = holder;
+					found = lappend(found, f);
 				}
 			}
-			else if (v.type != jbvNull)
-			{
-				v.type = jbvNull;
-				*changed = true;
-			}
+		pfree(starts);
+		pfree(ends);
+	}
+	list_sort(found, found_longer_first);
+	foreach(lc, found)
+	{
+		FoundValue *f = lfirst(lc);
+
+		out = forget_scrub_text(&f->holder->person, out, list_make1(f->value), &changed);
+	}
+	return changed ? out : NULL;
+}
+
+void
+forget_scrub_assertion(PhxEntity *entity, const char *key, TimelineAssertion *a)
+{
+	ForgetPerson who;
+	char	   *periods;
+
+	/* a forget we waited for (on the key's lock) has just committed: see it */
+	AcceptInvalidationMessages();
+	tomb_load();
+	if (tomb_count == 0 || !list_member_int(tomb_entities, entity->id))
+		return;
+	forget_person_init(&who, entity->name, key);
+	if (!tomb_has_key(entity->id, who.key_hash))
+		return;
+	periods = psprintf("{[\"%s\",%s)}", timestamptz_to_str(a->valid_from),
+					   a->is_open ? "infinity" : psprintf("\"%s\"", timestamptz_to_str(a->valid_to)));
+	for (int i = 0; i < entity->natts; i++)
+	{
+		PhxAttribute *att = &entity->atts[i];
+		char	   *text;
+
+		if (!att->pii || !a->asserted[i] || a->isnull[i])
+			continue;
+		text = OidOutputFunctionCall(att->typoutput, a->values[i]);
+		if (att->typid == TEXTOID && forget_is_pseudonym(text, strlen(text)))
+			continue;
+		forget_tomb_add_value(entity->id, att->name, text, who.key_hash, periods);
+		if (att->typid == TEXTOID)
+			a->values[i] = CStringGetTextDatum(forget_pseudonym(&who, text, strlen(text)));
+		else
+		{
+			a->values[i] = (Datum) 0;
+			a->isnull[i] = true;
 		}
-		res = pushJsonbValue(&state, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
 	}
-	return *changed ? JsonbValueToJsonb(res) : doc;
-}
-
-bool
-str_in_list(List *list, const char *s, int len)
-{
-	ListCell   *lc;
-
-	foreach(lc, list)
-	{
-		const char *e = lfirst(lc);
-
-		if ((int) strlen(e) == len && memcmp(e, s, len) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* strstr ignoring ASCII case (emails and names as people type them). */
-static const char *
-find_folded(const char *s, const char *needle, int nlen)
-{
-	for (; *s; s++)
-		if (pg_strncasecmp(s, needle, nlen) == 0)
-			return s;
-	return NULL;
-}
-
-static char *
-replace_all(const char *s, const char *needle, const char *repl, bool *changed)
-{
-	StringInfoData out;
-	const char *p;
-	int			nlen = strlen(needle);
-
-	if (nlen == 0 || (p = find_folded(s, needle, nlen)) == NULL)
-		return (char *) s;
-	initStringInfo(&out);
-	while (p != NULL)
-	{
-		appendBinaryStringInfo(&out, s, p - s);
-		appendStringInfoString(&out, repl);
-		s = p + nlen;
-		p = find_folded(s, needle, nlen);
-	}
-	appendStringInfoString(&out, s);
-	*changed = true;
-	return out.data;
-}
-
-/*
- * Replace each value (longest first, so "Ada Lovelace" goes before "Ada"),
- * as written and as escaped inside a JSON string, by its pseudonym.
- */
-char *
-scrub_text_values(const char *s, List *values, bool *changed)
-{
-	List	   *sorted = list_copy(values);
-	ListCell   *lc;
-	char	   *out = (char *) s;
-
-	for (int i = 0; i < list_length(sorted); i++)
-		for (int j = i + 1; j < list_length(sorted); j++)
-			if (strlen(list_nth(sorted, j)) > strlen(list_nth(sorted, i)))
-			{
-				void	   *t = list_nth(sorted, i);
-
-				list_nth_cell(sorted, i)->ptr_value = list_nth(sorted, j);
-				list_nth_cell(sorted, j)->ptr_value = t;
-			}
-	foreach(lc, sorted)
-	{
-		const char *v = lfirst(lc);
-		char	   *p = pseudonym(v, strlen(v));
-		StringInfoData esc;
-
-		out = replace_all(out, v, p, changed);
-		initStringInfo(&esc);
-		escape_json(&esc, v);
-		esc.data[esc.len - 1] = '\0';
-		if (strcmp(esc.data + 1, v) != 0)
-			out = replace_all(out, esc.data + 1, p, changed);
-	}
-	return out;
-}
-
-/* Parse JSON text without raising: NULL when it is not valid JSON. */
-Jsonb *
-parse_json_quietly(const char *raw)
-{
-	JsonLexContext *lex = makeJsonLexContextCstringLen((char *) raw, strlen(raw),
-													   GetDatabaseEncoding(), true);
-
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		return NULL;
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
 }
 
 /* ====================================================================
- * The cache: tombstones and event type fields
+ * Tombstones
  * ==================================================================== */
 
-bool
-payload_about_forgotten(ForgetType *type, Jsonb *payload)
+/*
+ * Whose is a payload: the person a ref field names by key, or by a value
+ * they held at `at`.  Fills *who and returns true when it is a forgotten one.
+ */
+static bool
+payload_about_forgotten(ForgetType *type, Jsonb *payload, TimestampTz at, ForgetPerson *who)
 {
 	ListCell   *lr;
 
@@ -382,65 +306,69 @@ payload_about_forgotten(ForgetType *type, Jsonb *payload)
 		ForgetRef  *r = lfirst(lr);
 		JsonbValue *v;
 		char	   *t;
-		uint8		h[HASH_LEN];
 
-		if (!tomb_entity(r->entity_id) || (v = jsonfast_member(payload, r->field)) == NULL ||
+		if (!list_member_int(tomb_entities, r->entity_id) ||
+			(v = jsonfast_member(payload, r->field)) == NULL ||
 			(t = jsonfast_scalar_text(v)) == NULL)
 			continue;
 		if (r->attribute == NULL)
-			key_hash(r->entity, t, h);
+		{
+			forget_person_init(who, r->entity, t);
+			if (tomb_has_key(r->entity_id, who->key_hash))
+				return true;
+		}
 		else
-			value_hash(t, strlen(t), h);
-		if (tomb_has(r->entity_id, r->attribute ? r->attribute : "", h))
-			return true;
+		{
+			TombHolder *h = tomb_holder(r->entity_id, r->attribute, t, at);
+
+			if (h)
+			{
+				*who = h->person;
+				return true;
+			}
+		}
 	}
 	return false;
 }
 
-void
-forget_inval_cb(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == forgotten_relid)
-		tomb_valid = false;
-	if (relid == InvalidOid || relid == event_log_relid)
-		event_log_relid = InvalidOid;	/* maybe dropped with the extension */
-	if (relid == InvalidOid || relid == versions_relid || relid == entities_relid)
-		types_valid = false;
-}
-
-void
-forget_xact_cb(XactEvent event, void *arg)
-{
-	/* an aborted forget may have left its uncommitted tombstone in the cache */
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		tomb_valid = types_valid = false;
-}
-
-Oid
-phoenix_relid(const char *relname)
-{
-	Oid			nsp = get_namespace_oid(PHOENIX_SCHEMA, true);
-
-	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
-}
-
 /*
- * An emitter's first tombstone check takes ROW EXCLUSIVE on the event log
- * (which it takes anyway to append), so that a forget in progress — holding
- * SHARE — is waited for, and its tombstone is seen (acquiring the lock
- * processes the invalidation it sent).  Later calls find the lock held.
+ * The forgotten person who held `value` at `at` (of that entity and
+ * attribute; entity_id 0: any), or NULL.
  */
-void
-lock_writers(void)
+static TombHolder *
+tomb_holder(int32 entity_id, const char *attribute, const char *value, TimestampTz at)
 {
-	if (!OidIsValid(event_log_relid))
-		event_log_relid = phoenix_relid("event_log");
-	if (OidIsValid(event_log_relid))
-		LockRelationOid(event_log_relid, RowExclusiveLock);
+	uint8		h[FORGET_HASH_LEN];
+	TombValueSet *set;
+	ListCell   *lc;
+
+	forget_value_hash(value, strlen(value), h);
+	if ((set = hash_search(tomb_values, h, HASH_FIND, NULL)) == NULL)
+		return NULL;
+	foreach(lc, set->holders)
+	{
+		TombHolder *th = lfirst(lc);
+
+		if ((entity_id == 0 || (th->entity_id == entity_id && strcmp(th->attribute, attribute) == 0)) &&
+			forget_periods_contain(th->periods, at))
+			return th;
+	}
+	return NULL;
 }
 
-/* (Re)load the tombstone sets, reading the owner-only tables as the owner. */
-void
+static bool
+tomb_has_key(int32 entity_id, const uint8 *hash)
+{
+	TombKey		k;
+
+	memset(&k, 0, sizeof(k));
+	k.entity_id = entity_id;
+	memcpy(k.hash, hash, FORGET_HASH_LEN);
+	return hash_search(tomb_keys, &k, HASH_FIND, NULL) != NULL;
+}
+
+/* (Re)load the tombstones, reading the owner-only tables as the owner. */
+static void
 tomb_load(void)
 {
 	HASHCTL		ctl;
@@ -453,27 +381,31 @@ tomb_load(void)
 		tomb_cxt = AllocSetContextCreate(TopMemoryContext, "Phoenix tombstones",
 										 ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(tomb_cxt);
-	tomb_set = tomb_any_value = NULL;
+	tomb_keys = tomb_values = NULL;
 	tomb_entities = NIL;
 	tomb_count = 0;
 
 	ctl.keysize = sizeof(TombKey);
 	ctl.entrysize = sizeof(TombKey);
 	ctl.hcxt = tomb_cxt;
-	tomb_set = hash_create("Phoenix tombstones", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = HASH_LEN;
-	ctl.entrysize = HASH_LEN;
-	tomb_any_value = hash_create("Phoenix forgotten values", 64, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	tomb_keys = hash_create("Phoenix tombstones", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = FORGET_HASH_LEN;
+	ctl.entrysize = sizeof(TombValueSet);
+	tomb_values = hash_create("Phoenix forgotten values", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	forgotten_relid = phoenix_relid("forgotten_keys");
+	forgotten_relid = forget_phoenix_relid("forgotten_keys");
 	if (!OidIsValid(forgotten_relid))
 		return;					/* not installed in this database */
 	SPI_connect();
-	as_owner_begin(&oc, false);
+	forget_as_owner_begin(&oc, true);
 	/* not read-only: a fresh snapshot sees a forget we just waited for */
-	if (SPI_execute("SELECT entity_id, '', key_hash FROM phoenix.forgotten_keys "
-					"UNION ALL SELECT entity_id, attribute, value_hash FROM phoenix.forgotten_values",
+	if (SPI_execute("SELECT k.entity_id, e.name, k.key_hash, NULL, NULL, NULL::timestamptz[], NULL::timestamptz[] "
+					"FROM phoenix.forgotten_keys k JOIN phoenix.entities e USING (entity_id) "
+					"UNION ALL SELECT v.entity_id, e.name, v.key_hash, v.attribute, v.value_hash, "
+					"(SELECT array_agg(lower(r) ORDER BY r) FROM unnest(v.periods) r), "
+					"(SELECT array_agg(upper(r) ORDER BY r) FROM unnest(v.periods) r) "
+					"FROM phoenix.forgotten_values v JOIN phoenix.entities e USING (entity_id)",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: reading tombstones failed");
 	old = MemoryContextSwitchTo(tomb_cxt);
@@ -481,249 +413,134 @@ tomb_load(void)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		TombKey		k;
+		bool		isnull,
+					lnull,
+					unull;
 		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *att = SPI_getvalue(tup, desc, 2);
-		bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+		bytea	   *kh = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *att = SPI_getvalue(tup, desc, 4);
 
-		if (VARSIZE_ANY_EXHDR(h) != HASH_LEN)
+		if (VARSIZE_ANY_EXHDR(kh) != FORGET_HASH_LEN)
 			continue;
-		memset(&k, 0, sizeof(k));
-		k.entity_id = id;
-		strlcpy(k.attribute, att ? att : "", NAMEDATALEN);
-		memcpy(k.hash, VARDATA_ANY(h), HASH_LEN);
-		hash_search(tomb_set, &k, HASH_ENTER, NULL);
-		if (k.attribute[0] != '\0')
-			hash_search(tomb_any_value, k.hash, HASH_ENTER, NULL);
+		if (att == NULL)
+		{
+			TombKey		k;
+
+			memset(&k, 0, sizeof(k));
+			k.entity_id = id;
+			memcpy(k.hash, VARDATA_ANY(kh), FORGET_HASH_LEN);
+			hash_search(tomb_keys, &k, HASH_ENTER, NULL);
+		}
+		else
+		{
+			bytea	   *vh = DatumGetByteaPP(SPI_getbinval(tup, desc, 5, &isnull));
+			TombHolder *th = palloc0(sizeof(TombHolder));
+			TombValueSet *set;
+			bool		found;
+			Datum		lo = SPI_getbinval(tup, desc, 6, &lnull);
+			Datum		hi = SPI_getbinval(tup, desc, 7, &unull);
+
+			if (VARSIZE_ANY_EXHDR(vh) != FORGET_HASH_LEN)
+				continue;
+			th->entity_id = id;
+			th->attribute = pstrdup(att);
+			th->person.entity = SPI_getvalue(tup, desc, 2);
+			memcpy(th->person.key_hash, VARDATA_ANY(kh), FORGET_HASH_LEN);
+			th->periods = forget_periods_from_arrays(lo, lnull, hi, unull);
+			set = hash_search(tomb_values, VARDATA_ANY(vh), HASH_ENTER, &found);
+			if (!found)
+				set->holders = NIL;
+			set->holders = lappend(set->holders, th);
+		}
 		if (!list_member_int(tomb_entities, id))
 			tomb_entities = lappend_int(tomb_entities, id);
 		tomb_count++;
 	}
 	MemoryContextSwitchTo(old);
-	as_owner_end(&oc);
+	forget_as_owner_end(&oc);
 	SPI_finish();
 	tomb_valid = true;
 }
 
-bool
-tomb_has(int32 entity_id, const char *attribute, const uint8 *hash)
-{
-	TombKey		k;
-
-	memset(&k, 0, sizeof(k));
-	k.entity_id = entity_id;
-	strlcpy(k.attribute, attribute, NAMEDATALEN);
-	memcpy(k.hash, hash, HASH_LEN);
-	return hash_search(tomb_set, &k, HASH_FIND, NULL) != NULL;
-}
-
-bool
-tomb_entity(int32 entity_id)
-{
-	return list_member_int(tomb_entities, entity_id);
-}
-
-/* Add value hashes to the tombstone (as the owner); the cache reloads. */
+/*
+ * Every backend reloads the tombstones (the table looked up afresh: the
+ * extension may have been dropped and created again since the last load).
+ */
 void
-tomb_add_values(int32 entity_id, const char *attribute, List *values)
+forget_tomb_invalidate(void)
 {
-	OwnerContext oc;
-	ListCell   *lc;
-	SPIPlanPtr	plan;
-
-	if (values == NIL)
-		return;
-	SPI_connect();
-	as_owner_begin(&oc, false);
-	plan = SPI_prepare("INSERT INTO phoenix.forgotten_values (entity_id, attribute, value_hash) "
-					   "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-					   3, (Oid[]) {INT4OID, TEXTOID, BYTEAOID});
-	if (plan == NULL)
-		elog(ERROR, "phoenix: preparing the tombstone insert failed");
-	foreach(lc, values)
-	{
-		const char *v = lfirst(lc);
-		uint8		h[HASH_LEN];
-		Datum		args[3];
-
-		value_hash(v, strlen(v), h);
-		args[0] = Int32GetDatum(entity_id);
-		args[1] = CStringGetTextDatum(attribute);
-		args[2] = PointerGetDatum(hash_bytea(h));
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "phoenix: recording a tombstone value failed");
-	}
-	SPI_freeplan(plan);
-	as_owner_end(&oc);
-	SPI_finish();
+	forgotten_relid = forget_phoenix_relid("forgotten_keys");
 	if (OidIsValid(forgotten_relid))
 		CacheInvalidateRelcacheByRelid(forgotten_relid);
 	tomb_valid = false;
 }
 
+/* Record a forgotten key (as the owner); caches see it at once. */
+void
+forget_tomb_add_key(int32 entity_id, const uint8 *key_hash)
+{
+	OwnerContext oc;
+
+	SPI_connect();
+	forget_as_owner_begin(&oc, true);
+	if (SPI_execute_with_args("INSERT INTO phoenix.forgotten_keys (entity_id, key_hash) VALUES ($1, $2) "
+							  "ON CONFLICT DO NOTHING",
+							  2, (Oid[]) {INT4OID, BYTEAOID},
+							  (Datum[]) {Int32GetDatum(entity_id), PointerGetDatum(forget_hash_bytea(key_hash))},
+							  NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "phoenix: forget: recording the tombstone failed");
+	forget_as_owner_end(&oc);
+	SPI_finish();
+	forget_tomb_invalidate();
+}
+
 /*
- * (Re)load what forget needs of every event type: its refs (resolved to
- * entity ids) and its PII fields, the union over all registered versions
- * (an old event was validated against an old version).  Nothing when the
- * registry is not installed.
+ * Add a value of a forgotten person to the tombstone: its keyed hash, the
+ * person's key hash and the periods (a tstzmultirange literal) in which it
+ * was theirs, merged with those recorded before.
  */
 void
-types_load(void)
+forget_tomb_add_value(int32 entity_id, const char *attribute, const char *value,
+					  const uint8 *key_hash, const char *periods)
 {
-	MemoryContext old;
-	Oid			types_relid;
+	OwnerContext oc;
+	uint8		h[FORGET_HASH_LEN];
+	Datum		args[5];
 
-	if (types_valid)
-		return;
-	if (types_cxt == NULL)
-		types_cxt = AllocSetContextCreate(TopMemoryContext, "Phoenix forget event types",
-										  ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(types_cxt);
-	type_list = NIL;
-	entities_relid = phoenix_relid("entities");
-	versions_relid = phoenix_relid("event_type_versions");
-	types_relid = phoenix_relid("event_types");
-	if (!OidIsValid(versions_relid) || !OidIsValid(types_relid))
-	{
-		types_valid = true;
-		return;
-	}
+	forget_value_hash(value, strlen(value), h);
+	args[0] = Int32GetDatum(entity_id);
+	args[1] = CStringGetTextDatum(attribute);
+	args[2] = PointerGetDatum(forget_hash_bytea(h));
+	args[3] = PointerGetDatum(forget_hash_bytea(key_hash));
+	args[4] = CStringGetTextDatum(periods);
 	SPI_connect();
-	if (SPI_execute("SELECT v.event_type, t.entity, v.key_field, v.sets, v.refs, v.schema "
-					"FROM phoenix.event_type_versions v JOIN phoenix.event_types t ON t.name = v.event_type "
-					"ORDER BY v.event_type, v.version", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "phoenix: reading the event types failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		char	   *ename = SPI_getvalue(tup, desc, 2);
-		char	   *key_field = SPI_getvalue(tup, desc, 3);
-		bool		isnull;
-		Datum		d;
-		PhxEntity  *owner = ename ? catalog_entity(ename, true) : NULL;
-		ForgetType *type = type_lookup(name);
-		List	   *pii = NIL;
-		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "schema", ALLOCSET_SMALL_SIZES);
-
-		/* x-pii fields of this version */
-		d = SPI_getbinval(tup, desc, 6, &isnull);
-		if (!isnull)
-		{
-			JsonSchema *schema = jsonschema_compile(DatumGetJsonbP(d), tmp);
-
-			pii = list_copy(jsonschema_pii_fields(schema));
-		}
-
-		old = MemoryContextSwitchTo(types_cxt);
-		if (type == NULL)
-		{
-			type = palloc0(sizeof(ForgetType));
-			type->name = pstrdup(name);
-			type_list = lappend(type_list, type);
-		}
-		{
-			ListCell   *lc;
-
-			foreach(lc, pii)
-				type_add_unique(&type->pii_fields, lfirst(lc));
-		}
-		/* an entity event type's key field names the key it is about */
-		if (owner && key_field)
-		{
-			ForgetRef  *ref = palloc0(sizeof(ForgetRef));
-
-			ref->field = pstrdup(key_field);
-			ref->entity_id = owner->id;
-			ref->entity = pstrdup(owner->name);
-			type->refs = lappend(type->refs, ref);
-		}
-		/* sets: fields that hold PII attributes of the entity */
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		if (!isnull && owner)
-		{
-			JsonbIterator *it = JsonbIteratorInit(&DatumGetJsonbP(d)->root);
-			JsonbValue	v;
-			JsonbIteratorToken tok;
-			char	   *field = NULL;
-
-			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			{
-				if (tok == WJB_KEY)
-					field = pnstrdup(v.val.string.val, v.val.string.len);
-				else if (tok == WJB_VALUE && v.type == jbvString)
-				{
-					int			a = catalog_attribute_index(owner, pnstrdup(v.val.string.val, v.val.string.len));
-
-					if (a >= 0 && owner->atts[a].pii)
-					{
-						ForgetRef  *set = palloc0(sizeof(ForgetRef));
-
-						set->field = field;
-						set->entity_id = owner->id;
-						set->entity = pstrdup(owner->name);
-						set->attribute = pstrdup(owner->atts[a].name);
-						type->pii_sets = lappend(type->pii_sets, set);
-						type_add_unique(&type->pii_fields, field);
-					}
-				}
-			}
-		}
-		/* refs: "entity" (by key) or "entity.attribute" (by value) */
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		if (!isnull)
-		{
-			JsonbIterator *it = JsonbIteratorInit(&DatumGetJsonbP(d)->root);
-			JsonbValue	v;
-			JsonbIteratorToken tok;
-			char	   *field = NULL;
-
-			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			{
-				char	   *target,
-						   *dot;
-				PhxEntity  *e;
-				ForgetRef  *ref;
-
-				if (tok == WJB_KEY)
-				{
-					field = pnstrdup(v.val.string.val, v.val.string.len);
-					continue;
-				}
-				if (tok != WJB_VALUE || v.type != jbvString)
-					continue;
-				target = pnstrdup(v.val.string.val, v.val.string.len);
-				dot = strchr(target, '.');
-				if (dot)
-					*dot++ = '\0';
-				if ((e = catalog_entity(target, true)) == NULL)
-					continue;
-				ref = palloc0(sizeof(ForgetRef));
-				ref->field = field;
-				ref->entity_id = e->id;
-				ref->entity = pstrdup(e->name);
-				ref->attribute = dot ? pstrdup(dot) : NULL;
-				type->refs = lappend(type->refs, ref);
-				if (dot)
-				{
-					int			a = catalog_attribute_index(e, dot);
-
-					if (a >= 0 && e->atts[a].pii)
-						type_add_unique(&type->pii_fields, field);
-				}
-			}
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(tmp);
-	}
+	forget_as_owner_begin(&oc, true);
+	if (SPI_execute_with_args("INSERT INTO phoenix.forgotten_values AS f "
+							  "(entity_id, attribute, value_hash, key_hash, periods) "
+							  "VALUES ($1, $2, $3, $4, $5::text::tstzmultirange) "
+							  "ON CONFLICT (entity_id, attribute, value_hash, key_hash) "
+							  "DO UPDATE SET periods = f.periods + excluded.periods",
+							  5, (Oid[]) {INT4OID, TEXTOID, BYTEAOID, BYTEAOID, TEXTOID},
+							  args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "phoenix: recording a tombstone value failed");
+	forget_as_owner_end(&oc);
 	SPI_finish();
-	types_valid = true;
+	forget_tomb_invalidate();
+}
+
+/* ====================================================================
+ * Event types
+ * ==================================================================== */
+
+List *
+forget_type_list(void)
+{
+	types_load();
+	return type_list;
 }
 
 ForgetType *
-type_lookup(const char *name)
+forget_type_lookup(const char *name)
 {
 	ListCell   *lc;
 
@@ -737,141 +554,237 @@ type_lookup(const char *name)
 	return NULL;
 }
 
-/* Append a copy of s (in the current context) unless already there. */
-void
-type_add_unique(List **list, const char *s)
+/* The effective time a payload gives in one of its type's time fields. */
+bool
+forget_payload_time(ForgetType *type, Jsonb *payload, TimestampTz *at)
 {
-	if (!str_in_list(*list, s, strlen(s)))
-		*list = lappend(*list, pstrdup(s));
-}
+	ListCell   *lc;
 
-/* ====================================================================
- * Small helpers
- * ==================================================================== */
+	foreach(lc, type->time_fields)
+	{
+		JsonbValue *v = jsonfast_member(payload, lfirst(lc));
+		char	   *reason;
+		int			code;
 
-/* The owner of schema phoenix: the role that installed the extension. */
-Oid
-phoenix_owner(void)
-{
-	Oid			nsp = get_namespace_oid(PHOENIX_SCHEMA, false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
+		if (v && v->type == jbvString &&
+			softparse_timestamptz(v->val.string.val, v->val.string.len, at, &reason, &code))
+			return true;
+	}
+	return false;
 }
 
 /*
- * Run as the extension owner, as a SECURITY DEFINER function would: the
- * user id is restored by as_owner_end, or by (sub)transaction abort on
- * error.  With pin_search_path, search_path is pg_catalog, pg_temp until
- * then.
+ * (Re)load what forget needs of every event type: its refs (resolved to
+ * entity ids), its PII fields and time fields, the union over all registered
+ * versions (an old event was validated against an old version).  Nothing
+ * when the registry is not installed.
  */
-void
-as_owner_begin(OwnerContext *oc, bool pin_search_path)
+static void
+types_load(void)
 {
-	GetUserIdAndSecContext(&oc->save_userid, &oc->save_sec);
-	SetUserIdAndSecContext(phoenix_owner(), oc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	oc->guc_level = -1;
-	if (pin_search_path)
+	Oid			types_relid;
+
+	if (types_valid)
+		return;
+	if (types_cxt == NULL)
+		types_cxt = AllocSetContextCreate(TopMemoryContext, "Phoenix forget event types",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(types_cxt);
+	type_list = NIL;
+	entities_relid = forget_phoenix_relid("entities");
+	versions_relid = forget_phoenix_relid("event_type_versions");
+	types_relid = forget_phoenix_relid("event_types");
+	if (!OidIsValid(versions_relid) || !OidIsValid(types_relid))
 	{
-		oc->guc_level = NewGUCNestLevel();
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		types_valid = true;
+		return;
+	}
+	SPI_connect();
+	if (SPI_execute("SELECT v.event_type, t.entity, v.key_field, v.sets, v.refs, v.schema, v.time_field "
+					"FROM phoenix.event_type_versions v JOIN phoenix.event_types t ON t.name = v.event_type "
+					"ORDER BY v.event_type, v.version", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "phoenix: reading the event types failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+		type_add_version(SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+	SPI_finish();
+	types_valid = true;
+}
+
+/* One version's refs, PII fields and time field join its type's. */
+static void
+type_add_version(HeapTuple tup, TupleDesc desc)
+{
+	char	   *name = SPI_getvalue(tup, desc, 1);
+	char	   *ename = SPI_getvalue(tup, desc, 2);
+	char	   *key_field = SPI_getvalue(tup, desc, 3);
+	char	   *time_field = SPI_getvalue(tup, desc, 7);
+	bool		isnull;
+	Datum		d;
+	PhxEntity  *owner = ename ? catalog_entity(ename, true) : NULL;
+	ForgetType *type = forget_type_lookup(name);
+	List	   *pii = NIL;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "schema", ALLOCSET_SMALL_SIZES);
+	MemoryContext old;
+	ListCell   *lc;
+
+	/* x-pii fields of this version */
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	if (!isnull)
+		pii = list_copy(jsonschema_pii_fields(jsonschema_compile(DatumGetJsonbP(d), tmp)));
+
+	old = MemoryContextSwitchTo(types_cxt);
+	if (type == NULL)
+	{
+		type = palloc0(sizeof(ForgetType));
+		type->name = pstrdup(name);
+		type_list = lappend(type_list, type);
+	}
+	foreach(lc, pii)
+		forget_add_unique(&type->pii_fields, lfirst(lc));
+	if (time_field)
+		forget_add_unique(&type->time_fields, time_field);
+	/* an entity event type's key field names the key it is about */
+	if (owner && key_field)
+	{
+		ForgetRef  *ref = palloc0(sizeof(ForgetRef));
+
+		ref->field = pstrdup(key_field);
+		ref->entity_id = owner->id;
+		ref->entity = pstrdup(owner->name);
+		type->refs = lappend(type->refs, ref);
+	}
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	if (!isnull && owner)
+		type_add_sets(type, owner, DatumGetJsonbP(d));
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	if (!isnull)
+		type_add_refs(type, DatumGetJsonbP(d));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+}
+
+/* sets: fields that hold PII attributes of the entity */
+static void
+type_add_sets(ForgetType *type, PhxEntity *owner, Jsonb *sets)
+{
+	JsonbIterator *it = JsonbIteratorInit(&sets->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *field = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			a;
+
+		if (tok == WJB_KEY)
+			field = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvString &&
+				 (a = catalog_attribute_index(owner, pnstrdup(v.val.string.val, v.val.string.len))) >= 0 &&
+				 owner->atts[a].pii)
+		{
+			ForgetRef  *set = palloc0(sizeof(ForgetRef));
+
+			set->field = field;
+			set->entity_id = owner->id;
+			set->entity = pstrdup(owner->name);
+			set->attribute = pstrdup(owner->atts[a].name);
+			type->pii_sets = lappend(type->pii_sets, set);
+			forget_add_unique(&type->pii_fields, field);
+		}
 	}
 }
 
-void
-as_owner_end(OwnerContext *oc)
+/* refs: "entity" (by key) or "entity.attribute" (by value) */
+static void
+type_add_refs(ForgetType *type, Jsonb *refs)
 {
-	if (oc->guc_level >= 0)
-		AtEOXact_GUC(true, oc->guc_level);
-	SetUserIdAndSecContext(oc->save_userid, oc->save_sec);
-}
+	JsonbIterator *it = JsonbIteratorInit(&refs->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *field = NULL;
 
-List *
-add_count(List *counts, const char *relation, int64 rows)
-{
-	ScrubCount *c = palloc(sizeof(ScrubCount));
-
-	c->relation = pstrdup(relation);
-	c->rows = rows;
-	return lappend(counts, c);
-}
-
-/* {"relation": rows, ...} */
-Jsonb *
-counts_jsonb(List *counts)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-	ListCell   *lc;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(lc, counts)
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		ScrubCount *c = lfirst(lc);
-		JsonbValue	k,
-					v;
+		char	   *target,
+				   *dot;
+		PhxEntity  *e;
+		ForgetRef  *ref;
 
-		k.type = jbvString;
-		k.val.string.val = c->relation;
-		k.val.string.len = strlen(c->relation);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(c->rows)));
-		pushJsonbValue(&state, WJB_VALUE, &v);
+		if (tok == WJB_KEY)
+		{
+			field = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || v.type != jbvString)
+			continue;
+		target = pnstrdup(v.val.string.val, v.val.string.len);
+		dot = strchr(target, '.');
+		if (dot)
+			*dot++ = '\0';
+		if ((e = catalog_entity(target, true)) == NULL)
+			continue;
+		ref = palloc0(sizeof(ForgetRef));
+		ref->field = field;
+		ref->entity_id = e->id;
+		ref->entity = pstrdup(e->name);
+		ref->attribute = dot ? pstrdup(dot) : NULL;
+		type->refs = lappend(type->refs, ref);
+		if (dot)
+		{
+			int			a = catalog_attribute_index(e, dot);
+
+			if (a >= 0 && e->atts[a].pii)
+				forget_add_unique(&type->pii_fields, field);
+		}
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
 }
 
-ArrayType *
-text_array(List *strings)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(strings), 1));
-	int			n = 0;
-	ListCell   *lc;
+/* ====================================================================
+ * Invalidation and locks
+ * ==================================================================== */
 
-	foreach(lc, strings)
-		d[n++] = CStringGetTextDatum(lfirst(lc));
-	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+static void
+forget_inval_cb(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == forgotten_relid)
+		tomb_valid = false;
+	if (relid == InvalidOid || relid == event_log_relid)
+		event_log_relid = InvalidOid;	/* maybe dropped with the extension */
+	if (relid == InvalidOid || relid == versions_relid || relid == entities_relid)
+		types_valid = false;
 }
 
-char *
-hex(const uint8 *bytes, int len)
+static void
+forget_xact_cb(XactEvent event, void *arg)
 {
-	char	   *out = palloc(2 * len + 1);
-
-	hex_encode((const char *) bytes, len, out);
-	out[2 * len] = '\0';
-	return out;
+	/* an aborted forget may have left its uncommitted tombstone in the cache */
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		tomb_valid = types_valid = false;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		forget_secret_reset();
 }
 
-bytea *
-hash_bytea(const uint8 *hash)
+/*
+ * An emitter's first tombstone check takes ROW EXCLUSIVE on the event log
+ * (which it takes anyway to append), so that a forget in progress — holding
+ * SHARE — is waited for, and its tombstone is seen (acquiring the lock
+ * processes the invalidation it sent).  Later calls find the lock held.
+ */
+static void
+lock_writers(void)
 {
-	bytea	   *b = palloc(VARHDRSZ + HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + HASH_LEN);
-	memcpy(VARDATA(b), hash, HASH_LEN);
-	return b;
+	if (!OidIsValid(event_log_relid))
+		event_log_relid = forget_phoenix_relid("event_log");
+	if (OidIsValid(event_log_relid))
+		LockRelationOid(event_log_relid, RowExclusiveLock);
 }
 
-List *
-text_list(ArrayType *arr)
+static int
+found_longer_first(const ListCell *a, const ListCell *b)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
+	size_t		la = strlen(((FoundValue *) lfirst(a))->value),
+				lb = strlen(((FoundValue *) lfirst(b))->value);
 
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			result = lappend(result, TextDatumGetCString(elems[i]));
-	return result;
+	return la > lb ? -1 : la < lb ? 1 : 0;
 }

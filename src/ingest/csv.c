@@ -6,8 +6,14 @@
  *
  * COPY refuses invalid UTF-8 and NUL bytes with an ERROR for the whole
  * input, so the data-source callback passes the input through a sanitizer
- * that replaces each offending byte with U+FFFD; rows that contain one are
- * dead-lettered with their line number.
+ * that replaces each offending byte with U+FFFD, remembering which byte it
+ * was; rows that contain one are dead-lettered with their line number, and
+ * their dead letter shows the byte as \xNN, as every other path does
+ * (softparse_sanitize).  A U+FFFD the input itself held is just a character.
+ *
+ * The header names at most CSV_MAX_COLUMNS columns (PostgreSQL's own limit
+ * for a table), so that a hostile header costs little: its duplicates are
+ * found by sorting, and every loop over rows or bytes checks for interrupts.
  */
 #include "postgres.h"
 
@@ -40,6 +46,9 @@
 
 #define CSV_READ_BLOCK		65536
 
+/* Widest header accepted (a payload field per column). */
+#define CSV_MAX_COLUMNS		1600
+
 /* U+FFFD REPLACEMENT CHARACTER in UTF-8: what the sanitizer puts in. */
 #define REPLACEMENT_UTF8	"\xEF\xBF\xBD"
 
@@ -55,7 +64,17 @@ typedef struct CsvSource
 	int			ncarry;
 	StringInfoData out;			/* sanitized, not yet consumed */
 	int			out_off;
-	bool		replaced;		/* some byte was replaced so far */
+	/*
+	 * Every U+FFFD of the sanitized stream that no row has met yet, in
+	 * order: the byte it replaced, or -1 when the input held it.  Rows are
+	 * read in stream order and each holds its own, so a row's U+FFFDs are
+	 * the next ones here.
+	 */
+	int16	   *fffd;			/* in cxt */
+	MemoryContext cxt;
+	int			fffd_head;		/* the next one a row meets */
+	int			fffd_len;
+	int			fffd_cap;
 } CsvSource;
 
 /* One CSV column: the payload field it fills and how its values are typed. */
@@ -72,6 +91,8 @@ static CsvSource *csv_current = NULL;
 static int	csv_read_cb(void *outbuf, int minread, int maxread);
 static bool csv_fill(CsvSource *src);
 static void csv_sanitize_block(CsvSource *src, const char *buf, int len);
+static void csv_note_fffd(CsvSource *src, int16 byte);
+static bool csv_line_replaced(CsvSource *src, const char *line, int len, char **shown);
 static CsvColumn *csv_header(CopyFromState cstate, PhxEventType *type, int *ncols);
 static int	csv_column_index(CsvColumn *cols, int ncols, const char *field, PhxEventType *type);
 static int	csv_column_cmp(const void *a, const void *b);
@@ -141,6 +162,7 @@ phoenix_ingest_csv(PG_FUNCTION_ARGS)
 
 	memset(&src, 0, sizeof(src));
 	initStringInfo(&src.out);
+	src.cxt = CurrentMemoryContext;
 	if (is_server_path(csv))
 	{
 		/*
@@ -175,8 +197,10 @@ phoenix_ingest_csv(PG_FUNCTION_ARGS)
 	 */
 	rel = table_open(get_relname_relid("dead_letters", get_namespace_oid(PHOENIX_SCHEMA, false)),
 					 AccessShareLock);
-	options = list_make2(makeDefElem("format", (Node *) makeString("csv"), -1),
-						 makeDefElem("delimiter", (Node *) makeString(delimiter), -1));
+	/* the bytes are in the database's encoding already: no conversion */
+	options = list_make3(makeDefElem("format", (Node *) makeString("csv"), -1),
+						 makeDefElem("delimiter", (Node *) makeString(delimiter), -1),
+						 makeDefElem("encoding", (Node *) makeString((char *) GetDatabaseEncodingName()), -1));
 	csv_current = &src;
 	cstate = BeginCopyFrom(make_parsestate(NULL), rel, NULL, NULL, false, csv_read_cb, NIL, options);
 
@@ -243,6 +267,7 @@ csv_read_cb(void *outbuf, int minread, int maxread)
 				break;
 			continue;
 		}
+		CHECK_FOR_INTERRUPTS();
 		n = Min(maxread - copied, src->out.len - src->out_off);
 		memcpy((char *) outbuf + copied, src->out.data + src->out_off, n);
 		copied += n;
@@ -292,8 +317,9 @@ csv_fill(CsvSource *src)
 
 /*
  * Copy valid characters through; replace each invalid byte (and NUL) by
- * U+FFFD.  A multibyte character cut by the block end is carried over to
- * the next block unless the input has ended.
+ * U+FFFD, and note every U+FFFD (see CsvSource).  A multibyte character cut
+ * by the block end is carried over to the next block unless the input has
+ * ended.
  */
 static void
 csv_sanitize_block(CsvSource *src, const char *buf, int len)
@@ -304,8 +330,16 @@ csv_sanitize_block(CsvSource *src, const char *buf, int len)
 	while (i < len)
 	{
 		int			ok = pg_encoding_verifymbstr(enc, buf + i, len - i);
+		const char *p = buf + i;
+		const char *end = buf + i + ok;
 
+		CHECK_FOR_INTERRUPTS();
 		appendBinaryStringInfo(&src->out, buf + i, ok);
+		while ((p = memmem(p, end - p, REPLACEMENT_UTF8, 3)) != NULL)
+		{
+			csv_note_fffd(src, -1);
+			p += 3;
+		}
 		i += ok;
 		if (i >= len)
 			break;
@@ -317,9 +351,77 @@ csv_sanitize_block(CsvSource *src, const char *buf, int len)
 			break;
 		}
 		appendBinaryStringInfo(&src->out, REPLACEMENT_UTF8, 3);
-		src->replaced = true;
+		csv_note_fffd(src, (unsigned char) buf[i]);
 		i++;
 	}
+}
+
+/* One more U+FFFD in the sanitized stream (byte: what it replaced, or -1). */
+static void
+csv_note_fffd(CsvSource *src, int16 byte)
+{
+	if (src->fffd_len == src->fffd_cap)
+	{
+		/* drop what rows have met: the stream runs only a few blocks ahead */
+		if (src->fffd_head > 0)
+		{
+			memmove(src->fffd, src->fffd + src->fffd_head, sizeof(int16) * (src->fffd_len - src->fffd_head));
+			src->fffd_len -= src->fffd_head;
+			src->fffd_head = 0;
+		}
+		if (src->fffd_len == src->fffd_cap)
+		{
+			src->fffd_cap = Max(64, src->fffd_cap * 2);
+			src->fffd = src->fffd ? repalloc(src->fffd, sizeof(int16) * src->fffd_cap) :
+				MemoryContextAlloc(src->cxt, sizeof(int16) * src->fffd_cap);
+		}
+	}
+	src->fffd[src->fffd_len++] = byte;
+}
+
+/*
+ * A row's text (COPY's line buffer: the whole record) meets its U+FFFDs:
+ * true when one of them replaced a byte, and then *shown (when asked) is
+ * the text with each replaced byte as \xNN.  Every row must pass here, in
+ * order.
+ */
+static bool
+csv_line_replaced(CsvSource *src, const char *line, int len, char **shown)
+{
+	const char *p = line;
+	const char *end = line + len;
+	bool		replaced = false;
+	StringInfoData buf;
+
+	if (src->fffd_head == src->fffd_len)
+		return false;			/* no U+FFFD ahead: none in this row */
+	if (shown)
+		initStringInfo(&buf);
+	while (src->fffd_head < src->fffd_len)
+	{
+		const char *q = memmem(p, end - p, REPLACEMENT_UTF8, 3);
+		int16		byte;
+
+		if (q == NULL)
+			break;
+		byte = src->fffd[src->fffd_head++];
+		if (shown)
+		{
+			appendBinaryStringInfo(&buf, p, q - p);
+			if (byte >= 0)
+				appendStringInfo(&buf, "\\x%02X", byte);
+			else
+				appendBinaryStringInfo(&buf, q, 3);
+		}
+		replaced |= byte >= 0;
+		p = q + 3;
+	}
+	if (shown && replaced)
+	{
+		appendBinaryStringInfo(&buf, p, end - p);
+		*shown = buf.data;
+	}
+	return replaced;
 }
 
 /*
@@ -332,11 +434,21 @@ csv_header(CopyFromState cstate, PhxEventType *type, int *ncols)
 	char	  **fields;
 	int			nfields;
 	CsvColumn  *cols;
-	int			i,
-				j;
+	int			i;
 
 	if (!NextCopyFromRawFields(cstate, &fields, &nfields))
 		return NULL;
+	if (csv_line_replaced(csv_current, cstate->line_buf.data, cstate->line_buf.len, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("the CSV header for event type \"%s\" is not valid %s", type->name,
+						GetDatabaseEncodingName())));
+	if (nfields > CSV_MAX_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_COLUMNS),
+				 errmsg("the CSV header for event type \"%s\" has %d columns, more than %d",
+						type->name, nfields, CSV_MAX_COLUMNS),
+				 errhint("Each column is a payload field: split wider input, or send it as JSON with phoenix.emit_batch.")));
 	cols = palloc(sizeof(CsvColumn) * Max(nfields, 1));
 	for (i = 0; i < nfields; i++)
 	{
@@ -345,17 +457,6 @@ csv_header(CopyFromState cstate, PhxEventType *type, int *ncols)
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("column %d of the CSV header for event type \"%s\" is empty", i + 1, type->name),
 					 errhint("The first row must name the payload field of every column.")));
-		if (strstr(fields[i], REPLACEMENT_UTF8) && csv_current->replaced)
-			ereport(ERROR,
-					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-					 errmsg("the CSV header for event type \"%s\" is not valid %s", type->name,
-							GetDatabaseEncodingName())));
-		for (j = 0; j < i; j++)
-			if (strcmp(cols[j].field, fields[i]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("the CSV header for event type \"%s\" names field \"%s\" twice",
-								type->name, fields[i])));
 		cols[i].field = pstrdup(fields[i]);
 		cols[i].kind = registry_field_kind(type, fields[i]);
 		cols[i].index = i;
@@ -364,9 +465,16 @@ csv_header(CopyFromState cstate, PhxEventType *type, int *ncols)
 	/*
 	 * Rows are turned into jsonb objects in jsonb's own key order (shorter
 	 * keys first, then bytewise), so that sorting the keys of every row
-	 * finds them sorted already.
+	 * finds them sorted already.  Sorted, a field named twice is two
+	 * neighbours: O(n log n), not a comparison of every pair.
 	 */
 	qsort(cols, nfields, sizeof(CsvColumn), csv_column_cmp);
+	for (i = 1; i < nfields; i++)
+		if (strcmp(cols[i - 1].field, cols[i].field) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("the CSV header for event type \"%s\" names field \"%s\" twice",
+							type->name, cols[i].field)));
 	return cols;
 }
 
@@ -424,6 +532,7 @@ csv_read_chunk(CsvInput *in, EmitItem *chunk, bool *failed)
 		{
 			csv_row_item(in, fields, nfields, &chunk[n]);
 			n++;
+			CHECK_FOR_INTERRUPTS();
 		}
 		ReleaseCurrentSubTransaction();
 	}
@@ -444,6 +553,7 @@ csv_read_chunk(CsvInput *in, EmitItem *chunk, bool *failed)
 		item->source = in->source;
 		item->source_position = emit_source_position("line", in->last_line + 1);
 		item->raw = cstate->line_buf.data ? pstrdup(cstate->line_buf.data) : "";
+		(void) csv_line_replaced(in->src, item->raw, strlen(item->raw), (char **) &item->raw);
 		item->raw_len = strlen(item->raw);
 		item->raw_not_payload = true;
 		item->status = EMIT_REJECTED;
@@ -469,6 +579,7 @@ csv_row_item(CsvInput *in, char **fields, int nfields, EmitItem *item)
 
 	/* a record may span lines (quoted newlines): name the line it starts on */
 	uint64		line = in->last_line + 1;
+	char	   *shown = NULL;
 
 	in->last_line = cstate->cur_lineno;
 	memset(item, 0, sizeof(EmitItem));
@@ -476,7 +587,7 @@ csv_row_item(CsvInput *in, char **fields, int nfields, EmitItem *item)
 	item->source = in->source;
 	item->source_position = emit_source_position("line", line);
 
-	if (in->src->replaced && strstr(cstate->line_buf.data, REPLACEMENT_UTF8) != NULL)
+	if (csv_line_replaced(in->src, cstate->line_buf.data, cstate->line_buf.len, &shown))
 	{
 		item->reason = psprintf("line " UINT64_FORMAT " of CSV input for event type \"%s\" contains invalid %s or a NUL byte",
 								line, type->name, GetDatabaseEncodingName());
@@ -497,8 +608,8 @@ csv_row_item(CsvInput *in, char **fields, int nfields, EmitItem *item)
 	}
 	item->status = EMIT_REJECTED;
 	item->raw_not_payload = true;
-	item->raw = pstrdup(cstate->line_buf.data);
-	item->raw_len = cstate->line_buf.len;
+	item->raw = shown ? shown : pstrdup(cstate->line_buf.data);
+	item->raw_len = strlen(item->raw);
 }
 
 /*

@@ -8,6 +8,9 @@
 #include <sys/time.h>
 
 #include "common/guc.h"
+#include "access/nbtree.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -57,15 +60,19 @@
 #define EMIT_CHUNK_KEEP		(8 * 1024 * 1024)
 
 static MemoryContext spare_chunk_cxt = NULL;
+/* The largest btree index entry (nbtree.h's BTMaxItemSize, for our page size). */
+#define KEY_INDEX_MAX \
+	MAXALIGN_DOWN((BLCKSZ - MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
+									 3 * sizeof(ItemPointerData)) - \
+				   MAXALIGN(sizeof(BTPageOpaqueData))) / 3)
+
 /* Longest caller-supplied event id. */
 #define EVENT_ID_MAX		200
 
 
 /*
  * emit_batch's elements on their way to emit_items(): a chunk at a time, in
- * a chunk context.  For the text form, also the parse: the element being
- * built (as jsonb_in builds a value) and how deep the parser is (1: in the
- * events array).
+ * a chunk context.
  */
 typedef struct BatchState
 {
@@ -75,12 +82,25 @@ typedef struct BatchState
 	int			index;
 	EmitCounts	counts;
 	MemoryContext chunk_cxt;
-	int			depth;
-	JsonbParseState *parse;
-	JsonbValue *built;			/* the last element completed */
 } BatchState;
 
+/* An item's state before a write attempt, restored when it is rolled back. */
+typedef struct ItemSave
+{
+	EmitStatus	status;
+	int64		position;
+} ItemSave;
+
 static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
+static void write_items(EmitItem *items, int nitems, TimestampTz received_at,
+						void (*conflict) (EmitItem *item, int64 existing_position));
+static void write_isolated(EmitItem *items, int nitems, TimestampTz received_at);
+static void write_range(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at);
+static bool write_in_subxact(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at,
+							 ErrorData **edata);
+static bool error_is_server_wide(ErrorData *edata);
+static void refuse_unwritable(EmitItem *item, ErrorData *edata);
+static const char *clipped(const char *s);
 static bool prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at);
 static bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint,
 				   const char *fmt,...) pg_attribute_printf(5, 6);
@@ -88,6 +108,7 @@ static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
 static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
 static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
 static bool entity_key(EmitItem *item, bool raise);
+static bool key_fits_index(const char *key);
 static void build_assertions(EmitItem *items, int nitems, bool raise);
 static void build_assertion(EmitItem *item);
 static bool build_assertion_in_subxact(EmitItem *item, bool keep_error);
@@ -108,17 +129,11 @@ static bool batch_read_fast(BatchState *bs, text *events);
 static bool batch_element_fast(BatchState *bs, JsonFastCursor *c);
 static int	envelope_field(const char *key, int len);
 static const char *batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end);
-static void batch_parse(BatchState *bs, JsonLexContext *lex);
+static bool element_is_json(char *copy, int len);
+static void batch_add_refused(BatchState *bs, char *elem, int len, int sqlerrcode, const char *why);
+static void batch_not_an_array(text *events) pg_attribute_noreturn();
 static void batch_syntax_error(text *events) pg_attribute_noreturn();
-static void bt_object_start(void *state);
-static void bt_array_start(void *state);
-static void bt_container_end(void *state);
-static void bt_object_field_start(void *state, char *fname, bool isnull);
-static void bt_scalar(void *state, char *token, JsonTokenType tokentype);
-static void bt_array_element_end(void *state, bool isnull);
-static void bt_not_an_array(void);
-static JsonbIteratorToken res_token(JsonbParseState *parse);
-static int	jsonb_string_len(size_t len);
+static void bt_not_an_array(void) pg_attribute_noreturn();
 
 PG_FUNCTION_INFO_V1(phoenix_emit);
 PG_FUNCTION_INFO_V1(phoenix_emit_text);
@@ -281,7 +296,7 @@ phoenix_emit_batch_text(PG_FUNCTION_ARGS)
 	/* what the readers allocate lives until the chunk is emitted */
 	oldcxt = MemoryContextSwitchTo(bs.chunk_cxt);
 	if (!batch_read_fast(&bs, events))
-		batch_parse(&bs, makeJsonLexContext(events, true));
+		batch_not_an_array(events);
 	MemoryContextSwitchTo(oldcxt);
 	batch_flush(&bs);
 	emit_chunk_context_done(bs.chunk_cxt);
@@ -327,6 +342,8 @@ phoenix_replay_dead_letters(PG_FUNCTION_ARGS)
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		eff;
+
+		CHECK_FOR_INTERRUPTS();
 
 		items[i].dead_letter_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 		items[i].event_type = SPI_getvalue(tup, td, 2);
@@ -470,10 +487,10 @@ emit_items(EmitItem *items, int nitems, bool raise)
 }
 
 /*
- * One chunk: validate every item (no side effects yet), number them, claim
- * their ids, log them, then apply entity events and feed projections.
- * Refusals found after the ids were claimed cannot happen: everything that
- * can refuse an item runs before eventlog_claim_ids.
+ * One chunk: validate every item (no side effects yet), convert entity
+ * events, number them, then write them: claim their ids, log them, apply
+ * entity events and feed projections.  Bulk callers write with per-element
+ * isolation (write_isolated); a single emit (raise) simply raises.
  */
 static void
 emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
@@ -483,15 +500,19 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
 
 	eventlog_ensure_partition(received_at);
 	for (i = 0; i < nitems; i++)
+	{
 		prepare_item(&items[i], i > 0 ? &items[i - 1] : NULL, raise, received_at);
+		CHECK_FOR_INTERRUPTS();
+	}
 	build_assertions(items, nitems, raise);
 	eventlog_number_items(items, nitems);
-	eventlog_claim_ids(items, nitems, raise ? refuse_duplicate_id_raise : refuse_duplicate_id);
-	eventlog_append(items, nitems, received_at);
-	apply_to_timelines(items, nitems);
-	feed_projections(items, nitems, received_at);
-	if (!raise)
+	if (raise)
+		write_items(items, nitems, received_at, refuse_duplicate_id_raise);
+	else
+	{
+		write_isolated(items, nitems, received_at);
 		eventlog_record_outcomes(items, nitems);
+	}
 	for (i = 0; i < nitems; i++)
 	{
 		if (items[i].status == EMIT_REJECTED)
@@ -499,6 +520,197 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
 		else
 			counts->accepted++;
 	}
+}
+
+/*
+ * The writes of the pending items: claim their ids (repeats become
+ * EMIT_DUPLICATE, conflicts are refused through `conflict`), append them to
+ * the log, apply entity events to their timelines and feed projections.
+ */
+static void
+write_items(EmitItem *items, int nitems, TimestampTz received_at,
+			void (*conflict) (EmitItem *item, int64 existing_position))
+{
+	eventlog_claim_ids(items, nitems, conflict);
+	eventlog_append(items, nitems, received_at);
+	apply_to_timelines(items, nitems);
+	feed_projections(items, nitems, received_at);
+}
+
+/*
+ * Per-element isolation, the one mechanism behind every bulk path (emit_batch
+ * in both forms, ingest_csv, replay_dead_letters and, through emit_bulk, the
+ * Kafka worker).  What can be checked before writing was checked by
+ * prepare_item and build_assertions; what cannot (a key too large for some
+ * index, a value a projection's column cannot hold, a trigger's error,
+ * anything nobody has thought of) shows only when the rows are written.  So
+ * the chunk is written in one subtransaction -- the fast path, one
+ * subtransaction per EMIT_CHUNK events -- and when that fails, it is rolled
+ * back and split in halves, each written in its own subtransaction, down to
+ * the single events that fail on their own: those are refused with their
+ * error's message and SQLSTATE (and dead-lettered by the caller), their
+ * neighbours written.  One bad event in a chunk of 1,024 costs about 20
+ * subtransactions, not 1,024.  Items keep their input order (the first half
+ * is written before the second), so repeats of an id are judged as in one
+ * statement.  Errors that are not the event's doing (error_is_server_wide:
+ * cancel, shutdown, out of memory or disk, deadlock, privileges) are
+ * raised again and abort the whole call: then nothing of it is applied.
+ */
+static void
+write_isolated(EmitItem *items, int nitems, TimestampTz received_at)
+{
+	ItemSave   *saved = palloc(sizeof(ItemSave) * Max(nitems, 1));
+	int			i;
+
+	for (i = 0; i < nitems; i++)
+	{
+		saved[i].status = items[i].status;
+		saved[i].position = items[i].position;
+	}
+	write_range(items, saved, nitems, received_at);
+	pfree(saved);
+}
+
+/* Write items[0..n) in a subtransaction; on failure split, or refuse one. */
+static void
+write_range(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at)
+{
+	ErrorData  *edata = NULL;
+	int			pending = 0;
+	int			last = -1;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (saved[i].status == EMIT_PENDING)
+		{
+			pending++;
+			last = i;
+		}
+	if (pending == 0)
+		return;
+	CHECK_FOR_INTERRUPTS();
+	if (write_in_subxact(items, saved, n, received_at, &edata))
+		return;
+	if (pending > 1)
+	{
+		write_range(items, saved, n / 2, received_at);
+		write_range(items + n / 2, saved + n / 2, n - n / 2, received_at);
+		return;
+	}
+	refuse_unwritable(&items[last], edata);
+}
+
+/*
+ * One attempt: true when the items were written (subtransaction committed);
+ * false, with the items as they were before and *edata the error, when it
+ * was rolled back.  Errors that are not the items' doing are raised again.
+ */
+static bool
+write_in_subxact(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at, ErrorData **edata)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+	int			i;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		write_items(items, n, received_at, refuse_duplicate_id);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	if (ok)
+	{
+		/* what this range wrote is seen by the next range's statements */
+		CommandCounterIncrement();
+		return true;
+	}
+	if (error_is_server_wide(*edata))
+		ReThrowError(*edata);
+	for (i = 0; i < n; i++)
+	{
+		if (saved[i].status != EMIT_PENDING)
+			continue;
+		items[i].status = EMIT_PENDING;
+		items[i].position = saved[i].position;
+		items[i].reason = NULL;
+		items[i].hint = NULL;
+		items[i].sqlerrcode = 0;
+	}
+	return false;
+}
+
+/*
+ * Errors that say nothing about the event being written: the server or the
+ * session cannot go on (resources, operator intervention, system errors,
+ * corrupted data), the transaction must be retried (deadlock,
+ * serialization, lock timeout), or the caller may not do this at all
+ * (privileges, read-only transaction).  These abort the call; every other
+ * error (data exceptions, program limits such as index row size, integrity
+ * violations, a trigger's or derived column's error, internal errors) is
+ * the event's, which is refused.
+ */
+static bool
+error_is_server_wide(ErrorData *edata)
+{
+	switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+	{
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INVALID_TRANSACTION_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR):
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONFIG_FILE_ERROR):
+			return true;
+		default:
+			return edata->sqlerrcode == ERRCODE_DATA_CORRUPTED ||
+				edata->sqlerrcode == ERRCODE_INDEX_CORRUPTED;
+	}
+}
+
+/* A name quoted in a reason, shortened when it is absurdly long. */
+static const char *
+clipped(const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (len <= 200)
+		return s;
+	return psprintf("%.*s... (%zu bytes)", pg_mbcliplen(s, (int) len, 100), s, len);
+}
+
+/* An event whose own writes failed: refused with the error it met. */
+static void
+refuse_unwritable(EmitItem *item, ErrorData *edata)
+{
+	const char *context = edata->context;
+	int			ctxlen = 0;
+
+	/* the innermost context line says where (e.g. which projection) */
+	if (context)
+		ctxlen = strcspn(context, "\n");
+	refuse(item, false, edata->sqlerrcode,
+		   edata->hint ? edata->hint :
+		   "Fix the value (or what it is written to), then replay the dead letter with phoenix.replay_dead_letters.",
+		   "event of type \"%s\" could not be written: %s%s%s%s%.*s%s",
+		   item->type->name, edata->message,
+		   edata->detail ? " " : "", edata->detail ? edata->detail : "",
+		   ctxlen ? " (" : "", ctxlen, context ? context : "", ctxlen ? ")" : "");
 }
 
 /*
@@ -526,8 +738,9 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		type = registry_event_type(item->event_type, true);
 	if (type == NULL)
 		return refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
+					  raise ? "Register it with phoenix.create_event_type first." :
 					  "Register it with phoenix.create_event_type, then replay the dead letters with phoenix.replay_dead_letters.",
-					  "unknown event type \"%s\"", item->event_type);
+					  "unknown event type \"%s\"", clipped(item->event_type));
 	item->type = type;
 
 	if (item->payload == NULL)
@@ -565,6 +778,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 			JsonSchemaError *e = errors ? linitial(errors) : NULL;
 
 			return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+						  raise ? "Fix the payload, or register a new version of the schema." :
 						  "Fix the producer, or register a new version of the schema and replay the dead letters.",
 						  "payload does not match schema version %d of event type \"%s\": %s: %s (%s)",
 						  type->version, type->name,
@@ -592,7 +806,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 	}
 	/* a payload about a forgotten key loses its PII before anything keeps it */
 	{
-		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload);
+		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload, item->effective_at);
 
 		if (scrubbed)
 			item->payload = scrubbed;
@@ -713,7 +927,38 @@ entity_key(EmitItem *item, bool raise)
 		return false;
 	}
 	item->key = jsonfast_scalar_text(v);
+	if (!key_fits_index(item->key))
+	{
+		refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+			   "Entity keys are indexed: use a shorter identifier (or a hash of this one).",
+			   "key of event type \"%s\" (entity \"%s\") is %zu bytes, too large for an index entry (at most %d bytes as stored)",
+			   type->name, type->entity, strlen(item->key), (int) KEY_INDEX_MAX);
+		return false;
+	}
 	return true;
+}
+
+/*
+ * Could a key go into a btree index?  Only a key that is certainly too large
+ * is refused: one whose stored form (compressed, as index_form_tuple would
+ * compress it) alone exceeds the largest index entry.  Keys near the limit,
+ * and the other indexed columns, are left to the write (and to per-element
+ * isolation when it fails).  Short keys cost a strlen.
+ */
+static bool
+key_fits_index(const char *key)
+{
+	size_t		len = strlen(key);
+	text	   *t;
+	Datum		compressed;
+	Size		stored;
+
+	if (len + VARHDRSZ + sizeof(IndexTupleData) <= KEY_INDEX_MAX)
+		return true;
+	t = cstring_to_text_with_len(key, (int) len);
+	compressed = toast_compress_datum(PointerGetDatum(t), default_toast_compression);
+	stored = DatumGetPointer(compressed) ? VARSIZE(DatumGetPointer(compressed)) : VARSIZE(t);
+	return MAXALIGN(sizeof(IndexTupleData) + stored) <= KEY_INDEX_MAX;
 }
 
 /*
@@ -1154,6 +1399,7 @@ batch_read_fast(BatchState *bs, text *events)
 
 			if (!batch_element_fast(bs, &c))
 				c.p = batch_element_slow(bs, events, elem, c.end);
+			CHECK_FOR_INTERRUPTS();
 			ch = jsonfast_peek(&c);
 			c.p++;
 			if (ch == ']')
@@ -1310,50 +1556,76 @@ batch_element_fast(BatchState *bs, JsonFastCursor *c)
 }
 
 /*
- * An element the fast reader left: its extent found by brackets, checked
- * by the server's parser (malformed: the whole text's error), then built by
- * it as in batch_parse and added.  Returns where the element ends.
+ * An element the fast reader left: its extent found by brackets, then read
+ * by softparse_json, which never raises.  An element whose content cannot
+ * be jsonb -- a \u0000 escape, a lone surrogate, a number beyond numeric's
+ * range, nesting deeper than SOFTPARSE_MAX_JSON_DEPTH -- is refused with its
+ * index, like any other bad element; text that is not JSON at all is the
+ * whole batch's syntax error (as the jsonb form's input would raise).
+ * Returns where the element ends.
  */
 static const char *
 batch_element_slow(BatchState *bs, text *events, const char *elem, const char *end)
 {
 	const char *elem_end = jsonfast_value_end(elem, end);
 	char	   *copy;
+	char	   *why;
+	int			code;
 	int			len;
+	Jsonb	   *doc;
+	JsonbValue	v;
 
 	if (elem_end == NULL)
 		batch_syntax_error(events);
 	len = (int) (elem_end - elem);
 	copy = pnstrdup(elem, len);
-	if (pg_parse_json(makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true),
-					  &nullSemAction) != JSON_SUCCESS)
-		batch_syntax_error(events);
-	bs->depth = 1;				/* as inside the events array */
-	bs->parse = NULL;
-	bs->built = NULL;
-	batch_parse(bs, makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true));
-	bs->depth = 0;
-	batch_add(bs, bs->built);
-	bs->built = NULL;
+	doc = softparse_json(copy, len, &why, &code);
+	if (doc == NULL)
+	{
+		if (!element_is_json(copy, len))
+			batch_syntax_error(events);
+		batch_add_refused(bs, copy, len, code, why);
+		return elem_end;
+	}
+	v.type = jbvBinary;
+	v.val.binary.data = &doc->root;
+	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
+	batch_add(bs, &v);
 	return elem_end;
 }
 
-/* Parse with the server's parser, building and emitting elements (bt_*). */
-static void
-batch_parse(BatchState *bs, JsonLexContext *lex)
+/*
+ * Is the element JSON, whatever its escapes and numbers hold?  (Too deep to
+ * look at: taken as such, and refused for its depth.)
+ */
+static bool
+element_is_json(char *copy, int len)
 {
-	JsonSemAction sem;
+	char	   *why;
+	int			code;
 
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = bs;
-	sem.object_start = bt_object_start;
-	sem.object_end = bt_container_end;
-	sem.array_start = bt_array_start;
-	sem.array_end = bt_container_end;
-	sem.object_field_start = bt_object_field_start;
-	sem.array_element_end = bt_array_element_end;
-	sem.scalar = bt_scalar;
-	pg_parse_json_or_ereport(lex, &sem);
+	if (!softparse_json_shape(copy, len, &why, &code))
+		return true;
+	return pg_parse_json(makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), false),
+						 &nullSemAction) == JSON_SUCCESS;
+}
+
+/* An element that is not jsonb: refused, keeping its text. */
+static void
+batch_add_refused(BatchState *bs, char *elem, int len, int sqlerrcode, const char *why)
+{
+	EmitItem   *item = &bs->chunk[bs->n++];
+
+	memset(item, 0, sizeof(EmitItem));
+	item->source = bs->source;
+	item->source_position = emit_source_position("index", bs->index);
+	item->raw = elem;
+	item->raw_len = len;
+	item->raw_not_payload = true;
+	refuse(item, false, sqlerrcode, NULL, "batch element %d is not valid JSON: %s", bs->index, why);
+	bs->index++;
+	if (bs->n == EMIT_CHUNK)
+		batch_flush(bs);
 }
 
 /*
@@ -1368,136 +1640,28 @@ batch_syntax_error(text *events)
 	elog(ERROR, "JSON text of emit_batch refused by the reader but not by the parser");
 }
 
+/*
+ * Text that is not an array: an object is refused at once; anything else
+ * is the parser's error when it is not JSON.
+ */
+static void
+batch_not_an_array(text *events)
+{
+	JsonFastCursor c;
+
+	c.p = VARDATA_ANY(events);
+	c.end = c.p + VARSIZE_ANY_EXHDR(events);
+	if (jsonfast_peek(&c) != '{')
+		pg_parse_json_or_ereport(makeJsonLexContext(events, false), &nullSemAction);
+	bt_not_an_array();
+}
+
 static void
 bt_not_an_array(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("events must be a JSON array of {\"type\": ..., \"payload\": ...} objects")));
-}
-
-/* The token that closes the container being built. */
-static JsonbIteratorToken
-res_token(JsonbParseState *parse)
-{
-	return parse->contVal.type == jbvObject ? WJB_END_OBJECT : WJB_END_ARRAY;
-}
-
-/* A string's length, within what jsonb can hold (as jsonb_in checks it). */
-static int
-jsonb_string_len(size_t len)
-{
-	if (len > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("string too long to represent as jsonb string"),
-				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
-						   JENTRY_OFFLENMASK)));
-	return (int) len;
-}
-
-/*
- * The parser's callbacks for the text form.  Below the events array they
- * build each element with pushJsonbValue, as jsonb_in does; an element is
- * complete when its container closes at depth 1 (or it is a scalar there).
- */
-static void
-bt_object_start(void *state)
-{
-	BatchState *bs = state;
-
-	if (bs->depth++ == 0)
-		bt_not_an_array();
-	(void) pushJsonbValue(&bs->parse, WJB_BEGIN_OBJECT, NULL);
-}
-
-static void
-bt_array_start(void *state)
-{
-	BatchState *bs = state;
-
-	if (bs->depth++ > 0)
-		(void) pushJsonbValue(&bs->parse, WJB_BEGIN_ARRAY, NULL);
-}
-
-static void
-bt_container_end(void *state)
-{
-	BatchState *bs = state;
-	JsonbValue *res;
-
-	if (--bs->depth == 0)
-		return;					/* the events array */
-	res = pushJsonbValue(&bs->parse, res_token(bs->parse), NULL);
-	if (bs->depth == 1)
-	{
-		Jsonb	   *elem = JsonbValueToJsonb(res);
-
-		bs->built = palloc(sizeof(JsonbValue));
-		bs->built->type = jbvBinary;
-		bs->built->val.binary.data = &elem->root;
-		bs->built->val.binary.len = VARSIZE(elem) - VARHDRSZ;
-		bs->parse = NULL;
-	}
-}
-
-static void
-bt_object_field_start(void *state, char *fname, bool isnull)
-{
-	BatchState *bs = state;
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.len = jsonb_string_len(strlen(fname));
-	k.val.string.val = fname;
-	(void) pushJsonbValue(&bs->parse, WJB_KEY, &k);
-}
-
-static void
-bt_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	BatchState *bs = state;
-	JsonbValue *v = palloc(sizeof(JsonbValue));
-
-	if (bs->depth == 0)
-		bt_not_an_array();
-	switch (tokentype)
-	{
-		case JSON_TOKEN_STRING:
-			v->type = jbvString;
-			v->val.string.len = jsonb_string_len(strlen(token));
-			v->val.string.val = token;
-			break;
-		case JSON_TOKEN_NUMBER:
-			v->type = jbvNumeric;
-			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
-																 ObjectIdGetDatum(InvalidOid),
-																 Int32GetDatum(-1)));
-			break;
-		case JSON_TOKEN_TRUE:
-		case JSON_TOKEN_FALSE:
-			v->type = jbvBool;
-			v->val.boolean = tokentype == JSON_TOKEN_TRUE;
-			break;
-		default:
-			v->type = jbvNull;
-			break;
-	}
-	if (bs->depth == 1)
-		bs->built = v;			/* a scalar element (refused, but kept) */
-	else
-		(void) pushJsonbValue(&bs->parse, bs->parse->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, v);
-}
-
-static void
-bt_array_element_end(void *state, bool isnull)
-{
-	BatchState *bs = state;
-
-	if (bs->depth != 1)
-		return;
-	batch_add(bs, bs->built);
-	bs->built = NULL;
 }
 
 void

@@ -2,6 +2,21 @@
  * emit.h — the one generic mutation: validate, log, apply to entity
  * timelines and projections.  SQL emit/emit_batch/ingest_csv and the Kafka
  * worker all funnel into emit_bulk().
+ *
+ * Per-element isolation (DESIGN "Guarantees at the edges"): every bulk
+ * entry -- emit_bulk() for C callers such as the Kafka worker, and
+ * emit_items(..., raise = false) behind emit_batch, ingest_csv and
+ * replay_dead_letters -- ends each input in exactly one of the event log
+ * (with its entity and projection writes) or phoenix.dead_letters (reason,
+ * SQLSTATE, source position, raw input), whatever the input holds.  What
+ * can be checked before writing is (JSON, size, schema, time, key, id,
+ * entity attribute conversions); the writes of a chunk then run in one
+ * subtransaction, and only when that fails (an index row too large, a
+ * value a projection's column cannot hold, a trigger's error, ...) is the
+ * chunk retried in halves down to the single events that fail on their own
+ * (emit.c: write_isolated).  Errors that are not an event's doing (cancel,
+ * shutdown, out of memory or disk, deadlock, privileges) abort the call, and
+ * with it the caller's transaction: nothing of the batch is applied.
  */
 #ifndef PHOENIX_EMIT_H
 #define PHOENIX_EMIT_H
@@ -34,10 +49,12 @@ typedef struct EmitCounts
 } EmitCounts;
 
 /*
- * Apply a batch in the caller's transaction.  A bad input never aborts the
- * batch: it is written to phoenix.dead_letters with the reason and its
- * source position, and marked `rejected`.  Must be called inside
- * SPI_connect/SPI_finish.
+ * Apply a batch in the caller's transaction, with per-element isolation
+ * (above).  A bad input never aborts the batch: it is written to
+ * phoenix.dead_letters with the reason, its SQLSTATE and its source
+ * position, and marked `rejected`.  Must be called inside
+ * SPI_connect/SPI_finish.  An ERROR from here is never an input's: the
+ * caller (e.g. the Kafka worker) should retry the batch, not skip it.
  */
 extern EmitCounts emit_bulk(EmitInput *inputs, int ninputs);
 

@@ -777,7 +777,13 @@ eventlog_record_outcomes(EmitItem *items, int nitems)
 		}
 		else if (item->status == EMIT_REJECTED)
 		{
-			column_add_text(&dl[0], item->event_type);
+			/*
+			 * No event type is longer than NAMEDATALEN - 1 bytes; a longer
+			 * one (the reason quotes it) would not fit the pending index.
+			 */
+			bool		type_fits = item->event_type == NULL || strlen(item->event_type) < NAMEDATALEN;
+
+			column_add_text(&dl[0], type_fits ? item->event_type : NULL);
 			column_add_text(&dl[1], item->id_generated ? NULL : item->event_id);
 			column_add_text(&dl[2], dead_letter_raw(item));
 			column_add_text(&dl[3], dead_letter_reason(item));
@@ -785,7 +791,7 @@ eventlog_record_outcomes(EmitItem *items, int nitems)
 			column_add_text(&dl[5], item->source);
 			column_add_text(&dl[6], item->source_position);
 			column_add(&dl[7], TimestampTzGetDatum(item->effective_at), !item->has_effective_at);
-			column_add(&dl[8], BoolGetDatum(!item->raw_not_payload), false);
+			column_add(&dl[8], BoolGetDatum(!item->raw_not_payload && type_fits), false);
 		}
 		else if (item->dead_letter_id > 0)
 		{
@@ -966,6 +972,11 @@ create_partition_if_missing(TimestampTz ts, int months_ahead)
 	SPI_connect();
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create event log partition %s", name);
+	/* its own index, not one of the partitioned table (see 21_event_log.sql) */
+	sql = psprintf("CREATE INDEX %s ON %s.%s (position) WITH (deduplicate_items = off)",
+				   quote_identifier(psprintf("%s_position", name)), PHOENIX_SCHEMA, quote_identifier(name));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not index event log partition %s", name);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -23,7 +23,7 @@ events_logged_unregistered(const char *event_type, int nevents, const EmittedEve
 }
 
 static Jsonb *
-scrub_payload_unregistered(const char *event_type, Jsonb *payload)
+scrub_payload_unregistered(const char *event_type, Jsonb *payload, TimestampTz effective_at)
 {
 	unregistered("payload scrubbing (forget)");
 	return NULL;
@@ -60,9 +60,9 @@ ingest_events_logged(const char *event_type, int nevents, const EmittedEvent *ev
 }
 
 Jsonb *
-ingest_scrub_payload(const char *event_type, Jsonb *payload)
+ingest_scrub_payload(const char *event_type, Jsonb *payload, TimestampTz effective_at)
 {
-	return scrub_payload_hook(event_type, payload);
+	return scrub_payload_hook(event_type, payload, effective_at);
 }
 
 char *

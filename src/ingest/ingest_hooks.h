@@ -35,11 +35,13 @@ typedef void (*ingest_events_logged_hook_type) (const char *event_type, int neve
 												const EmittedEvent *events);
 
 /*
- * A validated payload, before it is hashed, logged, applied or projected:
- * returns the payload to store instead, or NULL when it needs no change
- * (forget pseudonymises PII of forgotten people).  Called inside SPI.
+ * A validated payload, effective at `effective_at`, before it is hashed,
+ * logged, applied or projected: returns the payload to store instead, or
+ * NULL when it needs no change (forget pseudonymises PII of forgotten
+ * people).  Called inside SPI.
  */
-typedef Jsonb *(*ingest_scrub_payload_hook_type) (const char *event_type, Jsonb *payload);
+typedef Jsonb *(*ingest_scrub_payload_hook_type) (const char *event_type, Jsonb *payload,
+												  TimestampTz effective_at);
 
 /*
  * Refused input, before it is dead-lettered (which may not even be JSON;
@@ -54,7 +56,7 @@ extern void ingest_register_scrub_hooks(ingest_scrub_payload_hook_type payload,
 
 /* The calls the ingest layer makes (the registered hook, or an error). */
 extern void ingest_events_logged(const char *event_type, int nevents, const EmittedEvent *events);
-extern Jsonb *ingest_scrub_payload(const char *event_type, Jsonb *payload);
+extern Jsonb *ingest_scrub_payload(const char *event_type, Jsonb *payload, TimestampTz effective_at);
 extern char *ingest_scrub_raw(const char *event_type, const char *raw);
 
 #endif							/* PHOENIX_INGEST_HOOKS_H */

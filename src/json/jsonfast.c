@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -148,6 +149,7 @@ jsonfast_value(JsonFastCursor *c, bool build)
 			case AFTER_VALUE:
 				if (ch == ',')
 				{
+					CHECK_FOR_INTERRUPTS();
 					c->p++;
 					state = open[depth - 1] == '{' ? EXPECT_KEY : EXPECT_VALUE;
 				}
@@ -400,7 +402,10 @@ jsonfast_value_end(const char *p, const char *end)
 			p++;
 		}
 		else if (ch == '{' || ch == '[')
+		{
+			CHECK_FOR_INTERRUPTS();
 			depth++;
+		}
 		else if (ch == '}' || ch == ']')
 			depth--;
 		if (depth <= 0)

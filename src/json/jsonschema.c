@@ -39,6 +39,7 @@
 #include "json/jsonformat.h"
 #include "json/jsonschema.h"
 #include "json/jsonschema_int.h"
+#include "json/regexcost.h"
 
 /* Errors reported by phoenix.schema_errors() for one instance, at most. */
 
@@ -782,6 +783,32 @@ pattern_collation(const char *are)
 	return OidIsValid(coll) ? coll : DEFAULT_COLLATION_OID;
 }
 
+/*
+ * The "pattern" cost budget (jsonschema_int.h): patterns too large, or with
+ * back-references, are refused when the schema is compiled.
+ */
+static void
+pattern_budget_check(SchemaNode *n, regex_t *re)
+{
+	n->pattern_size = Max(regex_automaton_size(re), 1);
+	n->pattern_lookaround = (re->re_info & REG_ULOOKAROUND) != 0;
+	if (re->re_info & REG_UBACKREF)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("invalid JSON Schema at \"%s\": \"pattern\" %s uses a back-reference",
+						n->location, quote_literal_cstr(n->pattern)),
+				 errdetail("Matching back-references can take time exponential in the string's length."),
+				 errhint("Write the pattern without back-references (\\1 ... \\9).")));
+	if (n->pattern_size > PATTERN_MAX_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("invalid JSON Schema at \"%s\": \"pattern\" %s is too complex",
+						n->location, quote_literal_cstr(n->pattern)),
+				 errdetail("Its automata have " INT64_FORMAT " states and arcs; the limit is %d.",
+						   n->pattern_size, PATTERN_MAX_SIZE),
+				 errhint("Use smaller bounded repetitions ({m,n}) and fewer alternatives.")));
+}
+
 static void
 compile_pattern(CompileState *cs, SchemaNode *n, JsonbValue *v)
 {
@@ -818,6 +845,7 @@ compile_pattern(CompileState *cs, SchemaNode *n, JsonbValue *v)
 		MemoryContextSwitchTo(old);
 	}
 	n->pattern_re = re;
+	pattern_budget_check(n, re);
 	n->pattern_memo = MemoryContextAlloc(cs->cxt, sizeof(PatternMemo));
 	for (int i = 0; i < PATTERN_MEMO_SLOTS; i++)
 		n->pattern_memo->slot[i].len = -1;

@@ -18,6 +18,24 @@
 
 #include "json/jsonschema.h"
 
+/*
+ * The "pattern" cost budget.  PostgreSQL's regex engine runs automata over
+ * the string: one character costs at most one DFA cache miss, i.e. the
+ * automata's states and arcs (regex_automaton_size), and a lookaround
+ * constraint may rescan the rest of the string from every character.  So a
+ * pattern of size S checks a string of L characters in about L * S steps
+ * (L * L * S with lookaround).  Schemas whose patterns are larger than
+ * PATTERN_MAX_SIZE, or use back-references (whose matching can take
+ * exponential time), are refused when registered; a string whose check
+ * would take more than PATTERN_COST_BUDGET steps fails the keyword with
+ * that reason (the event is dead-lettered, the batch moves on).  Matching
+ * also stops for a cancel or statement_timeout, as the engine checks for
+ * interrupts.
+ */
+
+#define PATTERN_MAX_SIZE		20000
+#define PATTERN_COST_BUDGET		INT64CONST(200000000)
+
 /* JSON types as bits of SchemaNode.types ("integer" is its own bit). */
 #define JST_NULL		0x01
 #define JST_BOOLEAN		0x02
@@ -106,6 +124,8 @@ struct SchemaNode
 	Numeric		max_length_num;
 	const char *pattern;		/* source, NULL when absent */
 	regex_t    *pattern_re;
+	int64		pattern_size;	/* its automata's states and arcs */
+	bool		pattern_lookaround; /* a lookaround constraint may rescan */
 	PatternMemo *pattern_memo;	/* recent short strings' answers */
 	JsonSchemaFormat format;
 	const char *format_name;	/* as written, also when unknown */

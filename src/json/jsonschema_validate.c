@@ -132,6 +132,17 @@ validate_number(ValidateState *st, SchemaNode *n, Numeric num, const PathSeg *pa
 	return ok;
 }
 
+/* Would checking a string of `len` bytes against n's pattern exceed the budget? */
+static bool
+pattern_over_budget(SchemaNode *n, int len)
+{
+	int64		steps = (int64) len * n->pattern_size;
+
+	if (n->pattern_lookaround)
+		steps = len > 0 && steps > PATTERN_COST_BUDGET / len ? PATTERN_COST_BUDGET + 1 : steps * len;
+	return steps > PATTERN_COST_BUDGET;
+}
+
 static bool
 pattern_matches(SchemaNode *n, const char *s, int len, int *rc)
 {
@@ -187,7 +198,10 @@ validate_string(ValidateState *st, SchemaNode *n, const JsonbValue *v, const Pat
 			FAIL("maxLength", "string is %d character%s long, longer than the maximum length of %s",
 				 chars, chars == 1 ? "" : "s", jsonschema_numeric_text(n->max_length_num));
 	}
-	if (n->pattern_re)
+	if (n->pattern_re && pattern_over_budget(n, len))
+		FAIL("pattern", "the string is too long (%d bytes) to be checked against the pattern %s within the cost budget",
+			 len, quote_literal_cstr(n->pattern));
+	else if (n->pattern_re)
 	{
 		int			rc;
 
@@ -229,6 +243,7 @@ validate_object(ValidateState *st, SchemaNode *n, JsonbContainer *obj, const Pat
 		SchemaProp *p = NULL;
 		PathSeg		seg;
 
+		CHECK_FOR_INTERRUPTS();
 		while (j < n->nprops &&
 			   jsonschema_key_cmp(n->props[j].name, n->props[j].namelen,
 								  k.val.string.val, k.val.string.len) < 0)

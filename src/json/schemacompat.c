@@ -262,8 +262,8 @@ property_added(CompatContext *cx, SchemaNode *w, SchemaNode *r, SchemaProp *rp, 
 		if (deref(rp->schema)->trivial)
 			return true;		/* PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL */
 		return incompatible(cx, path, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL",
-							"\"%.*s\" is declared only in the %s schema, but the %s schema allows additional properties, so its data may hold \"%.*s\" with any value; set \"additionalProperties\": false in the %s schema first",
-							rp->namelen, rp->name, cx->reader, cx->writer, rp->namelen, rp->name, cx->writer);
+							"\"%.*s\" is declared only in the %s schema, but the %s schema allows additional properties, so its data may hold \"%.*s\" with any value (only an empty schema, {}, accepts them all)",
+							rp->namelen, rp->name, cx->reader, cx->writer, rp->namelen, rp->name);
 	}
 	if (!is_closed(w) && !compare_quietly(cx, w->additional, rp->schema, path, &why))
 		return incompatible(cx, path, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",

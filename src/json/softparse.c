@@ -7,8 +7,9 @@
 #include "postgres.h"
 
 #include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
@@ -24,7 +25,6 @@
 #define SOFTPARSE_MAX_DIGITS	1000
 
 static int	number_token_length(const char *s, int len, bool *in_range);
-static bool scan_json_shape(const char *s, int len, char **reason);
 static int	valid_prefix_length(const char *s, int len);
 static bool iso_timestamp_shape(const char *s, int len);
 static int	digits(const char *s, int len, int i, int n);
@@ -57,8 +57,7 @@ softparse_json(const char *text, int len, char **reason, int *sqlerrcode)
 	/* the usual shape: read in one pass (jsonfast.c); anything else below */
 	if ((result = jsonfast_jsonb(text, len)) != NULL)
 		return result;
-	*sqlerrcode = ERRCODE_INVALID_TEXT_REPRESENTATION;
-	if (!scan_json_shape(text, len, reason))
+	if (!softparse_json_shape(text, len, reason, sqlerrcode))
 		return NULL;
 
 	copy = pnstrdup(text, len);
@@ -66,6 +65,9 @@ softparse_json(const char *text, int len, char **reason, int *sqlerrcode)
 	err = pg_parse_json(lex, &nullSemAction);
 	if (err != JSON_SUCCESS)
 	{
+		/* the SQLSTATEs jsonb_in would raise */
+		*sqlerrcode = err == JSON_UNICODE_CODE_POINT_ZERO ?
+			ERRCODE_UNTRANSLATABLE_CHARACTER : ERRCODE_INVALID_TEXT_REPRESENTATION;
 		*reason = json_errdetail(err, lex);
 		return NULL;
 	}
@@ -76,8 +78,8 @@ softparse_json(const char *text, int len, char **reason, int *sqlerrcode)
  * Nesting depth and number literals, skipping strings.  Syntax is left to
  * the parser; this only keeps it away from input it would ERROR on.
  */
-static bool
-scan_json_shape(const char *s, int len, char **reason)
+bool
+softparse_json_shape(const char *s, int len, char **reason, int *sqlerrcode)
 {
 	int			depth = 0;
 	int			i;
@@ -94,8 +96,10 @@ scan_json_shape(const char *s, int len, char **reason)
 		}
 		else if (c == '{' || c == '[')
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (++depth > SOFTPARSE_MAX_JSON_DEPTH)
 			{
+				*sqlerrcode = ERRCODE_STATEMENT_TOO_COMPLEX;
 				*reason = psprintf("nesting deeper than %d levels at offset %d",
 								   SOFTPARSE_MAX_JSON_DEPTH, i);
 				return false;
@@ -110,6 +114,7 @@ scan_json_shape(const char *s, int len, char **reason)
 
 			if (!in_range)
 			{
+				*sqlerrcode = ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
 				*reason = psprintf("number out of range at offset %d", i);
 				return false;
 			}
@@ -358,6 +363,7 @@ softparse_sanitize(const char *bytes, int len, bool *changed)
 	{
 		int			ok = valid_prefix_length(bytes + i, len - i);
 
+		CHECK_FOR_INTERRUPTS();
 		appendBinaryStringInfo(&buf, bytes + i, ok);
 		i += ok;
 		if (i < len)

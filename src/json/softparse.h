@@ -24,6 +24,13 @@
 extern Jsonb *softparse_json(const char *text, int len, char **reason, int *sqlerrcode);
 
 /*
+ * Could the server's JSON parser take this text without ERROR?  Checks the
+ * nesting depth and the range of number literals (not the syntax); false
+ * with *reason and *sqlerrcode otherwise.
+ */
+extern bool softparse_json_shape(const char *text, int len, char **reason, int *sqlerrcode);
+
+/*
  * An ISO 8601 / RFC 3339 date or date-time string → timestamptz (local time
  * zone when none is given).  Returns false with *reason and *sqlerrcode on
  * unparsable, out-of-range or non-finite input.

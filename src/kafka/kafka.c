@@ -20,61 +20,22 @@
 #include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "forget/forget.h"
 #include "kafka/kafka.h"
+#include "kafka/kafka_publish.h"
 #include "kafka/kafka_worker.h"
 #include "common/phoenix.h"
 
 
-/*
- * Properties Phoenix sets itself (the brokers argument, offset management
- * that makes delivery exactly-once) or that would let a role run code in the
- * server process (plugins, engines, the kinit command line).
- */
-static const char *const reserved_options[] = {
-	"bootstrap.servers", "metadata.broker.list", "group.id",
-	"enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof",
-	"offset.store.method", "plugin.library.paths", "ssl.engine.location",
-	"sasl.kerberos.kinit.cmd", "interceptors", "opaque", "transactional.id",
-	NULL
-};
+static bool timeout_armed = false;
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 static void kafka_client_reset_cb(void *arg);
 static bool kafka_deadline_passed(TimestampTz start);
 static void kafka_free_metadata(KafkaClient *client);
-
-/*
- * Check one librdkafka property against a scratch configuration, so that a
- * typo fails when the server, subscription or publication is created rather
- * than when the worker first connects.
- */
-void
-kafka_check_option(const char *name, const char *value, const char *context)
-{
-	rd_kafka_conf_t *conf;
-	rd_kafka_conf_res_t res;
-	char		errstr[512];
-
-	for (int i = 0; reserved_options[i] != NULL; i++)
-		if (strcmp(name, reserved_options[i]) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("librdkafka option \"%s\" cannot be set for %s", name, context),
-					 errdetail("Phoenix sets this property itself or does not allow it in the server process."),
-					 errhint("Use the brokers and group_id arguments for connection and group, and leave offset handling to Phoenix.")));
-
-	conf = rd_kafka_conf_new();
-	res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
-	rd_kafka_conf_destroy(conf);
-	if (res != RD_KAFKA_CONF_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid librdkafka option \"%s\" for %s", name, context),
-				 errdetail("librdkafka: %s", errstr),
-				 errhint("See librdkafka's CONFIGURATION.md for the properties and their values.")));
-}
 
 /*
  * Kafka's own rule for topic names: 1 to 249 of [A-Za-z0-9._-], not "." or "..".
@@ -101,7 +62,7 @@ kafka_check_topic(const char *topic, const char *context)
  * Returns a List of DefElem (palloc'd in the current context).
  */
 List *
-kafka_options_from_jsonb(Jsonb *options, const char *context)
+kafka_options_from_jsonb(Jsonb *options, const char *context, bool by_setter)
 {
 	List	   *result = NIL;
 	JsonbIterator *it;
@@ -146,6 +107,8 @@ kafka_options_from_jsonb(Jsonb *options, const char *context)
 								key, context)));
 		}
 		kafka_check_option(key, value, context);
+		if (by_setter)
+			kafka_check_option_setter(key, context);
 		result = lappend(result, makeDefElem(key, (Node *) makeString(value), -1));
 	}
 	return result;
@@ -194,6 +157,7 @@ kafka_make_conf(const char *brokers, List *options, const char *context)
 			elog(ERROR, "librdkafka refused option \"%s\": %s", d->defname, errstr);
 		}
 	}
+	kafka_conf_harden(conf);
 	/* librdkafka's own log lines come from its threads: keep them out */
 	rd_kafka_conf_set_log_cb(conf, NULL);
 	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
@@ -227,8 +191,12 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	KafkaClient *client = (KafkaClient *) opaque;
 
 	if (client != NULL)
+	{
 		snprintf(client->last_error, sizeof(client->last_error), "%s: %s",
 				 rd_kafka_err2name(err), reason);
+		kafka_redact(client->last_error, sizeof(client->last_error),
+					 client->secrets, client->nsecrets);
+	}
 }
 
 /*
@@ -249,6 +217,7 @@ kafka_client_create(rd_kafka_type_t type, rd_kafka_conf_t *conf,
 		client = MemoryContextAllocZero(cxt, sizeof(KafkaClient));
 		cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
 		client->what = MemoryContextStrdup(cxt, what);
+		client->secrets = kafka_conf_secrets(conf, cxt, &client->nsecrets);
 	}
 	PG_CATCH();
 	{
@@ -262,6 +231,7 @@ kafka_client_create(rd_kafka_type_t type, rd_kafka_conf_t *conf,
 	if (client->rk == NULL)
 	{
 		rd_kafka_conf_destroy(conf);
+		kafka_redact(errstr, sizeof(errstr), client->secrets, client->nsecrets);
 		ereport(ERROR,
 				(errcode(ERRCODE_PHOENIX_KAFKA),
 				 errmsg("could not create a Kafka client for %s", what),
@@ -297,6 +267,9 @@ kafka_client_close(KafkaClient *client)
 		rd_kafka_message_destroy(client->msg);
 	client->msg = NULL;
 	kafka_free_metadata(client);
+	/* a producer's unsent messages go now, not after its brokers answer */
+	if (client->rk && rd_kafka_type(client->rk) == RD_KAFKA_PRODUCER)
+		rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	if (client->rk)
 		rd_kafka_destroy_flags(client->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	client->rk = NULL;
@@ -466,6 +439,7 @@ kafka_txn_begin(void)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	kafka_timeout_arm();
 	return caller;
 }
 
@@ -473,10 +447,46 @@ kafka_txn_begin(void)
 void
 kafka_txn_commit(MemoryContext caller)
 {
+	kafka_timeout_disarm();
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * The worker's statement timeout (phoenix.kafka_statement_timeout): a
+ * background worker runs no client statements, so nothing else starts
+ * PostgreSQL's statement timer.  Armed for each worker transaction (and
+ * again for each message applied on its own), disarmed before commit and
+ * on every error path; when it fires, the next CHECK_FOR_INTERRUPTS raises
+ * 57014 "canceling statement due to statement timeout".
+ */
+void
+kafka_timeout_arm(void)
+{
+	kafka_timeout_disarm();
+	if (kafka_statement_timeout > 0)
+	{
+		enable_timeout_after(STATEMENT_TIMEOUT, kafka_statement_timeout);
+		timeout_armed = true;
+	}
+}
+
+void
+kafka_timeout_disarm(void)
+{
+	if (timeout_armed)
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	timeout_armed = false;
+}
+
+/* Whether the timer armed last has run out (a 57014 was ours, not a cancel). */
+bool
+kafka_timeout_expired(void)
+{
+	return timeout_armed &&
+		GetCurrentTimestamp() >= get_timeout_finish_time(STATEMENT_TIMEOUT);
 }
 
 /*
@@ -486,5 +496,7 @@ kafka_txn_commit(MemoryContext caller)
 void
 KafkaInit(void)
 {
+	/* forget rewrites reporting rows: their pending outbox copies follow */
+	forget_register_scrubber("phoenix.kafka_outbox", publish_forget_scrub);
 	KafkaWorkerInit();
 }

@@ -27,24 +27,46 @@ typedef struct KafkaClient
 	rd_kafka_message_t *msg;	/* message being turned into a tuple, if any */
 	const struct rd_kafka_metadata *md;	/* metadata being read, if any */
 	const char *what;			/* for messages: "foreign server \"x\"" */
-	char		last_error[512];	/* latest error_cb text, "" if none */
+	char		last_error[512];	/* latest error_cb text (redacted), "" if none */
+	char	  **secrets;		/* secret option values, for kafka_redact */
+	int			nsecrets;
 	bool		closed;
 } KafkaClient;
 
 /*
- * Options: a List of DefElem (name = librdkafka property, arg = String).
- * kafka_check_option() ERRORs (invalid_parameter_value, librdkafka's text
- * in errdetail) when librdkafka refuses the property or value, or when the
- * property is one Phoenix sets itself or must not allow (loading shared
- * libraries into the server, offset management).
+ * Options: a List of DefElem (name = librdkafka property, arg = String),
+ * checked by kafka_options.c.  kafka_check_option() ERRORs
+ * (invalid_parameter_value, the allowed names in the hint) unless the
+ * property is on Phoenix's allowlist and librdkafka accepts the value;
+ * properties Phoenix sets itself (brokers, group, offsets) are refused too.
+ * kafka_check_option_setter() ERRORs (insufficient_privilege) when the
+ * session's role names a server file without pg_read_server_files.
  */
 extern void kafka_check_option(const char *name, const char *value, const char *context);
+extern void kafka_check_option_setter(const char *name, const char *context);
+
+/* Settings no option may change (no kinit command ever runs). */
+extern void kafka_conf_harden(rd_kafka_conf_t *conf);
+
+/* Values of the secret options set in `conf` (and their parts), in `cxt`. */
+extern char **kafka_conf_secrets(rd_kafka_conf_t *conf, MemoryContext cxt, int *nsecrets);
+
+/*
+ * Blank out, in place, the given secret values and whatever follows
+ * "password=", "client_secret=", "token=", ... in library text.  Allocates
+ * nothing (librdkafka's error callback uses it).
+ */
+extern void kafka_redact(char *text, size_t size, char *const *secrets, int nsecrets);
 
 /* ERROR (invalid_name) unless `topic` is a legal Kafka topic name. */
 extern void kafka_check_topic(const char *topic, const char *context);
 
-/* librdkafka options from a jsonb object, each checked; List of DefElem. */
-extern List *kafka_options_from_jsonb(Jsonb *options, const char *context);
+/*
+ * librdkafka options from a jsonb object, each checked; List of DefElem.
+ * `by_setter`: the session's role is setting them now (also checked with
+ * kafka_check_option_setter); false when the worker reads stored ones.
+ */
+extern List *kafka_options_from_jsonb(Jsonb *options, const char *context, bool by_setter);
 
 /* A conf with bootstrap.servers, the given options and our callbacks. */
 extern rd_kafka_conf_t *kafka_make_conf(const char *brokers, List *options,
@@ -96,6 +118,16 @@ extern void kafka_watermarks(KafkaClient *client, const char *topic, int32 parti
  */
 extern MemoryContext kafka_txn_begin(void);
 extern void kafka_txn_commit(MemoryContext caller);
+
+/*
+ * The worker's statement timeout (phoenix.kafka_statement_timeout), armed by
+ * kafka_txn_begin and for each message applied on its own, disarmed by
+ * kafka_txn_commit and on error paths.  kafka_timeout_expired: whether a
+ * query-cancel error came from it.
+ */
+extern void kafka_timeout_arm(void);
+extern void kafka_timeout_disarm(void);
+extern bool kafka_timeout_expired(void);
 
 extern void KafkaInit(void);
 

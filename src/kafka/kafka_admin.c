@@ -93,7 +93,7 @@ phoenix_create_subscription(PG_FUNCTION_ARGS)
 				 errmsg("max_message_bytes of %s must be positive", what)));
 
 	/* librdkafka judges the options and the broker list syntax */
-	optlist = kafka_options_from_jsonb(options, what);
+	optlist = kafka_options_from_jsonb(options, what, true);
 	rd_kafka_conf_destroy(kafka_make_conf(brokers, optlist, what));
 
 	/*

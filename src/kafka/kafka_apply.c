@@ -3,12 +3,38 @@
  * messages, applying it with its offsets in one transaction (events through the
  * emit path, bad messages to the dead letters), and recording each
  * subscription's state and errors.
+ *
+ * Per-element isolation: the batch's messages are applied in one
+ * subtransaction.  When it fails for a reason that belongs to an element
+ * (a value too large for an index, an encoding or range error, a cast to a
+ * projection's column, a message that alone outlasts
+ * phoenix.kafka_statement_timeout), it is rolled back and the messages are
+ * applied again one subtransaction each: the ones that fail are
+ * dead-lettered with topic/partition/offset, reason and SQLSTATE, their
+ * neighbours land, and the offsets move past them, so a poison message
+ * never stalls its partition nor fails the worker on every restart.  Only
+ * a server-wide failure (out of memory or disk, shutdown, a deadlock or
+ * serialization failure) ends the batch, and then nothing of it is kept.
+ *
+ * Events go through emit_bulk with the extension owner's rights, as a
+ * writer's emit_batch does; everything else the worker runs as
+ * phoenix_kafka (kafka_worker.c, worker_become_role).
  */
 #include "postgres.h"
+
+#include "utils/resowner.h"
 
 #include "kafka/kafka_worker_int.h"
 
 static void apply_batch(Consumer *c);
+static void apply_isolated(Consumer *c, rd_kafka_message_t **msgs, int *part, int n, int nparts,
+						   int64 *accepted, int64 *dead);
+static ErrorData *apply_in_subxact(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
+								   int64 *accepted, int64 *dead);
+static bool element_error(ErrorData *edata);
+static void dead_letter_failed(Consumer *c, rd_kafka_message_t *msg, ErrorData *edata);
+static Oid	ingest_owner(void);
+static char *message_text(rd_kafka_message_t *msg);
 static void apply_messages(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 						   int64 *accepted, int64 *dead);
 static void apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
@@ -22,6 +48,8 @@ static void dead_letter(Consumer *c, rd_kafka_message_t *msg, const char *event_
 static void record_client_errors(Consumer *c);
 static Datum int8_array(int64 *values, int n);
 static char *message_position(Consumer *c, rd_kafka_message_t *msg);
+
+static SPIPlanPtr plan_owner = NULL;
 
 /*
  * Collect what the consumer has (no waiting) up to phoenix.kafka_batch_size
@@ -223,7 +251,7 @@ apply_batch(Consumer *c)
 		run_part[fill[j]] = j;
 		run[fill[j]++] = c->pending[i];
 	}
-	apply_messages(c, run, run_part, nrun, accepted, dead);
+	apply_isolated(c, run, run_part, nrun, nparts, accepted, dead);
 	for (int j = 0; j < nparts; j++)
 	{
 		int64		lo;
@@ -263,6 +291,161 @@ apply_batch(Consumer *c)
 }
 
 /*
+ * The messages of a batch, together in a subtransaction (the fast path);
+ * if that fails for an element's reason, one subtransaction each, a failing
+ * one dead-lettered.  Each attempt has its own statement timeout.  Outcomes
+ * are added to accepted[] and dead[] (per partition) only for attempts that
+ * committed.
+ */
+static void
+apply_isolated(Consumer *c, rd_kafka_message_t **msgs, int *part, int n, int nparts,
+			   int64 *accepted, int64 *dead)
+{
+	int64	   *acc = palloc0(sizeof(int64) * nparts);
+	int64	   *dd = palloc0(sizeof(int64) * nparts);
+	ErrorData  *edata;
+
+	if (n == 0)
+		return;
+	edata = apply_in_subxact(c, msgs, part, n, acc, dd);
+	if (edata == NULL)
+	{
+		for (int j = 0; j < nparts; j++)
+			accepted[j] += acc[j], dead[j] += dd[j];
+		return;
+	}
+	ereport(LOG,
+			(errmsg("phoenix kafka: a batch of %d messages of subscription \"%s\" failed; applying them one by one",
+					n, c->sub.name),
+			 errdetail("%s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode))));
+	FreeErrorData(edata);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		memset(acc, 0, sizeof(int64) * nparts);
+		memset(dd, 0, sizeof(int64) * nparts);
+		kafka_timeout_arm();
+		edata = apply_in_subxact(c, &msgs[i], &part[i], 1, acc, dd);
+		if (edata != NULL)
+		{
+			dead_letter_failed(c, msgs[i], edata);
+			FreeErrorData(edata);
+			dead[part[i]]++;
+			continue;
+		}
+		accepted[part[i]] += acc[part[i]];
+		dead[part[i]] += dd[part[i]];
+	}
+	/* what follows (offsets, counters) gets a timeout of its own */
+	kafka_timeout_arm();
+}
+
+/*
+ * apply_messages in a subtransaction: NULL when it committed, else the
+ * error (in the caller's context) after rolling it back — re-thrown at
+ * once when it is not an element's (element_error).
+ */
+static ErrorData *
+apply_in_subxact(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
+				 int64 *accepted, int64 *dead)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		apply_messages(c, msgs, part, n, accepted, dead);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		/* the slice's garbage (apply_messages resets it only on success) */
+		if (emit_cxt != NULL)
+			MemoryContextReset(emit_cxt);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (edata != NULL && !element_error(edata))
+		ReThrowError(edata);
+	return edata;
+}
+
+/*
+ * Whether an error belongs to the elements being applied rather than to
+ * the server or the moment (the same classes emit's own isolation treats
+ * as server-wide): not a connection or transaction state error (08, 25), a
+ * deadlock or serialization failure (40), a privilege or schema error (42),
+ * out of memory or disk (53), an object in use or a lock not available
+ * (55), a shutdown or a cancel (57, except our own statement timeout), an
+ * I/O or configuration error (58, F0), or corruption.  Those end the batch
+ * (a later attempt may not meet them); dead-lettering every message for
+ * them would lose the stream.
+ */
+static bool
+element_error(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		return kafka_timeout_expired();
+	switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+	{
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INVALID_TRANSACTION_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR):
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONFIG_FILE_ERROR):
+			return false;
+		default:
+			return edata->sqlerrcode != ERRCODE_DATA_CORRUPTED &&
+				edata->sqlerrcode != ERRCODE_INDEX_CORRUPTED;
+	}
+}
+
+/* A message whose own writes failed: a dead letter with the error. */
+static void
+dead_letter_failed(Consumer *c, rd_kafka_message_t *msg, ErrorData *edata)
+{
+	char	   *raw = message_text(msg);
+	const char *reason = edata->sqlerrcode == ERRCODE_QUERY_CANCELED
+		? psprintf("the message took longer than phoenix.kafka_statement_timeout (%d ms)",
+				   kafka_statement_timeout)
+		: edata->message;
+
+	dead_letter(c, msg, message_event_type(c, msg, raw), reason, unpack_sql_state(edata->sqlerrcode));
+}
+
+/*
+ * The role emit_bulk runs as: the extension's owner, as for a writer's
+ * emit_batch (SECURITY DEFINER).  The worker's own statements run as
+ * phoenix_kafka.
+ */
+static Oid
+ingest_owner(void)
+{
+	bool		isnull;
+	int			ret;
+
+	if (plan_owner == NULL)
+		plan_owner = phoenix_prepare_kept("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'phoenix'",
+										  0, NULL, "the extension owner");
+	ret = SPI_execute_plan(plan_owner, NULL, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "extension phoenix is not installed");
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Emit messages (in offset order per partition), EMIT_SLICE at a time, each
  * slice in emit_cxt (reset after it; see EMIT_SLICE).  part[i] is the index
  * of message i's partition in accepted[] and dead[], which count outcomes.
@@ -298,6 +481,8 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 	int		   *input_part = palloc(sizeof(int) * n);
 	int			ninputs = 0;
 	int			max_bytes = c->sub.max_bytes > 0 ? c->sub.max_bytes : kafka_max_message_bytes;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -329,9 +514,7 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 			dead[part[i]]++;
 			continue;
 		}
-		raw = palloc(m->len + 1);
-		memcpy(raw, m->payload, m->len);
-		raw[m->len] = '\0';
+		raw = message_text(m);
 		in->raw = raw;
 		in->raw_len = m->len;
 		in->event_type = message_event_type(c, m, raw);
@@ -354,7 +537,10 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 	}
 	if (ninputs == 0)
 		return;
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(ingest_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	(void) emit_bulk(inputs, ninputs);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	for (int i = 0; i < ninputs; i++)
 	{
 		if (inputs[i].rejected)
@@ -468,6 +654,20 @@ payload_field(const char *raw, int len, const char *field)
 	return fs.value;
 }
 
+/* The value as a NUL-terminated string (NULL for a tombstone). */
+static char *
+message_text(rd_kafka_message_t *msg)
+{
+	char	   *raw;
+
+	if (msg->payload == NULL)
+		return NULL;
+	raw = palloc(msg->len + 1);
+	memcpy(raw, msg->payload, msg->len);
+	raw[msg->len] = '\0';
+	return raw;
+}
+
 /*
  * A message that cannot even be offered to emit: into phoenix.dead_letters
  * with the reason, its topic/partition/offset and as much of the raw value
@@ -552,6 +752,7 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 	int32	   *ids = NULL;
 	int			n = assignment ? assignment->cnt : 0;
 	int			ret;
+	char		redacted[1024];
 	MemoryContext old = CurrentMemoryContext;
 
 	PG_TRY();
@@ -559,11 +760,12 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 		(void) kafka_txn_begin();
 		if (plan_state == NULL)
 			plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_subscription_state AS s"
-								   " (subscription, last_error, last_error_at, assigned, assigned_at)"
+								   " (subscription, last_error, last_error_at, assigned, assigned_at, worker_role)"
 								   " SELECT name, $2, CASE WHEN $2 IS NOT NULL THEN now() END,"
-								   "        CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN now() END"
+								   "        CASE WHEN $3 THEN $4 END, CASE WHEN $3 THEN now() END, current_user"
 								   "   FROM phoenix.kafka_subscriptions WHERE name = $1"
 								   " ON CONFLICT (subscription) DO UPDATE SET"
+								   "  worker_role = excluded.worker_role,"
 								   "  last_error = coalesce(excluded.last_error, s.last_error),"
 								   "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at),"
 								   "  assigned = CASE WHEN $3 THEN excluded.assigned ELSE s.assigned END,"
@@ -573,7 +775,13 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 		for (int i = 0; i < n; i++)
 			ids[i] = assignment->elems[i].partition;
 		args[0] = CStringGetTextDatum(subscription);
-		args[1] = error ? CStringGetTextDatum(error) : (Datum) 0;
+		if (error != NULL)
+		{
+			/* library text may quote credentials; readers see this column */
+			strlcpy(redacted, error, sizeof(redacted));
+			kafka_redact(redacted, sizeof(redacted), NULL, 0);
+		}
+		args[1] = error ? CStringGetTextDatum(redacted) : (Datum) 0;
 		nulls[1] = error ? ' ' : 'n';
 		args[2] = BoolGetDatum(with_assignment);
 		args[3] = int4_array(ids, n);
@@ -585,6 +793,7 @@ record_state(const char *subscription, const char *error, bool with_assignment,
 	PG_CATCH();
 	{
 		/* the state is informative: log and go on rather than loop on errors */
+		kafka_timeout_disarm();
 		MemoryContextSwitchTo(old);
 		EmitErrorReport();
 		FlushErrorState();

@@ -178,11 +178,13 @@ phoenix_kafka_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (catalog == ForeignServerRelationId || catalog == UserMappingRelationId)
 		{
+			const char *what = catalog == ForeignServerRelationId ? "a phoenix_kafka server"
+				: "a phoenix_kafka user mapping";
+
 			if (catalog == ForeignServerRelationId && strcmp(d->defname, "brokers") == 0)
 				continue;
-			kafka_check_option(d->defname, defGetString(d),
-							   catalog == ForeignServerRelationId ? "a phoenix_kafka server"
-							   : "a phoenix_kafka user mapping");
+			kafka_check_option(d->defname, defGetString(d), what);
+			kafka_check_option_setter(d->defname, what);
 		}
 		else
 			ereport(ERROR,

@@ -13,6 +13,13 @@
  * Rows of one key are written under that row's lock, so their positions
  * follow commit order; rows are never skipped, whatever order other keys'
  * transactions commit in, because the outbox is a queue, not a cursor.
+ *
+ * The worker never waits for the brokers: a batch is produced and left in
+ * flight, and each round of the worker's loop collects its acknowledgements
+ * (librdkafka writes to the worker's wake-up pipe when they arrive), so a
+ * publication whose brokers do not answer delays only itself, never the
+ * subscriptions of its database.  After phoenix.kafka_timeout the batch is
+ * purged and sent again later.
  */
 #include "postgres.h"
 
@@ -34,9 +41,11 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "forget/forget.h"
 #include "kafka/kafka.h"
 #include "kafka/kafka_publish.h"
 #include "kafka/kafka_worker.h"
@@ -65,6 +74,10 @@ typedef struct Publisher
 	KafkaClient *client;
 	int			delivered;		/* acknowledgements of the current batch */
 	int			failed;			/* failures of the current batch */
+	MemoryContext batch_cxt;	/* the batch in flight */
+	OutboxRow  *inflight;		/* its rows, oldest first */
+	int			ninflight;		/* 0: no batch in flight */
+	TimestampTz sent_at;
 	char		error[512];
 	TimestampTz next_check;		/* look at the outbox again (fallback timer) */
 	bool		more;			/* the last batch was full */
@@ -84,15 +97,22 @@ PG_FUNCTION_INFO_V1(phoenix_create_publication);
 PG_FUNCTION_INFO_V1(phoenix_drop_publication);
 PG_FUNCTION_INFO_V1(phoenix_kafka_outbox_capture);
 
-static Publisher *publisher_start(MemoryContext parent, int32 id, const char *projection,
+static Publisher *publisher_try_start(MemoryContext parent, int32 id, const char *projection,
+									  const char *topic, const char *brokers, Jsonb *options,
+									  const char *fingerprint, int wake_fd);
+static Publisher *publisher_start(MemoryContext cxt, int32 id, const char *projection,
 								  const char *topic, const char *brokers, Jsonb *options,
-								  const char *fingerprint);
+								  const char *fingerprint, int wake_fd);
+static void prepare_state_plans(void);
+static void record_error(int32 id, const char *error);
+static void record_state(int32 id, int64 sent, int64 last_position, const char *error);
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
-static bool publish_batch(Publisher *p);
+static bool publish_send(Publisher *p);
+static bool publish_collect(Publisher *p);
 static int	read_outbox(Publisher *p, OutboxRow **rows);
-static void produce_rows(Publisher *p, OutboxRow *rows, int n);
-static bool await_delivery(Publisher *p, int n);
+static int	produce_rows(Publisher *p, OutboxRow *rows, int n);
 static void finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error);
+static void end_inflight(Publisher *p);
 
 /*
  * create_publication(projection, topic, brokers, options) → publication id.
@@ -122,7 +142,7 @@ phoenix_create_publication(PG_FUNCTION_ARGS)
 				 errmsg("create_publication needs a projection, a topic and brokers")));
 	what = psprintf("publication of projection \"%s\" to topic \"%s\"", projection, topic);
 	kafka_check_topic(topic, what);
-	rd_kafka_conf_destroy(kafka_make_conf(brokers, kafka_options_from_jsonb(options, what), what));
+	rd_kafka_conf_destroy(kafka_make_conf(brokers, kafka_options_from_jsonb(options, what, true), what));
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(projection);
@@ -299,12 +319,14 @@ phoenix_kafka_outbox_capture(PG_FUNCTION_ARGS)
  * changed publications, stop those gone.  Returns whether any is enabled.
  */
 bool
-publish_reload(MemoryContext cxt)
+publish_reload(MemoryContext cxt, int wake_fd)
 {
 	List	   *kept = NIL;
 	List	   *fresh = NIL;
 	ListCell   *lc;
 	int			ret;
+	SPITupleTable *table;
+	uint64		nrows;
 	MemoryContext old;
 
 	if (!OidIsValid(get_relname_relid("kafka_publications", get_namespace_oid(PHOENIX_SCHEMA, true))))
@@ -315,11 +337,14 @@ publish_reload(MemoryContext cxt)
 					  true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	/* kept: recording a publication that cannot start runs statements */
+	table = SPI_tuptable;
+	nrows = SPI_processed;
 	old = MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < nrows; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = table->vals[i];
+		TupleDesc	desc = table->tupdesc;
 		char	   *fingerprint = SPI_getvalue(tup, desc, 6);
 		Publisher  *running = NULL;
 		bool		isnull;
@@ -328,13 +353,14 @@ publish_reload(MemoryContext cxt)
 			if (strcmp(((Publisher *) lfirst(lc))->fingerprint, fingerprint) == 0)
 				running = (Publisher *) lfirst(lc);
 		if (running == NULL)
-			running = publisher_start(cxt,
-									  DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
-									  SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-									  SPI_getvalue(tup, desc, 4),
-									  DatumGetJsonbP(SPI_getbinval(tup, desc, 5, &isnull)),
-									  fingerprint);
-		fresh = lappend(fresh, running);
+			running = publisher_try_start(cxt,
+										  DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
+										  SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
+										  SPI_getvalue(tup, desc, 4),
+										  DatumGetJsonbP(SPI_getbinval(tup, desc, 5, &isnull)),
+										  fingerprint, wake_fd);
+		if (running != NULL)
+			fresh = lappend(fresh, running);
 	}
 	foreach(lc, publishers)
 	{
@@ -353,12 +379,55 @@ publish_reload(MemoryContext cxt)
 	return publishers != NIL;
 }
 
-/* A producer in its own context (the client dies with it). */
+/*
+ * Start a publication's producer in a subtransaction of the reload.  When
+ * that fails (options written into the catalog directly that Phoenix
+ * refuses, brokers librdkafka cannot read), the reason goes to
+ * publication_status and the rest of the worker runs on: one bad row never
+ * stops it.  It is tried again at the next configuration change.
+ */
 static Publisher *
-publisher_start(MemoryContext parent, int32 id, const char *projection, const char *topic,
-				const char *brokers, Jsonb *options, const char *fingerprint)
+publisher_try_start(MemoryContext parent, int32 id, const char *projection, const char *topic,
+					const char *brokers, Jsonb *options, const char *fingerprint, int wake_fd)
 {
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 	MemoryContext cxt = AllocSetContextCreate(parent, "phoenix kafka publisher", ALLOCSET_SMALL_SIZES);
+	Publisher  *volatile p = NULL;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		p = publisher_start(cxt, id, projection, topic, brokers, options, fingerprint, wake_fd);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+	if (edata == NULL)
+		return p;
+	MemoryContextDelete(cxt);
+	ereport(LOG,
+			(errmsg("phoenix kafka: publication %d cannot start: %s", id, edata->message)));
+	record_error(id, edata->message);
+	FreeErrorData(edata);
+	return NULL;
+}
+
+/* A producer in its own context `cxt` (the client dies with it). */
+static Publisher *
+publisher_start(MemoryContext cxt, int32 id, const char *projection, const char *topic,
+				const char *brokers, Jsonb *options, const char *fingerprint, int wake_fd)
+{
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Publisher  *p = palloc0(sizeof(Publisher));
 	char	   *what = psprintf("publication of projection \"%s\" to topic \"%s\"", projection, topic);
@@ -370,14 +439,23 @@ publisher_start(MemoryContext parent, int32 id, const char *projection, const ch
 	p->projection = pstrdup(projection);
 	p->topic = pstrdup(topic);
 	p->fingerprint = pstrdup(fingerprint);
-	/* idempotence keeps each partition's order and drops broker-side repeats */
-	opts = list_make2(makeDefElem("enable.idempotence", (Node *) makeString("true"), -1),
-					  makeDefElem("linger.ms", (Node *) makeString("5"), -1));
-	opts = list_concat(opts, kafka_options_from_jsonb(options, what));
+	/* our default first, so that the publication's options override it */
+	opts = list_make1(makeDefElem("linger.ms", (Node *) makeString("5"), -1));
+	opts = list_concat(opts, kafka_options_from_jsonb(options, what, false));
 	conf = kafka_make_conf(brokers, opts, what);
+	/* idempotence keeps each partition's order and drops broker-side repeats */
+	kafka_conf_set_internal(conf, "enable.idempotence", "true");
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
 	p->client = kafka_client_create(RD_KAFKA_PRODUCER, conf, cxt, what);
 	p->client->owner = p;
+	p->batch_cxt = AllocSetContextCreate(cxt, "phoenix kafka publish batch", ALLOCSET_DEFAULT_SIZES);
+	/* delivery reports wake the worker */
+	{
+		rd_kafka_queue_t *main_queue = rd_kafka_queue_get_main(p->client->rk);
+
+		rd_kafka_queue_io_event_enable(main_queue, wake_fd, "p", 1);
+		rd_kafka_queue_destroy(main_queue);
+	}
 	MemoryContextSwitchTo(old);
 	return p;
 }
@@ -398,8 +476,10 @@ delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 }
 
 /*
- * Outside any transaction: one batch per publication that may have work
- * (woken by a commit, the last batch was full, or the fallback timer).
+ * Outside any transaction, without waiting: collect what came back for each
+ * batch in flight, and send a batch for each publication that may have
+ * work (woken by a commit, the last batch was full, or the fallback timer).
+ * Returns whether anything was sent or finished.
  */
 bool
 publish_step(bool woken)
@@ -412,21 +492,26 @@ publish_step(bool woken)
 	{
 		Publisher  *p = (Publisher *) lfirst(lc);
 
+		CHECK_FOR_INTERRUPTS();
+		if (p->ninflight > 0)
+		{
+			busy |= publish_collect(p);
+			continue;
+		}
 		if (!woken && !p->more && now < p->next_check)
 			continue;
 		p->next_check = TimestampTzPlusMilliseconds(now, PUBLISH_CHECK_MS);
-		busy |= publish_batch(p);
+		busy |= publish_send(p);
 	}
 	return busy;
 }
 
 /*
- * Read (short transaction), produce and wait for acknowledgements (no
- * transaction), delete what was acknowledged (short transaction).  On a
- * failure nothing is deleted: the batch goes again after a pause.
+ * Read a batch (short transaction) and hand it to librdkafka; it is then
+ * in flight until publish_collect sees it acknowledged, failed or late.
  */
 static bool
-publish_batch(Publisher *p)
+publish_send(Publisher *p)
 {
 	OutboxRow  *rows;
 	int			n;
@@ -437,16 +522,62 @@ publish_batch(Publisher *p)
 	if (n == 0)
 		return false;
 	pgstat_report_activity(STATE_RUNNING, psprintf("phoenix kafka: publishing %d changes of %s", n, p->projection));
-	produce_rows(p, rows, n);
-	if (await_delivery(p, n))
-		finish_batch(p, rows, n, NULL);
+	n = produce_rows(p, rows, n);
+	if (n == 0)
+	{
+		finish_batch(p, rows, 0, p->error[0] ? p->error : "librdkafka refused the messages");
+		MemoryContextReset(p->batch_cxt);
+		p->more = false;
+		p->next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PUBLISH_RETRY_MS);
+		return true;
+	}
+	p->inflight = rows;
+	p->ninflight = n;
+	p->sent_at = GetCurrentTimestamp();
+	return true;
+}
+
+/*
+ * Serve the delivery reports of the batch in flight.  When every message is
+ * acknowledged, delete the rows; when one failed, or phoenix.kafka_timeout
+ * passed (the rest is then purged), delete nothing and send the batch again
+ * after a pause.  Returns whether the batch ended.
+ */
+static bool
+publish_collect(Publisher *p)
+{
+	int			n = p->ninflight;
+
+	rd_kafka_poll(p->client->rk, 0);
+	if (p->delivered + p->failed < n && rd_kafka_outq_len(p->client->rk) > 0)
+	{
+		if (!TimestampDifferenceExceeds(p->sent_at, GetCurrentTimestamp(), kafka_timeout_ms))
+			return false;
+		rd_kafka_purge(p->client->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(p->client->rk, 0);
+		if (p->error[0] == '\0')
+			snprintf(p->error, sizeof(p->error), "%s",
+					 p->client->last_error[0] ? p->client->last_error : "timed out waiting for the brokers");
+		p->failed = Max(p->failed, 1);
+	}
+	if (p->failed == 0 && p->delivered == n)
+		finish_batch(p, p->inflight, n, NULL);
 	else
 	{
-		finish_batch(p, rows, 0, p->error[0] ? p->error : "timed out waiting for the brokers");
+		finish_batch(p, p->inflight, 0, p->error[0] ? p->error : "timed out waiting for the brokers");
 		p->more = false;
 		p->next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PUBLISH_RETRY_MS);
 	}
+	end_inflight(p);
 	return true;
+}
+
+static void
+end_inflight(Publisher *p)
+{
+	p->inflight = NULL;
+	p->ninflight = 0;
+	MemoryContextReset(p->batch_cxt);
 }
 
 static int
@@ -468,7 +599,7 @@ read_outbox(Publisher *p, OutboxRow **rows)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	n = (int) SPI_processed;
-	*rows = MemoryContextAlloc(caller, sizeof(OutboxRow) * Max(1, n));
+	*rows = MemoryContextAlloc(p->batch_cxt, sizeof(OutboxRow) * Max(1, n));
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -478,17 +609,20 @@ read_outbox(Publisher *p, OutboxRow **rows)
 		char	   *row = SPI_getvalue(tup, desc, 4);
 
 		r->position = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		r->key = MemoryContextStrdup(caller, SPI_getvalue(tup, desc, 2));
-		r->op = MemoryContextStrdup(caller, SPI_getvalue(tup, desc, 3));
-		r->row = row ? MemoryContextStrdup(caller, row) : NULL;
+		r->key = MemoryContextStrdup(p->batch_cxt, SPI_getvalue(tup, desc, 2));
+		r->op = MemoryContextStrdup(p->batch_cxt, SPI_getvalue(tup, desc, 3));
+		r->row = row ? MemoryContextStrdup(p->batch_cxt, row) : NULL;
 		snprintf(r->position_text, sizeof(r->position_text), INT64_FORMAT, r->position);
 	}
 	kafka_txn_commit(caller);
 	return n;
 }
 
-/* Queue every row; when librdkafka's queue is full, serve it and retry. */
-static void
+/*
+ * Queue rows until librdkafka's queue is full (the rest waits for the next
+ * batch) or it refuses one.  Returns how many were queued: the oldest n.
+ */
+static int
 produce_rows(Publisher *p, OutboxRow *rows, int n)
 {
 	p->delivered = p->failed = 0;
@@ -496,58 +630,26 @@ produce_rows(Publisher *p, OutboxRow *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		OutboxRow  *r = &rows[i];
+		rd_kafka_resp_err_t err;
 
-		for (;;)
-		{
-			rd_kafka_resp_err_t err;
-
-			err = rd_kafka_producev(p->client->rk,
-									RD_KAFKA_V_TOPIC(p->topic),
-									RD_KAFKA_V_KEY(r->key, strlen(r->key)),
-									RD_KAFKA_V_VALUE(r->row, r->row ? strlen(r->row) : 0),
-									RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-									RD_KAFKA_V_HEADER("phoenix-outbox-position", r->position_text, -1),
-									RD_KAFKA_V_HEADER("phoenix-op", r->op, -1),
-									RD_KAFKA_V_END);
-			if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-				break;
-			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			{
-				/* counted as failed: the whole batch is retried later */
-				p->failed += n - i;
-				snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(err));
-				return;
-			}
-			CHECK_FOR_INTERRUPTS();
-			rd_kafka_poll(p->client->rk, KAFKA_POLL_MS);
-		}
-	}
-}
-
-/*
- * Wait, in short flushes that serve interrupts, until every message is
- * acknowledged or failed, or phoenix.kafka_timeout passes (then the rest is
- * purged: it will be sent again).  True when all were acknowledged.
- */
-static bool
-await_delivery(Publisher *p, int n)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	while (p->delivered + p->failed < n && rd_kafka_outq_len(p->client->rk) > 0)
-	{
 		CHECK_FOR_INTERRUPTS();
-		rd_kafka_flush(p->client->rk, KAFKA_POLL_MS);
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kafka_timeout_ms))
+		err = rd_kafka_producev(p->client->rk,
+								RD_KAFKA_V_TOPIC(p->topic),
+								RD_KAFKA_V_KEY(r->key, strlen(r->key)),
+								RD_KAFKA_V_VALUE(r->row, r->row ? strlen(r->row) : 0),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_HEADER("phoenix-outbox-position", r->position_text, -1),
+								RD_KAFKA_V_HEADER("phoenix-op", r->op, -1),
+								RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
-			rd_kafka_purge(p->client->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-			rd_kafka_poll(p->client->rk, 0);
-			if (p->error[0] == '\0' && p->client->last_error[0])
-				snprintf(p->error, sizeof(p->error), "%s", p->client->last_error);
-			return false;
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(err));
+			p->more = true;
+			return i;
 		}
 	}
-	return p->failed == 0 && p->delivered == n;
+	return n;
 }
 
 /*
@@ -559,30 +661,13 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 {
 	MemoryContext caller;
 	Datum	   *positions = palloc(sizeof(Datum) * Max(1, n));
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		args[1];
 	int			ret;
 
 	for (int i = 0; i < n; i++)
 		positions[i] = Int64GetDatum(rows[i].position);
 	caller = kafka_txn_begin();
-	if (plan_delete == NULL)
-	{
-		plan_delete = phoenix_prepare_kept("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
-								   1, (Oid[]) {INT8ARRAYOID}, "the outbox delete");
-		plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_publication_state AS s"
-								  " (publication_id, sent, last_position, last_sent_at, last_error, last_error_at)"
-								  " SELECT publication_id, $2, $3, CASE WHEN $2 > 0 THEN now() END,"
-								  "        $4, CASE WHEN $4 IS NOT NULL THEN now() END"
-								  "   FROM phoenix.kafka_publications WHERE publication_id = $1"
-								  " ON CONFLICT (publication_id) DO UPDATE SET"
-								  "  sent = s.sent + excluded.sent,"
-								  "  last_position = coalesce(excluded.last_position, s.last_position),"
-								  "  last_sent_at = coalesce(excluded.last_sent_at, s.last_sent_at),"
-								  "  last_error = coalesce(excluded.last_error, s.last_error),"
-								  "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-								  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, "the publication state");
-	}
+	prepare_state_plans();
 	if (n > 0)
 	{
 		args[0] = PointerGetDatum(construct_array(positions, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -590,15 +675,86 @@ finish_batch(Publisher *p, OutboxRow *rows, int n, const char *error)
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	}
-	args[0] = Int32GetDatum(p->id);
-	args[1] = Int64GetDatum(n);
-	args[2] = n > 0 ? Int64GetDatum(rows[n - 1].position) : (Datum) 0;
-	nulls[2] = n > 0 ? ' ' : 'n';
-	args[3] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[3] = error ? ' ' : 'n';
-	ret = SPI_execute_plan(plan_state, args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	record_state(p->id, n, n > 0 ? rows[n - 1].position : -1, error);
 	kafka_txn_commit(caller);
 }
 
+/* A publication that cannot start: its reason, in the caller's transaction. */
+static void
+record_error(int32 id, const char *error)
+{
+	prepare_state_plans();
+	record_state(id, 0, -1, error);
+}
+
+/*
+ * Upsert a publication's state (inside SPI): `sent` more rows up to
+ * `last_position` (-1: none), and `error` if not NULL, redacted (readers of
+ * publication_status must not see credentials librdkafka quotes).
+ */
+static void
+record_state(int32 id, int64 sent, int64 last_position, const char *error)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char		redacted[1024];
+	int			ret;
+
+	args[0] = Int32GetDatum(id);
+	args[1] = Int64GetDatum(sent);
+	args[2] = Int64GetDatum(last_position);
+	nulls[2] = last_position >= 0 ? ' ' : 'n';
+	if (error != NULL)
+	{
+		strlcpy(redacted, error, sizeof(redacted));
+		kafka_redact(redacted, sizeof(redacted), NULL, 0);
+		args[3] = CStringGetTextDatum(redacted);
+	}
+	else
+		nulls[3] = 'n';
+	ret = SPI_execute_plan(plan_state, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+}
+
+static void
+prepare_state_plans(void)
+{
+	if (plan_delete != NULL)
+		return;
+	plan_delete = phoenix_prepare_kept("DELETE FROM phoenix.kafka_outbox WHERE position = ANY ($1)",
+									   1, (Oid[]) {INT8ARRAYOID}, "the outbox delete");
+	plan_state = phoenix_prepare_kept("INSERT INTO phoenix.kafka_publication_state AS s"
+									  " (publication_id, sent, last_position, last_sent_at, last_error, last_error_at)"
+									  " SELECT publication_id, $2, $3, CASE WHEN $2 > 0 THEN now() END,"
+									  "        $4, CASE WHEN $4 IS NOT NULL THEN now() END"
+									  "   FROM phoenix.kafka_publications WHERE publication_id = $1"
+									  " ON CONFLICT (publication_id) DO UPDATE SET"
+									  "  sent = s.sent + excluded.sent,"
+									  "  last_position = coalesce(excluded.last_position, s.last_position),"
+									  "  last_sent_at = coalesce(excluded.last_sent_at, s.last_sent_at),"
+									  "  last_error = coalesce(excluded.last_error, s.last_error),"
+									  "  last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
+									  4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, "the publication state");
+}
+
+/*
+ * forget's scrubber of the outbox (registered by KafkaInit): a row forget
+ * rewrote has a new change in the outbox, written by this transaction with
+ * the scrubbed row; its changes still waiting from before get that row too,
+ * so nothing sent after the erasure holds the person's values, and a
+ * consumer still sees as many changes.  Called inside SPI, as the owner.
+ */
+int64
+publish_forget_scrub(void)
+{
+	if (SPI_execute("UPDATE phoenix.kafka_outbox o SET row = n.row "
+					"FROM (SELECT DISTINCT ON (publication_id, key) publication_id, key, position, row "
+					"FROM phoenix.kafka_outbox WHERE created_at = now() AND row IS NOT NULL "
+					"ORDER BY publication_id, key, position DESC) n "
+					"WHERE o.publication_id = n.publication_id AND o.key = n.key AND o.position < n.position "
+					"AND o.row IS NOT NULL AND o.row::text IS DISTINCT FROM n.row::text",
+					false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "phoenix: forget: scrubbing the Kafka outbox failed");
+	return (int64) SPI_processed;
+}

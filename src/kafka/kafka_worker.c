@@ -82,6 +82,7 @@ static int	my_index = 0;		/* which of the database's workers: 0 publishes */
 int	wake_pipe[2] = {-1, -1};
 MemoryContext worker_cxt = NULL;
 static MemoryContext loop_cxt = NULL;
+static bool has_role = false;	/* runs as KAFKA_WORKER_ROLE */
 
 MemoryContext emit_cxt = NULL;
 static List *consumers = NIL;	/* Consumer * */
@@ -106,11 +107,13 @@ static void launcher_tend(KafkaDbSlot *s, int i, int k, BackgroundWorkerHandle *
 static List *database_list(void);
 static int	backoff_ms(int failures);
 static void worker_detach(int code, Datum arg);
+static bool worker_become_role(void);
 static uint32 slot_generation(void);
 static bool take_outbox_flag(void);
 static void worker_reload(uint32 generation);
 static List *load_subscriptions(void);
-static Consumer *consumer_start(Subscription *sub);
+static Consumer *consumer_try_start(Subscription *sub);
+static Consumer *consumer_start(Subscription *sub, MemoryContext cxt);
 static void consumer_reset_cb(void *arg);
 static void worker_close_consumers(int code, Datum arg);
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -469,6 +472,7 @@ phoenix_kafka_worker_main(Datum arg)
 		proc_exit(0);
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	has_role = worker_become_role();
 	pgstat_report_appname("phoenix kafka worker");
 	/* registered after the connection's own: runs first, while it is up */
 	before_shmem_exit(worker_close_consumers, (Datum) 0);
@@ -531,6 +535,7 @@ phoenix_kafka_worker_main(Datum arg)
 
 		/* record the error where operators look, then let the launcher restart us */
 		HOLD_INTERRUPTS();
+		kafka_timeout_disarm();
 		MemoryContextSwitchTo(worker_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -541,6 +546,36 @@ phoenix_kafka_worker_main(Datum arg)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * Who the worker is for the rest of its life: the role phoenix_kafka
+ * (NOLOGIN, created with the extension, holding only what the worker's own
+ * statements need), with search_path pinned to pg_catalog, pg_temp above
+ * any database or role setting, so that no object in another schema (a
+ * writable public's `unnest(int[])`) is ever picked for a name.  PostgreSQL
+ * 15 lets a background worker connect only as a role that may log in, so
+ * it connects as the bootstrap superuser and changes its user at once,
+ * outside any transaction: every transaction then starts, and after an
+ * error returns, as phoenix_kafka.  Events themselves go through emit_bulk
+ * with the extension owner's rights, as a writer's emit_batch does
+ * (kafka_apply.c).  Returns false when the role does not exist (the
+ * extension is not installed in this cluster): the worker then runs
+ * nothing.
+ */
+static bool
+worker_become_role(void)
+{
+	Oid			roleid;
+
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	StartTransactionCommand();
+	roleid = get_role_oid(KAFKA_WORKER_ROLE, true);
+	CommitTransactionCommand();
+	if (!OidIsValid(roleid))
+		return false;
+	SetUserIdAndSecContext(roleid, SECURITY_LOCAL_USERID_CHANGE);
+	return true;
 }
 
 static void
@@ -602,8 +637,9 @@ worker_reload(uint32 generation)
 	SetCurrentStatementStartTimestamp();	/* see kafka_txn_begin */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	/* no extension, or one from before Kafka support: nothing to run */
-	if (!OidIsValid(get_extension_oid("phoenix", true)) ||
+	kafka_timeout_arm();
+	/* no extension or role, or one from before Kafka support: nothing to run */
+	if (!has_role || !OidIsValid(get_extension_oid("phoenix", true)) ||
 		!OidIsValid(get_relname_relid("kafka_subscriptions", get_namespace_oid(PHOENIX_SCHEMA, true))))
 	{
 		subs = NIL;
@@ -613,8 +649,9 @@ worker_reload(uint32 generation)
 	{
 		subs = load_subscriptions();
 		/* one publisher per database keeps each key's changes in order */
-		publishing = my_index == 0 && publish_reload(worker_cxt);
+		publishing = my_index == 0 && publish_reload(worker_cxt, wake_pipe[1]);
 	}
+	kafka_timeout_disarm();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(old);
@@ -667,13 +704,14 @@ worker_reload(uint32 generation)
 	{
 		Subscription *sub = (Subscription *) lfirst(lc);
 		bool		running = false;
+		Consumer   *c;
 		ListCell   *lc2;
 
 		foreach(lc2, consumers)
 			if (strcmp(((Consumer *) lfirst(lc2))->sub.fingerprint, sub->fingerprint) == 0)
 				running = true;
-		if (!running)
-			consumers = lappend(consumers, consumer_start(sub));
+		if (!running && (c = consumer_try_start(sub)) != NULL)
+			consumers = lappend(consumers, c);
 	}
 	list_free(old_consumers);
 	MemoryContextSwitchTo(old);
@@ -712,8 +750,8 @@ load_subscriptions(void)
 		sub->brokers = SPI_getvalue(tup, desc, 7);
 		sub->group_id = SPI_getvalue(tup, desc, 8);
 		d = SPI_getbinval(tup, desc, 9, &isnull);
-		sub->options = kafka_options_from_jsonb(isnull ? NULL : DatumGetJsonbP(d),
-												psprintf("subscription \"%s\"", sub->name));
+		/* checked when the consumer starts, where a refusal stops only it */
+		sub->options_json = isnull ? NULL : DatumGetJsonbPCopy(d);
 		sub->max_bytes = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		sub->fingerprint = SPI_getvalue(tup, desc, 11);
 		result = lappend(result, sub);
@@ -724,14 +762,50 @@ load_subscriptions(void)
 }
 
 /*
+ * Start a subscription's consumer, outside any transaction.  When that
+ * fails (options written into the catalog directly that Phoenix refuses, a
+ * broker list librdkafka cannot read), the reason is recorded in the
+ * subscription's state and the others run: one bad row never stops the
+ * worker.  It is tried again at the next configuration change.
+ */
+static Consumer *
+consumer_try_start(Subscription *sub)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext cxt = AllocSetContextCreate(worker_cxt, "phoenix kafka consumer",
+											  ALLOCSET_SMALL_SIZES);
+	Consumer   *volatile c = NULL;
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		c = consumer_start(sub, cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	if (edata == NULL)
+		return c;
+	MemoryContextDelete(cxt);
+	ereport(LOG,
+			(errmsg("phoenix kafka: subscription \"%s\" cannot start: %s", sub->name, edata->message)));
+	record_state(sub->name, edata->message, false, NULL);
+	FreeErrorData(edata);
+	return NULL;
+}
+
+/*
  * A consumer in its own memory context: deleting the context destroys
  * pending messages, then the client (reset callbacks run last-in first-out).
  */
 static Consumer *
-consumer_start(Subscription *sub)
+consumer_start(Subscription *sub, MemoryContext cxt)
 {
-	MemoryContext cxt = AllocSetContextCreate(worker_cxt, "phoenix kafka consumer",
-											  ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Consumer   *c = palloc0(sizeof(Consumer));
 	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
@@ -751,7 +825,7 @@ consumer_start(Subscription *sub)
 	/* our defaults first, so that the subscription's options override them */
 	options = list_make2(makeDefElem("auto.offset.reset", (Node *) makeString("earliest"), -1),
 						 makeDefElem("session.timeout.ms", (Node *) makeString("10000"), -1));
-	options = list_concat(options, sub->options);
+	options = list_concat(options, kafka_options_from_jsonb(sub->options_json, what, false));
 	conf = kafka_make_conf(sub->brokers, options, what);
 	kafka_conf_set_internal(conf, "group.id", sub->group_id);
 	kafka_conf_set_internal(conf, "enable.auto.commit", "false");
@@ -844,6 +918,7 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		}
 		PG_CATCH();
 		{
+			kafka_timeout_disarm();
 			MemoryContextSwitchTo(c->cxt);
 			c->failure = CopyErrorData();
 			FlushErrorState();

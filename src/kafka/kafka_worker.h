@@ -9,6 +9,9 @@
 
 #include "fmgr.h"
 
+/* The role the worker runs as (created NOLOGIN with the extension). */
+#define KAFKA_WORKER_ROLE "phoenix_kafka"
+
 /* GUCs, shared memory and the launcher (when in shared_preload_libraries). */
 extern void KafkaWorkerInit(void);
 

@@ -35,12 +35,14 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "ingest/emit.h"
 #include "kafka/kafka.h"
@@ -82,7 +84,7 @@ typedef struct Subscription
 	char	   *id_header;
 	char	   *brokers;
 	char	   *group_id;
-	List	   *options;		/* DefElem */
+	Jsonb	   *options_json;	/* librdkafka options, checked at start */
 	int			max_bytes;		/* 0: phoenix.kafka_max_message_bytes */
 	char	   *fingerprint;	/* everything above, to notice changes */
 } Subscription;

@@ -191,6 +191,8 @@ phoenix_create_event_type(PG_FUNCTION_ARGS)
 						 errmsg("new schema of event type \"%s\" is not %s compatible: %s",
 								name, mode, why),
 						 errdetail("Version %d is the current version.", version - 1),
+						 strstr(why, "(PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL)") ?
+						 errhint("A schema that allows additional properties stays open: declare the new property with an empty schema ({}), or send it as a new event type, or register with compatibility => 'none' (logged events keep the version they were validated against; new events whose values a projection's column cannot hold are dead-lettered).") :
 						 errhint("Make the change compatible (a new required property needs a \"default\"), or register it with compatibility => 'none'.")));
 		}
 	}

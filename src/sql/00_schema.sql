@@ -13,6 +13,10 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'phoenix_admin') THEN
     CREATE ROLE phoenix_admin NOLOGIN;
   END IF;
+  -- the Kafka worker's own statements run as this role (it never logs in)
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'phoenix_kafka') THEN
+    CREATE ROLE phoenix_kafka NOLOGIN;
+  END IF;
 END
 $roles$;
 

@@ -29,7 +29,11 @@ CREATE TABLE phoenix.event_log (
 -- the right end is the cheapest index to maintain: (event_type, position)
 -- cost a text comparison per step of every insertion, 17% of ingest_csv.
 -- Positions are unique: deduplication would only be tried in vain.
-CREATE INDEX event_log_position ON phoenix.event_log (position) WITH (deduplicate_items = off);
+-- The index is made on each partition when emit creates it
+-- (phoenix.event_log_pYYYYMM_position), not on the partitioned table: an
+-- index of the extension's table would be created again, under the
+-- partition's index name, by the ATTACH PARTITION of a restore, before the
+-- dump's own CREATE INDEX of that name.
 COMMENT ON TABLE phoenix.event_log IS 'Phoenix: raw append-only history of accepted events, partitioned by received month';
 
 -- Idempotency keys: one row per event_id (given or generated), unique, so a repeat

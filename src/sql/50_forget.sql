@@ -10,21 +10,23 @@
 -- ---------------------------------------------------------------------------
 
 -- The per-database secret of the keyed pseudonyms (HMAC-SHA256).  One row,
--- made at install time from the server's strong random source (two v4 UUIDs:
--- 244 random bits).  The GUC phoenix.forget_secret, when set, is used instead.
+-- made by the first forget from the server's strong random source (two v4
+-- UUIDs: 244 random bits) — not here: the table is dumped as configuration,
+-- and a restore brings the row it had.  The GUC phoenix.forget_secret, when
+-- set, is used instead.
 CREATE TABLE phoenix.forget_secret (
   one         boolean PRIMARY KEY DEFAULT true CHECK (one),
   secret      bytea NOT NULL CHECK (length(secret) >= 16),
   created_at  timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO phoenix.forget_secret (secret)
-  SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
 COMMENT ON TABLE phoenix.forget_secret IS
   'Phoenix: the secret key of erasure pseudonyms and hashes (owner only; phoenix.forget_secret GUC overrides)';
 
 -- Tombstones: keys that were forgotten (as keyed hashes), and keyed hashes of
--- every PII value they ever had, so that late events naming them by value
--- are recognised without keeping the value.
+-- every PII value they ever had, with the valid periods in which the value
+-- was theirs, so that late events naming them by value then are recognised
+-- without keeping the value (and events naming it when someone else held it
+-- are not).
 CREATE TABLE phoenix.forgotten_keys (
   entity_id    int NOT NULL REFERENCES phoenix.entities ON DELETE CASCADE,
   key_hash     bytea NOT NULL,
@@ -38,10 +40,12 @@ CREATE TABLE phoenix.forgotten_values (
   entity_id    int NOT NULL REFERENCES phoenix.entities ON DELETE CASCADE,
   attribute    text NOT NULL,
   value_hash   bytea NOT NULL,
-  PRIMARY KEY (entity_id, attribute, value_hash)
+  key_hash     bytea NOT NULL,           -- whose: the forgotten key's keyed hash
+  periods      tstzmultirange NOT NULL DEFAULT '{}',
+  PRIMARY KEY (entity_id, attribute, value_hash, key_hash)
 );
 COMMENT ON TABLE phoenix.forgotten_values IS
-  'Phoenix tombstones: keyed hashes of every PII attribute value a forgotten key had (recognises late events naming them by value)';
+  'Phoenix tombstones: keyed hashes of every PII attribute value a forgotten key had, and when it was theirs (recognises late events naming them by value)';
 
 -- The audit of erasures: no PII (the key only as its keyed hash).
 CREATE TABLE phoenix.erasures (
@@ -72,20 +76,6 @@ CREATE FUNCTION phoenix.forget(entity text, key text, reason text DEFAULT NULL)
 COMMENT ON FUNCTION phoenix.forget(text, text, text) IS
   'Phoenix: erase every PII value of an entity key everywhere Phoenix stored it (keyed pseudonyms), leave a tombstone, audit; returns rows scrubbed per table';
 
-CREATE FUNCTION phoenix.forget_pseudonym(value text)
-  RETURNS text
-  AS 'MODULE_PATHNAME', 'phoenix_forget_pseudonym' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
-COMMENT ON FUNCTION phoenix.forget_pseudonym(text) IS
-  'Phoenix: the stable pseudonym forget writes in place of a PII value (keyed HMAC-SHA256; a pseudonym maps to itself)';
-
-CREATE FUNCTION phoenix.forget_scrub_jsonb(doc jsonb, fields text[], null_fields text[] DEFAULT '{}')
-  RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'phoenix_forget_scrub_jsonb' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION phoenix.forget_scrub_jsonb(jsonb, text[], text[]) IS
-  'Phoenix: doc with the top-level members in fields pseudonymised (strings; other values nulled) and those in null_fields nulled';
-
--- (The COSTs tell the planner to test forget's cheap conditions first.)
-
 -- A thin wrapper over the audit: VACUUM itself cannot run inside a function.
 CREATE FUNCTION phoenix.forget_vacuum_commands()
   RETURNS SETOF text
@@ -102,9 +92,5 @@ CREATE FUNCTION phoenix.forget_vacuum_commands()
 COMMENT ON FUNCTION phoenix.forget_vacuum_commands() IS
   'Phoenix: one VACUUM command per table an erasure rewrote (run them with \gexec: VACUUM cannot run inside a function)';
 
-REVOKE ALL ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_pseudonym(text),
-                       phoenix.forget_scrub_jsonb(jsonb, text[], text[]),
-                       phoenix.forget_vacuum_commands() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_pseudonym(text),
-                          phoenix.forget_scrub_jsonb(jsonb, text[], text[]),
-                          phoenix.forget_vacuum_commands() TO phoenix_admin;
+REVOKE ALL ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_vacuum_commands() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phoenix.forget(text, text, text), phoenix.forget_vacuum_commands() TO phoenix_admin;

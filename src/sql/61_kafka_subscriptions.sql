@@ -52,7 +52,8 @@ CREATE TABLE phoenix.kafka_subscription_state (
   last_error     text,
   last_error_at  timestamptz,
   assigned       integer[],          -- partitions assigned to this member now
-  assigned_at    timestamptz
+  assigned_at    timestamptz,
+  worker_role    name                -- the role the worker ran as (phoenix_kafka)
 );
 COMMENT ON TABLE phoenix.kafka_subscription_state IS 'Phoenix: last error and current assignment of each subscription, written by the worker';
 

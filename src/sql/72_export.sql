@@ -67,6 +67,16 @@ BEGIN
                             coalesce(current_setting('cron.database_name', true), 'not set')),
             HINT = 'Run CREATE EXTENSION pg_cron in that database and use Phoenix there, or schedule phoenix.export with cron.schedule_in_database from it.';
   END IF;
+  -- pg_cron before 1.5 (Debian 12 ships 1.4) knows only cron syntax; say so
+  -- rather than pass on its "invalid schedule"
+  IF schedule ~* '^\s*[0-9]+\s*seconds?\s*$' AND
+     (SELECT pg_catalog.string_to_array(pg_catalog.split_part(e.extversion, '-', 1), '.')::int[] < '{1,5}'
+        FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
+    RAISE EXCEPTION 'pg_cron % cannot run a job every "%"',
+                    (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron'), schedule
+      USING ERRCODE = 'feature_not_supported',
+            HINT = 'Schedules in seconds need pg_cron 1.5 or later; use cron syntax, e.g. ''* * * * *'' (every minute).';
+  END IF;
   cmd := format('SELECT phoenix.export(%L, %L, %L)', projection, directory, format);
   EXECUTE 'SELECT cron.schedule($1, $2, $3)'
     INTO job USING format('phoenix_export %s %s %s', projection, format, directory), schedule, cmd;

@@ -133,3 +133,32 @@ $grants$;
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO phoenix_reader, phoenix_writer, phoenix_admin;
 ALTER DEFAULT PRIVILEGES IN SCHEMA reporting
   GRANT SELECT ON TABLES TO phoenix_reader, phoenix_writer, phoenix_admin;
+
+-- The Kafka worker's role (phoenix_kafka, NOLOGIN): exactly what the
+-- worker's own statements need -- read its configuration, keep offsets,
+-- counters and state, dead-letter what cannot be an event, read and empty
+-- the outboxes.  Events go through emit with the rights emit_batch has.
+-- (SELECT ... FOR KEY SHARE of a subscription needs UPDATE on a column.)
+DO $kafka_role$
+DECLARE
+  g record;
+BEGIN
+  FOR g IN SELECT * FROM (VALUES
+      ('TABLE', 'phoenix.kafka_subscriptions', 'SELECT, UPDATE (enabled)'),
+      ('TABLE', 'phoenix.kafka_offsets', 'SELECT, INSERT, UPDATE'),
+      ('TABLE', 'phoenix.kafka_partition_stats', 'SELECT, INSERT, UPDATE'),
+      ('TABLE', 'phoenix.kafka_subscription_state', 'SELECT, INSERT, UPDATE'),
+      ('TABLE', 'phoenix.kafka_publications', 'SELECT'),
+      ('TABLE', 'phoenix.kafka_outbox', 'SELECT, DELETE'),
+      ('TABLE', 'phoenix.kafka_publication_state', 'SELECT, INSERT, UPDATE'),
+      ('TABLE', 'phoenix.dead_letters', 'INSERT'),
+      ('SEQUENCE', 'phoenix.dead_letters_dead_letter_id_seq', 'USAGE')
+    ) AS v(kind, obj, privs)
+  LOOP
+    IF to_regclass(g.obj) IS NOT NULL THEN
+      EXECUTE format('GRANT %s ON %s %s TO phoenix_kafka', g.privs, g.kind, g.obj);
+    END IF;
+  END LOOP;
+END
+$kafka_role$;
+GRANT USAGE ON SCHEMA phoenix TO phoenix_kafka;

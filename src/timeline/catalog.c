@@ -13,10 +13,12 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/keywords.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -24,6 +26,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "timeline/catalog.h"
 #include "common/phoenix.h"
@@ -57,6 +60,7 @@ static void entity_cache_reset(void);
 static void entity_cache_retire(void);
 static PhxEntity *entity_load(const char *name);
 static Oid	phoenix_entities_relid(void);
+static int	catalog_select(const char *sql, Oid argtype, Datum arg, long limit);
 static void history_columns(PhxEntity *entity);
 
 void
@@ -113,13 +117,12 @@ catalog_entity_by_id(int32 id, bool missing_ok)
 {
 	char	   *name = NULL;
 	int			ret;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
 
-	values[0] = Int32GetDatum(id);
 	SPI_connect();
-	ret = SPI_execute_with_args("SELECT name FROM phoenix.entities WHERE entity_id = $1",
-								1, argtypes, values, NULL, true, 1);
+	ret = OidIsValid(phoenix_entities_relid())
+		? catalog_select("SELECT name FROM phoenix.entities WHERE entity_id = $1",
+						 INT4OID, Int32GetDatum(id), 1)
+		: SPI_ERROR_REL_NOT_FOUND;
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (name)
@@ -222,6 +225,35 @@ unsupported:
 
 /* ---------- cache internals ---------- */
 
+/*
+ * A read of the entity catalog (one parameter), inside the caller's SPI
+ * connection, as the catalog's owner: every role allowed to call an entity
+ * function (a reader's get or history) needs the entity's definition, while
+ * the catalog tables stay private to the owner.  The statements are fixed
+ * and read-only and run as a restricted operation; an error restores the
+ * caller's identity with the (sub)transaction's abort.
+ */
+static int
+catalog_select(const char *sql, Oid argtype, Datum arg, long limit)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(phoenix_entities_relid()));
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			ret;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for the entity catalog");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, limit);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return ret;
+}
+
 static Oid
 phoenix_entities_relid(void)
 {
@@ -322,7 +354,6 @@ static PhxEntity *
 entity_load(const char *name)
 {
 	PhxEntity  *entity = NULL;
-	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	int			ret;
 	MemoryContext old;
@@ -332,11 +363,10 @@ entity_load(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	SPI_connect();
-	ret = SPI_execute_with_args(
-								"SELECT e.entity_id, e.key_name, a.name, a.type::oid, a.pii, a.ref_entity "
-								"FROM phoenix.entities e LEFT JOIN phoenix.attributes a USING (entity_id) "
-								"WHERE e.name = $1 ORDER BY a.position",
-								1, argtypes, values, NULL, true, 0);
+	ret = catalog_select("SELECT e.entity_id, e.key_name, a.name, a.type::oid, a.pii, a.ref_entity "
+						 "FROM phoenix.entities e LEFT JOIN phoenix.attributes a USING (entity_id) "
+						 "WHERE e.name = $1 ORDER BY a.position",
+						 TEXTOID, values[0], 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "phoenix: entity catalog lookup failed");
 	if (SPI_processed > 0)

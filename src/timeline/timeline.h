@@ -3,7 +3,7 @@
  * versions of an entity key.  Every write path (put, retract, entity events
  * from emit/CSV/Kafka, forget) goes through timeline_apply().
  *
- * Semantics (DESIGN.md, "Time, precisely"): an open assertion covers
+ * Semantics (docs/design.md, §2 "Time"): an open assertion covers
  * [valid_from, next open assertion of the same attribute); a bounded one
  * covers [valid_from, valid_to); at any effective time an attribute's value is
  * that of the most recently recorded covering assertion.  Because the new

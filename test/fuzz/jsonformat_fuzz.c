@@ -1,5 +1,5 @@
 /*
- * jsonformat_fuzz.c — libFuzzer target for src/jsonformat.c, the part of the
+ * jsonformat_fuzz.c — libFuzzer target for src/json/jsonformat.c, the part of the
  * JSON Schema validator that needs no server: the date-time, date, email and
  * uuid parsers.  Built and run by test/shell/jsonformat_fuzz.sh with
  * AddressSanitizer and UndefinedBehaviorSanitizer; besides memory errors it

@@ -1,4 +1,4 @@
--- The public SQL contract of DESIGN.md: every function with its argument
+-- The public SQL contract of docs/design.md: every function with its argument
 -- names (callers use named arguments), the result columns, the tables and
 -- views analysts and outside tests rely on, and the roles.  Renaming any of
 -- these breaks users; this file fails first.

@@ -53,8 +53,16 @@ psql -X -At -c "SELECT payload FROM phoenix.event_log ORDER BY position" \
             -c "SELECT raw FROM phoenix.dead_letters ORDER BY dead_letter_id"
 [ -z "$ada" ] || { echo "FAIL: Ada's PII survives in: $ada" >&2; exit 1; }
 [ -n "$grace" ] || { echo "FAIL: Grace's event was not stored as sent" >&2; exit 1; }
-# the pseudonyms stand where the values were
-[ "$(psql -X -At -c "SELECT count(*) FROM phoenix.event_log WHERE payload->>'badgeName' = phoenix.forget_pseudonym('Ada Lovelace')")" = 1 ]
-[ "$(psql -X -At -c "SELECT count(*) FROM phoenix.dead_letters WHERE strpos(raw, phoenix.forget_pseudonym('Ada Lovelace')) > 0
-                                                                  AND strpos(raw, phoenix.forget_pseudonym('ada@example.com')) > 0")" = 1 ]
+# the pseudonyms stand where the values were: hers, as in her history
+name_p=$(psql -X -At -c "SELECT name FROM phoenix_entity.employee_history WHERE employee_id = 'E42' LIMIT 1")
+email_p=$(psql -X -At -c "SELECT email FROM phoenix_entity.employee_history WHERE employee_id = 'E42' LIMIT 1")
+echo "her pseudonyms: $name_p $email_p"
+[ "$(psql -X -At -v p="$name_p" <<'SQL'
+SELECT count(*) FROM phoenix.event_log WHERE payload->>'badgeName' = :'p'
+SQL
+)" = 1 ]
+[ "$(psql -X -At -v n="$name_p" -v e="$email_p" <<'SQL'
+SELECT count(*) FROM phoenix.dead_letters WHERE strpos(raw, :'n') > 0 AND strpos(raw, :'e') > 0
+SQL
+)" = 1 ]
 echo ok

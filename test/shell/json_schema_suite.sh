@@ -12,7 +12,7 @@
 #
 # format: the four format files come from the suite's optional/format
 # directory, which assumes the format-assertion vocabulary.  Phoenix always
-# asserts date-time, date, email and uuid (DESIGN.md wants assertion), so
+# asserts date-time, date, email and uuid (docs/design.md wants assertion), so
 # those files are run as they are and must all pass; there is no second,
 # annotation-only mode to test.
 set -euo pipefail

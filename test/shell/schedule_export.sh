@@ -40,6 +40,12 @@ out=$(psql2 -c "SELECT phoenix.schedule_export('nope', '* * * * *', '$dir')" 2>&
 grep -q 'projection "nope" does not exist' <<<"$out" || { echo "unknown projection: $out"; exit 1; }
 out=$(psql2 -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'xml')" 2>&1 || true)
 grep -q 'unknown export format "xml"' <<<"$out" || { echo "bad format: $out"; exit 1; }
+# a schedule in seconds: pg_cron 1.4 (Debian 12) refuses it; Phoenix says why
+if [ "$(psql2 -At -c "SELECT string_to_array(split_part(extversion, '-', 1), '.')::int[] < '{1,5}' FROM pg_extension WHERE extname = 'pg_cron'")" = t ]; then
+  out=$(psql2 -c "SELECT phoenix.schedule_export('sched', '30 seconds', '$dir')" 2>&1 || true)
+  grep -q 'cannot run a job every "30 seconds"' <<<"$out" && grep -q 'need pg_cron 1.5' <<<"$out" ||
+    { echo "seconds schedule on pg_cron < 1.5: $out"; exit 1; }
+fi
 
 job=$(psql2 -At -c "SELECT phoenix.schedule_export('sched', '* * * * *', '$dir', 'ndjson')")
 psql2 -At -c "SELECT command FROM cron.job WHERE jobid = $job" | grep -q "phoenix.export('sched'" ||

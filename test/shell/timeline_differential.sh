@@ -2,7 +2,7 @@
 # Differential test of the timeline engine: a seeded random mix of open puts,
 # bounded corrections and retractions across many keys; after every step the
 # key's current versions must equal a from-scratch recomputation, in plain SQL,
-# of DESIGN.md's rule over every assertion recorded so far.
+# of docs/design.md's rule over every assertion recorded so far.
 #   PHOENIX_SEED (default 20261127)   PHOENIX_STEPS (default 3000)
 set -euo pipefail
 . "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20261127; seed=$PHOENIX_SEED_VALUE
