@@ -245,7 +245,9 @@ BEGIN
       ELSE cmd := format('SELECT phoenix.retract(%L, %L, %L::timestamptz, %L::timestamptz)', 'site', pick('S', 4), a, b); END IF;
     END IF;
     CALL do_step(cmd, remote);
-    IF remote THEN remote_steps := remote_steps + 1; op := op || ' (second connection)'; END IF;
+    -- after a step on the second connection, a new transaction here: its now()
+    -- is not earlier than the one the other connection's rows were made at
+    IF remote THEN COMMIT; remote_steps := remote_steps + 1; op := op || ' (second connection)'; END IF;
     IF attrs IS NOT NULL THEN
       INSERT INTO asserted (key, valid_from, valid_to, attributes) VALUES (k, a, b, attrs);
     END IF;
