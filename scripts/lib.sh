@@ -13,7 +13,7 @@ SYS_PGLIB=/usr/lib/postgresql/$PG_MAJOR
 SYS_PGSHARE=/usr/share/postgresql/$PG_MAJOR
 PHOENIX_PACKAGES=(make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   postgresql-$PG_MAJOR-cron postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl
-  librdkafka-dev kcat libical-dev)
+  librdkafka-dev kcat libical-dev clang libclang-rt-dev)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -163,6 +163,16 @@ cluster_pg_ctl() {
 
 cluster_stop() {
   [ -n "${PHOENIX_PGDATA:-}" ] && [ -d "$PHOENIX_PGDATA" ] && cluster_pg_ctl stop -m fast 2>/dev/null || true
+  server_log_keep "${PHOENIX_SANDBOX:-}/server.log"
+}
+
+# server_log_keep <log> — under make test (PHOENIX_SERVER_LOGS set), keep a
+# copy of the log of a server a test started and is about to remove, so that
+# scripts/test.sh checks every server for crashes, not only the shared one.
+server_log_keep() {
+  [ -n "${PHOENIX_SERVER_LOGS:-}" ] && [ -f "$1" ] || return 0
+  [ "$1" -ef "${PHOENIX_SHARED_LOG:-}" ] && return 0
+  cp "$1" "$(mktemp "$PHOENIX_SERVER_LOGS/${PHOENIX_TEST_NAME:-server}.XXXXXX")"
 }
 
 # Remove the sandbox unless PHOENIX_KEEP is set.

@@ -46,10 +46,14 @@ SELECT plan_has($q$SELECT p.id, f.site_id FROM presence p
 -- typed columns
 SELECT pg_typeof(capacity), pg_typeof(floor_online) FROM phoenix_entity.floor_history LIMIT 1;
 
--- the current view shows what is valid now as known now
+-- the current view shows what is valid now as known now (F2's versions are
+-- placed around now(), so that the answer does not depend on today's date)
 SELECT site_id, name FROM phoenix_entity.site ORDER BY 1;
-SELECT phoenix.put('floor', 'F1', '{"capacity":99}', '2099-01-01');
-SELECT floor_id, site_id, capacity FROM phoenix_entity.floor ORDER BY 1;
+SELECT phoenix.put('floor', 'F2', '{"site_id":"S1","floor_online":true,"capacity":40}', now() - interval '30 days');
+SELECT phoenix.put('floor', 'F2', '{"site_id":"S2"}', now() - interval '1 day');
+SELECT phoenix.put('floor', 'F2', '{"floor_online":false}', now() - interval '20 days', now() - interval '10 days');
+SELECT phoenix.put('floor', 'F2', '{"capacity":99}', now() + interval '1 day');
+SELECT floor_id, site_id, floor_online, capacity FROM phoenix_entity.floor WHERE floor_id = 'F2';
 
 -- catalog
 SELECT entity, key, history_table, attribute, type, pii, ref_entity

@@ -61,6 +61,22 @@ SELECT employee_id, event_id, floor_name FROM reporting.floor_plan_fresh ORDER B
 SELECT phoenix.put('floor', 'F1', '{"name":"Floor One"}', '2025-01-01');
 SELECT employee_id, floor_name FROM reporting.floor_plan ORDER BY employee_id;
 
+-- what the table must hold, in plain SQL over the log and the floor history
+-- (the latest event of each employee, ties to the later position), written
+-- independently of the generated SQL that both live arrivals and rebuilds run
+CREATE TEMP VIEW plan_expected AS
+SELECT x.employee_id, x.event_id, h.name AS floor_name
+  FROM (SELECT DISTINCT ON (payload->>'employeeId') payload->>'employeeId' AS employee_id, event_id,
+               payload->>'floorId' AS floor_id, effective_at
+          FROM phoenix.event_log WHERE event_type = 'presence.detected'
+         ORDER BY payload->>'employeeId', effective_at DESC, position DESC) x
+  LEFT JOIN phoenix_entity.floor_history h
+         ON h.floor_id = x.floor_id AND h.recorded_to = 'infinity' AND h.valid_from <= x.effective_at AND h.valid_to > x.effective_at;
+SELECT count(*) AS live_differences FROM (
+  (SELECT employee_id, event_id, floor_name FROM reporting.floor_plan EXCEPT ALL SELECT * FROM plan_expected)
+  UNION ALL
+  (SELECT * FROM plan_expected EXCEPT ALL SELECT employee_id, event_id, floor_name FROM reporting.floor_plan)) d;
+
 -- rebuild from the log picks the same latest events
 CREATE TEMP TABLE plan_now AS SELECT employee_id, event_id, floor_name FROM reporting.floor_plan;
 SELECT phoenix.rebuild_projection('floor_plan', batch_size => 100) AS rows;
@@ -68,3 +84,7 @@ SELECT count(*) AS differences FROM (
   (SELECT employee_id, event_id, floor_name FROM reporting.floor_plan EXCEPT ALL SELECT * FROM plan_now)
   UNION ALL
   (SELECT * FROM plan_now EXCEPT ALL SELECT employee_id, event_id, floor_name FROM reporting.floor_plan)) d;
+SELECT count(*) AS rebuilt_differences FROM (
+  (SELECT employee_id, event_id, floor_name FROM reporting.floor_plan EXCEPT ALL SELECT * FROM plan_expected)
+  UNION ALL
+  (SELECT * FROM plan_expected EXCEPT ALL SELECT employee_id, event_id, floor_name FROM reporting.floor_plan)) d;

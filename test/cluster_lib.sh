@@ -24,6 +24,7 @@ second_cluster_start() {
 second_cluster_stop() {
   [ -n "${S_SANDBOX:-}" ] || return 0
   as_pg "$PGBIN/pg_ctl" -D "$S_PGDATA" -w -t 60 stop -m fast >/dev/null 2>&1 || true
+  server_log_keep "$S_SANDBOX/server.log"
   rm -rf "$S_SANDBOX"
   S_SANDBOX=
 }

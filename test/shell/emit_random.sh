@@ -4,10 +4,15 @@
 # NUL, ragged, huge, quoted newlines), 20,000 batch elements with random JSON
 # text (truncated, deeply nested, wrong shapes), and 300 random schemas.
 # Every input must be accepted or dead-lettered, the counts must add up, and
-# the server must stay up.  PHOENIX_FUZZ_SEED picks the seed (printed).
+# the server must stay up.  The generator also knows, for most inputs, which
+# way they must go (every field valid; or a certain fault: ragged, invalid
+# UTF-8, NUL, an integer out of range or not a number, an unknown type, an
+# invalid schema keyword), and those verdicts are checked one by one: a
+# validator that accepts everything, or refuses everything, fails.  Schema
+# refusals must be clean errors (no internal error, no lost connection).
+# Seed: test/seed.sh (fixed by default; PHOENIX_SEED=random for a new one).
 set -euo pipefail
-SEED=${PHOENIX_FUZZ_SEED:-$RANDOM}
-echo "seed $SEED"
+. "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20261206; SEED=$PHOENIX_SEED_VALUE
 psql() { "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -qAt "$@"; }
 dir=$(mktemp -d /tmp/phoenix-fuzz.XXXXXX); chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
@@ -29,29 +34,42 @@ def q(b):  # quote a CSV field (bytes)
     return b'"' + b.replace(b'"', b'""') + b'"'
 def junk():
     return bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 12)))
+NOT_INT = [b'yesterday', b'9' * 2000, b'{"a":1}', b'line\nbreak', b'NaN', b'-']
+BAD_TEXT = [b'\x00', b'\xff\xfe', b'\xc3']   # NUL, invalid UTF-8: the whole line is refused
 def value(c, i):
     r = rnd.random()
     good = {'id': b'r%d' % i, 'at': b'2026-11-%02dT%02d:%02d:00Z' % (rnd.randint(1, 30), rnd.randint(0, 23), rnd.randint(0, 59)),
             'n': b'%d' % rnd.randint(-1000, 1000), 'x': b'%g' % rnd.uniform(-1e6, 1e6), 'ok': rnd.choice([b'true', b'f', b'1', b'no']),
             's': b'abc', 'mail': b'a@b.example'}[c]
-    if r < 0.85: return good
+    if r < 0.85: return good, 'good'
     bad = [b'', junk(), b'1e999999', b'-', b'9' * 2000, b'2026-02-30T00:00:00Z', b'99999-01-01', b'yesterday',
            b'2026-11-24T09:00:00+99:00', b'line\nbreak', b'"quoted"', b'\x00', b'\xff\xfe', b'\xc3', b'NaN', b'true',
            b'x' * rnd.randrange(1, 300000), b'{"a":1}', b'\xe2\x82\xac\xf0\x9f\x98\x80']
-    return rnd.choice(bad)
+    v = rnd.choice(bad)
+    return v, ('bad' if v in BAD_TEXT or (c == 'n' and (v in NOT_INT or v.startswith(b'xx'))) else '?')
 rows = 0
+verdicts = {'accept': [], 'reject': []}
 for f in range(4):
     with open('%s/rows%d.csv' % (d, f), 'wb') as out:
         out.write(b','.join(c.encode() for c in cols) + b'\n')
         for i in range(f * 25000, (f + 1) * 25000):
-            fields = [value(c, i) for c in cols]
+            vals = [value(c, i) for c in cols]
+            fields = [v for v, _ in vals]
+            marks = [m for _, m in vals]
             r = rnd.random()
+            ragged = r < 0.05
             if r < 0.03: fields = fields[:rnd.randrange(1, len(fields))]      # ragged: short
             elif r < 0.05: fields = fields + [b'extra']                       # ragged: long
+            if marks[0] == 'good':          # the row can be told by its id
+                if ragged or 'bad' in marks: verdicts['reject'].append('r%d' % i)
+                elif all(m == 'good' for m in marks): verdicts['accept'].append('r%d' % i)
             out.write(b','.join(q(x) if rnd.random() < 0.5 or b',' in x or b'\n' in x or b'"' in x or b'\r' in x else x
                                 for x in fields) + b'\n')
             rows += 1
 with open('%s/rows.count' % d, 'w') as out: out.write(str(rows))
+for k, ids in verdicts.items():
+    with open('%s/csv_%s.txt' % (d, k), 'w') as out: out.write(''.join(x + '\n' for x in ids))
+verdicts = {'accept': [], 'reject': []}
 # emit_batch: JSON text payloads, many broken
 with open('%s/batch.sql' % d, 'w') as out:
     n = 0
@@ -61,6 +79,7 @@ with open('%s/batch.sql' % d, 'w') as out:
             p = {'id': 'b%d' % n, 'at': '2026-11-23T09:00:00Z', 'n': rnd.randint(-2000, 2000)}
             t = json.dumps(p)
             r = rnd.random()
+            intact = r >= 0.5
             if r < 0.2: t = t[:rnd.randrange(len(t))]
             elif r < 0.3: t = '[' * rnd.randrange(1, 3000) + ']' * rnd.randrange(0, 3000)
             elif r < 0.35: t = '{"a":' * rnd.randrange(1, 2000)
@@ -71,10 +90,34 @@ with open('%s/batch.sql' % d, 'w') as out:
             if rnd.random() < 0.1: e['event_id'] = 'b%d' % rnd.randrange(n + 1)
             if rnd.random() < 0.05: e['effective_at'] = rnd.choice(['2026-11-23', 'soon', 5])
             if rnd.random() < 0.02: e = rnd.choice([7, 'str', [], {'payload': {}}])
+            if isinstance(e, dict) and 'type' in e and intact and 'event_id' not in e and 'effective_at' not in e:
+                ok = e['type'] == 'fuzz.row' and -1000 <= p['n'] <= 1000
+                verdicts['accept' if ok else 'reject'].append(p['id'])
             elems.append(e)
             n += 1
         out.write("SELECT accepted + rejected FROM phoenix.emit_batch(%s::jsonb);\n" % ("$j$" + json.dumps(elems) + "$j$"))
-# random schemas: registered or refused, then fed random payloads
+for k, ids in verdicts.items():
+    with open('%s/batch_%s.txt' % (d, k), 'w') as out: out.write(''.join(x + '\n' for x in ids))
+# random schemas: registered or refused, then fed random payloads.  A keyword
+# value in INVALID makes the schema certainly invalid; one outside SAFE makes
+# its fate unknown (left unchecked).
+INVALID = {'type': ['nope', 5], 'minimum': ['x'], 'maxLength': [-1, 'a'], 'pattern': ['(', '[a-'],
+           'enum': ['x'], 'required': ['a'], '$ref': ['#/nope', '#/$defs/x'], 'additionalProperties': [3]}
+SAFE = {'type': ['object', 'string', 'integer', 'number', 'boolean', 'array', 'null'], 'minimum': [0, -1.5, 1e300],
+        'maxLength': [0, 3], 'pattern': ['^a', '.*'], 'format': ['date-time', 'email', 'uuid', 'date'],
+        'enum': [[1, 'a']], 'required': [['a'], []], 'additionalProperties': [True, False, {}]}
+def verdict(s):
+    v = 'good'
+    for k, x in s.items():
+        if k in ('properties', '$defs'):
+            for sub in x.values():
+                w = verdict(sub)
+                if w == 'bad': return 'bad'
+                if w == '?': v = '?'
+        elif x in INVALID.get(k, []): return 'bad'
+        elif x not in SAFE.get(k, []): v = '?'
+    return v
+schema_verdicts = {'accept': [], 'reject': []}
 kw = [('type', lambda: rnd.choice(['object', 'string', 'integer', 'number', 'boolean', 'array', 'null', 'nope', 5])),
       ('minimum', lambda: rnd.choice([0, -1.5, 'x', 1e300])), ('maxLength', lambda: rnd.choice([0, 3, -1, 'a'])),
       ('pattern', lambda: rnd.choice(['^a', '(', '[a-', '.*'])), ('format', lambda: rnd.choice(['date-time', 'email', 'uuid', 'date', 'zzz'])),
@@ -88,10 +131,15 @@ def schema(depth=0):
     return s
 with open('%s/schemas.sql' % d, 'w') as out:
     for k in range(300):
-        out.write("SELECT phoenix.create_event_type('fz.%d', %s::jsonb);\n" % (k, "$s$" + json.dumps({'type': 'object', 'properties': {'p': schema()}}) + "$s$"))
+        sch = schema()
+        v = verdict(sch)
+        if v != '?': schema_verdicts['accept' if v == 'good' else 'reject'].append('fz.%d' % k)
+        out.write("SELECT phoenix.create_event_type('fz.%d', %s::jsonb);\n" % (k, "$s$" + json.dumps({'type': 'object', 'properties': {'p': sch}}) + "$s$"))
         payloads = [{'p': rnd.choice([None, 1, -2.5, 'abc', '2026-11-23T09:00:00Z', [1, 'a'], {'a': 1, 'b': 'x'}, True])} for _ in range(20)]
         out.write("SELECT phoenix.emit_batch(%s::jsonb) WHERE EXISTS (SELECT 1 FROM phoenix.event_types WHERE name = 'fz.%d');\n"
                   % ("$p$" + json.dumps([{'type': 'fz.%d' % k, 'payload': p} for p in payloads]) + "$p$", k))
+for k, ids in schema_verdicts.items():
+    with open('%s/schema_%s.txt' % (d, k), 'w') as out: out.write(''.join(x + '\n' for x in ids))
 PY
 
 rows=$(cat "$dir/rows.count")
@@ -112,9 +160,34 @@ logged=$(psql -c "SELECT (SELECT count(*) FROM phoenix.event_log WHERE source = 
 dups=$(psql -c "SELECT 20000 - $logged")
 [ "$dups" -ge 0 ] && [ "$dups" -lt 2000 ] || { echo "emit_batch: $logged logged or dead-lettered of 20000"; exit 1; }
 
-"$PGBIN/psql" -X -q -At -f "$dir/schemas.sql" >/dev/null 2>"$dir/schemas.err" || true
+"$PGBIN/psql" -X -q -At -v VERBOSITY=sqlstate -f "$dir/schemas.sql" >/dev/null 2>"$dir/schemas.err" || true
 registered=$(psql -c "SELECT count(*) FROM phoenix.event_types WHERE name LIKE 'fz.%'")
 echo "csv rows $rows, batch elements 20000, schemas registered $registered/300"
+# every refused schema is one clean error with a SQLSTATE, never an internal
+# error (XX...) or a lost connection
+refused=$(grep -c 'ERROR:' "$dir/schemas.err" || true)
+[ "$refused" = $((300 - registered)) ] || { echo "schemas: $registered registered but $refused errors"; head "$dir/schemas.err"; exit 1; }
+if grep -v -E '^psql:[^ ]+: ERROR:  [0-9A-Z]{5}$' "$dir/schemas.err" | grep -q . ||
+   grep -q -E 'ERROR:  XX' "$dir/schemas.err"; then
+  echo "schemas: unexpected errors:"; grep -v -E 'ERROR:  (22|42)[0-9A-Z]{3}$' "$dir/schemas.err" | head; exit 1
+fi
+
+# the verdicts the generator knows, one input at a time
+for f in csv_accept csv_reject batch_accept batch_reject schema_accept schema_reject; do
+  psql -c "CREATE TABLE verdict_$f (id text)" -c "\copy verdict_$f FROM '$dir/$f.txt'"
+done
+check_verdicts() { # <what> <accept table> <reject table> <SQL of the ids that got in>
+  local bad
+  bad=$(psql -c "SELECT (SELECT count(*) FROM $2 WHERE id NOT IN ($4)) || ' ' || (SELECT count(*) FROM $3 WHERE id IN ($4))
+                 || ' of ' || (SELECT count(*) FROM $2) || '/' || (SELECT count(*) FROM $3)")
+  echo "$1: $bad known-valid/known-invalid inputs wrongly refused / wrongly accepted"
+  case "$bad" in "0 0 of "*) ;; *)
+    psql -c "SELECT 'refused: ' || id FROM $2 WHERE id NOT IN ($4) LIMIT 3" -c "SELECT 'accepted: ' || id FROM $3 WHERE id IN ($4) LIMIT 3"
+    exit 1 ;; esac
+}
+check_verdicts csv verdict_csv_accept verdict_csv_reject "SELECT payload->>'id' FROM phoenix.event_log WHERE source = 'fuzz-csv'"
+check_verdicts emit_batch verdict_batch_accept verdict_batch_reject "SELECT payload->>'id' FROM phoenix.event_log WHERE source = 'emit_batch'"
+check_verdicts schemas verdict_schema_accept verdict_schema_reject "SELECT name FROM phoenix.event_types"
 psql -c "SELECT source, count(*) FROM phoenix.dead_letters GROUP BY 1 ORDER BY 1"
 [ "$(psql -c 'SELECT 1')" = 1 ] || { echo "server is gone"; exit 1; }
 echo ok

@@ -17,8 +17,17 @@ next_line() { # the next non-empty line from session A
 }
 echo "SELECT phoenix.put('desk', 'D1', '{\"room\":\"A\"}', '2026-01-01'); SELECT 'cached';" >&"${A[1]}"
 line=$(next_line); [ "$line" = cached ] || { echo "session A: $line"; exit 1; }
-echo "SELECT pg_sleep(4); SELECT 'awake';" >&"${A[1]}"
-sleep 0.5
+# A is kept busy by an advisory lock that a holder session has, not by a
+# sleep: it stays busy for as long as the churn below takes, however slow
+# the machine.  The holder lets go when its backend is terminated.
+locks() { $PSQL -c "SELECT count(*) FILTER (WHERE granted) || '/' || count(*) FILTER (WHERE NOT granted)
+                    FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242"; }
+PGAPPNAME=lock_holder $PSQL -c "SELECT pg_advisory_lock(4242)" -c "SELECT pg_sleep(3600)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 600); do [ "$(locks)" = 1/0 ] && break; sleep 0.05; done
+echo "SELECT pg_advisory_lock(4242); SELECT 'awake';" >&"${A[1]}"
+for _ in $(seq 1 600); do [ "$(locks)" = 1/1 ] && break; sleep 0.05; done
+[ "$(locks)" = 1/1 ] || { echo "session A is not waiting for the lock: $(locks)"; exit 1; }
 
 # meanwhile: a new extension (new catalog, new history table), then far more
 # invalidation messages than a backend's queue holds, so A's queue is reset
@@ -29,6 +38,8 @@ for round in 1 2; do
         -c "DO \$\$ BEGIN FOR i IN 1..400 LOOP EXECUTE format('DROP TABLE churn_%s', i); END LOOP; END \$\$" >/dev/null
 done
 
+$PSQL -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock_holder'" >/dev/null
+wait "$holder" 2>/dev/null || true
 line=$(next_line); [ "$line" = awake ] || { echo "session A: $line"; exit 1; }
 # A writes again (into the new history table), and again after the entity is
 # dropped and created once more, which it hears about the ordinary way

@@ -9,10 +9,9 @@
 #   - as a payload sent as JSON text (softparse_json): logged with the bytes
 #     of ::jsonb when that is an object, dead-lettered otherwise (numbers
 #     with exponents beyond 1000 are refused by softparse_json by design).
-# PHOENIX_FUZZ_SEED picks the seed (printed).
+# Seed: test/seed.sh (fixed by default; PHOENIX_SEED=random for a new one).
 set -euo pipefail
-SEED=${PHOENIX_FUZZ_SEED:-$RANDOM}
-echo "seed $SEED"
+. "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20261206; SEED=$PHOENIX_SEED_VALUE
 psql() { "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -qAt "$@"; }
 dir=$(mktemp -d /tmp/phoenix-jsonfast.XXXXXX); chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT

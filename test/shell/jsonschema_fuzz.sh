@@ -21,7 +21,7 @@
 # error, a disagreement between schema_valid and schema_errors, a wrong
 # answer from an oracle above, or a server crash fails the test.
 set -euo pipefail
-SEED=${PHOENIX_FUZZ_SEED:-20261127}
+. "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20261127 >/dev/null; SEED=$PHOENIX_SEED_VALUE
 N=${PHOENIX_FUZZ_N:-100000}
 PSQL=("$PGBIN/psql" -X -v ON_ERROR_STOP=1 -q)
 echo "seed $SEED, $N cases"

@@ -62,8 +62,10 @@ grep -q '|Z|' <<<"$got" && fail "rolled-back change published"
 
 # brokers down: changes wait in the outbox and go when they are back
 kafka_cmd down -1
+before=$(q -c "SELECT clock_timestamp()")
 q -q -c "SELECT phoenix.put('desk', 'D1', '{\"room\":\"D\"}', valid_from => '2026-11-27')"
-sleep 2
+# a positive signal: the publisher tried to send the change and failed
+wait_for 90 "SELECT last_error_at > '$before' FROM phoenix.publication_status"
 [ "$(q -c "SELECT pending FROM phoenix.publication_status")" = 1 ] || fail "outbox should hold the change"
 kafka_cmd up -1
 wait_for 60 "SELECT pending = 0 AND sent >= 5 FROM phoenix.publication_status WHERE projection = 'bookings'"

@@ -49,9 +49,14 @@ check_once 4000
 # one worker stopped: the other's partitions go on, the stopped one's wait
 stopped=$(workers | head -1)
 kill -STOP "$stopped"
+q -q -c "CREATE TABLE before_stop AS SELECT partition, committed_offset FROM phoenix.subscription_status
+          WHERE subscription = 'spread'"
 produce_range 4001 8000
-wait_for 60 "SELECT sum(committed_offset) > 4000 FROM phoenix.subscription_status WHERE subscription = 'spread'"
-sleep 2
+# a positive signal, not a pause: the running worker has drained its two
+# partitions (each committed up to its high watermark, past where it was)
+wait_for 60 "SELECT count(*) = 2 FROM phoenix.subscription_status s JOIN before_stop b USING (partition)
+               WHERE s.subscription = 'spread' AND s.committed_offset > b.committed_offset
+                 AND s.committed_offset = s.high_watermark"
 held=$(committed)
 [ "$held" -lt 8000 ] || fail "one worker applied every partition while the other was stopped"
 echo "with one worker stopped: $held of 8000 committed"

@@ -5,9 +5,9 @@
 # of docs/design.md's rule over every assertion recorded so far.
 #   PHOENIX_SEED (default 20261127)   PHOENIX_STEPS (default 3000)
 set -euo pipefail
-seed=${PHOENIX_SEED:-20261127}
+. "$PHOENIX_ROOT/test/seed.sh"; phoenix_seed 20261127; seed=$PHOENIX_SEED_VALUE
 steps=${PHOENIX_STEPS:-3000}
-echo "seed=$seed steps=$steps"
+echo "steps=$steps"
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -v seed="$seed" -v steps="$steps" <<'SQL'
 CREATE EXTENSION phoenix CASCADE;
 SELECT phoenix.create_entity('desk', 'desk_id', '{"room":"text","floor_id":"text","seats":"integer"}');
@@ -85,12 +85,34 @@ BEGIN
   RAISE NOTICE 'timeline differential: % steps, every key equal to the oracle after every step', steps;
 END $$;
 
--- and at the end, every key, plus the database's own invariant
-SELECT count(*) AS keys_differing FROM (SELECT DISTINCT key FROM phoenix.assertions) k WHERE differs(k.key) <> 0
+-- and at the end, every key; then phoenix.get (the as-of lookup, not the
+-- history scan) at every half day and at each boundary's last microsecond,
+-- against the oracle's version covering that instant.
+SELECT count(*) AS keys_differing, count(*) > 0 AS some_keys_differ
+  FROM (SELECT DISTINCT key FROM phoenix.assertions) k WHERE differs(k.key) <> 0
 \gset
-\if :keys_differing
+\if :some_keys_differ
   \echo FAIL: :keys_differing keys differ
   SELECT 1/0;
 \endif
+CREATE TEMP TABLE probes AS
+  SELECT k.key, t.at
+    FROM (SELECT DISTINCT key FROM phoenix.assertions) k,
+         LATERAL (SELECT generate_series('2026-10-31'::timestamptz, '2026-12-25', '12 hours') AS at
+                  UNION SELECT o.valid_from - interval '1 microsecond' FROM oracle(k.key) o
+                  UNION SELECT o.valid_from FROM oracle(k.key) o) t;
+SELECT count(*) AS lookups_differing, count(*) > 0 AS some_lookups_differ,
+       min(p.key || ' at ' || p.at) AS first_difference
+  FROM probes p
+ WHERE phoenix.get('desk', p.key, valid_at => p.at) IS DISTINCT FROM
+       (SELECT o.attributes FROM oracle(p.key) o WHERE o.valid_from <= p.at AND p.at < o.valid_to)
+\gset
+\if :some_lookups_differ
+  \echo FAIL: :lookups_differing as-of lookups differ from the oracle, first :first_difference
+  SELECT 1/0;
+\endif
+SELECT count(*) AS probes FROM probes
+\gset
+\echo as-of lookups checked: :probes
 SQL
 echo "ok"
