@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_series_dst;
+CREATE DATABASE regress_series_dst;
+\c regress_series_dst
+\set ECHO all
 -- Booking series repeat in local wall time: 09:00 in New York stays 09:00
 -- across daylight-saving changes (so its instant moves by an hour), and
 -- Lord Howe Island's half-hour shift moves it by thirty minutes.  Instants

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_series_projection;
+CREATE DATABASE regress_series_projection;
+\c regress_series_projection
+\set ECHO all
 -- Booking series in projections: one row per occurrence, keyed by
 -- occurrence_id, each enriched as of its own instant; a later event of the
 -- series replaces it (lost occurrences deleted, new ones added, unchanged

@@ -1,3 +1,11 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_series_registry;
+CREATE DATABASE regress_series_registry;
+\c regress_series_registry
+\set ECHO all
 -- Booking series: an event type with a recurrence names the payload fields of
 -- its RRULE, time zone, skipped dates and series identity; the registry checks
 -- them, emit refuses (single) or dead-letters (bulk) what libical or
