@@ -77,7 +77,7 @@ SELECT phoenix.create_projection('desk_series', source => 'desk.series-booked',
   columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
   enrich  => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time"}},
                {"entity":"employee","key":"employee_id","attributes":{"name":"current"}}]',
-  derive  => '{"weekday":"to_char(occurrence_date, ''Dy'')"}', horizon => '400 days') \gset
+  derive  => '{"weekday":"(ARRAY[''Mon'',''Tue'',''Wed'',''Thu'',''Fri'',''Sat'',''Sun''])[extract(isodow FROM occurrence_date)::integer]"}', horizon => '400 days') \gset
 SELECT phoenix.create_projection('visits', source => 'visitor.checked-in',
   columns => '{"visitor":"visitorName","host_email":"hostEmail","location_id":"locationId"}',
   enrich  => '[{"entity":"employee","key":"host_email","by":"email","as":"host","attributes":{"name":"event_time","department":"event_time"}},
