@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages
 ensure_api_packages
-build_extension
+EXTRA_COPT="-Werror" build_extension   # the flags make test builds with: no clean rebuild between them
 sandbox_create
 trap sandbox_destroy EXIT
 PHOENIX_EXTRA_CONF="${PHOENIX_EXTRA_CONF:-}
