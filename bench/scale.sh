@@ -14,6 +14,8 @@
 #   1%          two floors moved to another site over the whole year (1% of
 #               all rows): CPU per rewritten row;
 #   emit        single-row emit latency (pgbench, one client, prepared);
+# (the changes and the emits each start once no autovacuum is running in the
+# database, so that they are measured alone);
 #   sizes       the reporting table, its indexes, the event log;
 # and prints each round beside the first as a ratio.  After the first round
 # it also measures, in the same run,
@@ -116,6 +118,16 @@ SQL
   awk '/^Time:/ {printf "late_wall|%.6f\n", $2 / 1000}' "$2" >> "$2"
 }
 
+# quiesce: wait (up to 5 minutes) until no autovacuum works in this
+# database, so that what follows is measured alone on the 2-core machine
+quiesce() {
+  local i
+  for i in $(seq 300); do
+    [ "$($PSQL -At -c "SELECT count(*) FROM pg_stat_progress_vacuum WHERE datname = current_database()")" = 0 ] && return
+    sleep 1
+  done
+}
+
 # emit_latency <round>: pgbench's average latency (ms) of a single-row emit
 emit_latency() {
   cat > "$tmp/emit.sql" <<SQL
@@ -202,8 +214,8 @@ for run in $(seq "$runs"); do
   setup
   for r in $(seq "$rounds"); do
     read -r wall cpu < <(ingest "$r")
-    changes "$r" "$tmp/changes"
-    lat=$(emit_latency "$r")
+    quiesce; changes "$r" "$tmp/changes"
+    quiesce; lat=$(emit_latency "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
     [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
     printf '%s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
