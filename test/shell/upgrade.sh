@@ -24,6 +24,7 @@
 # one that forgets to drop the function must be caught.
 set -euo pipefail
 ROOT=$PHOENIX_ROOT
+. "$ROOT/test/cluster_lib.sh"
 CUR=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/phoenix.control")
 EXTDIR=$PHOENIX_SANDBOX/usr/share/postgresql/15/extension
 WORK=$(mktemp -d /tmp/phoenix-upgrade.XXXXXX)
@@ -43,8 +44,11 @@ cleanup() {
              sed 's/.*phoenix--\(.*\)\.sql/upg_\1/' | tr . _); do
     q -d postgres -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
   done
+  second_cluster_stop
+  rm -rf "${OLD_TREES[@]}"
   [ -n "${PHOENIX_KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
 }
+OLD_TREES=()
 trap cleanup EXIT
 
 # Frozen releases are never edited: each matches its recorded sha256.
@@ -54,6 +58,18 @@ trap cleanup EXIT
  done
  [ ! -e SHA256SUMS ] || sha256sum --quiet -c SHA256SUMS) ||
   { echo "a frozen release differs from its recorded sha256 (releases/ files are never edited)"; exit 1; }
+
+# The current phoenix.so keeps every C function a frozen release declares
+# (a database stays at that version until ALTER EXTENSION UPDATE runs, on the
+# new binary): one removed needs a stub raising feature_not_supported.
+SO=$PHOENIX_SANDBOX/usr/lib/postgresql/15/lib/phoenix.so
+for f in "$ROOT"/releases/phoenix--*.sql; do
+  [ -e "$f" ] || continue
+  missing=$(comm -23 <(grep -o "'MODULE_PATHNAME', *'[A-Za-z0-9_]*'" "$f" | sed "s/.*, *'\(.*\)'/\1/" | sort -u) \
+                     <(nm -D --defined-only "$SO" | awk '{ print $3 }' | sort -u))
+  [ -z "$missing" ] || { echo "$(basename "$f") declares C functions phoenix.so no longer has:" $missing \
+                              "(keep each as a stub raising feature_not_supported: docs/upgrades.md)"; exit 1; }
+done
 
 # after_update <db> <tag>: everything compared, in order, into $WORK/<tag>.*
 after_update() {
@@ -82,6 +98,12 @@ upgrade_from() {
   q -d "$db" -c "CREATE EXTENSION phoenix VERSION '$v' CASCADE" >/dev/null
   qd "$db" data.sql >/dev/null
   q -d "$db" -c "ALTER EXTENSION phoenix UPDATE" >/dev/null
+  compare_updated "$v" "$db"
+}
+
+# compare_updated <what> <db>: the updated database against the fresh one
+compare_updated() {
+  local v=$1 db=$2 what
   [ "$(q -d "$db" -c "SELECT extversion FROM pg_extension WHERE extname = 'phoenix'")" = "$CUR" ] ||
     { echo "$v: not at $CUR after the update"; return 1; }
   after_update "$db" "$db" || { echo "$v: a step failed on the updated database (above)"; return 1; }
@@ -94,13 +116,61 @@ upgrade_from() {
   done
 }
 
-# 1. Every real release.
+# release_so <version>: the phoenix.so of that release, built once from its
+# commit (releases/COMMITS) into .release-builds/<commit>/ (or
+# $PHOENIX_RELEASE_CACHE); the commit's install script must be the frozen one.
+release_so() {
+  local v=$1 commit cache src
+  commit=$(awk -v v="$v" '$1 == v { print $2 }' "$ROOT/releases/COMMITS" 2>/dev/null)
+  [ -n "$commit" ] || { echo "releases/COMMITS names no commit for $v" >&2; return 1; }
+  git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
+    { echo "the commit of $v ($commit) is not in this clone (git fetch it)" >&2; return 1; }
+  cache=${PHOENIX_RELEASE_CACHE:-$ROOT/.release-builds}/$commit
+  if [ ! -f "$cache/phoenix.so" ]; then
+    src=$(mktemp -d /tmp/phoenix-release-src.XXXXXX)
+    git -C "$ROOT" archive "$commit" | tar -x -C "$src"
+    echo "building phoenix $v from $commit (once; cached in $cache)" >&2
+    make -C "$src" -s -j2 "phoenix--$v.sql" all >"$src/build.log" 2>&1 ||
+      { tail -20 "$src/build.log" >&2; rm -rf "$src"; return 1; }
+    cmp -s "$src/phoenix--$v.sql" "$ROOT/releases/phoenix--$v.sql" ||
+      { echo "the install script of $commit is not releases/phoenix--$v.sql" >&2; rm -rf "$src"; return 1; }
+    mkdir -p "$cache.$$" && cp "$src/phoenix.so" "$cache.$$/" && rm -rf "$src" &&
+      { mv -T "$cache.$$" "$cache" 2>/dev/null || rm -rf "$cache.$$"; }   # another run may have won
+  fi
+  echo "$cache/phoenix.so"
+}
+
+# upgrade_binary_from <version> <db>: the real thing — a private cluster
+# running the release's own phoenix.so makes the data (so the tables that
+# create_entity and create_projection make are the old code's), is stopped,
+# starts again on the current binaries, and is updated; then compared as above.
+upgrade_binary_from() {
+  local v=$1 db=$2 so old
+  so=$(release_so "$v") || return 1
+  old=$(mktemp -d /tmp/phoenix-release-bin.XXXXXX); chmod 755 "$old"
+  OLD_TREES+=("$old")
+  cp -a "$PHOENIX_SANDBOX/usr" "$old/"
+  cp "$so" "$old/usr/lib/postgresql/15/lib/phoenix.so"
+  PGBIN=$old/usr/lib/postgresql/15/bin second_cluster_start "$db"
+  PGHOST=$S_PGHOST PGPORT=$S_PGPORT q -d "$db" -c "CREATE EXTENSION phoenix VERSION '$v' CASCADE" >/dev/null
+  PGHOST=$S_PGHOST PGPORT=$S_PGPORT qd "$db" data.sql >/dev/null
+  as_pg "$old/usr/lib/postgresql/15/bin/pg_ctl" -D "$S_PGDATA" -w -t 60 stop -m fast >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$S_PGDATA" -l "$S_SANDBOX/server.log" -w -t 60 start >/dev/null
+  PGHOST=$S_PGHOST PGPORT=$S_PGPORT q -d "$db" -c "ALTER EXTENSION phoenix UPDATE" >/dev/null
+  PGHOST=$S_PGHOST PGPORT=$S_PGPORT compare_updated "$v (its own binary)" "$db"
+  local rc=$?
+  second_cluster_stop
+  return $rc
+}
+
+# 1. Every real release: with the current binary, then with its own.
 n=0
 for f in "$ROOT"/releases/phoenix--*.sql; do
   [ -e "$f" ] || continue
   v=$(basename "$f" .sql); v=${v#phoenix--}
   [ "$v" = "$CUR" ] && { echo "releases/ holds the current version $CUR: bump default_version after freezing"; exit 1; }
   upgrade_from "$v" "upg_$(tr . _ <<<"$v")"
+  upgrade_binary_from "$v" "upg_binary_$(tr . _ <<<"$v")"
   n=$((n + 1))
 done
 echo "upgraded from $n released version(s) to $CUR"

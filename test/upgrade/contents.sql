@@ -31,8 +31,8 @@ BEGIN
       EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' '' || last_value || '' '' || is_called FROM %s',
                      'sequence ' || rel::text, rel);
     ELSE
-      EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' '' || row_to_json(t)::text FROM %s t',
-                     'row ' || rel::text, rel);
+      EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' '' || to_jsonb(t)::text FROM %s t',
+                     'row ' || rel::text, rel);  -- jsonb: keys sorted, whatever the column order
     END IF;
   END LOOP;
 END $$;
