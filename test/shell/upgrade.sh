@@ -117,15 +117,16 @@ compare_updated() {
 }
 
 # release_so <version>: the phoenix.so of that release, built once from its
-# commit (releases/COMMITS) into .release-builds/<commit>/ (or
-# $PHOENIX_RELEASE_CACHE); the commit's install script must be the frozen one.
+# commit (releases/COMMITS) into $PHOENIX_RELEASE_CACHE/<commit>/ (default
+# ~/.cache/phoenix/release-builds, shared by every checkout on the machine);
+# the commit's install script must be the frozen one.
 release_so() {
   local v=$1 commit cache src
   commit=$(awk -v v="$v" '$1 == v { print $2 }' "$ROOT/releases/COMMITS" 2>/dev/null)
   [ -n "$commit" ] || { echo "releases/COMMITS names no commit for $v" >&2; return 1; }
   git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
     { echo "the commit of $v ($commit) is not in this clone (git fetch it)" >&2; return 1; }
-  cache=${PHOENIX_RELEASE_CACHE:-$ROOT/.release-builds}/$commit
+  cache=${PHOENIX_RELEASE_CACHE:-${HOME:-/tmp}/.cache/phoenix/release-builds}/$commit
   if [ ! -f "$cache/phoenix.so" ]; then
     src=$(mktemp -d /tmp/phoenix-release-src.XXXXXX)
     git -C "$ROOT" archive "$commit" | tar -x -C "$src"
