@@ -16,8 +16,12 @@
 #     late corrections cascading into rows made before the update, apply_due,
 #     series amendments, replayed dead letters, forget, rebuilds), and every
 #     row again.
-# Each frozen release must still match its sha256 in releases/SHA256SUMS
-# (a released script is never edited).
+# Each release is updated twice: installed on the current binary, and made
+# by its own phoenix.so (built from its commit in releases/COMMITS) in a
+# private cluster that then restarts on the current binaries, as a real
+# upgrade does.  Each frozen release must still match its sha256 in
+# releases/SHA256SUMS (a released script is never edited), and every C
+# function it declares must still be in phoenix.so.
 #
 # The harness also checks itself on a synthetic previous version (the
 # current script plus an obsolete function): a correct upgrade script passes,
