@@ -128,10 +128,10 @@ release_so() {
   local v=$1 commit cache src
   commit=$(awk -v v="$v" '$1 == v { print $2 }' "$ROOT/releases/COMMITS" 2>/dev/null)
   [ -n "$commit" ] || { echo "releases/COMMITS names no commit for $v" >&2; return 1; }
-  git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
-    { echo "the commit of $v ($commit) is not in this clone (git fetch it)" >&2; return 1; }
   cache=${PHOENIX_RELEASE_CACHE:-${HOME:-/tmp}/.cache/phoenix/release-builds}/$commit
   if [ ! -f "$cache/phoenix.so" ]; then
+    git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null ||
+      { echo "the commit of $v ($commit) is not in this clone (git fetch it)" >&2; return 1; }
     src=$(mktemp -d /tmp/phoenix-release-src.XXXXXX)
     git -C "$ROOT" archive "$commit" | tar -x -C "$src"
     echo "building phoenix $v from $commit (once; cached in $cache)" >&2
