@@ -69,7 +69,8 @@ SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'event_id', rea
 # the same batches as simple-protocol statements with a literal each
 sed "s/'/''/g; s/^/SELECT accepted FROM phoenix.emit_batch('/; s/\$/');/" "$DIR/batches.txt" >"$DIR/batches.sql"
 make -s -C "$PHOENIX_ROOT" bench/send_params >/dev/null
-SEND_PARAMS=$PHOENIX_ROOT/bench/send_params
+cp "$PHOENIX_ROOT/bench/send_params" "$DIR/"   # a copy: a build elsewhere may clean the tree meanwhile
+SEND_PARAMS=$DIR/send_params
 
 reset() {
   "${PSQL[@]}" -c "TRUNCATE phoenix.event_log, phoenix.event_ids, phoenix.dead_letters, raw_jsonb" \

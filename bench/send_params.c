@@ -6,6 +6,10 @@
  * lexes nor copies it as a SQL literal.  Exits non-zero on the first error.
  *
  *   send_params 'SELECT accepted FROM phoenix.emit_batch($1)' < batches.txt
+ *
+ * With SEND_PARAMS_CPU set, it prints at the end the CPU nanoseconds its
+ * backend has used (from /proc/<pid>/schedstat, read by the backend itself;
+ * needs a superuser), which neighbours on a shared machine do not inflate.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +64,17 @@ main(int argc, char **argv)
 		sent++;
 	}
 	free(line);
+	if (getenv("SEND_PARAMS_CPU"))
+	{
+		res = PQexec(conn, "SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/schedstat'), ' ', 1)");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "send_params: %s", PQerrorMessage(conn));
+			return 1;
+		}
+		printf("%s\n", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
 	PQfinish(conn);
 	return 0;
 }

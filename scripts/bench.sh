@@ -3,15 +3,17 @@
 # bench/*.sh in turn.  Each prints its figures beside a baseline measured in
 # the same run, as ratios.  BENCH_RUNS (default 3) repetitions; medians quoted.
 #   PHOENIX_BENCH=regex   run only the benchmarks whose name matches
+#   BENCH_SHARED_BUFFERS  the cluster's shared_buffers (default 1GB)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages
 ensure_api_packages
-build_extension
+EXTRA_COPT="-Werror" build_extension   # the flags make test builds with: no clean rebuild between them
 sandbox_create
 trap sandbox_destroy EXIT
-cluster_start bench
+PHOENIX_EXTRA_CONF="${PHOENIX_EXTRA_CONF:-}
+shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}" cluster_start bench
 export PHOENIX_ROOT=$PWD BENCH_RUNS=${BENCH_RUNS:-3}
 filter=${PHOENIX_BENCH:-.}
 for b in bench/*.sh; do

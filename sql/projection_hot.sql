@@ -9,7 +9,7 @@ CREATE DATABASE regress_projection_hot;
 -- A cascade that changes only enriched columns rewrites rows in place (HOT
 -- updates: no new entry in any index of the reporting table), because the
 -- table has no index on change_seq and keeps room on its pages; a floor move
--- changes the indexed floor_site_id and is a normal update.  Either way the
+-- changes floor_site_id, which (a chained key) has no index either.  Either way the
 -- rows end right, change_seq moves, and the cascade's indexes still find them.
 CREATE EXTENSION phoenix CASCADE;
 \set VERBOSITY terse
@@ -43,7 +43,8 @@ SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'rep
 -- site S1 renamed from March 20: rows through the chained key (HOT)
 SELECT phoenix.put('site', 'S1', '{"name":"Boston"}', '2025-03-20');
 SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'reporting.presence'::regclass;
--- F1 moves to S2 from March 25: floor_site_id is indexed, so these are not HOT
+-- F1 moves to S2 from March 25: HOT too (floor_site_id, a chained key, has no index:
+-- a site's cascade reaches rows through the floors' history)
 SELECT phoenix.put('floor', 'F1', '{"site_id":"S2"}', '2025-03-25');
 SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'reporting.presence'::regclass;
 COMMIT;

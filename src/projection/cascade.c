@@ -386,9 +386,8 @@ lock_chained_values(Projection *p, ProjStep *s, PhxEntity *entity, const char *k
 static void
 lock_chain_parents(Projection *p, ProjStep *s, const char *value, int depth)
 {
-	ProjStep   *t = NULL;
+	ProjStep   *t;
 	PhxEntity  *te;
-	const char *attr;
 	const char *select_col;
 	const char *where_col;
 	Oid			argtypes[1] = {TEXTOID};
@@ -396,23 +395,10 @@ lock_chain_parents(Projection *p, ProjStep *s, const char *value, int depth)
 	SPITupleTable *tt;
 	uint64		n;
 
-	if (s->nkey_path > 0 || depth > 8)
-		return;
-	for (int i = 0; i < p->nsteps && t == NULL; i++)
-	{
-		size_t		plen = strlen(p->steps[i].prefix);
-
-		if (&p->steps[i] != s && strncmp(s->key_column, p->steps[i].prefix, plen) == 0 &&
-			s->key_column[plen] == '_')
-			t = &p->steps[i];
-	}
-	if (t == NULL)
+	if (depth > 8 || (t = projection_chain_parent(p, s)) == NULL)
 		return;
 	te = catalog_entity(t->entity, false);
-	attr = s->key_column + strlen(t->prefix) + 1;
-	/* the by-step's matched key, or one of its attributes */
-	where_col = (t->by_attribute && strcmp(attr, te->key_name) == 0) ? te->key_name : attr;
-	select_col = t->by_attribute ? t->by_attribute : te->key_name;
+	projection_chain_columns(s, t, te, &where_col, &select_col);
 	args[0] = CStringGetTextDatum(value);
 	if (SPI_execute_with_args(psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s::text = $1"
 									   " AND recorded_to = 'infinity' ORDER BY 1",

@@ -53,6 +53,7 @@ static void add_column(ProjDef *def, DefColumn *col, const char *context);
 static char *build_row_sql(ProjDef *def, bool set_based, bool with_derive, int only);
 static char *build_payload_src(ProjDef *def, bool from_log);
 static char *column_list(ProjDef *def, bool out);
+static void index_chain_parent(DefStep *s, StringInfo buf);
 
 /*
  * Reporting tables leave this much of each page free (100 - fillfactor %) so
@@ -557,6 +558,7 @@ projdef_resolve_steps(ProjDef *def)
 					 errhint("Each enrichment's key must come from the payload or from an enrichment that does not depend on it.")));
 		}
 		state[i] = hops;
+		steps[i]->parent = steps[i]->depends_on >= 0 ? steps[steps[i]->depends_on] : NULL;
 	}
 	for (int depth = 0; list_length(ordered) < nsteps; depth++)
 		for (i = 0; i < nsteps; i++)
@@ -1033,6 +1035,29 @@ projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, cons
 }
 
 /*
+ * A chained step (site keyed by floor_site_id) has no index on its key
+ * column: the cascade reaches its rows through the parent's history (the
+ * floors that held the site, projection.c's chain_filter), looked up by the
+ * attribute the chain follows.
+ */
+static void
+index_chain_parent(DefStep *s, StringInfo buf)
+{
+	DefStep    *parent = s->parent;
+	PhxEntity  *pe = parent->entity;
+	const char *attr = s->key_column + strlen(parent->prefix) + 1;
+	char	   *idx;
+
+	if (strcmp(attr, pe->key_name) == 0)
+		return;					/* a by-step's matched key: (key, valid_from) */
+	idx = psprintf("%s_%s_asof", pe->name, attr);
+	if (strlen(idx) >= NAMEDATALEN)
+		idx[NAMEDATALEN - 1] = '\0';
+	appendStringInfo(buf, "CREATE INDEX IF NOT EXISTS %s ON %s (%s, valid_from) WHERE recorded_to = 'infinity';",
+					 quote_identifier(idx), pe->history_table, quote_identifier(attr));
+}
+
+/*
  * The indexes the cascade looks rows up by.  Built after the initial fill:
  * one sort per index beats maintaining them row by row.  Text keys are
  * indexed under collation "C" (see key_collation).
@@ -1058,7 +1083,9 @@ projdef_create_indexes(ProjDef *def, const char *qtable)
 	{
 		DefStep    *s = lfirst(lc);
 
-		if (!str_member(indexed, s->key_column))
+		if (s->parent)
+			index_chain_parent(s, &buf);
+		else if (!str_member(indexed, s->key_column))
 		{
 			appendStringInfo(&buf, "CREATE INDEX ON %s (%s%s, effective_at);", qtable,
 							 quote_identifier(s->key_column),

@@ -41,6 +41,7 @@ typedef struct DefStep
 	List	   *atts;			/* of int (attribute index) */
 	List	   *modes;			/* of int: 1 = current */
 	int			depends_on;		/* index of the step producing key_column, -1 mapped */
+	struct DefStep *parent;		/* that step (NULL: keyed by the payload) */
 	int			order;			/* evaluation order */
 	bool		has_event_time;
 	bool		has_current;

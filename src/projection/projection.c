@@ -113,7 +113,8 @@ static void maybe_apply_due(void);
 
 /* definition helpers */
 static void cache_mapped_and_derived(Projection *p, Jsonb *columns, Jsonb *derive);
-static char *dep_filter(ProjStep *s, ProjDep dep, const char *alias);
+static char *dep_filter(Projection *p, ProjStep *s, ProjDep dep, const char *alias);
+static char *chain_filter(Projection *p, ProjStep *s, const char *alias);
 static List *derive_column_refs(Jsonb *derive);
 static bool derive_refs_walker(Node *node, List **refs);
 static bool window_in_c_possible(Projection *p, ProjStep *s, List *derive_refs);
@@ -911,16 +912,56 @@ projection_key_collation(Oid typid)
 	return type_is_collatable(typid) ? " COLLATE \"C\"" : "";
 }
 
+/*
+ * The step whose attribute a chained step is keyed by (floor for a site
+ * keyed by floor_site_id), or NULL when the step is keyed by the payload.
+ */
+ProjStep *
+projection_chain_parent(Projection *p, ProjStep *s)
+{
+	if (s->nkey_path > 0)
+		return NULL;
+	for (int i = 0; i < p->nsteps; i++)
+	{
+		ProjStep   *t = &p->steps[i];
+		size_t		plen = strlen(t->prefix);
+
+		if (t != s && strncmp(s->key_column, t->prefix, plen) == 0 && s->key_column[plen] == '_')
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * The columns of the parent's history that lead to a chained step's key:
+ * rows of `where_col` holding the key give the parent's matched values in
+ * `select_col` (a by-step's chained key is the entity key it matched).
+ */
+void
+projection_chain_columns(ProjStep *s, ProjStep *parent, PhxEntity *pe,
+						 const char **where_col, const char **select_col)
+{
+	const char *attr = s->key_column + strlen(parent->prefix) + 1;
+
+	*where_col = (parent->by_attribute && strcmp(attr, pe->key_name) == 0) ? pe->key_name : attr;
+	*select_col = parent->by_attribute ? parent->by_attribute : pe->key_name;
+}
+
 /* The WHERE clause (over `alias`) selecting the rows a dependency touches. */
 static char *
-dep_filter(ProjStep *s, ProjDep dep, const char *alias)
+dep_filter(Projection *p, ProjStep *s, ProjDep dep, const char *alias)
 {
 	/* key columns are text, by columns of the by attribute's type */
 	switch (dep)
 	{
 		case PROJ_DEP_WINDOW:
-			return psprintf("%1$s.%2$s = $1%3$s AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
-							alias, quote_identifier(s->key_column), projection_key_collation(TEXTOID));
+			{
+				char	   *chain = chain_filter(p, s, alias);
+
+				return psprintf("%1$s%2$s.%3$s = $1%4$s AND %2$s.effective_at >= $2 AND %2$s.effective_at < $3",
+								chain ? chain : "", alias, quote_identifier(s->key_column),
+								projection_key_collation(TEXTOID));
+			}
 		case PROJ_DEP_BYVALS:
 			return psprintf("%1$s.%2$s = ANY($1%3$s) AND %1$s.effective_at >= $2 AND %1$s.effective_at < $3",
 							alias, quote_identifier(s->key_column), projection_key_collation(s->by_typid));
@@ -928,6 +969,52 @@ dep_filter(ProjStep *s, ProjDep dep, const char *alias)
 			return psprintf("%s.%s = $1%s", alias, quote_identifier(s->match_column),
 							projection_key_collation(TEXTOID));
 	}
+}
+
+/*
+ * A chained step's window (site S over a period, reached through
+ * floor_site_id) is found through its parents' versions instead of an index
+ * of its own: the floors that held site S (in the window, when the floor
+ * step reads site_id as of the event time; ever, otherwise), up the chain
+ * to the step keyed by the payload, whose (key, effective_at) index then
+ * finds the rows; the chained column is only rechecked.  So a reporting
+ * table needs no index on chained columns, one index fewer to maintain on
+ * every arriving row (bench/scale.sh).  A superset is enough: a row's
+ * chained column holds what its parent's version held, so the parent's
+ * history names the parent key of every row that holds the value.
+ * Returns "<root key> = ANY(ARRAY(...)) AND ", or NULL for a step keyed by
+ * the payload.
+ */
+static char *
+chain_filter(Projection *p, ProjStep *s, const char *alias)
+{
+	char	   *keys = "ARRAY[$1::text]";
+	ProjStep   *cur = s;
+	ProjStep   *parent;
+
+	while ((parent = projection_chain_parent(p, cur)) != NULL)
+	{
+		PhxEntity  *pe = catalog_entity(parent->entity, false);
+		const char *where_col;
+		const char *select_col;
+		const char *attr = cur->key_column + strlen(parent->prefix) + 1;
+		bool		as_of_event = false;
+		bool		root = projection_chain_parent(p, parent) == NULL;
+
+		projection_chain_columns(cur, parent, pe, &where_col, &select_col);
+		for (int a = 0; a < parent->n_event_time; a++)
+			as_of_event |= strcmp(parent->event_time[a], attr) == 0;
+		keys = psprintf("ARRAY(SELECT DISTINCT h.%s%s FROM %s h WHERE h.%s::text = ANY(%s)"
+						" AND h.recorded_to = 'infinity'%s)",
+						quote_identifier(select_col), root ? "" : "::text", pe->history_table,
+						quote_identifier(where_col), keys,
+						as_of_event ? " AND h.valid_from < $3 AND h.valid_to > $2" : "");
+		cur = parent;
+	}
+	if (cur == s)
+		return NULL;
+	return psprintf("%s.%s%s = ANY(%s) AND ", alias, quote_identifier(cur->key_column),
+					projection_key_collation(cur->by_attribute ? cur->by_typid : TEXTOID), keys);
 }
 
 /*
@@ -948,7 +1035,7 @@ projection_recompute_sql(Projection *p, ProjStep *s, ProjDep dep, bool set_based
 	appendStringInfoString(&src, "SELECT t0.ctid, ");
 	append_columns(&src, p->src_columns, "t0.", &first);
 	append_columns(&src, p->out_columns, "t0.", &first);
-	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(s, dep, "t0"));
+	appendStringInfo(&src, " FROM %s AS t0 WHERE %s", p->table, dep_filter(p, s, dep, "t0"));
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "UPDATE %s AS t SET (", p->table);
@@ -979,7 +1066,7 @@ char *
 projection_count_sql(Projection *p, ProjStep *s, ProjDep dep)
 {
 	return psprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS t0 WHERE %s LIMIT %d) c",
-					p->table, dep_filter(s, dep, "t0"), projection_set_based_threshold);
+					p->table, dep_filter(p, s, dep, "t0"), projection_set_based_threshold);
 }
 
 /*
@@ -995,7 +1082,7 @@ projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep)
 {
 	return psprintf("SELECT count(*) FROM (SELECT 1 FROM %s AS t0 WHERE %s ORDER BY t0.%s"
 					" FOR NO KEY UPDATE OF t0) c",
-					p->table, dep_filter(s, dep, "t0"), quote_identifier(p->pk_column));
+					p->table, dep_filter(p, s, dep, "t0"), quote_identifier(p->pk_column));
 }
 
 /* ====================================================================== */

@@ -13,6 +13,7 @@
 #include "utils/timestamp.h"
 
 #include "ingest/ingest_hooks.h"
+#include "timeline/catalog.h"
 
 
 /*
@@ -172,6 +173,9 @@ extern void projection_event_from_row(HeapTuple t, TupleDesc d, int first, Emitt
 /* Advisory lock tag of (class, value): what writers and the cascade share. */
 extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);
 extern uint32 projection_lock_class(const char *entity, const char *attribute);
+extern ProjStep *projection_chain_parent(Projection *p, ProjStep *s);
+extern void projection_chain_columns(ProjStep *s, ProjStep *parent, PhxEntity *pe,
+									 const char **where_col, const char **select_col);
 
 extern void ProjectionInit(void);
 

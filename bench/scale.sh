@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/scale.sh — does the cost stay flat as the data grows?
+#
+# Loads BENCH_SCALE_EVENTS presence events (default 10,000,000) in
+# BENCH_SCALE_ROUNDS rounds (default 10) through emit_batch in batches of
+# 10,000 (bound parameters, as a driver sends them) into the log and one
+# projection (test/fixtures/presence_model*.sql: employee -> floor -> site,
+# a derived local day), the events of each round covering the next stretch of
+# 2025 in arrival order.  After each round it measures
+#   ingest      the round's events per second (wall) and the backend's CPU
+#               per event;
+#   late        a late department change of the employee whose 1,000 events
+#               of this round arrived together: CPU per rewritten row;
+#   1%          two floors moved to another site over the whole year (1% of
+#               all rows): CPU per rewritten row;
+#   emit        single-row emit latency (pgbench, one client, prepared);
+#   sizes       the reporting table, its indexes, the event log;
+# and prints each round beside the first as a ratio.  After the first round
+# it also measures, in the same run,
+#   ETL         COPY of the same events into a staging table, then one
+#               hand-written as-of CREATE TABLE AS with the same indexes
+#               (what a user would otherwise build), beside the first round's
+#               ingest (target: ingest <= 1.5x);
+#   REFRESH     REFRESH MATERIALIZED VIEW of the equivalent view beside the
+#               1,000-row late change (target: the change >= 150x faster).
+# BENCH_RUNS runs (default 3), each in a new database; the table printed last
+# holds the medians over runs.  BENCH_SECONDS per pgbench run (default 5).
+set -euo pipefail
+runs=${BENCH_RUNS:-3}; total=${BENCH_SCALE_EVENTS:-10000000}; rounds=${BENCH_SCALE_ROUNDS:-10}
+secs=${BENCH_SECONDS:-5}; per=$((total / rounds)); batch=10000
+PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
+tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
+. "$PHOENIX_ROOT/scripts/bench_lib.sh"   # median, ratio
+make -s -C "$PHOENIX_ROOT" bench/send_params >/dev/null
+cp "$PHOENIX_ROOT/bench/send_params" "$tmp/"   # a copy: a build elsewhere may clean the tree meanwhile
+SEND_PARAMS=$tmp/send_params
+base_db=${PGDATABASE:-bench_scale}
+
+# The backend's CPU nanoseconds so far, echoed by psql as "<tag> <ns>".
+cpu_session() { printf 'SELECT pg_backend_pid() AS bpid \\gset\n\\setenv BPID :bpid\n'; }
+cpu_mark() { printf '\\! echo "%s $(cut -d" " -f1 /proc/$BPID/schedstat)"\n' "$1"; }
+cpu_between() { awk -v t="$1" '$1 == t "0" {a = $2} $1 == t "1" {b = $2} END {printf "%.6f\n", (b - a) / 1e9}' "$2"; }
+field() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$2"; }
+now() { date +%s.%N; }
+
+# each round's stretch of 2025, in seconds (the year's 360 days shared by the rounds)
+round_secs=$((31104000 / rounds))
+
+setup() {
+  $PSQL -f "$PHOENIX_ROOT/test/fixtures/presence_model.sql" >/dev/null
+  $PSQL >/dev/null <<SQL
+SET client_min_messages = warning;
+-- the employees whose 1,000 events of a round arrive together (L1, L2, ...)
+SELECT count(phoenix.put('employee', 'L' || r, jsonb_build_object('department', 'DL', 'name', 'Late ' || r), '2025-01-01'))
+  FROM generate_series(1, $rounds) r;
+SQL
+  $PSQL -f "$PHOENIX_ROOT/test/fixtures/presence_model_projection.sql" >/dev/null
+}
+
+# batches <round> <file>: the round's events as JSON arrays of 10,000, one per line
+batches() {
+  $PSQL -At -o "$2" <<SQL
+SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
+         'employeeId', CASE WHEN i > $per / 2 AND i <= $per / 2 + 1000 THEN 'L$1' ELSE 'E' || (i::bigint * 104729) % 10000 END,
+         'floorId', 'F' || (i::bigint * 7919) % 200,
+         'detectedAt', to_char((timestamptz '2025-01-01 00:00:00+00'
+                                + ($(( ($1 - 1) * round_secs )) + (i - 1)::float8 * $round_secs / $per + i % 97) * interval '1 second') AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) ORDER BY i)
+  FROM generate_series(1, $per) i GROUP BY (i - 1) / $batch ORDER BY (i - 1) / $batch;
+SQL
+}
+
+# ingest <round>: "<wall s> <cpu s>" of emitting the round's batches
+ingest() {
+  local t0 t1 cpu
+  batches "$1" "$tmp/batches"
+  t0=$(now)
+  cpu=$(SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches")
+  t1=$(now)
+  rm -f "$tmp/batches"
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN {printf "%.3f %.3f\n", b - a, c / 1e9}'
+}
+
+# changes <round> <out>: the late change and the 1% change in one warm session
+changes() {
+  local r=$1 f1=$((40 + 2 * ($1 % 80))) f2=$((41 + 2 * ($1 % 80)))
+  { cpu_session; cat <<SQL
+SET client_min_messages = warning;
+-- warm the session as a writer's long-lived connection would be
+SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');
+$(cpu_mark late0)
+\timing on
+SELECT phoenix.put('employee', 'L$r', jsonb_build_object('department', 'Moved$r'),
+                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( (r - 1) * round_secs )) seconds',
+                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( r * round_secs )) seconds');
+\timing off
+$(cpu_mark late1)
+SELECT 'late_rows', count(*) FROM reporting.presence_report WHERE employee_id = 'L$r' AND employee_department = 'Moved$r';
+SELECT 'onepct_rows', count(*) FROM reporting.presence_report WHERE floor_id IN ('F$f1', 'F$f2');
+$(cpu_mark onepct0)
+SELECT count(phoenix.put('floor', f, jsonb_build_object('site_id', 'S' || (1 + ($r * 7) % 19)), '2025-01-01'))
+  FROM unnest(ARRAY['F$f1', 'F$f2']) f;
+$(cpu_mark onepct1)
+SELECT 'rows', count(*) FROM reporting.presence_report;
+SELECT 'heap_mb', pg_relation_size('reporting.presence_report') / 1048576;
+SELECT 'index_mb', pg_indexes_size('reporting.presence_report') / 1048576;
+SELECT 'log_mb', sum(pg_total_relation_size(inhrelid)) / 1048576 FROM pg_inherits WHERE inhparent = 'phoenix.event_log'::regclass;
+SELECT 'ids_mb', pg_total_relation_size('phoenix.event_ids') / 1048576;
+SQL
+  } | $PSQL -At > "$2"
+  awk '/^Time:/ {printf "late_wall|%.6f\n", $2 / 1000}' "$2" >> "$2"
+}
+
+# emit_latency <round>: pgbench's average latency (ms) of a single-row emit
+emit_latency() {
+  cat > "$tmp/emit.sql" <<SQL
+\\set e random(0, 9999)
+\\set f random(0, 199)
+SELECT phoenix.emit('presence.detected', jsonb_build_object('employeeId', 'E' || :e, 'floorId', 'F' || :f,
+       'detectedAt', (timestamptz '2025-01-01 00:00:00+00' + interval '$(( $1 * round_secs - 3600 )) seconds')));
+SQL
+  "$PGBIN/pgbench" -n -c 1 -j 1 -T "$secs" -M prepared -f "$tmp/emit.sql" 2>/dev/null |
+    awk '/^latency average/ {print $4}'
+}
+
+# etl_and_refresh <out>: after the first round, the batch-ETL alternative and
+# REFRESH of the equivalent materialized view, each in one session
+etl_and_refresh() {
+  $PSQL -c "COPY (SELECT event_id, payload, effective_at, received_at FROM phoenix.event_log
+                   WHERE event_type = 'presence.detected' ORDER BY position) TO '$tmp/events.csv' WITH (FORMAT csv)"
+  { cpu_session; cat <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE staging (event_id text, payload jsonb, effective_at timestamptz, received_at timestamptz);
+SQL
+    echo "SELECT 'etl_t0', extract(epoch FROM clock_timestamp());"; cpu_mark etl0
+    cat <<SQL
+COPY staging FROM '$tmp/events.csv' WITH (FORMAT csv);
+CREATE TABLE hand AS
+SELECT l.event_id, l.effective_at, l.received_at, l.payload->>'employeeId' AS employee_id,
+       l.payload->>'floorId' AS floor_id, e.department AS employee_department, en.name AS employee_name,
+       f.site_id AS floor_site_id, s.name AS site_name, s.timezone AS site_timezone,
+       (l.effective_at AT TIME ZONE s.timezone)::date AS local_date, now() AS updated_at, 0::bigint AS change_seq
+  FROM staging l
+  LEFT JOIN phoenix_entity.employee_history e ON e.employee_id = l.payload->>'employeeId' AND e.recorded_to = 'infinity'
+        AND e.valid_from <= l.effective_at AND e.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.employee_history en ON en.employee_id = l.payload->>'employeeId' AND en.recorded_to = 'infinity'
+        AND en.valid_from <= now() AND en.valid_to > now()
+  LEFT JOIN phoenix_entity.floor_history f ON f.floor_id = l.payload->>'floorId' AND f.recorded_to = 'infinity'
+        AND f.valid_from <= l.effective_at AND f.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.site_history s ON s.site_id = f.site_id AND s.recorded_to = 'infinity'
+        AND s.valid_from <= l.effective_at AND s.valid_to > l.effective_at;
+SQL
+    # the reporting table's own indexes, on the hand-built table
+    $PSQL -At -c "SELECT replace(pg_get_indexdef(indexrelid), 'reporting.presence_report', 'public.hand') || ';'
+                    FROM pg_index WHERE indrelid = 'reporting.presence_report'::regclass" | sed 's/INDEX [^ ]* ON/INDEX ON/'
+    cpu_mark etl1; echo "SELECT 'etl_t1', extract(epoch FROM clock_timestamp());"
+    # the floor under incremental upkeep: the same finished rows written in
+    # arrival order into an empty copy of the reporting table with its
+    # indexes, each row maintaining every index as it goes
+    echo "CREATE TABLE floor_copy (LIKE reporting.presence_report INCLUDING INDEXES) WITH (fillfactor = 85);"
+    echo "CREATE TABLE floor_rows AS SELECT * FROM reporting.presence_report ORDER BY change_seq;"
+    echo "SELECT 'floor_t0', extract(epoch FROM clock_timestamp());"; cpu_mark floor0
+    echo "INSERT INTO floor_copy SELECT * FROM floor_rows;"
+    cpu_mark floor1; echo "SELECT 'floor_t1', extract(epoch FROM clock_timestamp());"
+    cat <<'SQL'
+DROP TABLE hand, staging, floor_copy, floor_rows;
+CREATE MATERIALIZED VIEW presence_mv AS
+SELECT l.event_id, l.effective_at, l.received_at, l.payload->>'employeeId' AS employee_id,
+       l.payload->>'floorId' AS floor_id, e.department AS employee_department, en.name AS employee_name,
+       f.site_id AS floor_site_id, s.name AS site_name, s.timezone AS site_timezone,
+       (l.effective_at AT TIME ZONE s.timezone)::date AS local_date
+  FROM phoenix.event_log l
+  LEFT JOIN phoenix_entity.employee_history e ON e.employee_id = l.payload->>'employeeId' AND e.recorded_to = 'infinity'
+        AND e.valid_from <= l.effective_at AND e.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.employee_history en ON en.employee_id = l.payload->>'employeeId' AND en.recorded_to = 'infinity'
+        AND en.valid_from <= now() AND en.valid_to > now()
+  LEFT JOIN phoenix_entity.floor_history f ON f.floor_id = l.payload->>'floorId' AND f.recorded_to = 'infinity'
+        AND f.valid_from <= l.effective_at AND f.valid_to > l.effective_at
+  LEFT JOIN phoenix_entity.site_history s ON s.site_id = f.site_id AND s.recorded_to = 'infinity'
+        AND s.valid_from <= l.effective_at AND s.valid_to > l.effective_at
+ WHERE l.event_type = 'presence.detected';
+SQL
+    cpu_mark refresh0; echo '\timing on'
+    echo "REFRESH MATERIALIZED VIEW presence_mv;"
+    echo '\timing off'; cpu_mark refresh1
+    echo "DROP MATERIALIZED VIEW presence_mv;"
+  } | $PSQL -At > "$1"
+  awk '/^Time:/ {printf "refresh_wall|%.6f\n", $2 / 1000}' "$1" >> "$1"
+  rm -f "$tmp/events.csv"
+}
+
+echo "bench/scale: $total events in $rounds rounds, $runs run(s); shared_buffers $($PSQL -At -c 'SHOW shared_buffers')"
+for run in $(seq "$runs"); do
+  db="${base_db}_run$run"
+  $PSQL -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  export PGDATABASE=$db
+  setup
+  for r in $(seq "$rounds"); do
+    read -r wall cpu < <(ingest "$r")
+    changes "$r" "$tmp/changes"
+    lat=$(emit_latency "$r")
+    late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
+    [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
+      "$(awk -v w="$wall" -v n="$per" 'BEGIN {printf "%d", n / w}')" \
+      "$(awk -v c="$cpu" -v n="$per" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
+      "$(awk -v c="$(cpu_between late "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
+      "$(awk -v c="$(field late_wall "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
+      "$(awk -v c="$(cpu_between onepct "$tmp/changes")" -v n="$one_rows" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
+      "$one_rows" "$lat" \
+      "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" >> "$tmp/rounds"
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
+    if [ "$r" = 1 ]; then
+      etl_and_refresh "$tmp/etl"
+      etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
+      floor_wall=$(awk -v a="$(field floor_t0 "$tmp/etl")" -v b="$(field floor_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
+      echo "$run $wall $cpu $etl_wall $(cpu_between etl "$tmp/etl") $(field refresh_wall "$tmp/etl") $(cpu_between refresh "$tmp/etl") $(field late_wall "$tmp/changes") $(cpu_between late "$tmp/changes") $floor_wall $(cpu_between floor "$tmp/etl")" >> "$tmp/first"
+      tail -1 "$tmp/first" | awk '{printf "run %d at %d events: ingest + projection %.1f s (CPU %.1f s) vs COPY + as-of CREATE TABLE AS + indexes %.1f s (CPU %.1f s): %.2fx (CPU %.2fx);  floor: the finished rows inserted with their indexes %.1f s (CPU %.1f s) = %.2fx the ETL;  REFRESH %.2f s (CPU %.2f s) vs the 1,000-row change %.4f s (CPU %.4f s): %.0fx faster (CPU %.0fx)\n",
+        $1, '"$per"', $2, $3, $4, $5, $2 / $4, $3 / $5, $10, $11, $10 / $4, $6, $7, $8, $9, $6 / $8, $7 / $9}'
+    fi
+  done
+  $PSQL -d postgres -c "DROP DATABASE $db"
+done
+
+# medians over runs, each round beside the first
+med() { awk -v r="$1" -v c="$2" '$2 == r {print $c}' "$tmp/rounds" | median; }
+echo
+echo "medians of $runs run(s); ratio = this round / round 1"
+printf '%-6s %10s %16s %16s %18s %16s %16s %18s\n' round rows "ingest ev/s" "ingest µs CPU" "late µs CPU/row" "1% µs CPU/row" "emit ms" "table+idx MB"
+for r in $(seq "$rounds"); do
+  printf '%-6s %10s %9s %6s %9s %6s %11s %6s %9s %6s %9s %6s %18s\n' "$r" "$(med "$r" 3)" \
+    "$(med "$r" 4)" "$(ratio "$(med "$r" 4)" "$(med 1 4)")x" "$(med "$r" 5)" "$(ratio "$(med "$r" 5)" "$(med 1 5)")x" \
+    "$(med "$r" 6)" "$(ratio "$(med "$r" 6)" "$(med 1 6)")x" "$(med "$r" 8)" "$(ratio "$(med "$r" 8)" "$(med 1 8)")x" \
+    "$(med "$r" 10)" "$(ratio "$(med "$r" 10)" "$(med 1 10)")x" "$(med "$r" 11)+$(med "$r" 12)"
+done
+fm() { awk -v c="$1" '{print $c}' "$tmp/first" | median; }
+echo "at $per events: ingest + projection $(fm 2) s vs batch ETL $(fm 4) s: $(ratio "$(fm 2)" "$(fm 4)")x (CPU $(ratio "$(fm 3)" "$(fm 5)")x)   (target <= 1.5)"
+echo "at $per events: floor under it: inserting the finished rows with their indexes $(fm 10) s = $(ratio "$(fm 10)" "$(fm 4)")x the ETL (CPU $(ratio "$(fm 11)" "$(fm 5)")x)"
+echo "at $per events: REFRESH $(fm 6) s vs the 1,000-row change $(fm 8) s: $(ratio "$(fm 6)" "$(fm 8)")x faster (CPU $(ratio "$(fm 7)" "$(fm 9)")x)   (target >= 150)"
+echo "last round vs first: ingest rate $(ratio "$(med "$rounds" 4)" "$(med 1 4)")x (target >= 0.9), late change per row $(ratio "$(med "$rounds" 6)" "$(med 1 6)")x (target <= 1.3), emit latency $(ratio "$(med "$rounds" 10)" "$(med 1 10)")x (target <= 1.2)"
