@@ -17,13 +17,17 @@ SELECT phoenix.put('employee', 'E3', '{"name":"Linus","department":"Ops"}', vali
 SELECT phoenix.put('employee', 'E4', '{"name":"Barbara","department":"Research"}', valid_from => '2025-01-01');
 SELECT phoenix.put('employee', 'E4', '{"department":"Labs"}', valid_from => '2025-03-11', valid_to => '2025-03-13');
 SELECT phoenix.retract('employee', 'E4', valid_from => '2025-06-01');
-SELECT phoenix.create_entity('desk', key => 'desk_id', attributes => '{"room":"text","floor":"integer"}');
-SELECT phoenix.put('desk', 'D1', '{"room":"Room A","floor":1}', valid_from => '2025-01-01');
-SELECT phoenix.put('desk', 'D2', '{"room":"Room B","floor":2}', valid_from => '2025-01-01');
+SELECT phoenix.create_entity('site', key => 'site_id', attributes => '{"city":"text"}');
+SELECT phoenix.put('site', 'S1', '{"city":"Paris"}', valid_from => '2025-01-01');
+SELECT phoenix.put('site', 'S2', '{"city":"Lyon"}', valid_from => '2025-01-01');
+SELECT phoenix.create_entity('desk', key => 'desk_id', attributes => '{"room":"text","floor":"integer","site_id":"text"}');
+SELECT phoenix.put('desk', 'D1', '{"room":"Room A","floor":1,"site_id":"S1"}', valid_from => '2025-01-01');
+SELECT phoenix.put('desk', 'D2', '{"room":"Room B","floor":2,"site_id":"S2"}', valid_from => '2025-01-01');
 SELECT phoenix.put('desk', 'D1', '{"room":"Room C"}', valid_from => '2025-03-12');   -- the desk moves mid-week
 
 -- the log: several event types (one sets entity attributes, one recurs), a
--- projection of each kind with enrichment, dead letters
+-- projection of each kind with enrichment (the series one with a chained
+-- step: the site of the desk), dead letters
 SELECT phoenix.create_event_type('desk.booked',
        schema => '{"type":"object","required":["employeeId","at"],
                    "properties":{"employeeId":{"type":"string"},"at":{"type":"string","format":"date-time"},
@@ -69,7 +73,8 @@ SELECT phoenix.create_projection('last_booking', source => 'desk.booked', kind =
        enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time"}}]');
 SELECT phoenix.create_projection('desk_series', source => 'desk.series-booked',
        columns => '{"employee_id":"employeeId","desk_id":"deskId"}',
-       enrich => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time","floor":"current"}},
+       enrich => '[{"entity":"desk","key":"desk_id","attributes":{"room":"event_time","floor":"current","site_id":"event_time"}},
+                   {"entity":"site","key":"desk_site_id","attributes":{"city":"event_time"}},
                    {"entity":"employee","key":"employee_id","attributes":{"name":"current","department":"event_time"}}]',
        derive => '{"weekday":"extract(isodow FROM occurrence_date)::integer"}');
 -- events after the projections exist (arrival path, not the initial fill)

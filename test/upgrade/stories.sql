@@ -24,17 +24,23 @@ SELECT pg_temp.expect((SELECT employee_name FROM reporting.bookings WHERE event_
 SELECT phoenix.put('employee', 'E3', '{"department":"Security"}', valid_from => '2025-03-10', valid_to => '2025-03-12');
 SELECT phoenix.put('desk', 'D2', '{"room":"Room D"}', valid_from => '2025-03-17');
 SELECT phoenix.retract('desk', 'D1', valid_from => '2025-03-13');
+SELECT phoenix.put('site', 'S2', '{"city":"Marseille"}', valid_from => '2025-03-18');   -- through the chain
+SELECT phoenix.put('desk', 'D2', '{"site_id":"S1"}', valid_from => '2025-03-24');      -- the chain moves
 SELECT phoenix.emit('employee.moved', '{"employeeId":"E1","department":"Treasury","at":"2026-11-24T00:00:00Z"}',
                     event_id => 'm2') > 0 AS emitted;
 SELECT event_id, employee_id, employee_department FROM reporting.bookings ORDER BY event_id;
 SELECT employee_id, event_id, employee_department FROM reporting.last_booking ORDER BY employee_id;
-SELECT occurrence_id, desk_room, desk_floor, employee_department FROM reporting.desk_series ORDER BY occurrence_id;
+SELECT occurrence_id, desk_room, desk_floor, desk_site_id, site_city, employee_department
+  FROM reporting.desk_series ORDER BY occurrence_id;
 SELECT pg_temp.expect((SELECT employee_department FROM reporting.bookings WHERE event_id = 'b4') = 'Security',
                       'a late correction reaches a booking made before the update');
 SELECT pg_temp.expect((SELECT desk_room FROM reporting.desk_series WHERE occurrence_id = 's2@2025-03-19T08:00:00') = 'Room D',
                       'a late correction reaches a series occurrence made before the update');
 SELECT pg_temp.expect((SELECT desk_room FROM reporting.desk_series WHERE occurrence_id = 's1@2025-03-13T09:00:00') IS NULL,
                       'a retraction reaches a series occurrence made before the update');
+SELECT pg_temp.expect((SELECT string_agg(site_city, ',' ORDER BY occurrence_id) FROM reporting.desk_series
+                        WHERE series_id = 's2') = 'Lyon,Lyon,Lyon,Marseille,Paris,Paris',
+                      'a site''s correction and a desk''s move reach series occurrences through the chain');
 
 -- 3. new events: single, batch (with dead letters), series and an amendment
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E3","at":"2025-03-15T09:00:00Z","room":"D"}', event_id => 'b9') > 0 AS emitted;
