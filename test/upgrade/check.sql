@@ -18,6 +18,7 @@ SELECT event_id, event_type, reason, sqlstate, replayable, replayed_at IS NULL A
   FROM phoenix.dead_letters ORDER BY dead_letter_id;
 SELECT event_id, employee_id, room, employee_department, employee_name, change_seq FROM reporting.bookings ORDER BY event_id;
 SELECT employee_id, event_id, room, employee_department FROM reporting.last_booking ORDER BY employee_id;
+SELECT event_id, host_name, host_employee_id, host_department FROM reporting.visits ORDER BY event_id;
 SELECT occurrence_id, event_id, occurrence_date, desk_room, desk_floor, desk_site_id, site_city, employee_name,
        employee_department, weekday
   FROM reporting.desk_series ORDER BY occurrence_id;

@@ -27,7 +27,7 @@ SELECT phoenix.put('desk', 'D1', '{"room":"Room C"}', valid_from => '2025-03-12'
 
 -- the log: several event types (one sets entity attributes, one recurs), a
 -- projection of each kind with enrichment (the series one with a chained
--- step: the site of the desk), dead letters
+-- step: the site of the desk; visits with a by-step), dead letters
 SELECT phoenix.create_event_type('desk.booked',
        schema => '{"type":"object","required":["employeeId","at"],
                    "properties":{"employeeId":{"type":"string"},"at":{"type":"string","format":"date-time"},
@@ -47,6 +47,12 @@ SELECT phoenix.create_event_type('desk.series-booked',
                                  "skip":{"type":"array","items":{"type":"string","format":"date"}}}}',
        time_field => 'firstDay', refs => '{"employeeId":"employee","deskId":"desk"}',
        recurrence => '{"rule":"rrule","timezone":"tz","except":"skip","series":"seriesId"}');
+SELECT phoenix.create_event_type('visitor.checked-in',
+       schema => '{"type":"object","required":["hostName","at"],
+                   "properties":{"hostName":{"type":"string"},"at":{"type":"string","format":"date-time"}}}',
+       time_field => 'at');
+SELECT phoenix.emit('visitor.checked-in', '{"hostName":"Linus","at":"2025-03-11T10:00:00Z"}', event_id => 'v1');
+SELECT phoenix.emit('visitor.checked-in', '{"hostName":"Ada","at":"2026-11-24T10:00:00Z"}', event_id => 'v2');
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E1","at":"2026-11-24T09:00:00Z","room":"A"}', event_id => 'b1');
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E2","at":"2026-11-26T09:00:00Z","room":"B"}', event_id => 'b2');
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E3","at":"2025-03-10T09:00:00Z","room":"A"}', event_id => 'b4');
@@ -77,6 +83,9 @@ SELECT phoenix.create_projection('desk_series', source => 'desk.series-booked',
                    {"entity":"site","key":"desk_site_id","attributes":{"city":"event_time"}},
                    {"entity":"employee","key":"employee_id","attributes":{"name":"current","department":"event_time"}}]',
        derive => '{"weekday":"extract(isodow FROM occurrence_date)::integer"}');
+-- a by-step: the host matched by name as of the visit
+SELECT phoenix.create_projection('visits', source => 'visitor.checked-in', columns => '{"host_name":"hostName"}',
+       enrich => '[{"entity":"employee","key":"host_name","by":"name","as":"host","attributes":{"department":"event_time"}}]');
 -- events after the projections exist (arrival path, not the initial fill)
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E4","at":"2025-03-11T09:00:00Z","room":"C"}', event_id => 'b7');
 SELECT phoenix.emit('desk.series-booked', '{"seriesId":"s3","employeeId":"E1","deskId":"D2",

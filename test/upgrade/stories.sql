@@ -34,6 +34,8 @@ SELECT occurrence_id, desk_room, desk_floor, desk_site_id, site_city, employee_d
   FROM reporting.desk_series ORDER BY occurrence_id;
 SELECT pg_temp.expect((SELECT employee_department FROM reporting.bookings WHERE event_id = 'b4') = 'Security',
                       'a late correction reaches a booking made before the update');
+SELECT pg_temp.expect((SELECT host_department FROM reporting.visits WHERE event_id = 'v1') = 'Security',
+                      'a late correction reaches a by-step row made before the update');
 SELECT pg_temp.expect((SELECT desk_room FROM reporting.desk_series WHERE occurrence_id = 's2@2025-03-19T08:00:00') = 'Room D',
                       'a late correction reaches a series occurrence made before the update');
 SELECT pg_temp.expect((SELECT desk_room FROM reporting.desk_series WHERE occurrence_id = 's1@2025-03-13T09:00:00') IS NULL,
@@ -44,6 +46,7 @@ SELECT pg_temp.expect((SELECT string_agg(site_city, ',' ORDER BY occurrence_id) 
 
 -- 3. new events: single, batch (with dead letters), series and an amendment
 SELECT phoenix.emit('desk.booked', '{"employeeId":"E3","at":"2025-03-15T09:00:00Z","room":"D"}', event_id => 'b9') > 0 AS emitted;
+SELECT phoenix.emit('visitor.checked-in', '{"hostName":"Ada","at":"2026-11-25T10:00:00Z"}', event_id => 'v3') > 0 AS emitted;
 SELECT * FROM phoenix.emit_batch('[{"type":"desk.booked","payload":{"employeeId":"E1","at":"2026-11-25T10:00:00Z","room":"E"},"event_id":"b10"},
                                    {"type":"desk.booked","payload":{"employeeId":7,"at":"2026-11-25T10:00:00Z"},"event_id":"bad3"},
                                    {"type":"desk.booked","payload":{"employeeId":"E1","at":"2026-11-24T09:00:00Z","room":"A"},"event_id":"b1"}]');
@@ -87,6 +90,7 @@ SELECT pg_temp.expect(NOT EXISTS (SELECT 1 FROM reporting.desk_series WHERE empl
                       'forget scrubs series rows made before the update');
 SELECT pg_temp.expect(NOT EXISTS (SELECT 1 FROM phoenix.event_log WHERE payload::text LIKE '%Grace%'),
                       'forget scrubs the log');
+SELECT event_id, host_name, host_employee_id, host_department FROM reporting.visits ORDER BY event_id;  -- v1: its host forgotten
 SELECT entity, reason FROM phoenix.erasures ORDER BY erasure_id;
 SELECT entity, key FROM phoenix.projection_due ORDER BY entity, key;
 
@@ -104,13 +108,15 @@ SELECT rows, from_change_seq, to_change_seq FROM phoenix.export('bookings', :'ex
 CREATE TEMP TABLE before_rebuild AS
   SELECT 'bookings' AS p, to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' AS r FROM reporting.bookings b
   UNION ALL SELECT 'last_booking', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' FROM reporting.last_booking b
-  UNION ALL SELECT 'desk_series', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' - 'event_id' FROM reporting.desk_series b;
+  UNION ALL SELECT 'desk_series', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' - 'event_id' FROM reporting.desk_series b
+  UNION ALL SELECT 'visits', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' FROM reporting.visits b;
 SELECT phoenix.rebuild_projection('bookings') AS bookings, phoenix.rebuild_projection('last_booking') AS last_booking,
-       phoenix.rebuild_projection('desk_series') AS desk_series;
+       phoenix.rebuild_projection('desk_series') AS desk_series, phoenix.rebuild_projection('visits') AS visits;
 CREATE TEMP TABLE after_rebuild AS
   SELECT 'bookings' AS p, to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' AS r FROM reporting.bookings b
   UNION ALL SELECT 'last_booking', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' FROM reporting.last_booking b
-  UNION ALL SELECT 'desk_series', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' - 'event_id' FROM reporting.desk_series b;
+  UNION ALL SELECT 'desk_series', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' - 'event_id' FROM reporting.desk_series b
+  UNION ALL SELECT 'visits', to_jsonb(b) - 'received_at' - 'updated_at' - 'change_seq' FROM reporting.visits b;
 SELECT pg_temp.expect(NOT EXISTS ((SELECT * FROM before_rebuild EXCEPT ALL SELECT * FROM after_rebuild)
                                   UNION ALL (SELECT * FROM after_rebuild EXCEPT ALL SELECT * FROM before_rebuild)),
                       'rebuilt projections equal the rows the cascade kept');
