@@ -135,7 +135,7 @@ release_so() {
     src=$(mktemp -d /tmp/phoenix-release-src.XXXXXX)
     git -C "$ROOT" archive "$commit" | tar -x -C "$src"
     echo "building phoenix $v from $commit (once; cached in $cache)" >&2
-    make -C "$src" -s -j2 "phoenix--$v.sql" all >"$src/build.log" 2>&1 ||
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$src" -s -j2 "phoenix--$v.sql" all >"$src/build.log" 2>&1 ||
       { tail -20 "$src/build.log" >&2; rm -rf "$src"; return 1; }
     cmp -s "$src/phoenix--$v.sql" "$ROOT/releases/phoenix--$v.sql" ||
       { echo "the install script of $commit is not releases/phoenix--$v.sql" >&2; rm -rf "$src"; return 1; }
