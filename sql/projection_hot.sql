@@ -68,3 +68,28 @@ SELECT count(*) AS differences FROM (
      LEFT JOIN LATERAL phoenix_entity.employee_at(p.employee_id, p.effective_at) e ON true
      LEFT JOIN LATERAL phoenix_entity.floor_at(p.floor_id, p.effective_at) f ON true
      LEFT JOIN LATERAL phoenix_entity.site_at(f.site_id, p.effective_at) s ON true)) d;
+
+-- A key whose rows arrived together fills whole pages: at the default
+-- fillfactor (85) a late change of all of them finds room on their pages for
+-- few of the new versions (the rest are new entries in every index); at
+-- fillfactor 50, chosen for that arrival pattern, for every one.
+SELECT phoenix.put('employee', 'E9', '{"department":"Finance"}', '2025-01-01');
+SELECT phoenix.create_projection('together85', source => 'presence.detected',
+  columns => '{"employee_id":"employeeId"}',
+  enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time"}}]') IS NOT NULL AS created;
+SELECT phoenix.create_projection('together50', source => 'presence.detected',
+  columns => '{"employee_id":"employeeId"}',
+  enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time"}}]',
+  fillfactor => 50) IS NOT NULL AS created;
+SELECT relname, reloptions FROM pg_class WHERE relname IN ('together85', 'together50') ORDER BY 1;
+SELECT accepted FROM phoenix.emit_batch((SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected',
+         'payload', jsonb_build_object('employeeId', 'E9', 'floorId', 'F1',
+                                       'at', to_char(timestamptz '2025-04-01' + i * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))))
+    FROM generate_series(1, 400) i));
+BEGIN;
+SELECT phoenix.put('employee', 'E9', '{"department":"Late"}', '2025-01-01');
+SELECT relname, n_tup_upd, n_tup_hot_upd = n_tup_upd AS all_hot, n_tup_hot_upd < n_tup_upd / 2 AS mostly_not_hot
+  FROM pg_stat_xact_user_tables WHERE relname IN ('together85', 'together50') ORDER BY 1;
+COMMIT;
+SELECT phoenix.create_projection('bad_fill', source => 'presence.detected', columns => '{"employee_id":"employeeId"}',
+  fillfactor => 5);

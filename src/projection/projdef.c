@@ -55,13 +55,6 @@ static char *build_payload_src(ProjDef *def, bool from_log);
 static char *column_list(ProjDef *def, bool out);
 static void index_chain_parent(DefStep *s, StringInfo buf);
 
-/*
- * Reporting tables leave this much of each page free (100 - fillfactor %) so
- * that a cascade's rewrite of a row can stay on its page as a HOT update (no
- * new index entries): a change touching a fifth of the rows finds room for
- * most of them, and pruning reclaims the old versions on later visits.
- */
-#define PROJ_FILLFACTOR		85
 
 /* Columns every reporting table has besides the declared ones. */
 static const char *const fixed_columns[] = {
@@ -995,7 +988,7 @@ projdef_create_table(ProjDef *def, const char *schema, Interval *fresh_for, cons
 		appendStringInfo(&buf, ", %s %s", quote_identifier(lfirst(lc)), format_type_be(lfirst_oid(lt)));
 	appendStringInfo(&buf, ", updated_at timestamptz NOT NULL, change_seq bigint NOT NULL, PRIMARY KEY (%s))"
 					 " WITH (fillfactor = %d);",
-					 quote_identifier(projdef_pk_column(def)), PROJ_FILLFACTOR);
+					 quote_identifier(projdef_pk_column(def)), def->fillfactor);
 	/* a series' rows are found by it on every amendment (and during the fill) */
 	if (def->recurring)
 		appendStringInfo(&buf, "CREATE INDEX ON %s (series_id%s);", qtable, projection_key_collation(TEXTOID));

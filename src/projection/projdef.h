@@ -54,6 +54,7 @@ typedef struct ProjDef
 	char	   *source;
 	bool		latest;
 	char	   *latest_key;
+	int			fillfactor;		/* of the reporting table (PROJ_DEFAULT_FILLFACTOR) */
 	List	   *columns;		/* DefColumn *: mapped, then enriched */
 	int			nmapped;
 	List	   *steps;			/* DefStep *, in evaluation order after sorting */

@@ -168,6 +168,13 @@ phoenix_create_projection(PG_FUNCTION_ARGS)
 	schema = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	def->latest_key = PG_ARGISNULL(7) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(7));
+	def->fillfactor = PG_NARGS() > 10 && !PG_ARGISNULL(10) ? PG_GETARG_INT32(10) : PROJ_DEFAULT_FILLFACTOR;
+	if (def->fillfactor < 10 || def->fillfactor > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fillfactor %d of projection \"%s\" is out of range", def->fillfactor, def->name),
+				 errhint("Give 10 to 100: %d (the default) when each key's events arrive among others', 50 when they arrive together.",
+						 PROJ_DEFAULT_FILLFACTOR)));
 
 	/* Room for the "_fresh" view and index name suffixes. */
 	catalog_check_identifier(def->name, "projection", NAMEDATALEN - 16);

@@ -87,6 +87,17 @@ struct ArrivalPlan;
 /* Statements series.c prepares per projection (see SeriesPlan). */
 #define PROJ_SERIES_NPLANS	6
 
+/*
+ * Reporting tables leave this much of each page free (100 - fillfactor %) so
+ * that a cascade's rewrite of a row can stay on its page as a HOT update (no
+ * new index entries).  85 suits rows whose keys arrive interleaved (a key's
+ * rows lie one or two to a page, so a page has room for their new versions);
+ * when a key's rows arrive together and fill whole pages, only 50 leaves room
+ * to rewrite all of them in place (create_projection's fillfactor;
+ * bench/scale.sh measures both, docs/sizing.md).
+ */
+#define PROJ_DEFAULT_FILLFACTOR	85
+
 /* How far ahead a recurring projection materialises series by default. */
 #define PROJ_DEFAULT_HORIZON	"400 days"
 

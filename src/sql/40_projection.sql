@@ -89,10 +89,11 @@ SELECT pg_catalog.pg_extension_config_dump('phoenix.series_horizon', '');
 CREATE FUNCTION phoenix.create_projection(name text, source text,
     columns jsonb DEFAULT '{}', enrich jsonb DEFAULT '[]', derive jsonb DEFAULT '{}',
     schema text DEFAULT 'reporting', kind text DEFAULT 'events',
-    latest_key text DEFAULT NULL, fresh_for interval DEFAULT NULL, horizon interval DEFAULT NULL)
+    latest_key text DEFAULT NULL, fresh_for interval DEFAULT NULL, horizon interval DEFAULT NULL,
+    fillfactor integer DEFAULT 85)
   RETURNS regclass
   AS 'MODULE_PATHNAME', 'phoenix_create_projection' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval) IS
+COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval, integer) IS
   'Phoenix: create a reporting table fed by an event type, enriched as of each event''s time, and fill it from the log';
 
 CREATE FUNCTION phoenix.drop_projection(name text)
