@@ -46,3 +46,18 @@ BEGIN
   END LOOP;
 END
 $chain$;
+
+-- create_projection gains fillfactor (d4a764c): the old signature goes (the
+-- grants that follow make the new one SECURITY DEFINER as in a fresh install).
+-- Reporting tables made earlier keep the fillfactor they were made with (85,
+-- the default).
+DROP FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval);
+CREATE FUNCTION phoenix.create_projection(name text, source text,
+    columns jsonb DEFAULT '{}', enrich jsonb DEFAULT '[]', derive jsonb DEFAULT '{}',
+    schema text DEFAULT 'reporting', kind text DEFAULT 'events',
+    latest_key text DEFAULT NULL, fresh_for interval DEFAULT NULL, horizon interval DEFAULT NULL,
+    fillfactor integer DEFAULT 85)
+  RETURNS regclass
+  AS 'MODULE_PATHNAME', 'phoenix_create_projection' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval, integer) IS
+  'Phoenix: create a reporting table fed by an event type, enriched as of each event''s time, and fill it from the log';

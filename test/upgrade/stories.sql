@@ -121,7 +121,9 @@ SELECT pg_temp.expect(NOT EXISTS ((SELECT * FROM before_rebuild EXCEPT ALL SELEC
                                   UNION ALL (SELECT * FROM after_rebuild EXCEPT ALL SELECT * FROM before_rebuild)),
                       'rebuilt projections equal the rows the cascade kept');
 SELECT phoenix.create_projection('rooms', source => 'desk.booked', columns => '{"employee_id":"employeeId","room":"room"}',
-       enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time"}}]');
+       enrich => '[{"entity":"employee","key":"employee_id","attributes":{"department":"event_time"}}]',
+       fillfactor => 50);
+SELECT reloptions FROM pg_class WHERE oid = 'reporting.rooms'::regclass;
 SELECT event_id, employee_id, room, employee_department FROM reporting.rooms ORDER BY event_id;
 SELECT phoenix.drop_projection('last_booking');
 SELECT name FROM phoenix.projections ORDER BY projection_id;
