@@ -24,7 +24,8 @@ SELECT occurrence_id, event_id, occurrence_date, desk_room, desk_floor, desk_sit
   FROM reporting.desk_series ORDER BY occurrence_id;
 SELECT name, table_name, source, kind, latest_key, columns, enrich, derive, steps, horizon
   FROM phoenix.projection_catalog ORDER BY name;
-SELECT subscription, topic, group_id, state, lag FROM phoenix.subscription_status ORDER BY subscription;
+SELECT subscription, topic, group_id, state, partition, committed_offset, high_watermark, lag, accepted, dead_lettered
+  FROM phoenix.subscription_status ORDER BY subscription;
 SELECT projection, topic, state, pending, sent FROM phoenix.publication_status ORDER BY projection;
 SELECT key, op, row ->> 'employee_name' AS employee_name FROM phoenix.kafka_outbox ORDER BY position;
 SELECT projection, format, last_change_seq, last_rows, exports FROM phoenix.export_cursors ORDER BY projection;

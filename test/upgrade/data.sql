@@ -94,6 +94,11 @@ SELECT phoenix.emit('desk.series-booked', '{"seriesId":"s3","employeeId":"E1","d
 -- Kafka: a paused subscription and a disabled publication (catalog rows; no
 -- broker is contacted while they are off)
 SELECT phoenix.create_subscription('bookings_in', 'bookings', 'desk.booked', '127.0.0.1:9', enabled => false);
+-- what its worker writes as it consumes (no broker here): offsets and counters
+INSERT INTO phoenix.kafka_offsets (group_id, topic, partition, next_offset)
+  SELECT group_id, topic, 0, 42 FROM phoenix.kafka_subscriptions WHERE name = 'bookings_in';
+INSERT INTO phoenix.kafka_partition_stats (subscription, partition, high_watermark, accepted, dead_lettered)
+  VALUES ('bookings_in', 0, 45, 40, 2);
 BEGIN;
 SELECT phoenix.create_publication('bookings', 'bookings-out', '127.0.0.1:9');
 UPDATE phoenix.kafka_publications SET enabled = false WHERE projection = 'bookings';
