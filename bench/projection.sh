@@ -49,23 +49,9 @@ SELECT sum((phoenix.emit_batch(b)).accepted) FROM (
                                  'YYYY-MM-DD"T"HH24:MI:SS"Z"')))) b
     FROM generate_series(1, :events) i GROUP BY i / 10000) x;
 VACUUM ANALYZE;
--- the hand-written equivalent: a view with the same as-of joins
-CREATE VIEW presence_asof AS
-SELECT l.event_id, l.effective_at, l.received_at, l.payload->>'employeeId' AS employee_id,
-       l.payload->>'floorId' AS floor_id, e.department AS employee_department, en.name AS employee_name,
-       f.site_id AS floor_site_id, s.name AS site_name, s.timezone AS site_timezone,
-       (l.effective_at AT TIME ZONE s.timezone)::date AS local_date
-  FROM phoenix.event_log l
-  LEFT JOIN phoenix_entity.employee_history e ON e.employee_id = l.payload->>'employeeId' AND e.recorded_to = 'infinity'
-        AND e.valid_from <= l.effective_at AND e.valid_to > l.effective_at
-  LEFT JOIN phoenix_entity.employee_history en ON en.employee_id = l.payload->>'employeeId' AND en.recorded_to = 'infinity'
-        AND en.valid_from <= now() AND en.valid_to > now()
-  LEFT JOIN phoenix_entity.floor_history f ON f.floor_id = l.payload->>'floorId' AND f.recorded_to = 'infinity'
-        AND f.valid_from <= l.effective_at AND f.valid_to > l.effective_at
-  LEFT JOIN phoenix_entity.site_history s ON s.site_id = f.site_id AND s.recorded_to = 'infinity'
-        AND s.valid_from <= l.effective_at AND s.valid_to > l.effective_at
- WHERE l.event_type = 'presence.detected';
 SQL
+# the hand-written equivalent: a view with the same as-of joins
+$PSQL -v view=presence_asof -v source=phoenix.event_log -f "$PHOENIX_ROOT/test/fixtures/presence_model_asof.sql" >/dev/null
 
 create_projection=$(cat "$PHOENIX_ROOT/test/fixtures/presence_model_projection.sql")
 
