@@ -161,6 +161,9 @@ upgrade_binary_from() {
   PGHOST=$S_PGHOST PGPORT=$S_PGPORT qd "$db" data.sql >/dev/null
   as_pg "$old/usr/lib/postgresql/15/bin/pg_ctl" -D "$S_PGDATA" -w -t 60 stop -m fast >/dev/null
   as_pg "$PGBIN/pg_ctl" -D "$S_PGDATA" -l "$S_SANDBOX/server.log" -w -t 60 start >/dev/null
+  # until the update, the old declarations run on the new binary: reads work
+  PGHOST=$S_PGHOST PGPORT=$S_PGPORT qd "$db" check.sql >/dev/null ||
+    { echo "$v: reads fail on the new binary before ALTER EXTENSION phoenix UPDATE"; return 1; }
   PGHOST=$S_PGHOST PGPORT=$S_PGPORT q -d "$db" -c "ALTER EXTENSION phoenix UPDATE" >/dev/null
   PGHOST=$S_PGHOST PGPORT=$S_PGPORT compare_updated "$v (its own binary)" "$db"
   local rc=$?
