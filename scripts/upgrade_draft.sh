@@ -47,22 +47,25 @@ def load(p):
         d[(kind, ident)] = (un(definition), un(ddl))
     return d
 fresh, updated, prev, cur = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], sys.argv[4]
-order = ['table', 'sequence', 'column', 'constraint', 'index', 'function', 'view', 'trigger', 'other']
+order = ['table', 'sequence', 'column', 'constraint', 'index', 'options', 'function', 'view', 'trigger', 'other']
 drop = {'function': 'DROP FUNCTION {i};', 'view': 'DROP VIEW {i};', 'index': 'DROP INDEX {i};',
         'table': 'DROP TABLE {i};', 'sequence': 'DROP SEQUENCE {i};', 'other': '-- TODO: drop {i}',
         'column': 'ALTER TABLE {t} DROP COLUMN {c};', 'constraint': 'ALTER TABLE {t} DROP CONSTRAINT {c};',
-        'trigger': 'DROP TRIGGER {c} ON {t};'}
+        'trigger': 'DROP TRIGGER {c} ON {t};', 'options': 'ALTER TABLE {i} RESET ({names});'}
 out = []
 for kind in reversed(order):                       # what is gone first, dependants before what they use
     for (k, i) in sorted(updated):
         if k == kind and (k, i) not in fresh:
             t, _, c = i.rpartition('.' if k == 'column' else ' ')
-            out.append(drop[k].format(i=i, t=t, c=c))
+            names = ', '.join(o.split('=')[0] for o in updated[(k, i)][0].strip('{}').split(',')) if k == 'options' else ''
+            out.append(drop[k].format(i=i, t=t, c=c, names=names))
 for kind in order:
     for (k, i) in sorted(fresh):
         if k != kind or updated.get((k, i), (None,))[0] == fresh[(k, i)][0]:
             continue
-        if (k, i) in updated and k in ('column', 'constraint', 'index', 'trigger', 'table', 'sequence'):
+        if (k, i) in updated and k == 'options':      # SET what is new; RESET what is gone by hand
+            out.append(fresh[(k, i)][1] + '\n-- (was %s: RESET any option no longer set)' % updated[(k, i)][0])
+        elif (k, i) in updated and k in ('column', 'constraint', 'index', 'trigger', 'table', 'sequence'):
             out.append('-- TODO: %s %s changed: was\n--   %s\n-- now\n--   %s' % (k, i, updated[(k, i)][0], fresh[(k, i)][0]))
         elif (k, i) in updated and k == 'view':
             out.append('-- (if its columns changed, DROP VIEW %s first)\n%s' % (i, fresh[(k, i)][1]))

@@ -702,7 +702,7 @@ scrub_type_events(ForgetType *type, PhxEntity *entity, const ForgetPerson *who,
 		e->position = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
 		e->event_id = SPI_getvalue(tup, tt->tupdesc, 2);
 		e->payload = forget_scrub_jsonb(who, DatumGetJsonbPCopy(SPI_getbinval(tup, tt->tupdesc, 3, &isnull)),
-										type->pii_fields, NIL, &changed);
+										type->pii_fields, &changed);
 		e->effective_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
 		e->received_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
 		if (!changed)
@@ -883,7 +883,7 @@ dead_letter_scrub(PhxEntity *entity, const ForgetPerson *who, const char *key, L
 		if (about)
 		{
 			bool		c = false;
-			Jsonb	   *s = forget_scrub_jsonb(who, doc, type->pii_fields, NIL, &c);
+			Jsonb	   *s = forget_scrub_jsonb(who, doc, type->pii_fields, &c);
 
 			if (c)
 			{

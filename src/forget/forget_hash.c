@@ -306,12 +306,11 @@ forget_pseudonym(const ForgetPerson *p, const char *value, int len)
 /*
  * `doc` with its top-level members named in `fields` scrubbed: strings
  * become person p's pseudonyms, other non-null values null (a number has no
- * pseudonym of its type).  Members named in `null_fields` become null
- * whatever they hold.  *changed tells whether anything differs; when not,
- * `doc` itself is returned.
+ * pseudonym of its type).  *changed tells whether anything differs; when
+ * not, `doc` itself is returned.
  */
 Jsonb *
-forget_scrub_jsonb(const ForgetPerson *p, Jsonb *doc, List *fields, List *null_fields, bool *changed)
+forget_scrub_jsonb(const ForgetPerson *p, Jsonb *doc, List *fields, bool *changed)
 {
 	JsonbParseState *state = NULL;
 	JsonbIterator *it;
@@ -319,22 +318,18 @@ forget_scrub_jsonb(const ForgetPerson *p, Jsonb *doc, List *fields, List *null_f
 	JsonbValue *res = NULL;
 	JsonbIteratorToken tok;
 	bool		pii = false;
-	bool		to_null = false;
 
 	*changed = false;
-	if ((fields == NIL && null_fields == NIL) || !JB_ROOT_IS_OBJECT(doc) || JB_ROOT_IS_SCALAR(doc))
+	if (fields == NIL || !JB_ROOT_IS_OBJECT(doc) || JB_ROOT_IS_SCALAR(doc))
 		return doc;
 	it = JsonbIteratorInit(&doc->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-		{
 			pii = forget_str_in_list(fields, v.val.string.val, v.val.string.len);
-			to_null = forget_str_in_list(null_fields, v.val.string.val, v.val.string.len);
-		}
-		else if (tok == WJB_VALUE && (pii || to_null))
+		else if (tok == WJB_VALUE && pii)
 		{
-			if (v.type == jbvString && !to_null)
+			if (v.type == jbvString)
 			{
 				if (!forget_is_pseudonym(v.val.string.val, v.val.string.len))
 				{

@@ -74,8 +74,7 @@ extern void forget_key_hash(const char *entity, const char *key, uint8 *out);
 extern void forget_value_hash(const char *value, int len, uint8 *out);
 extern bool forget_is_pseudonym(const char *s, int len);
 extern char *forget_pseudonym(const ForgetPerson *p, const char *value, int len);
-extern Jsonb *forget_scrub_jsonb(const ForgetPerson *p, Jsonb *doc, List *fields,
-								 List *null_fields, bool *changed);
+extern Jsonb *forget_scrub_jsonb(const ForgetPerson *p, Jsonb *doc, List *fields, bool *changed);
 extern char *forget_scrub_text(const ForgetPerson *p, const char *s, List *values, bool *changed);
 extern bool forget_str_in_list(List *list, const char *s, int len);
 extern void forget_add_unique(List **list, const char *s);

@@ -148,7 +148,7 @@ forget_scrub_payload(const char *event_type, Jsonb *payload, TimestampTz effecti
 		forget_tomb_add_value(r->entity_id, r->attribute, value, who.key_hash,
 							  psprintf("{[\"%s\",infinity)}", timestamptz_to_str(effective_at)));
 	}
-	result = forget_scrub_jsonb(&who, payload, type->pii_fields, NIL, &changed);
+	result = forget_scrub_jsonb(&who, payload, type->pii_fields, &changed);
 	return changed ? result : NULL;
 }
 

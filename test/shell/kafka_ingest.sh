@@ -3,7 +3,8 @@
 # the test cluster has it): consumption into the event log exactly once,
 # event type from a payload field or a header, bad messages dead-lettered
 # with topic/partition/offset while consumption goes on, the status view,
-# pause/resume, brokers down and up, a second group member (rebalance).
+# pause/resume, brokers down and up, a second group member (rebalance),
+# every subscription paused (the workers exit).
 # "Nothing happened" is only checked after a positive signal: a marker
 # message on another topic (subscription "marks", same worker) produced after
 # the messages in question has been applied.
@@ -112,4 +113,18 @@ marker
   fail "the second member never consumed"
 [ "$(q -c "SELECT sum(next_offset) FROM phoenix.kafka_offsets o JOIN phoenix.kafka_subscriptions s
            ON s.group_id = o.group_id AND s.topic = o.topic WHERE s.name = 'badges'")" = 5000 ] || fail "group offsets"
+
+# 6. every subscription paused: the database's workers have nothing left to
+#    consume and exit (the positive signal that the pause took effect: a
+#    worker still holding a paused subscription stays); a message sent
+#    meanwhile waits in Kafka and arrives once its subscription resumes
+q -c "SELECT phoenix.pause_subscription(name) FROM phoenix.kafka_subscriptions" >/dev/null
+wait_for 60 "SELECT count(*) = 0 FROM pg_stat_activity
+               WHERE backend_type = 'phoenix kafka worker' AND datname = current_database()" ||
+  fail "a worker went on with every subscription paused"
+printf 'k9001\t{"n":9001}\n' | kafka_produce badges
+[ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE payload->>'n' = '9001'")" = 0 ] ||
+  fail "a paused subscription consumed"
+q -c "SELECT phoenix.resume_subscription('badges')" >/dev/null
+wait_for 60 "SELECT count(*) = 1 FROM phoenix.event_log WHERE source = 'kafka:badges' AND payload->>'n' = '9001'"
 echo ok

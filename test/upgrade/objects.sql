@@ -57,6 +57,11 @@ objs AS (
     FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
     JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
   UNION ALL
+  SELECT 'options', c.oid::regclass::text, c.reloptions::text,
+         'ALTER TABLE ' || c.oid::regclass::text || ' SET (' || array_to_string(c.reloptions, ', ') || ');'
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+   WHERE c.relkind IN ('r', 'p', 'm') AND c.reloptions IS NOT NULL   -- an index's are in its definition
+  UNION ALL
   SELECT 'sequence', c.oid::regclass::text, '', '-- TODO: CREATE SEQUENCE ' || c.oid::regclass::text || ' (see src/sql/)'
     FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
    WHERE c.relkind = 'S'

@@ -16,6 +16,8 @@ SELECT line FROM (
    WHERE p.prokind = 'a'
   UNION ALL
   SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text || ' acl ' || coalesce(c.relacl::text, '-')
+         || ' options ' || coalesce(c.reloptions::text, '-') || ' replica identity ' || c.relreplident::text
+         || ' persistence ' || c.relpersistence::text
     FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
   UNION ALL
   SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
