@@ -167,7 +167,7 @@ echo "csv rows $rows, batch elements 20000, schemas registered $registered/300"
 # error (XX...) or a lost connection
 refused=$(grep -c 'ERROR:' "$dir/schemas.err" || true)
 [ "$refused" = $((300 - registered)) ] || { echo "schemas: $registered registered but $refused errors"; head "$dir/schemas.err"; exit 1; }
-if grep -v -E '^psql:[^ ]+: ERROR:  [0-9A-Z]{5}$' "$dir/schemas.err" | grep -q . ||
+if grep -q . <(grep -v -E '^psql:[^ ]+: ERROR:  [0-9A-Z]{5}$' "$dir/schemas.err") ||
    grep -q -E 'ERROR:  XX' "$dir/schemas.err"; then
   echo "schemas: unexpected errors:"; grep -v -E 'ERROR:  (22|42)[0-9A-Z]{3}$' "$dir/schemas.err" | head; exit 1
 fi

@@ -69,7 +69,7 @@ wait_for 90 "SELECT last_error_at > '$before' FROM phoenix.publication_status"
 [ "$(q -c "SELECT pending FROM phoenix.publication_status")" = 1 ] || fail "outbox should hold the change"
 kafka_cmd up -1
 wait_for 60 "SELECT pending = 0 AND sent >= 5 FROM phoenix.publication_status WHERE projection = 'bookings'"
-read_topic | grep -q '^booking-2|D|[0-9]*|update$' || fail "change made while brokers were down"
+grep -q '^booking-2|D|[0-9]*|update$' <(read_topic) || fail "change made while brokers were down"
 
 # errors
 err=$(q -c "SELECT phoenix.create_publication('nosuch', 't', '$KAFKA_BOOTSTRAP')" 2>&1 || true)
