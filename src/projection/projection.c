@@ -650,30 +650,67 @@ fill_errcontext(void *arg)
  * the number of events inserted: total, or 0 when the projection needs the
  * SQL computation (nothing done).
  */
+/* fill_in_c's state between batches */
+typedef struct FillInC
+{
+	Projection *p;
+	ArrivalRun *run;
+	int64		total;
+	int64		reported;
+	int			batch_size;
+	bool		report;
+} FillInC;
+
+static void
+fill_in_c_batch(void *arg, int nevents, const EmittedEvent *events, int64 done)
+{
+	FillInC    *fill = arg;
+
+	arrival_insert_rows(fill->run, nevents, events);
+	pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, done);
+	if (fill->report && (done - fill->reported >= fill->batch_size || done >= fill->total))
+	{
+		ereport(NOTICE,
+				(errmsg("projection \"%s\": " INT64_FORMAT " of " INT64_FORMAT " events",
+						fill->p->name, done, fill->total)));
+		fill->reported = done;
+	}
+}
+
 static int64
 fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 {
-	ArrivalRun *run = arrival_begin(p, true);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(p->source)};
-	MemoryContext fetchcxt,
-				old;
-	Portal		portal;
-	int			fetch = Min(PROJ_FILL_FETCH, batch_size);
-	EmittedEvent *events = palloc(sizeof(EmittedEvent) * fetch);
-	int64		done = 0,
-				reported = 0;
+	FillInC		fill = {.p = p, .total = total, .batch_size = batch_size, .report = report};
+	int64		done;
 
-	if (run == NULL)
+	fill.run = arrival_begin(p, true);
+	if (fill.run == NULL)
 		return 0;
-	fetchcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix fill", ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open_with_args(NULL, "SELECT event_id, effective_at, received_at, payload, position"
-									   " FROM phoenix.event_log WHERE event_type = $1 ORDER BY position",
-									   1, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+	done = projection_read_log("SELECT event_id, effective_at, received_at, payload, position"
+							   " FROM phoenix.event_log WHERE event_type = $1 ORDER BY position",
+							   p->source, Min(PROJ_FILL_FETCH, batch_size), fill_in_c_batch, &fill);
+	arrival_end(fill.run);
+	return Max(done, total);
+}
+
+int64
+projection_read_log(const char *query, const char *source, int fetch,
+					ProjectionLogBatch apply, void *arg)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(source)};
+	EmittedEvent *events = palloc(sizeof(EmittedEvent) * fetch);
+	MemoryContext fetchcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix log batch",
+												   ALLOCSET_DEFAULT_SIZES);
+	Portal		portal = SPI_cursor_open_with_args(NULL, query, 1, argtypes, args, NULL, true,
+												   CURSOR_OPT_NO_SCROLL);
+	int64		done = 0;
+
 	for (;;)
 	{
 		SPITupleTable *tt;
 		uint64		n;
+		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, fetch);
@@ -681,27 +718,19 @@ fill_in_c(Projection *p, int64 total, int batch_size, bool report)
 		n = SPI_processed;
 		if (n == 0)
 			break;
+		done += n;
 		old = MemoryContextSwitchTo(fetchcxt);
 		for (uint64 i = 0; i < n; i++)
 			projection_event_from_row(tt->vals[i], tt->tupdesc, 1, &events[i]);
+		apply(arg, (int) n, events, done);
 		MemoryContextSwitchTo(old);
-		arrival_insert_rows(run, (int) n, events);
 		MemoryContextReset(fetchcxt);
 		SPI_freetuptable(tt);
-		done += n;
-		pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, done);
-		if (report && (done - reported >= batch_size || done >= total))
-		{
-			ereport(NOTICE,
-					(errmsg("projection \"%s\": " INT64_FORMAT " of " INT64_FORMAT " events",
-							p->name, done, total)));
-			reported = done;
-		}
 	}
 	SPI_cursor_close(portal);
-	arrival_end(run);
 	MemoryContextDelete(fetchcxt);
-	return Max(done, total);
+	pfree(events);
+	return done;
 }
 
 /*

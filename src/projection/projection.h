@@ -181,6 +181,17 @@ extern void projection_lock_payload_keys(Projection *p, int n, const EmittedEven
  */
 extern void projection_event_from_row(HeapTuple t, TupleDesc d, int first, EmittedEvent *ev);
 
+/*
+ * Read the log rows of `query` (event_id, effective_at, received_at,
+ * payload, position; $1 is `source`) through a cursor, `fetch` at a time,
+ * handing each batch of events to `apply` (in a memory context reset after
+ * each batch; `done` counts the events handed over so far, this batch
+ * included).  Inside SPI.  Returns the number of events read.
+ */
+typedef void (*ProjectionLogBatch) (void *arg, int nevents, const EmittedEvent *events, int64 done);
+extern int64 projection_read_log(const char *query, const char *source, int fetch,
+								 ProjectionLogBatch apply, void *arg);
+
 /* Advisory lock tag of (class, value): what writers and the cascade share. */
 extern void projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value);
 extern uint32 projection_lock_class(const char *entity, const char *attribute);

@@ -588,6 +588,12 @@ series_horizon_check(ProjDef *def, Interval *horizon)
 /* Log rows read per fetch when a recurring projection is filled. */
 #define SERIES_FILL_FETCH	1024
 
+static void
+series_fill_batch(void *arg, int nevents, const EmittedEvent *events, int64 done)
+{
+	series_apply((Projection *) arg, nevents, events, false);
+}
+
 /*
  * Fill (or rebuild) `p` from the log: the latest event of every series, in
  * log order, through series_apply.  Returns the number of series events.
@@ -597,47 +603,15 @@ series_fill(Projection *p)
 {
 	PhxEventType *type = registry_event_type(p->source, false);
 	const RecurrenceFields *f = type->recurrence;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(p->source)};
-	EmittedEvent *events = palloc0(sizeof(EmittedEvent) * SERIES_FILL_FETCH);
-	MemoryContext fetchcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix series fill",
-												   ALLOCSET_DEFAULT_SIZES);
-	int64		done = 0;
-	Portal		portal;
 	char	   *series_expr = f->series
 		? psprintf("COALESCE(payload ->> %s, event_id, position::text)", quote_literal_cstr(f->series))
 		: pstrdup("COALESCE(event_id, position::text)");
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   psprintf("SELECT event_id, effective_at, received_at, payload, position FROM"
-												" (SELECT DISTINCT ON (%s) * FROM phoenix.event_log WHERE event_type = $1"
-												"  ORDER BY %s, position DESC) l ORDER BY position",
-												series_expr, series_expr),
-									   1, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
-	for (;;)
-	{
-		SPITupleTable *tt;
-		uint64		n;
-		MemoryContext old;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, SERIES_FILL_FETCH);
-		tt = SPI_tuptable;
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		old = MemoryContextSwitchTo(fetchcxt);
-		for (uint64 i = 0; i < n; i++)
-			projection_event_from_row(tt->vals[i], tt->tupdesc, 1, &events[i]);
-		series_apply(p, (int) n, events, false);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(fetchcxt);
-		SPI_freetuptable(tt);
-		done += n;
-	}
-	SPI_cursor_close(portal);
-	MemoryContextDelete(fetchcxt);
-	return done;
+	return projection_read_log(psprintf("SELECT event_id, effective_at, received_at, payload, position FROM"
+										" (SELECT DISTINCT ON (%s) * FROM phoenix.event_log WHERE event_type = $1"
+										"  ORDER BY %s, position DESC) l ORDER BY position",
+										series_expr, series_expr),
+							   p->source, SERIES_FILL_FETCH, series_fill_batch, p);
 }
 
 /*
