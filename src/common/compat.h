@@ -82,4 +82,20 @@ phx_unpin_search_path(PhxPinnedPath pinned)
 #define phx_local_xid()	(MyProc->vxid.lxid)
 #endif
 
+/*
+ * A relation's file, to tell whether a tid still names a row of the same
+ * file (16 renamed RelFileNode to RelFileLocator).
+ */
+#if PG_VERSION_NUM < 160000
+#include "storage/relfilenode.h"
+typedef RelFileNode PhxRelFile;
+#define phx_rel_file(rel)			((rel)->rd_node)
+#define phx_rel_file_equal(a, b)	RelFileNodeEquals(a, b)
+#else
+#include "storage/relfilelocator.h"
+typedef RelFileLocator PhxRelFile;
+#define phx_rel_file(rel)			((rel)->rd_locator)
+#define phx_rel_file_equal(a, b)	RelFileLocatorEquals(a, b)
+#endif
+
 #endif							/* PHOENIX_COMPAT_H */

@@ -14,6 +14,7 @@ int			emit_max_payload_bytes = 1024 * 1024;
 int			recurrence_max_occurrences = 10000;
 int			projection_set_based_threshold = 2000;
 bool		projection_rows_in_c = true;
+int			projection_version_memo_kb = 8192;
 char	   *forget_secret_guc = NULL;
 int			kafka_timeout_ms = 30000;
 int			kafka_max_databases = 8;
@@ -65,6 +66,15 @@ define_projection_gucs(void)
 							 &projection_rows_in_c,
 							 true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("phoenix.version_memo",
+							"Memory per enrichment step for the entity versions arriving rows found.",
+							"Each backend that emits remembers, per projection step, the versions its "
+							"lookups found, and checks one again under a new snapshot instead of "
+							"searching the history's index; past this size the step's memory is "
+							"emptied. 0 remembers only within one row.",
+							&projection_version_memo_kb,
+							8192, 0, INT_MAX / 1024,
+							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 }
 
 static void

@@ -27,6 +27,7 @@ extern int	recurrence_max_occurrences;
 /* projection */
 extern int	projection_set_based_threshold;
 extern bool projection_rows_in_c;
+extern int	projection_version_memo_kb;
 
 /* forget: empty means "the secret stored in phoenix.forget_secret" */
 extern char *forget_secret_guc;

@@ -8,8 +8,10 @@
  * LATERAL … LIMIT 1 lookups; for the few events of one emit, starting the
  * executor for that plan cost more than the lookups and the insert together
  * (about 180k instructions per call, most of a single-row emit's projection
- * cost).  Here every lookup is one descent of a history table's btree, the
- * scans opened once per batch, and the rows are written through a RowWriter.
+ * cost).  Here every lookup is one descent of a history table's btree (or
+ * none, when a version found before is still the current one: VersionMemo),
+ * the scans opened once per batch, and the rows are written through a
+ * RowWriter.
  *
  * The semantics are the SQL's, which stays the definition (rebuilds and
  * large batches still use it, and the differential tests compare):
@@ -56,6 +58,7 @@
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -69,6 +72,8 @@
 #include "timeline/asof.h"
 #include "timeline/catalog.h"
 #include "common/changeseq.h"
+#include "common/compat.h"
+#include "common/guc.h"
 #include "json/jsonfast.h"
 #include "common/rowwriter.h"
 #include "timeline/timeline.h"
@@ -90,6 +95,10 @@ typedef struct ArrivalStep
 	StepColumn *event_time;
 	int			n_current;
 	StepColumn *current;
+	/* versions found before: at an event's time, and now (VersionMemo) */
+	MemoryContext memocxt;
+	HTAB	   *memo_at;
+	HTAB	   *memo_now;
 } ArrivalStep;
 
 typedef struct ArrivalMapped
@@ -152,24 +161,43 @@ typedef struct Found
 } Found;
 
 /*
- * The version of one key a batch found last: its period and the attributes
- * the step reads (entity attribute order).  Events of a batch name the same
- * floors and sites again and again; within the batch's snapshot the version
- * of a key covering a time does not change, so an event whose time falls in
- * the remembered period needs no lookup.
+ * The version of a key a lookup found last: its period, the attributes the
+ * step reads (entity attribute order), and which row it was.  Events name
+ * the same people, floors and sites again and again, in one batch and in
+ * the next; a remembered version saves the btree descent.
+ *
+ * Within one run (one snapshot) the version of a key covering a time does
+ * not change, so a version found in this run is used as it is.  One found
+ * in an earlier run is used only after its row has been read again under
+ * this run's snapshot (one heap page, not a descent): still visible, still
+ * current, the same row (same table file, same tid, same inserting
+ * transaction, same key and period).  Any change of a version — a
+ * correction closing it, a retraction, forget's rewrite — makes a new row
+ * and leaves the old one invisible, so a changed version is never used;
+ * an aborted write's rows are invisible too.  A rewritten table (VACUUM
+ * FULL, CLUSTER, TRUNCATE) has another file, where the same tid and
+ * inserting transaction could name another row: so the file is compared.
  */
 typedef struct VersionMemo
 {
-	char	   *key;			/* NULL: empty */
+	uint32		hash;			/* the hash table's key: the key's hash */
+	char	   *key;
 	int			keylen;
 	TimestampTz valid_from;
 	TimestampTz valid_to;
 	Datum	   *values;
 	bool	   *isnull;
+	PhxRelFile	file;			/* where the row was */
+	ItemPointerData tid;
+	TransactionId xmin;
+	uint64		run;			/* the run that found it or read it again */
 } VersionMemo;
 
-/* Memo slots per step (direct-mapped by the key's hash). */
-#define VERSION_MEMO_SLOTS 256
+/*
+ * A step's memos are emptied when their memory passes phoenix.version_memo
+ * (between rows: a row being computed may point into them).  Versions
+ * replaced in an entry are not freed one by one, for the same reason.
+ */
 
 /* A step while a batch runs: its history table, scans and slots. */
 typedef struct StepRun
@@ -189,7 +217,9 @@ typedef struct StepRun
 	TupleTableSlot *slot;		/* the version at the event's time */
 	TupleTableSlot *cur_slot;	/* the version valid now */
 	TupleTableSlot *candidate;	/* by-match: a version being considered */
-	VersionMemo *memo;			/* batches of several events: VERSION_MEMO_SLOTS */
+	Snapshot	snap;			/* the run's */
+	uint64		run;			/* the run's number (VersionMemo.run) */
+	BlockNumber nblocks;		/* the history's, read when first needed */
 	/*
 	 * Where the scans were begun: they allocate as they go (btree's list of
 	 * dead items, for one) and free it at the end, so they must always run
@@ -213,7 +243,11 @@ struct ArrivalRun
 	MemoryContext rowcxt;
 	MemoryContext bulkcxt;		/* the as-of indexes (bulk) */
 	const EmittedEvent *event;	/* for the error context */
+	uint64		number;			/* of this run in the backend */
 };
+
+/* Runs begun in this backend: numbers them for the memos (VersionMemo.run). */
+static uint64 arrival_runs = 0;
 
 static ArrivalPlan *plan_build(Projection *p);
 static int	column_index(ArrivalPlan *ap, const char *name, Oid typid);
@@ -232,9 +266,13 @@ static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, 
 static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
 static void occurrence_values(ArrivalPlan *ap, const EmittedEvent *ev, Datum *values, bool *isnull);
 static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
-static bool version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f);
-static VersionMemo *memo_slot(StepRun *r, text *key);
-static void memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot);
+static bool version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *slot,
+					   Found *f);
+static VersionMemo *memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at,
+							  TupleTableSlot *slot);
+static bool memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot);
+static void memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot);
+static void memo_trim(ArrivalStep *st, MemoryContext plancxt);
 static bool found_covers(StepRun *r, Found *f, TimestampTz t);
 static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
 static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
@@ -274,6 +312,7 @@ arrival_begin(Projection *p, bool bulk)
 
 	run = palloc0(sizeof(ArrivalRun));
 	run->ap = p->arrival;
+	run->number = ++arrival_runs;
 	run->p = p;
 	run->now = GetCurrentTransactionStartTimestamp();
 	if (bulk)
@@ -324,14 +363,10 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 	cb.arg = run;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
-	if (nevents > 1 && run->bulkcxt == NULL)
-	{
-		for (int s = 0; s < run->ap->nsteps; s++)
-			if (run->steps[s].memo == NULL)
-				run->steps[s].memo = palloc0(sizeof(VersionMemo) * VERSION_MEMO_SLOTS);
-	}
 	for (int i = 0; i < nevents; i++)
 	{
+		for (int s = 0; s < run->ap->nsteps; s++)
+			memo_trim(run->steps[s].st, GetMemoryChunkContext(run->ap));
 		old = MemoryContextSwitchTo(run->rowcxt);
 		run->event = &events[i];
 		compute_row(run, &events[i], run->values, run->isnull);
@@ -619,6 +654,7 @@ run_open(ArrivalRun *run, Snapshot snap)
 	for (int s = 0; s < run->ap->nsteps; s++)
 	{
 		run->steps[s].st = &run->ap->steps[s];
+		run->steps[s].run = run->number;
 		if (!step_open(&run->steps[s], snap, run->bulkcxt))
 		{
 			run_close(run);
@@ -636,6 +672,8 @@ step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
 	Oid			btree;
 
 	r->entity = e;
+	r->snap = snap;
+	r->nblocks = InvalidBlockNumber;
 	r->scancxt = CurrentMemoryContext;
 	r->rel = table_open(e->history_relid, AccessShareLock);
 	r->attnums = palloc(sizeof(AttrNumber) * e->history_ncols);
@@ -871,7 +909,7 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 		isnull[st->match_col] = false;
 	}
 	else if (st->n_event_time > 0)
-		found = version_at(r, key, at, r->slot, &f);
+		found = version_at(r, st->memo_at, key, at, r->slot, &f);
 	if (found)
 		copy_columns(&f, st->n_event_time, st->event_time, r->event_time, r->event_time_att,
 					 values, isnull);
@@ -879,7 +917,7 @@ step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *is
 		return;
 	/* the version at the event's time is often the one valid now too */
 	if (!(found && found_covers(r, &f, run->now)) &&
-		!version_at(r, current_key, run->now, r->cur_slot, &f))
+		!version_at(r, st->memo_now, current_key, run->now, r->cur_slot, &f))
 		return;
 	copy_columns(&f, st->n_current, st->current, r->current, r->current_att, values, isnull);
 }
@@ -922,41 +960,35 @@ copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts, 
 
 /*
  * The current version of `key` valid at `at`: from the as-of index (bulk),
- * or read into `slot`.  Reading the btree backwards from (key, at), the
- * first current version met is the only one that can cover `at` (current
- * versions of a key never overlap).
+ * from the memo, or read into `slot`.  Reading the btree backwards from
+ * (key, at), the first current version met is the only one that can cover
+ * `at` (current versions of a key never overlap).
  */
 static bool
-version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
+version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
 {
+	text	   *t = DatumGetTextPP(key);
+	uint32		hash;
 	bool		null;
 	bool		found = false;
 	MemoryContext old;
-	VersionMemo *m = NULL;
+	VersionMemo *m;
 
 	f->memo = NULL;
 	if (r->asof)
 	{
-		text	   *t = DatumGetTextPP(key);
-
 		f->slot = NULL;
 		return asof_index_lookup(r->asof, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), at,
 								 &f->values, &f->isnull);
 	}
-	if (r->memo)
+	hash = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	if (projection_version_memo_kb > 0 && (m = memo_find(r, memo, t, hash, at, slot)) != NULL)
 	{
-		text	   *t = DatumGetTextPP(key);
-
-		m = memo_slot(r, t);
-		if (m->key && m->keylen == VARSIZE_ANY_EXHDR(t) && memcmp(m->key, VARDATA_ANY(t), m->keylen) == 0 &&
-			m->valid_from <= at && m->valid_to > at)
-		{
-			f->slot = NULL;
-			f->values = m->values;
-			f->isnull = m->isnull;
-			f->memo = m;
-			return true;
-		}
+		f->slot = NULL;
+		f->values = m->values;
+		f->isnull = m->isnull;
+		f->memo = m;
+		return true;
 	}
 	f->slot = slot;
 	old = MemoryContextSwitchTo(r->scancxt);
@@ -968,42 +1000,93 @@ version_at(StepRun *r, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f
 		found = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(r->entity)], &null)) > at;
 		break;
 	}
-	if (found && m)
-		memo_store(r, m, DatumGetTextPP(key), slot);
 	MemoryContextSwitchTo(old);
+	if (found && projection_version_memo_kb > 0)
+		memo_store(r, memo, t, hash, slot);
 	return found;
 }
 
-/* The memo slot of `key`: where it is remembered, if it is. */
+/* The remembered version of `key` covering `at`, if it may be used now. */
 static VersionMemo *
-memo_slot(StepRun *r, text *key)
+memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at, TupleTableSlot *slot)
 {
-	return &r->memo[hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key))
-					% VERSION_MEMO_SLOTS];
+	VersionMemo *m = hash_search(memo, &hash, HASH_FIND, NULL);
+
+	if (m == NULL || m->keylen != VARSIZE_ANY_EXHDR(key) || memcmp(m->key, VARDATA_ANY(key), m->keylen) != 0 ||
+		!(m->valid_from <= at && m->valid_to > at))
+		return NULL;
+	if (m->run != r->run)
+	{
+		if (!memo_still_valid(r, m, slot))
+			return NULL;
+		m->run = r->run;
+	}
+	return m;
 }
 
 /*
- * Remember the version in `slot` for `key` in slot `m`, replacing what it
- * held: its period and the attributes the step reads, copied into the
- * scan's context, which lives as long as the batch.  What it held is not
- * freed: the row being computed may point into it (the event-time version
- * came from the memo, the version valid now replaces it).
+ * Is the row a memo entry remembers still the current version it was, as
+ * this run's snapshot sees it?  (See VersionMemo.)  Reads it into `slot`.
+ */
+static bool
+memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot)
+{
+	PhxEntity  *e = r->entity;
+	bool		null;
+	Datum		key;
+
+	if (!phx_rel_file_equal(m->file, phx_rel_file(r->rel)))
+		return false;
+	/*
+	 * VACUUM may have cut off the page since (not while the run holds its
+	 * lock on the table), so the page must exist before it is read.
+	 */
+	if (r->nblocks == InvalidBlockNumber)
+		r->nblocks = RelationGetNumberOfBlocks(r->rel);
+	if (ItemPointerGetBlockNumber(&m->tid) >= r->nblocks)
+		return false;
+	if (!table_tuple_fetch_row_version(r->rel, &m->tid, r->snap, slot))
+		return false;
+	if (DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &null)) != m->xmin ||
+		!version_is_current(r, slot) ||
+		DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null)) != m->valid_from ||
+		DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null)) != m->valid_to)
+		return false;
+	key = slot_getattr(slot, r->attnums[HISTORY_KEY], &null);
+	return !null && VARSIZE_ANY_EXHDR(DatumGetTextPP(key)) == m->keylen &&
+		memcmp(VARDATA_ANY(DatumGetTextPP(key)), m->key, m->keylen) == 0;
+}
+
+/*
+ * Remember the version in `slot` for `key`, replacing what its entry held:
+ * its period, its row and the attributes the step reads, copied into the
+ * memo's context.  What the entry held is not freed: the row being computed
+ * may point into it (the event-time version came from the memo).
  */
 static void
-memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot)
+memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 {
 	PhxEntity  *e = r->entity;
 	ArrivalStep *st = r->st;
+	MemoryContext old = MemoryContextSwitchTo(st->memocxt);
+	VersionMemo v;
+	VersionMemo *m;
 	bool		null;
 
-	m->values = palloc(sizeof(Datum) * e->natts);
-	m->isnull = palloc(sizeof(bool) * e->natts);
-	m->keylen = VARSIZE_ANY_EXHDR(key);
-	m->key = palloc(m->keylen + 1);
-	memcpy(m->key, VARDATA_ANY(key), m->keylen);
-	m->valid_from = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null));
-	m->valid_to = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null));
-	memset(m->isnull, true, sizeof(bool) * e->natts);
+	/* filled completely before it enters the table: an error leaves no half entry */
+	v.hash = hash;
+	v.values = palloc(sizeof(Datum) * e->natts);
+	v.isnull = palloc(sizeof(bool) * e->natts);
+	v.keylen = VARSIZE_ANY_EXHDR(key);
+	v.key = palloc(v.keylen + 1);
+	memcpy(v.key, VARDATA_ANY(key), v.keylen);
+	v.valid_from = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null));
+	v.valid_to = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null));
+	v.file = phx_rel_file(r->rel);
+	v.tid = slot->tts_tid;
+	v.xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &null));
+	v.run = r->run;
+	memset(v.isnull, true, sizeof(bool) * e->natts);
 	for (int pass = 0; pass < 2; pass++)
 	{
 		int			n = pass == 0 ? st->n_event_time : st->n_current;
@@ -1013,18 +1096,49 @@ memo_store(StepRun *r, VersionMemo *m, text *key, TupleTableSlot *slot)
 		for (int i = 0; i < n; i++)
 		{
 			int			a = atts[i];
-			Datum		v;
+			Datum		d;
 
-			if (!m->isnull[a])
+			if (!v.isnull[a])
 				continue;
-			v = slot_getattr(slot, cols[i], &null);
+			d = slot_getattr(slot, cols[i], &null);
 			if (!null)
 			{
-				m->values[a] = datumCopy(v, e->atts[a].typbyval, e->atts[a].typlen);
-				m->isnull[a] = false;
+				v.values[a] = datumCopy(d, e->atts[a].typbyval, e->atts[a].typlen);
+				v.isnull[a] = false;
 			}
 		}
 	}
+	m = hash_search(memo, &hash, HASH_ENTER, NULL);
+	*m = v;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The step's memos, made on first use and emptied when they hold more
+ * than phoenix.version_memo.  Between rows only.
+ */
+static void
+memo_trim(ArrivalStep *st, MemoryContext plancxt)
+{
+	HASHCTL		ctl;
+
+	if (projection_version_memo_kb == 0)
+		return;
+	if (st->memocxt != NULL &&
+		MemoryContextMemAllocated(st->memocxt, true) <= (Size) projection_version_memo_kb * 1024)
+		return;
+	if (st->memocxt == NULL)
+		st->memocxt = AllocSetContextCreate(plancxt, "phoenix arrival memo",
+											ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(st->memocxt);
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(VersionMemo);
+	ctl.hcxt = st->memocxt;
+	st->memo_at = hash_create("phoenix arrival memo (event time)", 1024, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	st->memo_now = hash_create("phoenix arrival memo (now)", 1024, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*

@@ -1,0 +1,102 @@
+-- Runs in a new database of its own (make installcheck runs every file in
+-- one pg_regress database; the extension must be created afresh).
+\set ECHO none
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_projection_memo;
+CREATE DATABASE regress_projection_memo;
+\c regress_projection_memo
+\set ECHO all
+-- A backend remembers the entity versions its arriving rows read
+-- (arrival.c's VersionMemo), from one emit to the next.  A version
+-- remembered by an earlier emit is used again only once its row is read
+-- again and is still the current version it was.  Each case below changes
+-- a remembered version between two emits in this session — a correction,
+-- a period cut short, a retraction, a rolled-back change, forget, a table
+-- rewrite — and the second emit's row must read what the history holds now.
+CREATE EXTENSION phoenix CASCADE;
+\set VERBOSITY terse
+SELECT phoenix.create_entity('person', 'person_id', '{"name":"text","team":"text"}', pii => '{name}');
+SELECT phoenix.create_event_type('seen',
+  schema => '{"type":"object","properties":{"who":{"type":"string"},"n":{"type":"integer"},
+              "at":{"type":"string","format":"date-time"}}}', time_field => 'at', refs => '{"who":"person"}');
+SELECT phoenix.create_projection('sightings', source => 'seen',
+  columns => '{"who":"who","n":"n"}',
+  enrich => '[{"entity":"person","key":"who","attributes":{"team":"event_time","name":"current"}}]') IS NOT NULL AS created;
+SELECT count(phoenix.put('person', 'P' || i, jsonb_build_object('name', 'Name ' || i, 'team', 'A'), '2025-01-01'))
+  FROM generate_series(1, 40) i;
+
+-- emit <n> about <who>; its row as the table holds it
+CREATE FUNCTION seen(who text, n int, at text DEFAULT '2025-03-01T00:00:00Z')
+RETURNS TABLE (event int, person text, team text, name text) LANGUAGE sql AS $$
+  SELECT phoenix.emit('seen', jsonb_build_object('who', who, 'n', n, 'at', at));
+  SELECT s.n, s.who, s.person_team, s.person_name FROM reporting.sightings s WHERE s.n = seen.n;
+$$;
+
+-- remembered, then used again unchanged
+SELECT * FROM seen('P1', 1);
+SELECT * FROM seen('P1', 2);
+-- a correction of the remembered version (the same period, new values)
+SELECT phoenix.put('person', 'P1', '{"team":"B","name":"Renamed"}', '2025-01-01');
+SELECT * FROM seen('P1', 3);
+-- the remembered version cut short: the event's time now in another one
+SELECT phoenix.put('person', 'P1', '{"team":"C"}', '2025-02-15');
+SELECT * FROM seen('P1', 4);
+-- a retraction of the period the event falls in
+SELECT phoenix.retract('person', 'P1', '2025-02-15');
+SELECT * FROM seen('P1', 5);
+-- a change rolled back: its versions were read by an emit inside it
+SELECT * FROM seen('P2', 6);
+BEGIN;
+SELECT phoenix.put('person', 'P2', '{"team":"Z","name":"Never"}', '2025-01-01');
+SELECT * FROM seen('P2', 7);
+ROLLBACK;
+SELECT * FROM seen('P2', 8);
+-- a savepoint rolled back, the same
+BEGIN;
+SAVEPOINT s;
+SELECT phoenix.put('person', 'P2', '{"team":"Y"}', '2025-01-01');
+SELECT * FROM seen('P2', 9);
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM seen('P2', 10);
+COMMIT;
+-- a version ending exactly now (the transaction's start): the row's
+-- `current` name is the next one's, whether the version at the event's time
+-- was read from the table (first) or remembered (second)
+BEGIN;
+SELECT phoenix.put('person', 'P5', '{"name":"Old"}', '2025-01-01', now());
+SELECT phoenix.put('person', 'P5', '{"name":"New"}', now());
+SELECT * FROM seen('P5', 13);
+SELECT * FROM seen('P5', 14);
+COMMIT;
+-- forget: nothing of the person comes back from memory
+SELECT * FROM seen('P3', 11);
+SELECT phoenix.forget('person', 'P3') IS NOT NULL AS forgotten;
+SELECT event, person, team, name LIKE 'forgotten-%' AS pseudonym FROM seen('P3', 12);
+-- the history rewritten (another file; rows at other places): every
+-- remembered person is read again, and vacuum may cut the table short
+SELECT count(*) FROM generate_series(4, 40) i, LATERAL seen('P' || i, 100 + i) s;
+SELECT count(phoenix.put('person', 'P' || i, jsonb_build_object('team', 'D' || i), '2025-01-01'))
+  FROM generate_series(4, 39) i;
+VACUUM FULL phoenix_entity.person_history;
+SELECT count(*) FILTER (WHERE s.team = 'D' || i) AS changed, count(*) FILTER (WHERE s.team = 'A' AND i = 40) AS unchanged
+  FROM generate_series(4, 40) i, LATERAL seen('P' || i, 200 + i) s;
+SELECT count(phoenix.put('person', 'P' || i, jsonb_build_object('team', 'E' || i), '2025-01-01'))
+  FROM generate_series(4, 39) i;
+VACUUM phoenix_entity.person_history;
+SELECT count(*) FILTER (WHERE s.team = 'E' || i) AS changed, count(*) FILTER (WHERE s.team = 'A' AND i = 40) AS unchanged
+  FROM generate_series(4, 40) i, LATERAL seen('P' || i, 300 + i) s;
+
+-- phoenix.version_memo = 0: nothing remembered, the same rows
+SET phoenix.version_memo = 0;
+SELECT * FROM seen('P2', 15);
+SELECT * FROM seen('P2', 16);
+SET phoenix.version_memo = '64kB';
+SELECT count(*) FROM generate_series(4, 40) i, LATERAL seen('P' || i, 400 + i) s WHERE s.team = 'E' || i OR i = 40;
+RESET phoenix.version_memo;
+-- every row beside a rebuild: none differs
+CREATE TABLE before AS SELECT n, who, person_team, person_name FROM reporting.sightings;
+SELECT phoenix.rebuild_projection('sightings') IS NOT NULL AS rebuilt;
+SELECT count(*) AS differing FROM (
+  (SELECT * FROM before EXCEPT SELECT n, who, person_team, person_name FROM reporting.sightings)
+  UNION ALL
+  (SELECT n, who, person_team, person_name FROM reporting.sightings EXCEPT SELECT * FROM before)) d;
