@@ -72,6 +72,15 @@ COMMIT;
 SELECT * FROM seen('P3', 11);
 SELECT phoenix.forget('person', 'P3') IS NOT NULL AS forgotten;
 SELECT event, person, team, name LIKE 'forgotten-%' AS pseudonym FROM seen('P3', 12);
+-- forget also empties what every backend remembers of that history (at
+-- its next row), not only what it remembers of the person
+SELECT count(phoenix.put('person', 'Q' || i, jsonb_build_object('name', 'Q ' || i, 'team', 'A'), '2025-01-01'))
+  FROM generate_series(1, 300) i;
+SELECT count(*) FROM generate_series(1, 300) i, LATERAL seen('Q' || i, 1000 + i) s;
+SELECT sum(used_bytes) > 20000 AS remembering FROM pg_backend_memory_contexts WHERE name = 'phoenix arrival memo';
+SELECT phoenix.forget('person', 'Q1') IS NOT NULL AS forgotten;
+SELECT * FROM seen('Q2', 1301);
+SELECT sum(used_bytes) < 4000 AS emptied FROM pg_backend_memory_contexts WHERE name = 'phoenix arrival memo';
 -- the history rewritten (another file; rows at other places): every
 -- remembered person is read again, and vacuum may cut the table short
 SELECT count(*) FROM generate_series(4, 40) i, LATERAL seen('P' || i, 100 + i) s;

@@ -54,6 +54,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -190,6 +191,11 @@ phoenix_forget(PG_FUNCTION_ARGS)
 	/* 1. history (every recorded version) and assertions */
 	changes = current_changes(entity, &who, key);
 	counts = add_count(counts, entity->history_table, scrub_history(entity, &who, key, values));
+	/*
+	 * every backend drops what it remembers of this history (arrival memos);
+	 * the ANALYZE that renews its statistics below does so too, this says it
+	 */
+	CacheInvalidateRelcacheByRelid(entity->history_relid);
 	counts = add_count(counts, "phoenix.assertions", scrub_assertions(entity, &who, key, values));
 
 	/* 2, 3. event log and dead letters (when the emit tables exist) */

@@ -99,6 +99,8 @@ typedef struct ArrivalStep
 	MemoryContext memocxt;
 	HTAB	   *memo_at;
 	HTAB	   *memo_now;
+	int			memo_table;		/* its history in memo_tables, or -1 */
+	uint64		memo_generation;	/* memo_tables' generation it was made in */
 } ArrivalStep;
 
 typedef struct ArrivalMapped
@@ -249,6 +251,17 @@ struct ArrivalRun
 /* Runs begun in this backend: numbers them for the memos (VersionMemo.run). */
 static uint64 arrival_runs = 0;
 
+/*
+ * The history tables whose versions memos hold, each with a generation
+ * that a relcache invalidation of the table advances; a memo made in an
+ * older generation is emptied before its next row.  More tables than this
+ * and the step keeps no memo.
+ */
+#define MEMO_TABLES			64
+static Oid	memo_tables[MEMO_TABLES];
+static uint64 memo_table_generation[MEMO_TABLES];
+static int	n_memo_tables = 0;
+
 static ArrivalPlan *plan_build(Projection *p);
 static int	column_index(ArrivalPlan *ap, const char *name, Oid typid);
 static bool plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt);
@@ -272,7 +285,8 @@ static VersionMemo *memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, Ti
 							  TupleTableSlot *slot);
 static bool memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot);
 static void memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot);
-static void memo_trim(ArrivalStep *st, MemoryContext plancxt);
+static void memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt);
+static int	memo_table_of(Oid history);
 static bool found_covers(StepRun *r, Found *f, TimestampTz t);
 static bool by_match_at(StepRun *r, Datum value, TimestampTz at);
 static void lookup_rescan(Lookup *l, Datum value, TimestampTz at);
@@ -366,7 +380,7 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 	for (int i = 0; i < nevents; i++)
 	{
 		for (int s = 0; s < run->ap->nsteps; s++)
-			memo_trim(run->steps[s].st, GetMemoryChunkContext(run->ap));
+			memo_trim(run->steps[s].st, run->steps[s].entity->history_relid, GetMemoryChunkContext(run->ap));
 		old = MemoryContextSwitchTo(run->rowcxt);
 		run->event = &events[i];
 		compute_row(run, &events[i], run->values, run->isnull);
@@ -982,7 +996,7 @@ version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *sl
 								 &f->values, &f->isnull);
 	}
 	hash = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	if (projection_version_memo_kb > 0 && (m = memo_find(r, memo, t, hash, at, slot)) != NULL)
+	if (memo && projection_version_memo_kb > 0 && (m = memo_find(r, memo, t, hash, at, slot)) != NULL)
 	{
 		f->slot = NULL;
 		f->values = m->values;
@@ -1001,7 +1015,7 @@ version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *sl
 		break;
 	}
 	MemoryContextSwitchTo(old);
-	if (found && projection_version_memo_kb > 0)
+	if (found && memo && projection_version_memo_kb > 0)
 		memo_store(r, memo, t, hash, slot);
 	return found;
 }
@@ -1114,24 +1128,30 @@ memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 }
 
 /*
- * The step's memos, made on first use and emptied when they hold more
- * than phoenix.version_memo.  Between rows only.
+ * The step's memos, made on first use, emptied when they hold more than
+ * phoenix.version_memo or when their history table was invalidated.
+ * Between rows only.
  */
 static void
-memo_trim(ArrivalStep *st, MemoryContext plancxt)
+memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt)
 {
 	HASHCTL		ctl;
 
 	if (projection_version_memo_kb == 0)
 		return;
-	if (st->memocxt != NULL &&
-		MemoryContextMemAllocated(st->memocxt, true) <= (Size) projection_version_memo_kb * 1024)
-		return;
 	if (st->memocxt == NULL)
-		st->memocxt = AllocSetContextCreate(plancxt, "phoenix arrival memo",
-											ALLOCSET_DEFAULT_SIZES);
+	{
+		st->memo_table = memo_table_of(history);
+		if (st->memo_table < 0)
+			return;
+		st->memocxt = AllocSetContextCreate(plancxt, "phoenix arrival memo", ALLOCSET_DEFAULT_SIZES);
+	}
+	else if (MemoryContextMemAllocated(st->memocxt, true) <= (Size) projection_version_memo_kb * 1024 &&
+			 st->memo_generation == memo_table_generation[st->memo_table])
+		return;
 	else
 		MemoryContextReset(st->memocxt);
+	st->memo_generation = memo_table_generation[st->memo_table];
 	ctl.keysize = sizeof(uint32);
 	ctl.entrysize = sizeof(VersionMemo);
 	ctl.hcxt = st->memocxt;
@@ -1139,6 +1159,28 @@ memo_trim(ArrivalStep *st, MemoryContext plancxt)
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	st->memo_now = hash_create("phoenix arrival memo (now)", 1024, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* The index of `history` in memo_tables (added if new), or -1 when full. */
+static int
+memo_table_of(Oid history)
+{
+	for (int i = 0; i < n_memo_tables; i++)
+		if (memo_tables[i] == history)
+			return i;
+	if (n_memo_tables == MEMO_TABLES)
+		return -1;
+	memo_tables[n_memo_tables] = history;
+	memo_table_generation[n_memo_tables] = 0;
+	return n_memo_tables++;
+}
+
+void
+arrival_relcache_invalidated(Oid relid)
+{
+	for (int i = 0; i < n_memo_tables; i++)
+		if (relid == InvalidOid || memo_tables[i] == relid)
+			memo_table_generation[i]++;
 }
 
 /*

@@ -31,4 +31,12 @@ extern ArrivalRun *arrival_begin(Projection *p, bool bulk);
 extern void arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events);
 extern void arrival_end(ArrivalRun *run);
 
+/*
+ * A relcache invalidation of `relid` (InvalidOid: of every relation): the
+ * versions remembered from that history table are forgotten, at the next
+ * row (forget rewrites a history and invalidates it, so that no backend
+ * keeps a forgotten person's values in memory).
+ */
+extern void arrival_relcache_invalidated(Oid relid);
+
 #endif							/* PHOENIX_ARRIVAL_H */

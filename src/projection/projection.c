@@ -1128,6 +1128,7 @@ projection_lock_sql(Projection *p, ProjStep *s, ProjDep dep)
 static void
 proj_cache_inval_cb(Datum arg, Oid relid)
 {
+	arrival_relcache_invalidated(relid);
 	if (relid == InvalidOid || relid == projections_relid)
 	{
 		proj_cache_valid = false;
