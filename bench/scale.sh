@@ -16,8 +16,8 @@
 #   emit        single-row emit latency (pgbench, one client, prepared, for
 #               3 x BENCH_SECONDS: the median over its transactions), and
 #               the backend's CPU per emit over 2,000 of them;
-# (the changes and the emits each start once no autovacuum is running in the
-# database, so that they are measured alone);
+# (the ingest, the changes and the emits each start once no autovacuum is
+# running in the database, so that they are measured alone);
 #   sizes       the reporting table, its indexes, the event log;
 # and prints each round beside the first as a ratio.  After the first round
 # it also measures, in the same run,
@@ -256,7 +256,11 @@ for run in $(seq "$runs"); do
   export PGDATABASE=$db
   setup
   for r in $(seq "$rounds"); do
-    read -r wall cpu < <(ingest "$r")
+    # each round's ingest also starts once autovacuum is idle: the
+    # insert-driven vacuums of the log and the reporting table fall on the
+    # same rounds in every run, and on a 2-core machine they slow the
+    # ingesting backend's CPU too (they share the cores' caches)
+    quiesce; read -r wall cpu < <(ingest "$r")
     quiesce; changes "$r" "$tmp/changes"
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
