@@ -136,7 +136,9 @@ SELECT occurrence_id, event_id, note FROM reporting.series_report WHERE series_i
 -- first event of S3 still owns), keep their count
 SET phoenix.forget_secret = 'series test';
 SELECT (phoenix.forget('employee', 'E2', reason => 'test')) IS NOT NULL AS forgotten;
-SELECT count(*) AS rows, count(DISTINCT employee_name) AS names, bool_and(employee_name <> 'Bo Chan-Rivera') AS scrubbed
+-- (rows of the open series OPEN are left out: how many there are depends on
+-- the hour the test runs)
+SELECT count(*) FILTER (WHERE series_id <> 'OPEN') AS rows, count(DISTINCT employee_name) AS names, bool_and(employee_name <> 'Bo Chan-Rivera') AS scrubbed
   FROM reporting.series_report;
 SELECT occurrence_id, event_id, note <> 'Bo''s private note' AS note_scrubbed
   FROM reporting.series_report WHERE series_id = 'S3' ORDER BY 1;
