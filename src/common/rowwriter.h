@@ -26,6 +26,10 @@ typedef struct RowWriter
 	AttrNumber *default_attnums;	/* other columns that have a default */
 	ExprState **defaults;
 	bool		may_update;		/* UPDATE privilege checked */
+	TupleDesc	batch_desc;		/* the batch slots' (not reference-counted) */
+	TupleTableSlot **batch;		/* inserted rows not yet in the table */
+	int			nbatch;
+	int			maxbatch;		/* 0: each insert goes in at once */
 } RowWriter;
 
 /*
@@ -49,6 +53,20 @@ extern void rowwriter_columns(Relation rel, int ncols, const char *const *cols,
 
 /* Insert one row (values and nulls of the caller's columns). */
 extern void rowwriter_insert(RowWriter *w, Datum *values, bool *isnull);
+
+/*
+ * From now on, collect inserted rows and write them a batch at a time, as
+ * COPY does: one heap_multi_insert (rows packed into each page under one
+ * lock and one WAL record), then each row's index entries.  NOT NULL and
+ * CHECK constraints are still checked as each row is inserted; unique checks
+ * happen when the batch is written.  Tables with triggers or stored generated
+ * columns, and partitions, stay row by row.  The rows are in the table once
+ * rowwriter_flush(), rowwriter_update*() or rowwriter_close() returns.
+ */
+extern void rowwriter_batch_inserts(RowWriter *w);
+
+/* Write the collected rows, if any. */
+extern void rowwriter_flush(RowWriter *w);
 
 /*
  * Replace the row `oldtup` (as read, its t_self set) with a copy in which

@@ -373,6 +373,9 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 	ErrorContextCallback cb;
 	MemoryContext old;
 
+	/* a single emit's row goes straight in: a batch would only cost set-up */
+	if (nevents > 1)
+		rowwriter_batch_inserts(run->writer);
 	cb.callback = arrival_errcontext;
 	cb.arg = run;
 	cb.previous = error_context_stack;
