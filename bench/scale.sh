@@ -7,8 +7,10 @@
 # projection (test/fixtures/presence_model*.sql: employee -> floor -> site,
 # a derived local day), the events of each round covering the next stretch of
 # 2025 in arrival order.  After each round it measures
-#   ingest      the round's events per second (wall) and the backend's CPU
-#               per event;
+#   ingest      the round's events per second (wall), the backend's CPU
+#               per event, and the buffers backends wrote out themselves
+#               meanwhile (pg_stat_bgwriter.buffers_backend: evictions the
+#               background writer did not clean ahead of them);
 #   late        a late department change of the employee whose 1,000 events
 #               of this round arrived together: CPU per rewritten row;
 #   1%          two floors moved to another site over the whole year (1% of
@@ -94,14 +96,20 @@ SQL
 
 # ingest <round>: "<wall s> <cpu s>" of emitting the round's batches
 ingest() {
-  local t0 t1 cpu
+  local t0 t1 cpu w0 w1
   batches "$1" "$tmp/batches"
+  w0=$(backend_writes)
   t0=$(now)
   cpu=$(SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches")
   t1=$(now)
+  w1=$(backend_writes)
   if [ "$1" = 1 ]; then mv "$tmp/batches" "$tmp/batches_r1"; else rm -f "$tmp/batches"; fi
-  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN {printf "%.3f %.3f\n", b - a, c / 1e9}'
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" -v w="$((w1 - w0))" 'BEGIN {printf "%.3f %.3f %d\n", b - a, c / 1e9, w}'
 }
+
+# backend_writes: buffers written out by backends themselves so far (to make
+# room for a page: a write the background writer did not do ahead of them)
+backend_writes() { $PSQL -At -c "SELECT buffers_backend FROM pg_stat_bgwriter"; }
 
 # changes <round> <out>: the late change and the 1% change in one warm session
 changes() {
@@ -280,20 +288,20 @@ for run in $(seq "$runs"); do
     # insert-driven vacuums of the log and the reporting table fall on the
     # same rounds in every run, and on a 2-core machine they slow the
     # ingesting backend's CPU too (they share the cores' caches)
-    quiesce; read -r wall cpu < <(ingest "$r")
+    quiesce; read -r wall cpu bwrites < <(ingest "$r")
     quiesce; changes "$r" "$tmp/changes"
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
     [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
-    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
       "$(awk -v w="$wall" -v n="$per" 'BEGIN {printf "%d", n / w}')" \
       "$(awk -v c="$cpu" -v n="$per" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$(awk -v c="$(cpu_between late "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
       "$(awk -v c="$(field late_wall "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
       "$(awk -v c="$(cpu_between onepct "$tmp/changes")" -v n="$one_rows" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$one_rows" "$lat" \
-      "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" >> "$tmp/rounds"
-    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
+      "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" "$bwrites" >> "$tmp/rounds"
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
       etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')

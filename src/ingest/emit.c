@@ -225,7 +225,7 @@ phoenix_emit_batch(PG_FUNCTION_ARGS)
 				 errmsg("events must not be null")));
 	events = PG_GETARG_JSONB_P(0);
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
-		bt_not_an_array();
+		emit_batch_text_not_an_array();
 
 	memset(&bs, 0, sizeof(bs));
 	bs.source = PG_ARGISNULL(1) ? "emit_batch" : phx_text_arg(fcinfo, 1);
@@ -235,8 +235,8 @@ phoenix_emit_batch(PG_FUNCTION_ARGS)
 	it = JsonbIteratorInit(&events->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		if (tok == WJB_ELEM)
-			batch_add(&bs, &v);
-	batch_flush(&bs);
+			emit_batch_add(&bs, &v);
+	emit_batch_flush(&bs);
 	emit_chunk_context_done(bs.chunk_cxt);
 	SPI_finish();
 	return counts_tuple(fcinfo, bs.counts);
@@ -274,10 +274,10 @@ phoenix_emit_batch_text(PG_FUNCTION_ARGS)
 	bs.chunk_cxt = emit_chunk_context(CurrentMemoryContext);
 	/* what the readers allocate lives until the chunk is emitted */
 	oldcxt = MemoryContextSwitchTo(bs.chunk_cxt);
-	if (!batch_read_fast(&bs, events))
-		batch_not_an_array(events);
+	if (!emit_batch_read_fast(&bs, events))
+		emit_batch_not_an_array(events);
 	MemoryContextSwitchTo(oldcxt);
-	batch_flush(&bs);
+	emit_batch_flush(&bs);
 	emit_chunk_context_done(bs.chunk_cxt);
 	SPI_finish();
 	return counts_tuple(fcinfo, bs.counts);
@@ -683,7 +683,7 @@ refuse_unwritable(EmitItem *item, ErrorData *edata)
 	/* the innermost context line says where (e.g. which projection) */
 	if (context)
 		ctxlen = strcspn(context, "\n");
-	refuse(item, false, edata->sqlerrcode,
+	emit_refuse(item, false, edata->sqlerrcode,
 		   edata->hint ? edata->hint :
 		   "Fix the value (or what it is written to), then replay the dead letter with phoenix.replay_dead_letters.",
 		   "event of type \"%s\" could not be written: %s%s%s%s%.*s%s",
@@ -707,7 +707,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 	if (item->status != EMIT_PENDING)
 		return false;
 	if (item->event_type == NULL)
-		return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
+		return emit_refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
 					  "Give every event a \"type\".", "event has no type");
 	/* a bulk input is mostly of one type: the previous item's, looked up once */
 	if (prev && prev->type && prev->event_type &&
@@ -716,7 +716,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 	else
 		type = registry_event_type(item->event_type, true);
 	if (type == NULL)
-		return refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
+		return emit_refuse(item, raise, ERRCODE_UNDEFINED_OBJECT,
 					  raise ? "Register it with phoenix.create_event_type first." :
 					  "Register it with phoenix.create_event_type, then replay the dead letters with phoenix.replay_dead_letters.",
 					  "unknown event type \"%s\"", clipped(item->event_type));
@@ -728,26 +728,26 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		int			code;
 
 		if (item->raw == NULL)
-			return refuse(item, raise, ERRCODE_NULL_VALUE_NOT_ALLOWED, NULL,
+			return emit_refuse(item, raise, ERRCODE_NULL_VALUE_NOT_ALLOWED, NULL,
 						  "event of type \"%s\" has no payload", type->name);
 		if (item->raw_len > emit_max_payload_bytes)
-			return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+			return emit_refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 						  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
 						  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
 						  type->name, item->raw_len, emit_max_payload_bytes);
 		item->payload = softparse_json(item->raw, item->raw_len, &why, &code);
 		if (item->payload == NULL)
-			return refuse(item, raise, code, NULL,
+			return emit_refuse(item, raise, code, NULL,
 						  "payload of event type \"%s\" is not valid JSON: %s", type->name, why);
 	}
 	else if (VARSIZE(item->payload) > emit_max_payload_bytes)
-		return refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+		return emit_refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 					  "Raise phoenix.max_payload_bytes, or keep large content outside the event.",
 					  "payload of event type \"%s\" is %d bytes, more than phoenix.max_payload_bytes (%d)",
 					  type->name, (int) VARSIZE(item->payload), emit_max_payload_bytes);
 
 	if (!JB_ROOT_IS_OBJECT(item->payload) || JB_ROOT_IS_SCALAR(item->payload))
-		return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+		return emit_refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
 					  "payload of event type \"%s\" must be a JSON object", type->name);
 	{
 		List	   *errors = NIL;
@@ -756,7 +756,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		{
 			JsonSchemaError *e = errors ? linitial(errors) : NULL;
 
-			return refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+			return emit_refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
 						  raise ? "Fix the payload, or register a new version of the schema." :
 						  "Fix the producer, or register a new version of the schema and replay the dead letters.",
 						  "payload does not match schema version %d of event type \"%s\": %s: %s (%s)",
@@ -776,7 +776,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		size_t		len = strlen(item->event_id);
 
 		if (len == 0 || len > EVENT_ID_MAX)
-			return refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+			return emit_refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
 						  "event_id of event type \"%s\" must have 1 to %d bytes", type->name, EVENT_ID_MAX);
 		item->id_given = true;
 	}
@@ -801,10 +801,10 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 
 /*
  * Refuse an item: with `raise` an ERROR, otherwise remember why so that it is
- * dead-lettered.  Returns false, for "return refuse(...)".
+ * dead-lettered.  Returns false, for "return emit_refuse(...)".
  */
 bool
-refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...)
+emit_refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...)
 {
 	va_list		ap;
 	StringInfoData msg;
@@ -836,7 +836,7 @@ refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char 
 static void
 refuse_duplicate_id(EmitItem *item, int64 existing_position)
 {
-	refuse(item, false, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT, NULL,
+	emit_refuse(item, false, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT, NULL,
 		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
 		   item->event_id, item->event_type, existing_position);
 }
@@ -844,7 +844,7 @@ refuse_duplicate_id(EmitItem *item, int64 existing_position)
 static void
 refuse_duplicate_id_raise(EmitItem *item, int64 existing_position)
 {
-	refuse(item, true, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
+	emit_refuse(item, true, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
 		   "Use a new event_id for a different event, or resend the original payload.",
 		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
 		   item->event_id, item->event_type, existing_position);
@@ -861,7 +861,7 @@ effective_time(EmitItem *item, bool raise, TimestampTz received_at)
 	{
 		if (TIMESTAMP_NOT_FINITE(item->effective_at))
 		{
-			refuse(item, raise, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, NULL,
+			emit_refuse(item, raise, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, NULL,
 				   "effective time of an event of type \"%s\" must be finite", type->name);
 			return false;
 		}
@@ -873,7 +873,7 @@ effective_time(EmitItem *item, bool raise, TimestampTz received_at)
 		return true;
 	if (v->type != jbvString)
 	{
-		refuse(item, raise, ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+		emit_refuse(item, raise, ERRCODE_INVALID_DATETIME_FORMAT, NULL,
 			   "time field \"%s\" of event type \"%s\" must be a date-time string",
 			   type->time_field, type->name);
 		return false;
@@ -884,7 +884,7 @@ effective_time(EmitItem *item, bool raise, TimestampTz received_at)
 
 		if (!softparse_timestamptz(v->val.string.val, v->val.string.len, &item->effective_at, &why, &code))
 		{
-			refuse(item, raise, code, "Send RFC 3339 date-times, e.g. 2026-11-23T09:00:00Z.",
+			emit_refuse(item, raise, code, "Send RFC 3339 date-times, e.g. 2026-11-23T09:00:00Z.",
 				   "time field \"%s\" of event type \"%s\": %s", type->time_field, type->name, why);
 			return false;
 		}
@@ -901,7 +901,7 @@ entity_key(EmitItem *item, bool raise)
 
 	if (v == NULL || (v->type != jbvString && v->type != jbvNumeric))
 	{
-		refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
+		emit_refuse(item, raise, ERRCODE_PHOENIX_SCHEMA_VIOLATION,
 			   "Make the key field required and a string in the schema.",
 			   "key field \"%s\" of event type \"%s\" (entity \"%s\") is missing or not a string",
 			   type->key_field, type->name, type->entity);
@@ -910,7 +910,7 @@ entity_key(EmitItem *item, bool raise)
 	item->key = jsonfast_scalar_text(v);
 	if (!key_fits_index(item->key))
 	{
-		refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+		emit_refuse(item, raise, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 			   "Entity keys are indexed: use a shorter identifier (or a hash of this one).",
 			   "key of event type \"%s\" (entity \"%s\") is %zu bytes, too large for an index entry (at most %d bytes as stored)",
 			   type->name, type->entity, strlen(item->key), (int) KEY_INDEX_MAX);
@@ -936,7 +936,7 @@ recurrence_valid(EmitItem *item, bool raise, TimestampTz received_at)
 	if (recurrence_read(item->type->recurrence, item->payload, item->effective_at, item->event_id,
 						received_at, &r, &why, &code, &hint))
 		return true;
-	return refuse(item, raise, code, hint, "recurrence of event type \"%s\": %s", item->type->name, why);
+	return emit_refuse(item, raise, code, hint, "recurrence of event type \"%s\": %s", item->type->name, why);
 }
 
 /*
@@ -1045,7 +1045,7 @@ build_assertion_in_subxact(EmitItem *item, bool keep_error)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 		if (keep_error)
-			refuse(item, false, edata->sqlerrcode, edata->hint,
+			emit_refuse(item, false, edata->sqlerrcode, edata->hint,
 				   "event of type \"%s\" for %s \"%s\": %s",
 				   item->type->name, item->type->entity, item->key, edata->message);
 		ok = false;

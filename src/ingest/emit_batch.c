@@ -37,7 +37,7 @@ batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *sour
 		item->raw = jsonbvalue_text(elem);
 		item->raw_len = strlen(item->raw);
 		item->raw_not_payload = true;
-		refuse(item, false, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
+		emit_refuse(item, false, ERRCODE_INVALID_PARAMETER_VALUE, NULL,
 			   "batch element %d is not an object with \"type\" and \"payload\"", index);
 		return;
 	}
@@ -65,7 +65,7 @@ batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *sour
 		item->raw = jsonbvalue_text(elem);
 		item->raw_len = strlen(item->raw);
 		item->raw_not_payload = true;
-		refuse(item, false, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
+		emit_refuse(item, false, ERRCODE_PHOENIX_SCHEMA_VIOLATION, NULL,
 			   "batch element %d has no object \"payload\"", index);
 		return;
 	}
@@ -83,7 +83,7 @@ batch_element_item(EmitItem *item, JsonbValue *elem, int index, const char *sour
 			item->raw = jsonbvalue_text(elem);
 			item->raw_len = strlen(item->raw);
 			item->raw_not_payload = true;
-			refuse(item, false, v->type == jbvString ? code : ERRCODE_INVALID_DATETIME_FORMAT, NULL,
+			emit_refuse(item, false, v->type == jbvString ? code : ERRCODE_INVALID_DATETIME_FORMAT, NULL,
 				   "effective_at of batch element %d: %s", index,
 				   v->type == jbvString ? why : "must be a date-time string");
 			return;
@@ -102,19 +102,19 @@ jsonbvalue_text(JsonbValue *v)
 
 /* One more element (a value in the batch's memory); emit a full chunk. */
 void
-batch_add(BatchState *bs, JsonbValue *elem)
+emit_batch_add(BatchState *bs, JsonbValue *elem)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(bs->chunk_cxt);
 
 	batch_element_item(&bs->chunk[bs->n++], elem, bs->index++, bs->source);
 	MemoryContextSwitchTo(oldcxt);
 	if (bs->n == EMIT_CHUNK)
-		batch_flush(bs);
+		emit_batch_flush(bs);
 }
 
 /* Emit the chunk's elements, then free everything they used. */
 void
-batch_flush(BatchState *bs)
+emit_batch_flush(BatchState *bs)
 {
 	MemoryContext oldcxt;
 	EmitCounts	c;
@@ -136,7 +136,7 @@ batch_flush(BatchState *bs)
  * error for malformed JSON).
  */
 bool
-batch_read_fast(BatchState *bs, text *events)
+emit_batch_read_fast(BatchState *bs, text *events)
 {
 	const char *start = VARDATA_ANY(events);
 	JsonFastCursor c;
@@ -308,7 +308,7 @@ batch_element_fast(BatchState *bs, JsonFastCursor *c)
 	item->source_position = emit_source_position("index", bs->index);
 	bs->index++;
 	if (++bs->n == EMIT_CHUNK)
-		batch_flush(bs);
+		emit_batch_flush(bs);
 	return true;
 }
 
@@ -347,7 +347,7 @@ batch_element_slow(BatchState *bs, text *events, const char *elem, const char *e
 	v.type = jbvBinary;
 	v.val.binary.data = &doc->root;
 	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
-	batch_add(bs, &v);
+	emit_batch_add(bs, &v);
 	return elem_end;
 }
 
@@ -379,10 +379,10 @@ batch_add_refused(BatchState *bs, char *elem, int len, int sqlerrcode, const cha
 	item->raw = elem;
 	item->raw_len = len;
 	item->raw_not_payload = true;
-	refuse(item, false, sqlerrcode, NULL, "batch element %d is not valid JSON: %s", bs->index, why);
+	emit_refuse(item, false, sqlerrcode, NULL, "batch element %d is not valid JSON: %s", bs->index, why);
 	bs->index++;
 	if (bs->n == EMIT_CHUNK)
-		batch_flush(bs);
+		emit_batch_flush(bs);
 }
 
 /*
@@ -402,7 +402,7 @@ batch_syntax_error(text *events)
  * is the parser's error when it is not JSON.
  */
 void
-batch_not_an_array(text *events)
+emit_batch_not_an_array(text *events)
 {
 	JsonFastCursor c;
 
@@ -410,11 +410,11 @@ batch_not_an_array(text *events)
 	c.end = c.p + VARSIZE_ANY_EXHDR(events);
 	if (jsonfast_peek(&c) != '{')
 		pg_parse_json_or_ereport(makeJsonLexContext(events, false), &nullSemAction);
-	bt_not_an_array();
+	emit_batch_text_not_an_array();
 }
 
 void
-bt_not_an_array(void)
+emit_batch_text_not_an_array(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -59,11 +59,11 @@ typedef struct BatchState
 } BatchState;
 
 
-extern void batch_add(BatchState *bs, JsonbValue *elem);
-extern void batch_flush(BatchState *bs);
-extern bool batch_read_fast(BatchState *bs, text *events);
-extern void batch_not_an_array(text *events);
-extern void bt_not_an_array(void);
-extern bool refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
+extern void emit_batch_add(BatchState *bs, JsonbValue *elem);
+extern void emit_batch_flush(BatchState *bs);
+extern bool emit_batch_read_fast(BatchState *bs, text *events);
+extern void emit_batch_not_an_array(text *events);
+extern void emit_batch_text_not_an_array(void);
+extern bool emit_refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
 
 #endif							/* PHOENIX_EMIT_INT_H */

@@ -282,10 +282,10 @@ apply_batch(Consumer *c)
 	c->npending = 0;
 
 	/* a good batch ends the backoff series */
-	if (kafka_shared->slots[my_slot].failures != 0)
+	if (kafka_shared->slots[kafka_worker_slot].failures != 0)
 	{
 		LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-		kafka_shared->slots[my_slot].failures = 0;
+		kafka_shared->slots[kafka_worker_slot].failures = 0;
 		LWLockRelease(kafka_shared->lock);
 	}
 }

@@ -77,7 +77,7 @@ static bool notify_config = false;
 static bool notify_outbox = false;
 
 /* worker state */
-int	my_slot = -1;
+int	kafka_worker_slot = -1;
 static int	my_index = 0;		/* which of the database's workers: 0 publishes */
 int	wake_pipe[2] = {-1, -1};
 MemoryContext worker_cxt = NULL;
@@ -456,16 +456,16 @@ phoenix_kafka_worker_main(Datum arg)
 	volatile uint32 loaded_generation = 0;
 	volatile bool loaded = false;
 
-	my_slot = DatumGetInt32(arg) / KAFKA_MAX_WORKERS;
+	kafka_worker_slot = DatumGetInt32(arg) / KAFKA_MAX_WORKERS;
 	my_index = DatumGetInt32(arg) % KAFKA_MAX_WORKERS;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-	dboid = kafka_shared->slots[my_slot].dboid;
-	kafka_shared->slots[my_slot].pid[my_index] = MyProcPid;
-	kafka_shared->slots[my_slot].latch[my_index] = MyLatch;
+	dboid = kafka_shared->slots[kafka_worker_slot].dboid;
+	kafka_shared->slots[kafka_worker_slot].pid[my_index] = MyProcPid;
+	kafka_shared->slots[kafka_worker_slot].latch[my_index] = MyLatch;
 	LWLockRelease(kafka_shared->lock);
 	on_shmem_exit(worker_detach, (Datum) 0);
 	if (dboid == InvalidOid)
@@ -581,13 +581,13 @@ worker_become_role(void)
 static void
 worker_detach(int code, Datum arg)
 {
-	if (kafka_shared == NULL || my_slot < 0)
+	if (kafka_shared == NULL || kafka_worker_slot < 0)
 		return;
 	LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-	if (kafka_shared->slots[my_slot].pid[my_index] == MyProcPid)
+	if (kafka_shared->slots[kafka_worker_slot].pid[my_index] == MyProcPid)
 	{
-		kafka_shared->slots[my_slot].pid[my_index] = 0;
-		kafka_shared->slots[my_slot].latch[my_index] = NULL;
+		kafka_shared->slots[kafka_worker_slot].pid[my_index] = 0;
+		kafka_shared->slots[kafka_worker_slot].latch[my_index] = NULL;
 	}
 	LWLockRelease(kafka_shared->lock);
 }
@@ -599,8 +599,8 @@ take_outbox_flag(void)
 	bool		dirty;
 
 	LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-	dirty = kafka_shared->slots[my_slot].outbox_dirty;
-	kafka_shared->slots[my_slot].outbox_dirty = false;
+	dirty = kafka_shared->slots[kafka_worker_slot].outbox_dirty;
+	kafka_shared->slots[kafka_worker_slot].outbox_dirty = false;
 	LWLockRelease(kafka_shared->lock);
 	return dirty;
 }
@@ -611,7 +611,7 @@ slot_generation(void)
 	uint32		g;
 
 	LWLockAcquire(kafka_shared->lock, LW_SHARED);
-	g = kafka_shared->slots[my_slot].generation;
+	g = kafka_shared->slots[kafka_worker_slot].generation;
 	LWLockRelease(kafka_shared->lock);
 	return g;
 }
@@ -667,12 +667,12 @@ worker_reload(uint32 generation)
 		bool		changed;
 
 		LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-		idle &= kafka_shared->slots[my_slot].generation == generation;
-		changed = kafka_shared->slots[my_slot].subscribed != (subs != NIL);
+		idle &= kafka_shared->slots[kafka_worker_slot].generation == generation;
+		changed = kafka_shared->slots[kafka_worker_slot].subscribed != (subs != NIL);
 		if (my_index == 0 || idle)
-			kafka_shared->slots[my_slot].subscribed = subs != NIL;
+			kafka_shared->slots[kafka_worker_slot].subscribed = subs != NIL;
 		if (idle && my_index == 0)
-			kafka_shared->slots[my_slot].wanted = false;
+			kafka_shared->slots[kafka_worker_slot].wanted = false;
 		LWLockRelease(kafka_shared->lock);
 		if ((changed || idle) && kafka_shared->launcher_latch)
 			SetLatch(kafka_shared->launcher_latch);

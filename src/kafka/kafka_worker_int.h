@@ -119,7 +119,7 @@ typedef struct Consumer
 #define EMIT_CXT_KEEP	(16 * 1024 * 1024)
 
 extern KafkaShared *kafka_shared;
-extern int	my_slot;
+extern int	kafka_worker_slot;
 extern int	wake_pipe[2];
 extern MemoryContext worker_cxt;
 extern MemoryContext emit_cxt;
