@@ -14,6 +14,8 @@
 #include "nodes/execnodes.h"
 #include "utils/relcache.h"
 
+struct BulkInsertStateData;
+
 typedef struct RowWriter
 {
 	Relation	rel;
@@ -67,6 +69,18 @@ extern void rowwriter_batch_inserts(RowWriter *w);
 
 /* Write the collected rows, if any. */
 extern void rowwriter_flush(RowWriter *w);
+
+/*
+ * The step COPY and a batching writer share: the filled `slots` into the
+ * heap by one table_multi_insert, then each row's entries in the indexes
+ * `rri` has open.  Without `collided`, unique indexes are checked as an
+ * INSERT does (waiting for in-progress inserters, raising on a duplicate);
+ * with it, without waiting or raising, and collided[i] tells that row i may
+ * duplicate another.  Rows are written with `estate`'s es_output_cid;
+ * `bistate` may be NULL.  The slots keep their rows.
+ */
+extern void rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slots,
+								   int nslots, struct BulkInsertStateData *bistate, bool *collided);
 
 /*
  * Replace the row `oldtup` (as read, its t_self set) with a copy in which

@@ -32,6 +32,7 @@
 #include "ingest/ingest_hooks.h"
 #include "common/phoenix.h"
 #include "common/plan.h"
+#include "common/rowwriter.h"
 #include "registry/registry.h"
 #include "json/softparse.h"
 
@@ -631,11 +632,8 @@ new_row_slot(Relation rel, TupleDesc *shared)
 }
 
 /*
- * Insert filled slots into rel as COPY does: heap_multi_insert, then each
- * row's index entries.  Without `collided`, unique indexes are checked as
- * an INSERT does (waiting for in-progress inserters, raising on a
- * duplicate); with it, without waiting or raising, and collided[i] tells
- * that row i may duplicate another.  The caller drops the slots.
+ * Insert filled slots into rel as COPY does (rowwriter_multi_insert), with a
+ * bulk-write buffer ring when there are many.  The caller drops the slots.
  */
 static void
 insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
@@ -643,31 +641,17 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 	EState	   *estate;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
-	int			i;
 
 	if (nslots == 0)
 		return;
 	estate = CreateExecutorState();
+	estate->es_output_cid = GetCurrentCommandId(true);
 	rri = makeNode(ResultRelInfo);
 	/* a bulk-write buffer ring only pays for itself over many rows */
 	bistate = nslots > 1 ? GetBulkInsertState() : NULL;
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	/*
-	 * Not "speculative": that index information serves ON CONFLICT's arbiter
-	 * checks; UNIQUE_CHECK_PARTIAL (noDupErr below) is the index AM's own.
-	 */
 	ExecOpenIndices(rri, false);
-	table_multi_insert(rel, slots, nslots, GetCurrentCommandId(true), 0, bistate);
-	for (i = 0; i < nslots; i++)
-	{
-		bool		conflict = false;
-
-		ResetPerTupleExprContext(estate);
-		list_free(ExecInsertIndexTuples(rri, slots[i], estate, false, collided != NULL,
-										collided ? &conflict : NULL, NIL));
-		if (collided)
-			collided[i] = conflict;
-	}
+	rowwriter_multi_insert(rri, estate, slots, nslots, bistate, collided);
 	if (bistate)
 		FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
