@@ -37,7 +37,10 @@
 #               lookup;
 #   REFRESH     REFRESH MATERIALIZED VIEW of the equivalent view beside the
 #               1,000-row late change (target: the change >= 150x faster).
-# Before the first run every shared buffer is touched once (warm_shared_memory).
+# Before the first run every shared buffer is touched once (warm_shared_memory),
+# and before each measured ingest, ETL and two-session load
+# BENCH_SCALE_WARM_MB (default 4096, at most half the memory available; 0:
+# never) of memory is written once and freed (warm_free_memory).
 # BENCH_RUNS runs (default 3), each in a new database; the table printed last
 # holds the medians over runs.  BENCH_SECONDS per pgbench run (default 5);
 # BENCH_SCALE_FILLFACTOR the projection's fillfactor (default 85, the
@@ -48,6 +51,7 @@ runs=${BENCH_RUNS:-3}; total=${BENCH_SCALE_EVENTS:-10000000}; rounds=${BENCH_SCA
 secs=${BENCH_SECONDS:-5}; per=$((total / rounds)); batch=10000
 emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady median
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
+warm_mb=${BENCH_SCALE_WARM_MB:-4096}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
 . "$PHOENIX_ROOT/scripts/bench_lib.sh"   # median, ratio
@@ -98,6 +102,7 @@ SQL
 ingest() {
   local t0 t1 cpu w0 w1
   batches "$1" "$tmp/batches"
+  warm_free_memory
   w0=$(backend_writes)
   t0=$(now)
   cpu=$(SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches")
@@ -194,6 +199,7 @@ two_sessions() {
   $PSQL -d postgres -c "DROP DATABASE IF EXISTS ${db}_two" -c "CREATE DATABASE ${db}_two"
   PGDATABASE=${db}_two setup
   awk 'NR % 2 == 1' "$tmp/batches_r1" > "$tmp/batches_a"; awk 'NR % 2 == 0' "$tmp/batches_r1" > "$tmp/batches_b"
+  warm_free_memory
   t0=$(now)
   PGDATABASE=${db}_two SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_a" > "$tmp/cpu_a" &
   PGDATABASE=${db}_two SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_b" > "$tmp/cpu_b"
@@ -211,6 +217,7 @@ two_sessions() {
 etl_and_refresh() {
   $PSQL -c "COPY (SELECT event_id, event_type, payload, effective_at, received_at FROM phoenix.event_log
                    WHERE event_type = 'presence.detected' ORDER BY position) TO '$tmp/events.csv' WITH (FORMAT csv)"
+  warm_free_memory
   { cpu_session; cat <<SQL
 SET client_min_messages = warning;
 CREATE TABLE staging (event_id text, event_type text, payload jsonb, effective_at timestamptz, received_at timestamptz);
@@ -276,7 +283,28 @@ DROP TABLE warm;
 SQL
 }
 
+# warm_free_memory: memory the kernel hands out next, written once and freed
+# (a file in tmpfs), just before a measured phase.  On a virtual machine
+# whose host takes freed guest memory back (virtio-balloon free page
+# reporting, as on the machines this was measured on) a page handed out
+# again costs a fault on the host, which shows as system time in whichever
+# process touches it first: the backend extending a table, whose new pages
+# enter the page cache.  About 3 GB of new file pages after a freed stretch
+# cost 5 µs per 8 kB to write, every page beyond them 27 µs (dd, bench/
+# README), so a round that needs fresh pages beyond what an earlier round
+# left would pay the machine's memory, not PostgreSQL's or Phoenix's work.
+# A server's memory stays with it; this gives every phase that footing.
+warm_free_memory() {
+  local mb f=/dev/shm/phoenix-bench-warm.$$
+  mb=$(awk -v w="$warm_mb" '/^MemAvailable:/ {a = int($2 / 2048); print (w < a ? w : a)}' /proc/meminfo)
+  [ "${mb:-0}" -gt 0 ] && [ -d /dev/shm ] || return 0
+  dd if=/dev/zero of="$f" bs=1M count="$mb" status=none 2>/dev/null || true
+  rm -f "$f"
+}
+
 warm_shared_memory
+reporting=; [ -r /sys/module/page_reporting/parameters/reported_kib ] && reporting=" (this machine returns freed memory to its host: free page reporting)"
+echo "bench/scale: before each measured load $warm_mb MB of memory written once and freed$reporting"
 echo "bench/scale: $total events in $rounds rounds, $runs run(s); shared_buffers $($PSQL -At -c 'SHOW shared_buffers'), the projection's fillfactor $fillfactor"
 for run in $(seq "$runs"); do
   db="${base_db}_run$run"
