@@ -293,7 +293,9 @@ SQL
 # cost 5 µs per 8 kB to write, every page beyond them 27 µs (dd, bench/
 # README), so a round that needs fresh pages beyond what an earlier round
 # left would pay the machine's memory, not PostgreSQL's or Phoenix's work.
-# A server's memory stays with it; this gives every phase that footing.
+# A server's memory stays with it; this gives the start of every measured
+# phase that footing.  It cannot hold through a 30-second load while the
+# host keeps taking freed memory back (bench/README, series F).
 warm_free_memory() {
   local mb f=/dev/shm/phoenix-bench-warm.$$
   mb=$(awk -v w="$warm_mb" '/^MemAvailable:/ {a = int($2 / 2048); print (w < a ? w : a)}' /proc/meminfo)
