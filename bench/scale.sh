@@ -306,7 +306,11 @@ warm_free_memory() {
 
 warm_shared_memory
 reporting=; [ -r /sys/module/page_reporting/parameters/reported_kib ] && reporting=" (this machine returns freed memory to its host: free page reporting)"
-echo "bench/scale: before each measured load $warm_mb MB of memory written once and freed$reporting"
+if [ "$warm_mb" -gt 0 ]; then
+  echo "bench/scale: before each measured load up to $warm_mb MB of memory written once and freed$reporting"
+else
+  echo "bench/scale: memory not warmed before measured loads (BENCH_SCALE_WARM_MB=0)$reporting"
+fi
 echo "bench/scale: $total events in $rounds rounds, $runs run(s); shared_buffers $($PSQL -At -c 'SHOW shared_buffers'), the projection's fillfactor $fillfactor"
 for run in $(seq "$runs"); do
   db="${base_db}_run$run"
