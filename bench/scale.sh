@@ -20,6 +20,15 @@
 #               the backend's CPU per emit over 2,000 of them;
 # (the ingest, the changes and the emits each start once no autovacuum is
 # running in the database, so that they are measured alone);
+#   reference   just before and just after the round's ingest, the first
+#               BENCH_SCALE_REF_EVENTS (default 100,000) events of round 1
+#               sent the same way into a second database with the same
+#               set-up whose log, ids and reporting table are emptied first:
+#               what an event costs on an empty store at that moment.  The
+#               machine's speed swings by 40% between phases (bench/README,
+#               series F); a round's CPU per event divided by its reference
+#               takes the swing out and leaves what the grown tables cost
+#               (0 turns it off);
 #   sizes       the reporting table, its indexes, the event log;
 # and prints each round beside the first as a ratio.  After the first round
 # it also measures, in the same run,
@@ -52,6 +61,7 @@ secs=${BENCH_SECONDS:-5}; per=$((total / rounds)); batch=10000
 emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady median
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
 warm_mb=${BENCH_SCALE_WARM_MB:-4096}
+ref_events=${BENCH_SCALE_REF_EVENTS:-100000}
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
 . "$PHOENIX_ROOT/scripts/bench_lib.sh"   # median, ratio
@@ -85,7 +95,8 @@ SQL
   $PSQL -c "VACUUM ANALYZE"
 }
 
-# batches <round> <file>: the round's events as JSON arrays of 10,000, one per line
+# batches <round> <file> [count]: the round's events (its first <count>) as
+# JSON arrays of 10,000, one per line
 batches() {
   $PSQL -At -o "$2" <<SQL
 SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
@@ -94,8 +105,32 @@ SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', json
          'detectedAt', to_char((timestamptz '2025-01-01 00:00:00+00'
                                 + ($(( ($1 - 1) * round_secs )) + (i - 1)::float8 * $round_secs / $per + i % 97) * interval '1 second') AT TIME ZONE 'UTC',
                                'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) ORDER BY i)
-  FROM generate_series(1, $per) i GROUP BY (i - 1) / $batch ORDER BY (i - 1) / $batch;
+  FROM generate_series(1, ${3:-$per}) i GROUP BY (i - 1) / $batch ORDER BY (i - 1) / $batch;
 SQL
+}
+
+# reference_setup: the reference's database (same set-up) and its events,
+# the first ref_events of round 1
+reference_setup() {
+  [ "$ref_events" -gt 0 ] || return 0
+  $PSQL -d postgres -c "DROP DATABASE IF EXISTS ${db}_ref" -c "CREATE DATABASE ${db}_ref"
+  PGDATABASE=${db}_ref setup
+  batches 1 "$tmp/batches_ref" "$ref_events"
+}
+
+# reference: the backend's CPU per event (µs) of the reference events sent
+# into the emptied reference database, on the same footing as a round's
+# ingest (autovacuum idle, memory warmed); "-" when turned off
+reference() {
+  local cpu
+  [ "$ref_events" -gt 0 ] || { echo -; return 0; }
+  PGDATABASE=${db}_ref $PSQL -c "TRUNCATE reporting.presence_report, phoenix.event_log, phoenix.event_ids"
+  PGDATABASE=${db}_ref quiesce
+  warm_free_memory
+  cpu=$(PGDATABASE=${db}_ref SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_ref")
+  [ "$(PGDATABASE=${db}_ref $PSQL -At -c "SELECT count(*) FROM reporting.presence_report")" = "$ref_events" ] ||
+    { echo "reference: not every event reached the reporting table" >&2; exit 1; }
+  awk -v c="$cpu" -v n="$ref_events" 'BEGIN {printf "%.2f\n", c / 1e3 / n}'
 }
 
 # ingest <round>: "<wall s> <cpu s>" of emitting the round's batches
@@ -317,25 +352,30 @@ for run in $(seq "$runs"); do
   $PSQL -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   export PGDATABASE=$db
   setup
+  reference_setup
   for r in $(seq "$rounds"); do
     # each round's ingest also starts once autovacuum is idle: the
     # insert-driven vacuums of the log and the reporting table fall on the
     # same rounds in every run, and on a 2-core machine they slow the
     # ingesting backend's CPU too (they share the cores' caches)
+    ref_a=$(reference)
     quiesce; read -r wall cpu bwrites < <(ingest "$r")
+    ref_b=$(reference)
+    ref=$(awk -v a="$ref_a" -v b="$ref_b" 'BEGIN {if (a == "-") print "-"; else printf "%.2f", (a + b) / 2}')
     quiesce; changes "$r" "$tmp/changes"
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
     [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
-    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
       "$(awk -v w="$wall" -v n="$per" 'BEGIN {printf "%d", n / w}')" \
       "$(awk -v c="$cpu" -v n="$per" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$(awk -v c="$(cpu_between late "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
       "$(awk -v c="$(field late_wall "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
       "$(awk -v c="$(cpu_between onepct "$tmp/changes")" -v n="$one_rows" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$one_rows" "$lat" \
-      "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" "$bwrites" >> "$tmp/rounds"
-    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
+      "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" "$bwrites" \
+      "$ref" "$(awk -v c="$cpu" -v n="$per" -v f="$ref" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", c * 1e6 / n / f}')" >> "$tmp/rounds"
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs before %s, after %s: %sx)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, "'"$ref_a"'", "'"$ref_b"'", $18, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
       etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
@@ -346,20 +386,23 @@ for run in $(seq "$runs"); do
         $1, '"$per"', $2, $3, $4, $5, $2 / $4, $3 / $5, $12, $13, $12 / $4, $10, $11, $10 / $4, $6, $7, $8, $9, $6 / $8, $7 / $9}'
     fi
   done
-  $PSQL -d postgres -c "DROP DATABASE $db"
+  $PSQL -d postgres -c "DROP DATABASE $db" -c "DROP DATABASE IF EXISTS ${db}_ref"
 done
 
 # medians over runs, each round beside the first
 med() { awk -v r="$1" -v c="$2" '$2 == r {print $c}' "$tmp/rounds" | median; }
 echo
 echo "medians of $runs run(s); ratio = this round / round 1"
-printf '%-6s %10s %16s %16s %18s %16s %16s %16s %18s\n' round rows "ingest ev/s" "ingest µs CPU" "late µs CPU/row" "1% µs CPU/row" "emit ms (p50)" "emit µs CPU" "table+idx MB"
+# a round's ingest CPU per event over its same-time reference's
+rel() { if [ "$ref_events" -gt 0 ]; then printf '%9s %6s' "$(med "$1" 18)" "$(ratio "$(med "$1" 18)" "$(med 1 18)")x"; fi; }
+printf '%-6s %10s %16s %16s %18s %16s %16s %16s %18s %16s\n' round rows "ingest ev/s" "ingest µs CPU" "late µs CPU/row" "1% µs CPU/row" "emit ms (p50)" "emit µs CPU" "table+idx MB" \
+  "$([ "$ref_events" -gt 0 ] && echo "CPU / reference")"
 for r in $(seq "$rounds"); do
-  printf '%-6s %10s %9s %6s %9s %6s %11s %6s %9s %6s %9s %6s %9s %6s %18s\n' "$r" "$(med "$r" 3)" \
+  printf '%-6s %10s %9s %6s %9s %6s %11s %6s %9s %6s %9s %6s %9s %6s %18s %s\n' "$r" "$(med "$r" 3)" \
     "$(med "$r" 4)" "$(ratio "$(med "$r" 4)" "$(med 1 4)")x" "$(med "$r" 5)" "$(ratio "$(med "$r" 5)" "$(med 1 5)")x" \
     "$(med "$r" 6)" "$(ratio "$(med "$r" 6)" "$(med 1 6)")x" "$(med "$r" 8)" "$(ratio "$(med "$r" 8)" "$(med 1 8)")x" \
     "$(med "$r" 10)" "$(ratio "$(med "$r" 10)" "$(med 1 10)")x" "$(med "$r" 14)" "$(ratio "$(med "$r" 14)" "$(med 1 14)")x" \
-    "$(med "$r" 11)+$(med "$r" 12)"
+    "$(med "$r" 11)+$(med "$r" 12)" "$(rel "$r")"
 done
 fm() { awk -v c="$1" '{print $c}' "$tmp/first" | median; }
 echo "at $per events: ingest + projection $(fm 2) s vs batch ETL $(fm 4) s: $(ratio "$(fm 2)" "$(fm 4)")x (CPU $(ratio "$(fm 3)" "$(fm 5)")x)   (target <= 1.5)"
@@ -367,3 +410,6 @@ echo "at $per events: the same ingest by two sessions at once $(fm 12) s: $(rati
 echo "at $per events: floor under it: writing the finished rows and the log rows with their indexes $(fm 10) s = $(ratio "$(fm 10)" "$(fm 4)")x the ETL (CPU $(ratio "$(fm 11)" "$(fm 5)")x)"
 echo "at $per events: REFRESH $(fm 6) s vs the 1,000-row change $(fm 8) s: $(ratio "$(fm 6)" "$(fm 8)")x faster (CPU $(ratio "$(fm 7)" "$(fm 9)")x)   (target >= 150)"
 echo "last round vs first: ingest rate $(ratio "$(med "$rounds" 4)" "$(med 1 4)")x (target >= 0.9), late change per row $(ratio "$(med "$rounds" 6)" "$(med 1 6)")x (target <= 1.3), emit latency (median) $(ratio "$(med "$rounds" 10)" "$(med 1 10)")x, average $(ratio "$(med "$rounds" 15)" "$(med 1 15)")x, its CPU $(ratio "$(med "$rounds" 14)" "$(med 1 14)")x (target <= 1.2)"
+if [ "$ref_events" -gt 0 ]; then
+  echo "last round vs first against the same-time reference (the machine's phase taken out): ingest CPU per event $(ratio "$(med "$rounds" 18)" "$(med 1 18)")x, as a rate $(ratio "$(med 1 18)" "$(med "$rounds" 18)")x (target >= 0.9)"
+fi
