@@ -22,15 +22,17 @@
 #               the backend's CPU per emit over 2,000 of them;
 # (the ingest, the changes and the emits each start once no autovacuum is
 # running in the database, so that they are measured alone);
-#   reference   just before and just after the round's ingest, the first
-#               BENCH_SCALE_REF_EVENTS (default 100,000) events of round 1
-#               sent the same way into a second database with the same
-#               set-up whose log, ids and reporting table are emptied first:
-#               what an event costs on an empty store at that moment.  The
-#               machine's speed swings by 40% between phases (bench/README,
-#               series F); a round's CPU per event divided by its reference
-#               takes the swing out and leaves what the grown tables cost
-#               (0 turns it off);
+#   reference   a same-time reference, interleaved with the round's ingest:
+#               after every 10 of its batches, the first BENCH_SCALE_REF_EVENTS
+#               (default 10,000) events of round 1 sent the same way by a
+#               second session into a second database with the same set-up,
+#               whose log, ids and reporting table are emptied first (and
+#               never vacuumed): what an event costs on an empty store at
+#               that moment.  The machine's speed swings by 40% between
+#               phases of a minute or less (bench/README, series F and G); a
+#               round's CPU per event divided by its reference's takes the
+#               swing out and leaves what the grown tables cost (0 turns it
+#               off).  The round's wall time excludes the references;
 #   sizes       the reporting table, its indexes, the event log;
 # and prints each round beside the first as a ratio.  After the first round
 # it also measures, in the same run,
@@ -63,7 +65,7 @@ secs=${BENCH_SECONDS:-5}; per=$((total / rounds)); batch=10000
 emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady median
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
 warm_mb=${BENCH_SCALE_WARM_MB:-4096}
-ref_events=${BENCH_SCALE_REF_EVENTS:-100000}
+ref_events=${BENCH_SCALE_REF_EVENTS:-10000}
 late_repeats=5   # the late change, done again with another department each time: the median
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
@@ -112,42 +114,50 @@ SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', json
 SQL
 }
 
-# reference_setup: the reference's database (same set-up) and its events,
-# the first ref_events of round 1
+# reference_setup: the reference's database (same set-up, never vacuumed:
+# it is emptied before each reference) and its events, the first ref_events
+# of round 1
 reference_setup() {
   [ "$ref_events" -gt 0 ] || return 0
   $PSQL -d postgres -c "DROP DATABASE IF EXISTS ${db}_ref" -c "CREATE DATABASE ${db}_ref"
   PGDATABASE=${db}_ref setup
   batches 1 "$tmp/batches_ref" "$ref_events"
+  # one pass creates the log's partition; then no table there is vacuumed
+  PGDATABASE=${db}_ref "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_ref"
+  PGDATABASE=${db}_ref $PSQL <<'SQL'
+SELECT format('ALTER TABLE %s SET (autovacuum_enabled = false)', c.oid::regclass)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('phoenix', 'reporting') AND c.relkind = 'r' \gexec
+SQL
 }
 
-# reference: the backend's CPU per event (µs) of the reference events sent
-# into the emptied reference database, on the same footing as a round's
-# ingest (autovacuum idle, memory warmed); "-" when turned off
-reference() {
-  local cpu
-  [ "$ref_events" -gt 0 ] || { echo -; return 0; }
-  PGDATABASE=${db}_ref $PSQL -c "TRUNCATE reporting.presence_report, phoenix.event_log, phoenix.event_ids"
-  PGDATABASE=${db}_ref quiesce
-  warm_free_memory
-  cpu=$(PGDATABASE=${db}_ref SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_ref")
-  [ "$(PGDATABASE=${db}_ref $PSQL -At -c "SELECT count(*) FROM reporting.presence_report")" = "$ref_events" ] ||
-    { echo "reference: not every event reached the reporting table" >&2; exit 1; }
-  awk -v c="$cpu" -v n="$ref_events" 'BEGIN {printf "%.2f\n", c / 1e3 / n}'
+# with_reference <cmd...>: the command with the same-time reference on
+with_reference() {
+  if [ "$ref_events" -gt 0 ]; then
+    SEND_PARAMS_REF_DB="dbname=${db}_ref" SEND_PARAMS_REF_LINES="$tmp/batches_ref" SEND_PARAMS_REF_EVERY=10 \
+    SEND_PARAMS_REF_RESET="TRUNCATE reporting.presence_report, phoenix.event_log, phoenix.event_ids" "$@"
+  else
+    "$@"
+  fi
 }
 
-# ingest <round>: "<wall s> <cpu s>" of emitting the round's batches
+# ingest <round>: "<wall s> <cpu s> <buffers written by backends> <reference
+# µs of CPU per event, or ->" of emitting the round's batches
 ingest() {
-  local t0 t1 cpu w0 w1
+  local t0 t1 out w0 w1
   batches "$1" "$tmp/batches"
   warm_free_memory
   w0=$(backend_writes)
   t0=$(now)
-  cpu=$(SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches")
+  out=$(with_reference env SEND_PARAMS_CPU=1 "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches")
   t1=$(now)
   w1=$(backend_writes)
   if [ "$1" = 1 ]; then mv "$tmp/batches" "$tmp/batches_r1"; else rm -f "$tmp/batches"; fi
-  awk -v a="$t0" -v b="$t1" -v c="$cpu" -v w="$((w1 - w0))" 'BEGIN {printf "%.3f %.3f %d\n", b - a, c / 1e9, w}'
+  # with the reference: "<cpu ns> <reference cpu ns> <references> <wall ns of the batches alone>"
+  echo "$out" | awk -v a="$t0" -v b="$t1" -v w="$((w1 - w0))" -v n="$ref_events" '{
+    if (NF == 4 && $3 > 0) printf "%.3f %.3f %d %.2f\n", $4 / 1e9, $1 / 1e9, w, $2 / 1e3 / ($3 * n)
+    else if (NF == 4) printf "%.3f %.3f %d -\n", $4 / 1e9, $1 / 1e9, w
+    else printf "%.3f %.3f %d -\n", b - a, $1 / 1e9, w}'
 }
 
 # backend_writes: buffers written out by backends themselves so far (to make
@@ -365,10 +375,7 @@ for run in $(seq "$runs"); do
     # insert-driven vacuums of the log and the reporting table fall on the
     # same rounds in every run, and on a 2-core machine they slow the
     # ingesting backend's CPU too (they share the cores' caches)
-    ref_a=$(reference)
-    quiesce; read -r wall cpu bwrites < <(ingest "$r")
-    ref_b=$(reference)
-    ref=$(awk -v a="$ref_a" -v b="$ref_b" 'BEGIN {if (a == "-") print "-"; else printf "%.2f", (a + b) / 2}')
+    quiesce; read -r wall cpu bwrites ref < <(ingest "$r")
     quiesce; changes "$r" "$tmp/changes"
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
@@ -382,7 +389,7 @@ for run in $(seq "$runs"); do
       "$one_rows" "$lat" \
       "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" "$bwrites" \
       "$ref" "$(awk -v c="$cpu" -v n="$per" -v f="$ref" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", c * 1e6 / n / f}')" >> "$tmp/rounds"
-    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs before %s, after %s: %sx)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, "'"$ref_a"'", "'"$ref_b"'", $18, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
       etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
