@@ -153,6 +153,11 @@ ingest() {
   t1=$(now)
   w1=$(backend_writes)
   if [ "$1" = 1 ]; then mv "$tmp/batches" "$tmp/batches_r1"; else rm -f "$tmp/batches"; fi
+  # the last reference's events all reached its reporting table (none dead-lettered)
+  if [ "$ref_events" -gt 0 ] && [ "$(echo "$out" | awk '{print $3}')" -gt 0 ]; then
+    [ "$(PGDATABASE=${db}_ref $PSQL -At -c "SELECT count(*) FROM reporting.presence_report")" = "$ref_events" ] ||
+      { echo "reference: not every event reached the reporting table" >&2; exit 1; }
+  fi
   # with the reference: "<cpu ns> <reference cpu ns> <references> <wall ns of the batches alone>"
   echo "$out" | awk -v a="$t0" -v b="$t1" -v w="$((w1 - w0))" -v n="$ref_events" '{
     if (NF == 4 && $3 > 0) printf "%.3f %.3f %d %.2f\n", $4 / 1e9, $1 / 1e9, w, $2 / 1e3 / ($3 * n)
