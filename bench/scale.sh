@@ -66,6 +66,7 @@ emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady med
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
 warm_mb=${BENCH_SCALE_WARM_MB:-4096}
 ref_events=${BENCH_SCALE_REF_EVENTS:-10000}
+clock_hz=$(getconf CLK_TCK)   # /proc/<pid>/stat's ticks per second
 late_repeats=5   # the late change, done again with another department each time: the median
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
 tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
@@ -100,8 +101,8 @@ SQL
   $PSQL -c "VACUUM ANALYZE"
 }
 
-# batches <round> <file> [count]: the round's events (its first <count>) as
-# JSON arrays of 10,000, one per line
+# batches <round> <file> [count] [first]: the round's events (<count> of
+# them from its <first>, by default all) as JSON arrays of 10,000, one per line
 batches() {
   $PSQL -At -o "$2" <<SQL
 SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
@@ -110,7 +111,7 @@ SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', json
          'detectedAt', to_char((timestamptz '2025-01-01 00:00:00+00'
                                 + ($(( ($1 - 1) * round_secs )) + (i - 1)::float8 * $round_secs / $per + i % 97) * interval '1 second') AT TIME ZONE 'UTC',
                                'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) ORDER BY i)
-  FROM generate_series(1, ${3:-$per}) i GROUP BY (i - 1) / $batch ORDER BY (i - 1) / $batch;
+  FROM generate_series(${4:-1}, ${4:-1} + ${3:-$per} - 1) i GROUP BY (i - 1) / $batch ORDER BY (i - 1) / $batch;
 SQL
 }
 
@@ -158,11 +159,30 @@ ingest() {
     [ "$(PGDATABASE=${db}_ref $PSQL -At -c "SELECT count(*) FROM reporting.presence_report")" = "$ref_events" ] ||
       { echo "reference: not every event reached the reporting table" >&2; exit 1; }
   fi
-  # with the reference: "<cpu ns> <reference cpu ns> <references> <wall ns of the batches alone>"
-  echo "$out" | awk -v a="$t0" -v b="$t1" -v w="$((w1 - w0))" -v n="$ref_events" '{
-    if (NF == 4 && $3 > 0) printf "%.3f %.3f %d %.2f\n", $4 / 1e9, $1 / 1e9, w, $2 / 1e3 / ($3 * n)
-    else if (NF == 4) printf "%.3f %.3f %d -\n", $4 / 1e9, $1 / 1e9, w
-    else printf "%.3f %.3f %d -\n", b - a, $1 / 1e9, w}'
+  # with the reference: "<cpu ns> <reference cpu ns> <references> <wall ns
+  # of the batches alone> <system ticks> <reference system ticks>"; prints
+  # "<wall s> <cpu s> <backend writes> <reference µs/event> <system µs/event>
+  # <reference user µs/event>" (- where there is no reference)
+  echo "$out" | awk -v a="$t0" -v b="$t1" -v w="$((w1 - w0))" -v n="$ref_events" -v per="$per" -v hz="$clock_hz" '{
+    if (NF == 6 && $3 > 0) printf "%.3f %.3f %d %.2f %.2f %.2f\n", $4 / 1e9, $1 / 1e9, w, $2 / 1e3 / ($3 * n),
+                                  $5 * 1e6 / hz / per, ($2 / 1e3 - $6 * 1e6 / hz) / ($3 * n)
+    else if (NF == 6) printf "%.3f %.3f %d - %.2f -\n", $4 / 1e9, $1 / 1e9, w, $5 * 1e6 / hz / per
+    else printf "%.3f %.3f %d - - -\n", b - a, $1 / 1e9, w}'
+}
+
+# new_page_cost: the kernel's CPU (µs) to write one new 8 kB page of a file
+# on the data directory's file system now: 32,768 of them by dd, the file
+# then removed.  On a virtual machine whose host backs memory lazily, a new
+# page-cache page costs several times more once the page cache has grown
+# past what the host keeps backed (bench/README, series H): the machine's
+# price for a store that grows, paid in the backend's system time by
+# whichever process first writes the page.
+new_page_cost() {
+  local f s
+  f="$(dirname "$($PSQL -At -c 'SHOW data_directory')")/phoenix-bench-pagecost.$$"
+  s=$( { TIMEFORMAT=%3S; time dd if=/dev/zero of="$f" bs=8k count=32768 status=none; } 2>&1 )
+  rm -f "$f"
+  awk -v s="$s" 'BEGIN {printf "%.1f", s * 1e6 / 32768}'
 }
 
 # backend_writes: buffers written out by backends themselves so far (to make
@@ -172,19 +192,7 @@ backend_writes() { $PSQL -At -c "SELECT buffers_backend FROM pg_stat_bgwriter"; 
 # changes <round> <out>: the late change and the 1% change in one warm session
 changes() {
   local r=$1 f1=$((40 + 2 * ($1 % 80))) f2=$((41 + 2 * ($1 % 80)))
-  { cpu_session; cat <<SQL
-SET client_min_messages = warning;
--- warm the session as a writer's long-lived connection would be
-SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');
-$(for k in $(seq "$late_repeats"); do
-  cpu_mark "late$k"0
-  printf '\\timing on\n'
-  echo "SELECT phoenix.put('employee', 'L$r', jsonb_build_object('department', 'Moved$r.$k'),
-                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( (r - 1) * round_secs )) seconds',
-                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( r * round_secs )) seconds');"
-  printf '\\timing off\n'
-  cpu_mark "late$k"1
-done)
+  { cpu_session; late_changes "$r"; cat <<SQL
 SELECT 'late_rows', count(*) FROM reporting.presence_report WHERE employee_id = 'L$r' AND employee_department = 'Moved$r.$late_repeats';
 SELECT 'onepct_rows', count(*) FROM reporting.presence_report WHERE floor_id IN ('F$f1', 'F$f2');
 $(cpu_mark onepct0)
@@ -201,6 +209,45 @@ SQL
   # the late change's figures: medians over its repeats
   awk '/^Time:/ {printf "%.6f\n", $2 / 1000}' "$2" | median | awk '{printf "late_wall|%s\n", $1}' >> "$2"
   for k in $(seq "$late_repeats"); do cpu_between "late$k" "$2"; done | median | awk '{printf "late_cpu|%s\n", $1}' >> "$2"
+}
+
+# late_reference <round> <out>: the late change's same-time reference.  The
+# reference's database emptied, only the round's 1,000 events of L<round>
+# sent into it, then the same changes as the round's late change, in a warm
+# session: what rewriting those rows costs beside an empty store at that
+# moment (the medians' CPU per row, "late_ref_cpu|<s>").  The late change
+# moved 3.4-10.1 µs per row from round to round in series G, most of it
+# between rounds, not within one (bench/README): the machine's phase.
+late_reference() {
+  local r=$1 first=$((per / 2 + 1))
+  PGDATABASE=${db}_ref $PSQL -c "TRUNCATE reporting.presence_report, phoenix.event_log, phoenix.event_ids"
+  batches "$r" "$tmp/batches_late" 1000 "$first"
+  PGDATABASE=${db}_ref "$SEND_PARAMS" 'SELECT accepted FROM phoenix.emit_batch($1)' < "$tmp/batches_late" >/dev/null
+  rm -f "$tmp/batches_late"
+  { cpu_session; late_changes "$r"
+    echo "SELECT 'late_rows', count(*) FROM reporting.presence_report WHERE employee_id = 'L$r' AND employee_department = 'Moved$r.$late_repeats';"
+  } | PGDATABASE=${db}_ref $PSQL -At > "$2"
+  [ "$(field late_rows "$2")" = 1000 ] || { echo "round $r: the reference's late change rewrote $(field late_rows "$2") rows" >&2; exit 1; }
+  for k in $(seq "$late_repeats"); do cpu_between "late$k" "$2"; done | median | awk '{printf "late_ref_cpu|%s\n", $1}' >> "$2"
+}
+
+# late_changes <round>: a warm session's statements for the late change,
+# repeated late_repeats times with another department each time, each
+# between CPU marks late<k>0 and late<k>1 and timed
+late_changes() {
+  local r=$1 k
+  echo "SET client_min_messages = warning;"
+  echo "-- warm the session as a writer's long-lived connection would be"
+  echo "SELECT phoenix.put('employee', 'E1', jsonb_build_object('department', 'Warm$r'), '2025-01-01');"
+  for k in $(seq "$late_repeats"); do
+    cpu_mark "late$k"0
+    printf '\\timing on\n'
+    echo "SELECT phoenix.put('employee', 'L$r', jsonb_build_object('department', 'Moved$r.$k'),
+                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( (r - 1) * round_secs )) seconds',
+                   timestamptz '2025-01-01 00:00:00+00' + interval '$(( r * round_secs )) seconds');"
+    printf '\\timing off\n'
+    cpu_mark "late$k"1
+  done
 }
 
 # quiesce: wait (up to 5 minutes) until no autovacuum works in this
@@ -380,12 +427,19 @@ for run in $(seq "$runs"); do
     # insert-driven vacuums of the log and the reporting table fall on the
     # same rounds in every run, and on a 2-core machine they slow the
     # ingesting backend's CPU too (they share the cores' caches)
-    quiesce; read -r wall cpu bwrites ref < <(ingest "$r")
+    quiesce; read -r wall cpu bwrites ref sys ref_user < <(ingest "$r")
+    page_us=$(new_page_cost)
     quiesce; changes "$r" "$tmp/changes"
+    late_ref=-; late_rel=-
+    if [ "$ref_events" -gt 0 ]; then
+      late_reference "$r" "$tmp/late_ref"
+      late_ref=$(awk -v c="$(field late_ref_cpu "$tmp/late_ref")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')
+      late_rel=$(awk -v a="$(field late_cpu "$tmp/changes")" -v b="$(field late_ref_cpu "$tmp/late_ref")" 'BEGIN {printf "%.3f", a / b}')
+    fi
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
     [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
-    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
       "$(awk -v w="$wall" -v n="$per" 'BEGIN {printf "%d", n / w}')" \
       "$(awk -v c="$cpu" -v n="$per" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$(awk -v c="$(field late_cpu "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
@@ -393,8 +447,12 @@ for run in $(seq "$runs"); do
       "$(awk -v c="$(cpu_between onepct "$tmp/changes")" -v n="$one_rows" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$one_rows" "$lat" \
       "$(field heap_mb "$tmp/changes")" "$(field index_mb "$tmp/changes")" "$(field log_mb "$tmp/changes")" "$ecpu" "$lat_avg" "$bwrites" \
-      "$ref" "$(awk -v c="$cpu" -v n="$per" -v f="$ref" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", c * 1e6 / n / f}')" >> "$tmp/rounds"
-    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx)  late %6.1f µs CPU/row (%6.1f wall)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $6, $7, $8, $9, $10, $15, $14, $11, $12, $13}'
+      "$ref" "$(awk -v c="$cpu" -v n="$per" -v f="$ref" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", c * 1e6 / n / f}')" \
+      "$late_ref" "$late_rel" "$sys" \
+      "$(awk -v c="$cpu" -v n="$per" -v k="$sys" 'BEGIN {if (k == "-") print "-"; else printf "%.2f", c * 1e6 / n - k}')" "$ref_user" \
+      "$(awk -v c="$cpu" -v n="$per" -v k="$sys" -v f="$ref_user" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", (c * 1e6 / n - k) / f}')" \
+      "$page_us" >> "$tmp/rounds"
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx; of it %s µs in the kernel, user %s µs against the reference'"'"'s %s µs: %sx; a new 8 kB page %s µs)  late %6.1f µs CPU/row (%6.1f wall; reference %s µs: %sx)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $21, $22, $23, $24, $25, $6, $7, $19, $20, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
       etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
@@ -413,15 +471,22 @@ med() { awk -v r="$1" -v c="$2" '$2 == r {print $c}' "$tmp/rounds" | median; }
 echo
 echo "medians of $runs run(s); ratio = this round / round 1"
 # a round's ingest CPU per event over its same-time reference's
-rel() { if [ "$ref_events" -gt 0 ]; then printf '%9s %6s' "$(med "$1" 18)" "$(ratio "$(med "$1" 18)" "$(med 1 18)")x"; fi; }
+# (the ingest's, column 18; the late change's, column 20)
+rel() { printf '%9s %6s' "$(med "$1" "$2")" "$(ratio "$(med "$1" "$2")" "$(med 1 "$2")")x"; }
+# with a reference: the ingest's and the late change's ratios to it, the
+# user CPU's, the kernel's µs per event and a new page's cost
+ref_columns() {
+  [ "$ref_events" -gt 0 ] || return 0
+  printf '%s   %s   %s   %s   %s' "$(rel "$1" 18)" "$(rel "$1" 20)" "$(rel "$1" 24)" "$(rel "$1" 21)" "$(rel "$1" 25)"
+}
 printf '%-6s %10s %16s %16s %18s %16s %16s %16s %18s %16s\n' round rows "ingest ev/s" "ingest µs CPU" "late µs CPU/row" "1% µs CPU/row" "emit ms (p50)" "emit µs CPU" "table+idx MB" \
-  "$([ "$ref_events" -gt 0 ] && echo "CPU / reference")"
+  "$([ "$ref_events" -gt 0 ] && echo "ingest CPU / reference   late CPU / reference   user CPU / reference   kernel µs/ev   new page µs")"
 for r in $(seq "$rounds"); do
   printf '%-6s %10s %9s %6s %9s %6s %11s %6s %9s %6s %9s %6s %9s %6s %18s %s\n' "$r" "$(med "$r" 3)" \
     "$(med "$r" 4)" "$(ratio "$(med "$r" 4)" "$(med 1 4)")x" "$(med "$r" 5)" "$(ratio "$(med "$r" 5)" "$(med 1 5)")x" \
     "$(med "$r" 6)" "$(ratio "$(med "$r" 6)" "$(med 1 6)")x" "$(med "$r" 8)" "$(ratio "$(med "$r" 8)" "$(med 1 8)")x" \
     "$(med "$r" 10)" "$(ratio "$(med "$r" 10)" "$(med 1 10)")x" "$(med "$r" 14)" "$(ratio "$(med "$r" 14)" "$(med 1 14)")x" \
-    "$(med "$r" 11)+$(med "$r" 12)" "$(rel "$r")"
+    "$(med "$r" 11)+$(med "$r" 12)" "$(ref_columns "$r")"
 done
 fm() { awk -v c="$1" '{print $c}' "$tmp/first" | median; }
 echo "at $per events: ingest + projection $(fm 2) s vs batch ETL $(fm 4) s: $(ratio "$(fm 2)" "$(fm 4)")x (CPU $(ratio "$(fm 3)" "$(fm 5)")x)   (target <= 1.5)"
@@ -430,5 +495,6 @@ echo "at $per events: floor under it: writing the finished rows and the log rows
 echo "at $per events: REFRESH $(fm 6) s vs the 1,000-row change $(fm 8) s: $(ratio "$(fm 6)" "$(fm 8)")x faster (CPU $(ratio "$(fm 7)" "$(fm 9)")x)   (target >= 150)"
 echo "last round vs first: ingest rate $(ratio "$(med "$rounds" 4)" "$(med 1 4)")x (target >= 0.9), late change per row $(ratio "$(med "$rounds" 6)" "$(med 1 6)")x (target <= 1.3), emit latency (median) $(ratio "$(med "$rounds" 10)" "$(med 1 10)")x, average $(ratio "$(med "$rounds" 15)" "$(med 1 15)")x, its CPU $(ratio "$(med "$rounds" 14)" "$(med 1 14)")x (target <= 1.2)"
 if [ "$ref_events" -gt 0 ]; then
-  echo "last round vs first against the same-time reference (the machine's phase taken out): ingest CPU per event $(ratio "$(med "$rounds" 18)" "$(med 1 18)")x, as a rate $(ratio "$(med 1 18)" "$(med "$rounds" 18)")x (target >= 0.9)"
+  echo "last round vs first against the same-time reference (the machine's phase taken out): ingest CPU per event $(ratio "$(med "$rounds" 18)" "$(med 1 18)")x, as a rate $(ratio "$(med 1 18)" "$(med "$rounds" 18)")x (target >= 0.9); late change CPU per row $(ratio "$(med "$rounds" 20)" "$(med 1 20)")x (target <= 1.3)"
+  echo "  of the ingest: user CPU per event against the reference's $(ratio "$(med "$rounds" 24)" "$(med 1 24)")x; the kernel's part $(med 1 21) -> $(med "$rounds" 21) µs per event, while a new 8 kB page cost the kernel $(med 1 25) -> $(med "$rounds" 25) µs (dd)"
 fi

@@ -17,10 +17,13 @@
  * the first input line (not counted: it fills that session's caches) and
  * then after every SEND_PARAMS_REF_EVERY input lines (default 10), each time
  * after SEND_PARAMS_REF_RESET (SQL, not counted) has been run there.  The
- * output is then "<main ns> <reference ns> <references> <main wall ns>":
- * the reference's CPU summed over the counted references, and the wall time
- * of the input lines alone.  Interleaved this finely, the reference sees the
- * machine in the same phase as the lines around it.
+ * output is then "<main ns> <reference ns> <references> <main wall ns>
+ * <main system ticks> <reference system ticks>": the reference's CPU summed
+ * over the counted references, the wall time of the input lines alone, and
+ * of each CPU the part spent in the kernel (clock ticks from
+ * /proc/<pid>/stat, the main's over the whole session).  Interleaved this
+ * finely, the reference sees the machine in the same phase as the lines
+ * around it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,7 @@ typedef struct Reference
 	int			nlines;
 	long		every;
 	long long	cpu_ns;			/* summed over counted references */
+	long long	sys_ticks;		/* their kernel part */
 	int			count;
 } Reference;
 
@@ -85,18 +89,37 @@ run_line(PGconn *conn, const char *line, long lineno)
 	PQclear(res);
 }
 
+/* one number the connection's backend reads with `sql` */
+static long long
+backend_number(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult   *res = PQexec(conn, sql);
+	long long	n;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		die_conn(conn, what);
+	n = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 /* the CPU nanoseconds the connection's backend has used so far */
 static long long
 backend_cpu_ns(PGconn *conn)
 {
-	PGresult   *res = PQexec(conn, "SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/schedstat'), ' ', 1)");
-	long long	ns;
+	return backend_number(conn, "SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/schedstat'), ' ', 1)",
+						  "schedstat");
+}
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		die_conn(conn, "schedstat");
-	ns = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ns;
+/*
+ * the clock ticks the backend has spent in the kernel so far: stime, the
+ * 15th field of /proc/<pid>/stat (the 13th after the command's ") ")
+ */
+static long long
+backend_sys_ticks(PGconn *conn)
+{
+	return backend_number(conn, "SELECT split_part(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2), ' ', 13)",
+						  "stat");
 }
 
 static void
@@ -128,6 +151,7 @@ run_reference(Reference *ref, int counted)
 {
 	PGresult   *res;
 	long long	t0;
+	long long	s0;
 	int			i;
 
 	if (ref->reset)
@@ -137,12 +161,14 @@ run_reference(Reference *ref, int counted)
 			die_conn(ref->conn, "reference reset");
 		PQclear(res);
 	}
+	s0 = backend_sys_ticks(ref->conn);
 	t0 = backend_cpu_ns(ref->conn);
 	for (i = 0; i < ref->nlines; i++)
 		run_line(ref->conn, ref->lines[i], i + 1);
 	if (counted)
 	{
 		ref->cpu_ns += backend_cpu_ns(ref->conn) - t0;
+		ref->sys_ticks += backend_sys_ticks(ref->conn) - s0;
 		ref->count++;
 	}
 }
@@ -190,7 +216,7 @@ main(int argc, char **argv)
 	{
 		printf("%lld", backend_cpu_ns(conn));
 		if (ref.conn)
-			printf(" %lld %d %lld", ref.cpu_ns, ref.count, main_wall);
+			printf(" %lld %d %lld %lld %lld", ref.cpu_ns, ref.count, main_wall, backend_sys_ticks(conn), ref.sys_ticks);
 		printf("\n");
 	}
 	if (ref.conn)
