@@ -32,7 +32,11 @@
 #               phases of a minute or less (bench/README, series F and G); a
 #               round's CPU per event divided by its reference's takes the
 #               swing out and leaves what the grown tables cost (0 turns it
-#               off).  The round's wall time excludes the references;
+#               off).  The round's wall time excludes the references.
+#               The late change has its own (late_reference), and the
+#               ingest's CPU is also split into user and kernel time, the
+#               user part beside the reference's, with a new 8 kB page's
+#               kernel cost probed after each round (new_page_cost);
 #   sizes       the reporting table, its indexes, the event log;
 # and prints each round beside the first as a ratio.  After the first round
 # it also measures, in the same run,
@@ -53,7 +57,8 @@
 # Before the first run every shared buffer is touched once (warm_shared_memory),
 # and before each measured ingest, ETL and two-session load
 # BENCH_SCALE_WARM_MB (default 4096, at most half the memory available; 0:
-# never) of memory is written once and freed (warm_free_memory).
+# never) of memory is written once and freed (warm_free_memory);
+# BENCH_SCALE_HOLD_FREED_MS keeps it backed meanwhile where the kernel can.
 # BENCH_RUNS runs (default 3), each in a new database; the table printed last
 # holds the medians over runs.  BENCH_SECONDS per pgbench run (default 5);
 # BENCH_SCALE_FILLFACTOR the projection's fillfactor (default 85, the
@@ -69,7 +74,18 @@ ref_events=${BENCH_SCALE_REF_EVENTS:-10000}
 clock_hz=$(getconf CLK_TCK)   # /proc/<pid>/stat's ticks per second
 late_repeats=5   # the late change, done again with another department each time: the median
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
-tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"; trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d /tmp/phoenix-bench-scale.XXXXXX); chmod 777 "$tmp"
+# BENCH_SCALE_HOLD_FREED_MS: on a virtual machine with free page reporting
+# whose kernel has the min_free_ms knob, keep freed memory this long before
+# reporting it to the host (restored at exit), so that the memory
+# warm_free_memory frees is still backed when a round's new pages take it,
+# as a server's own memory is (bench/README, series F and H); unset: the
+# machine as it is
+hold_knob=/sys/module/page_reporting/parameters/min_free_ms; hold_old=
+if [ -n "${BENCH_SCALE_HOLD_FREED_MS:-}" ] && [ -w "$hold_knob" ]; then
+  hold_old=$(cat "$hold_knob"); echo "$BENCH_SCALE_HOLD_FREED_MS" > "$hold_knob"
+fi
+trap 'rm -rf "$tmp"; [ -z "$hold_old" ] || echo "$hold_old" > "$hold_knob"' EXIT
 . "$PHOENIX_ROOT/scripts/bench_lib.sh"   # median, ratio
 make -s -C "$PHOENIX_ROOT" bench/send_params >/dev/null
 cp "$PHOENIX_ROOT/bench/send_params" "$tmp/"   # a copy: a build elsewhere may clean the tree meanwhile
@@ -410,6 +426,7 @@ warm_free_memory() {
 
 warm_shared_memory
 reporting=; [ -r /sys/module/page_reporting/parameters/reported_kib ] && reporting=" (this machine returns freed memory to its host: free page reporting)"
+[ -n "$hold_old" ] && reporting="$reporting, freed memory held for $(cat "$hold_knob") ms before it is reported"
 if [ "$warm_mb" -gt 0 ]; then
   echo "bench/scale: before each measured load up to $warm_mb MB of memory written once and freed$reporting"
 else
