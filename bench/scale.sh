@@ -233,7 +233,9 @@ SQL
 # session: what rewriting those rows costs beside an empty store at that
 # moment (the medians' CPU per row, "late_ref_cpu|<s>").  The late change
 # moved 3.4-10.1 µs per row from round to round in series G, most of it
-# between rounds, not within one (bench/README): the machine's phase.
+# between rounds, not within one (bench/README).  Printed beside it, not
+# used for the bar: in series H and I this reference itself was bimodal
+# (about 3.7 or 6-7 µs per row for the same rows).
 late_reference() {
   local r=$1 first=$((per / 2 + 1))
   PGDATABASE=${db}_ref $PSQL -c "TRUNCATE reporting.presence_report, phoenix.event_log, phoenix.event_ids"
