@@ -333,31 +333,44 @@ two_sessions() {
   awk -v a="$t0" -v b="$t1" -v c="$(cat "$tmp/cpu_a")" -v d="$(cat "$tmp/cpu_b")" 'BEGIN {printf "%.3f %.3f\n", b - a, (c + d) / 1e9}'
 }
 
+# etl_staging: the batch ETL's staging table and its as-of view over it
+etl_staging() {
+  cat <<SQL
+SET client_min_messages = warning;
+CREATE TABLE staging (event_id text, event_type text, payload jsonb, effective_at timestamptz, received_at timestamptz);
+\set view staging_asof
+\set source staging
+\i $PHOENIX_ROOT/test/fixtures/presence_model_asof.sql
+SQL
+}
+
+# etl_sql <tag>: the batch ETL itself, between the marks <tag>_t0/<tag>0 and
+# <tag>1/<tag>_t1: COPY into staging, one as-of CREATE TABLE AS, then the
+# reporting table's own indexes on the hand-built table
+etl_sql() {
+  echo "SELECT '$1_t0', extract(epoch FROM clock_timestamp());"; cpu_mark "${1}0"
+  cat <<SQL
+COPY staging FROM '$tmp/events.csv' WITH (FORMAT csv);
+CREATE TABLE hand AS SELECT *, now() AS updated_at, 0::bigint AS change_seq FROM staging_asof;
+SQL
+  $PSQL -At -c "SELECT replace(pg_get_indexdef(indexrelid), 'reporting.presence_report', 'public.hand') || ';'
+                  FROM pg_index WHERE indrelid = 'reporting.presence_report'::regclass" | sed 's/INDEX [^ ]* ON/INDEX ON/'
+  cpu_mark "${1}1"; echo "SELECT '$1_t1', extract(epoch FROM clock_timestamp());"
+}
+
 # etl_and_refresh <out>: after the first round, the batch-ETL alternative and
 # REFRESH of the equivalent materialized view, each in one session
 etl_and_refresh() {
   $PSQL -c "COPY (SELECT event_id, event_type, payload, effective_at, received_at FROM phoenix.event_log
                    WHERE event_type = 'presence.detected' ORDER BY position) TO '$tmp/events.csv' WITH (FORMAT csv)"
   warm_free_memory
-  { cpu_session; cat <<SQL
-SET client_min_messages = warning;
-CREATE TABLE staging (event_id text, event_type text, payload jsonb, effective_at timestamptz, received_at timestamptz);
-\set view staging_asof
-\set source staging
-\i $PHOENIX_ROOT/test/fixtures/presence_model_asof.sql
+  { cpu_session; etl_staging
+    cat <<SQL
 \set view presence_asof
 \set source phoenix.event_log
 \i $PHOENIX_ROOT/test/fixtures/presence_model_asof.sql
 SQL
-    echo "SELECT 'etl_t0', extract(epoch FROM clock_timestamp());"; cpu_mark etl0
-    cat <<SQL
-COPY staging FROM '$tmp/events.csv' WITH (FORMAT csv);
-CREATE TABLE hand AS SELECT *, now() AS updated_at, 0::bigint AS change_seq FROM staging_asof;
-SQL
-    # the reporting table's own indexes, on the hand-built table
-    $PSQL -At -c "SELECT replace(pg_get_indexdef(indexrelid), 'reporting.presence_report', 'public.hand') || ';'
-                    FROM pg_index WHERE indrelid = 'reporting.presence_report'::regclass" | sed 's/INDEX [^ ]* ON/INDEX ON/'
-    cpu_mark etl1; echo "SELECT 'etl_t1', extract(epoch FROM clock_timestamp());"
+    etl_sql etl
     # the floor under incremental upkeep: the same finished rows written in
     # arrival order into an empty copy of the reporting table with its
     # indexes, as Phoenix writes them and COPY does (heap_multi_insert, then
@@ -387,7 +400,20 @@ SQL
     echo "DROP MATERIALIZED VIEW presence_mv; DROP VIEW presence_asof, staging_asof; DROP TABLE staging;"
   } | $PSQL -At > "$1"
   awk '/^Time:/ {printf "refresh_wall|%.6f\n", $2 / 1000}' "$1" >> "$1"
-  rm -f "$tmp/events.csv" "$tmp/floor_rows" "$tmp/log_rows" "$tmp/ids_rows"
+  rm -f "$tmp/floor_rows" "$tmp/log_rows" "$tmp/ids_rows"
+}
+
+# etl_one_core <out>: the same batch ETL on one core (no parallel query, no
+# parallel index builds), beside one session's ingest, which uses one; the
+# default ETL uses both cores, as two ingesting sessions do
+etl_one_core() {
+  warm_free_memory
+  { cpu_session; etl_staging
+    echo "SET max_parallel_workers_per_gather = 0; SET max_parallel_maintenance_workers = 0;"
+    etl_sql etl
+    echo "DROP TABLE hand; DROP VIEW staging_asof; DROP TABLE staging;"
+  } | $PSQL -At > "$1"
+  rm -f "$tmp/events.csv"
 }
 
 # warm_shared_memory: every shared buffer touched once, as on a server that
@@ -473,12 +499,14 @@ for run in $(seq "$runs"); do
     tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx; of it %s µs in the kernel, user %s µs against the reference'"'"'s %s µs: %sx; a new 8 kB page %s µs)  late %6.1f µs CPU/row (%6.1f wall; reference %s µs: %sx)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $21, $22, $23, $24, $25, $6, $7, $19, $20, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
+      etl_one_core "$tmp/etl1"
       etl_wall=$(awk -v a="$(field etl_t0 "$tmp/etl")" -v b="$(field etl_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a}')
       floor_wall=$(awk -v a="$(field floor_t0 "$tmp/etl")" -v b="$(field floor_t1 "$tmp/etl")" -v c="$(field logfloor_t0 "$tmp/etl")" -v d="$(field logfloor_t1 "$tmp/etl")" 'BEGIN {printf "%.3f", b - a + d - c}')
       read -r two_wall two_cpu < <(two_sessions)
-      echo "$run $wall $cpu $etl_wall $(cpu_between etl "$tmp/etl") $(field refresh_wall "$tmp/etl") $(cpu_between refresh "$tmp/etl") $(field late_wall "$tmp/changes") $(field late_cpu "$tmp/changes") $floor_wall $(awk -v a="$(cpu_between floor "$tmp/etl")" -v b="$(cpu_between logfloor "$tmp/etl")" 'BEGIN {printf "%.3f", a + b}') $two_wall $two_cpu" >> "$tmp/first"
-      tail -1 "$tmp/first" | awk '{printf "run %d at %d events: ingest + projection %.1f s (CPU %.1f s) vs COPY + as-of CREATE TABLE AS + indexes %.1f s (CPU %.1f s): %.2fx (CPU %.2fx);  two sessions %.1f s (CPU %.1f s): %.2fx;  floor: the finished rows and the log rows written with their indexes %.1f s (CPU %.1f s) = %.2fx the ETL;  REFRESH %.2f s (CPU %.2f s) vs the 1,000-row change %.4f s (CPU %.4f s): %.0fx faster (CPU %.0fx)\n",
-        $1, '"$per"', $2, $3, $4, $5, $2 / $4, $3 / $5, $12, $13, $12 / $4, $10, $11, $10 / $4, $6, $7, $8, $9, $6 / $8, $7 / $9}'
+      echo "$run $wall $cpu $etl_wall $(cpu_between etl "$tmp/etl") $(field refresh_wall "$tmp/etl") $(cpu_between refresh "$tmp/etl") $(field late_wall "$tmp/changes") $(field late_cpu "$tmp/changes") $floor_wall $(awk -v a="$(cpu_between floor "$tmp/etl")" -v b="$(cpu_between logfloor "$tmp/etl")" 'BEGIN {printf "%.3f", a + b}') $two_wall $two_cpu \
+        $(awk -v a="$(field etl_t0 "$tmp/etl1")" -v b="$(field etl_t1 "$tmp/etl1")" 'BEGIN {printf "%.3f", b - a}') $(cpu_between etl "$tmp/etl1")" >> "$tmp/first"
+      tail -1 "$tmp/first" | awk '{printf "run %d at %d events: ingest + projection %.1f s (CPU %.1f s) vs COPY + as-of CREATE TABLE AS + indexes %.1f s (CPU %.1f s): %.2fx (CPU %.2fx);  two sessions %.1f s (CPU %.1f s): %.2fx;  the ETL on one core %.1f s (CPU %.1f s), one session against it %.2fx;  floor: the finished rows and the log rows written with their indexes %.1f s (CPU %.1f s) = %.2fx the ETL;  REFRESH %.2f s (CPU %.2f s) vs the 1,000-row change %.4f s (CPU %.4f s): %.0fx faster (CPU %.0fx)\n",
+        $1, '"$per"', $2, $3, $4, $5, $2 / $4, $3 / $5, $12, $13, $12 / $4, $14, $15, $2 / $14, $10, $11, $10 / $4, $6, $7, $8, $9, $6 / $8, $7 / $9}'
     fi
   done
   $PSQL -d postgres -c "DROP DATABASE $db" -c "DROP DATABASE IF EXISTS ${db}_ref"
@@ -508,7 +536,8 @@ for r in $(seq "$rounds"); do
 done
 fm() { awk -v c="$1" '{print $c}' "$tmp/first" | median; }
 echo "at $per events: ingest + projection $(fm 2) s vs batch ETL $(fm 4) s: $(ratio "$(fm 2)" "$(fm 4)")x (CPU $(ratio "$(fm 3)" "$(fm 5)")x)   (target <= 1.5)"
-echo "at $per events: the same ingest by two sessions at once $(fm 12) s: $(ratio "$(fm 12)" "$(fm 4)")x the batch ETL (CPU $(ratio "$(fm 13)" "$(fm 5)")x)"
+echo "at $per events: the same ingest by two sessions at once $(fm 12) s: $(ratio "$(fm 12)" "$(fm 4)")x the batch ETL (both use both cores)"
+echo "at $per events: one session $(fm 2) s vs the batch ETL on one core $(fm 14) s: $(ratio "$(fm 2)" "$(fm 14)")x (each uses one core)"
 echo "at $per events: floor under it: writing the finished rows and the log rows with their indexes $(fm 10) s = $(ratio "$(fm 10)" "$(fm 4)")x the ETL (CPU $(ratio "$(fm 11)" "$(fm 5)")x)"
 echo "at $per events: REFRESH $(fm 6) s vs the 1,000-row change $(fm 8) s: $(ratio "$(fm 6)" "$(fm 8)")x faster (CPU $(ratio "$(fm 7)" "$(fm 9)")x)   (target >= 150)"
 echo "last round vs first: ingest rate $(ratio "$(med "$rounds" 4)" "$(med 1 4)")x (target >= 0.9), late change per row $(ratio "$(med "$rounds" 6)" "$(med 1 6)")x (target <= 1.3), emit latency (median) $(ratio "$(med "$rounds" 10)" "$(med 1 10)")x, average $(ratio "$(med "$rounds" 15)" "$(med 1 15)")x, its CPU $(ratio "$(med "$rounds" 14)" "$(med 1 14)")x (target <= 1.2)"

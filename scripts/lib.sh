@@ -149,9 +149,40 @@ lc_messages = 'C'
 timezone = 'UTC'
 EOF
   [ -n "${PHOENIX_EXTRA_CONF:-}" ] && printf '%s\n' "$PHOENIX_EXTRA_CONF" >>"$PHOENIX_PGDATA/postgresql.conf"
+  [ "${PHOENIX_HUGE_PAGES:-0}" = 1 ] && reserve_huge_pages
   export PGHOST=$PHOENIX_SOCKDIR PGPORT PGUSER=postgres PGDATABASE=$db
   cluster_pg_ctl start || { cat "$PHOENIX_SANDBOX/server.log"; die "server did not start"; }
   [ "$db" = postgres ] || "$PGBIN/psql" -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null
+}
+
+# reserve_huge_pages — as root, reserve the 2 MB pages the configured
+# cluster's shared memory needs (PostgreSQL computes the number:
+# shared_memory_size_in_huge_pages) and start it with huge_pages = on, as
+# docs/sizing.md advises for shared_buffers of a gigabyte or more.  The
+# reservation before is kept in PHOENIX_HUGE_PAGES_OLD for
+# release_huge_pages; where the kernel cannot give them all, the cluster
+# keeps its 4 kB pages and says so.
+reserve_huge_pages() {
+  local need knob=/proc/sys/vm/nr_hugepages
+  [ "$(id -u)" = 0 ] && [ -w "$knob" ] || { log "huge pages: not root, the cluster keeps 4 kB pages"; return 0; }
+  need=$(as_pg "$PGBIN/postgres" -D "$PHOENIX_PGDATA" -C shared_memory_size_in_huge_pages 2>/dev/null)
+  [[ "$need" =~ ^[0-9]+$ ]] && [ "$need" -gt 0 ] || { log "huge pages: none on this kernel, the cluster keeps 4 kB pages"; return 0; }
+  PHOENIX_HUGE_PAGES_OLD=$(cat "$knob"); export PHOENIX_HUGE_PAGES_OLD
+  echo $((PHOENIX_HUGE_PAGES_OLD + need)) > "$knob"
+  if [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" -ge "$need" ]; then
+    echo "huge_pages = on" >>"$PHOENIX_PGDATA/postgresql.conf"
+    log "huge pages: $need of 2 MB reserved for shared memory"
+  else
+    release_huge_pages
+    log "huge pages: the kernel could not reserve $need, the cluster keeps 4 kB pages"
+  fi
+}
+
+# release_huge_pages — give back what reserve_huge_pages reserved
+release_huge_pages() {
+  [ -n "${PHOENIX_HUGE_PAGES_OLD:-}" ] || return 0
+  echo "$PHOENIX_HUGE_PAGES_OLD" > /proc/sys/vm/nr_hugepages
+  PHOENIX_HUGE_PAGES_OLD=
 }
 
 cluster_pg_ctl() {
@@ -178,6 +209,7 @@ server_log_keep() {
 # Remove the sandbox unless PHOENIX_KEEP is set.
 sandbox_destroy() {
   cluster_stop
+  release_huge_pages
   if [ -z "${PHOENIX_KEEP:-}" ] && [ -n "${PHOENIX_SANDBOX:-}" ]; then rm -rf "$PHOENIX_SANDBOX"; fi
 }
 
