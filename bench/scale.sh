@@ -61,7 +61,9 @@
 # BENCH_SCALE_HOLD_FREED_MS keeps it backed meanwhile where the kernel can.
 # BENCH_RUNS runs (default 3), each in a new database; the table printed last
 # holds the medians over runs.  BENCH_SECONDS per pgbench run (default 5);
-# BENCH_SCALE_FILLFACTOR the projection's fillfactor (default 85, the
+# BENCH_SCALE_EMPLOYEES how many of the fixture's 10,000 employees the
+# events name (default all; fewer: fewer (employee, time) index leaves
+# taking inserts, bench/README series K); BENCH_SCALE_FILLFACTOR the projection's fillfactor (default 85, the
 # default of create_projection; 50 suits the late change's employee, whose
 # rows arrive together); BENCH_SHARED_BUFFERS (scripts/bench.sh) the server's.
 set -euo pipefail
@@ -71,6 +73,9 @@ emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady med
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
 warm_mb=${BENCH_SCALE_WARM_MB:-4096}
 ref_events=${BENCH_SCALE_REF_EVENTS:-10000}
+employees=${BENCH_SCALE_EMPLOYEES:-10000}
+[[ "$employees" =~ ^[0-9]+$ ]] && [ "$employees" -ge 1 ] && [ "$employees" -le 10000 ] ||
+  { echo "BENCH_SCALE_EMPLOYEES must be 1 to 10000 (the fixture's employees)" >&2; exit 1; }
 clock_hz=$(getconf CLK_TCK)   # /proc/<pid>/stat's ticks per second
 late_repeats=5   # the late change, done again with another department each time: the median
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1"
@@ -122,7 +127,7 @@ SQL
 batches() {
   $PSQL -At -o "$2" <<SQL
 SELECT jsonb_agg(jsonb_build_object('type', 'presence.detected', 'payload', jsonb_build_object(
-         'employeeId', CASE WHEN i > $per / 2 AND i <= $per / 2 + 1000 THEN 'L$1' ELSE 'E' || (i::bigint * 104729) % 10000 END,
+         'employeeId', CASE WHEN i > $per / 2 AND i <= $per / 2 + 1000 THEN 'L$1' ELSE 'E' || (i::bigint * 104729) % $employees END,
          'floorId', 'F' || (i::bigint * 7919) % 200,
          'detectedAt', to_char((timestamptz '2025-01-01 00:00:00+00'
                                 + ($(( ($1 - 1) * round_secs )) + (i - 1)::float8 * $round_secs / $per + i % 97) * interval '1 second') AT TIME ZONE 'UTC',
@@ -459,7 +464,7 @@ if [ "$warm_mb" -gt 0 ]; then
 else
   echo "bench/scale: memory not warmed before measured loads (BENCH_SCALE_WARM_MB=0)$reporting"
 fi
-echo "bench/scale: $total events in $rounds rounds, $runs run(s); shared_buffers $($PSQL -At -c 'SHOW shared_buffers'), the projection's fillfactor $fillfactor"
+echo "bench/scale: $total events naming $employees employees in $rounds rounds, $runs run(s); shared_buffers $($PSQL -At -c 'SHOW shared_buffers'), the projection's fillfactor $fillfactor"
 for run in $(seq "$runs"); do
   db="${base_db}_run$run"
   $PSQL -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
