@@ -4,10 +4,10 @@
 # the same run, as ratios.  BENCH_RUNS (default 3) repetitions; medians quoted.
 #   PHOENIX_BENCH=regex   run only the benchmarks whose name matches
 #   BENCH_SHARED_BUFFERS  the cluster's shared_buffers (default 1GB)
-#   BENCH_HUGE_PAGES      1 (default): as root, reserve 2 MB pages for the
-#                         cluster's shared memory while it runs, as
-#                         docs/sizing.md advises (bench/README, series J);
-#                         0: the kernel's 4 kB pages
+#   BENCH_HUGE_PAGES=1    as root, reserve 2 MB pages for the cluster's
+#                         shared memory while it runs and require them
+#                         (bench/README, series J); by default the kernel's
+#                         4 kB pages, as every earlier series ran
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,7 +16,7 @@ ensure_api_packages
 EXTRA_COPT="-Werror" build_extension   # the flags make test builds with: no clean rebuild between them
 sandbox_create
 trap sandbox_destroy EXIT
-PHOENIX_HUGE_PAGES=${BENCH_HUGE_PAGES:-1} PHOENIX_EXTRA_CONF="${PHOENIX_EXTRA_CONF:-}
+PHOENIX_HUGE_PAGES=${BENCH_HUGE_PAGES:-0} PHOENIX_EXTRA_CONF="${PHOENIX_EXTRA_CONF:-}
 shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}" cluster_start bench
 export PHOENIX_ROOT=$PWD BENCH_RUNS=${BENCH_RUNS:-3}
 filter=${PHOENIX_BENCH:-.}

@@ -158,7 +158,7 @@ EOF
 # reserve_huge_pages — as root, reserve the 2 MB pages the configured
 # cluster's shared memory needs (PostgreSQL computes the number:
 # shared_memory_size_in_huge_pages) and start it with huge_pages = on, as
-# docs/sizing.md advises for shared_buffers of a gigabyte or more.  The
+# PostgreSQL advises for large shared_buffers (bench/README, series J).  The
 # reservation before is kept in PHOENIX_HUGE_PAGES_OLD for
 # release_huge_pages; where the kernel cannot give them all, the cluster
 # keeps its 4 kB pages and says so.

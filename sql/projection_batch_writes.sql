@@ -75,6 +75,39 @@ SELECT accepted FROM phoenix.emit_batch(swipes('e', 1500));
 SELECT count(*) AS fired, count(DISTINCT n) AS distinct_rows FROM seen;
 DROP TRIGGER note_row ON reporting.swipes;
 
+-- a batch's index entries go in one index at a time, in each index's key
+-- order (rowwriter.c, insert_index_sorted): indexes the owner adds, partial,
+-- on expressions, descending, get exactly the entries they would row by row
+-- (amcheck: every row that should be indexed is, in order), and a unique
+-- index of the owner's refuses exactly the rows that duplicate
+CREATE EXTENSION amcheck;
+CREATE INDEX swipes_f_desc ON reporting.swipes (n DESC NULLS FIRST) WHERE run = 'f';
+CREATE INDEX swipes_lower ON reporting.swipes (lower(employee_id), n DESC) INCLUDE (run);
+CREATE UNIQUE INDEX swipes_run_n ON reporting.swipes (run, n) WHERE run IN ('f', 'g');
+SELECT accepted FROM phoenix.emit_batch(swipes('f', 2500));
+SELECT * FROM phoenix.emit_batch(swipes('g', 30) || swipes('f', 20), source => 'duplicates');
+SELECT count(*) AS refused, min(substring(source_position from '[0-9]+')::int) AS first, max(substring(source_position from '[0-9]+')::int) AS last, min(sqlstate), max(sqlstate)
+  FROM phoenix.dead_letters WHERE source = 'duplicates';
+SELECT c.relname, bt_index_check(i.indexrelid, heapallindexed => true)
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'reporting.swipes'::regclass ORDER BY c.relname;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) AS by_partial, min(n), max(n) FROM reporting.swipes WHERE run = 'f' AND n > 0;
+SELECT count(*) AS by_expression FROM reporting.swipes WHERE lower(employee_id) = 'e7';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT count(*) AS by_scan FROM reporting.swipes WHERE lower(employee_id) = 'e7';
+DROP INDEX reporting.swipes_f_desc, reporting.swipes_lower, reporting.swipes_run_n;
+
+-- an exclusion constraint of the owner's: that table is indexed row by row,
+-- each row checked against those before it in the same batch
+ALTER TABLE reporting.swipes ADD CONSTRAINT one_n_per_run_h EXCLUDE USING btree (n WITH =) WHERE (run = 'h');
+SELECT * FROM phoenix.emit_batch(swipes('h', 40) || swipes('h', 5), source => 'excluded');
+SELECT count(*) AS refused, min(substring(source_position from '[0-9]+')::int) AS first, max(substring(source_position from '[0-9]+')::int) AS last, min(sqlstate)
+  FROM phoenix.dead_letters WHERE source = 'excluded';
+ALTER TABLE reporting.swipes DROP CONSTRAINT one_n_per_run_h;
+
 SELECT run, count(*) FROM reporting.swipes GROUP BY run ORDER BY run;
 
 \c postgres

@@ -18,9 +18,10 @@
  * A writer asked to batch its inserts (rowwriter_batch_inserts) writes them
  * as COPY does instead: rows collected into slots of their own, put into
  * the heap by one table_multi_insert per ROWWRITER_BATCH rows (several rows
- * per page lock and WAL record), then indexed row by row.  For a
- * projection's arriving rows that saved 15-18% of ingest's CPU per event
- * (bench/README.md).
+ * per page lock and WAL record), then indexed one index at a time, each in
+ * its own key order (insert_index_sorted).  For a projection's arriving rows
+ * the batches saved 15-18% of ingest's CPU per event, and the key order kept
+ * the cost per event from rising as the indexes grow (bench/README.md).
  *
  * Memory: everything lives in the caller's context and the writer's EState;
  * rowwriter_close() frees the EState.  Locks: RowExclusiveLock on the table
@@ -30,6 +31,9 @@
 
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/nbtree.h"
+#include "catalog/pg_am.h"
+#include "catalog/index.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
@@ -43,6 +47,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
 
 #include "common/rowwriter.h"
 
@@ -51,9 +56,15 @@ static void prepare_defaults(RowWriter *w);
 static bool needs_full_update(RowWriter *w);
 static TupleTableSlot *fill_slot(RowWriter *w, TupleTableSlot *slot, Datum *values, bool *isnull);
 static void check_privilege(RowWriter *w, AclMode mode);
+static bool indexes_sortable(ResultRelInfo *rri);
+static void insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **slots,
+								int nslots, bool *collided);
 
 /* Rows per table_multi_insert: COPY's figure, enough to amortise it. */
 #define ROWWRITER_BATCH 1000
+
+/* Fewer rows than this are indexed row by row: nothing to gain by sorting. */
+#define SORTED_INDEX_MIN_ROWS 16
 
 RowWriter *
 rowwriter_open(Oid relid, int ncols, const char *const *cols, const Oid *types,
@@ -176,6 +187,14 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
 	if (nslots == 0)
 		return;
 	table_multi_insert(rri->ri_RelationDesc, slots, nslots, estate->es_output_cid, 0, bistate);
+	if (rri->ri_NumIndices > 0 && nslots >= SORTED_INDEX_MIN_ROWS && indexes_sortable(rri))
+	{
+		if (collided)
+			memset(collided, 0, sizeof(bool) * nslots);
+		for (int i = 0; i < rri->ri_NumIndices; i++)
+			insert_index_sorted(rri, i, estate, slots, nslots, collided);
+		return;
+	}
 	for (int i = 0; i < nslots; i++)
 	{
 		bool		conflict = false;
@@ -192,6 +211,144 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
 			collided[i] = conflict;
 	}
 	ResetPerTupleExprContext(estate);
+}
+
+/*
+ * Whether every index of the table can take a batch's entries one index at
+ * a time, in its own key order (insert_index_sorted): B-trees whose unique
+ * checks, if any, are immediate and that carry no exclusion constraint.
+ * Anything else needs ExecInsertIndexTuples' row-at-a-time logic (deferred
+ * rechecks, exclusion checks against the rows already indexed).
+ */
+static bool
+indexes_sortable(ResultRelInfo *rri)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (index == NULL || !info->ii_ReadyForInserts)
+			continue;
+		if (index->rd_rel->relam != BTREE_AM_OID || info->ii_ExclusionOps != NULL ||
+			(index->rd_index->indisunique && !index->rd_index->indimmediate))
+			return false;
+	}
+	return true;
+}
+
+/* A batch's entries for one index, and how to order them as it does. */
+typedef struct BatchEntries
+{
+	int			natts;			/* the index's columns, key and included */
+	Datum	   *values;			/* natts per row */
+	bool	   *isnull;
+	TupleTableSlot **slots;		/* the rows (their tts_tid) */
+	int			nkeys;
+	SortSupportData *keys;		/* the index's key columns' comparators */
+} BatchEntries;
+
+static int
+batch_entry_cmp(const void *a, const void *b, void *arg)
+{
+	const BatchEntries *e = arg;
+	int			ra = *(const int *) a;
+	int			rb = *(const int *) b;
+
+	for (int k = 0; k < e->nkeys; k++)
+	{
+		int			c = ApplySortComparator(e->values[ra * e->natts + k], e->isnull[ra * e->natts + k],
+											e->values[rb * e->natts + k], e->isnull[rb * e->natts + k],
+											&e->keys[k]);
+
+		if (c != 0)
+			return c;
+	}
+	/* equal keys: in heap order, as the B-tree keeps them */
+	return ItemPointerCompare(&e->slots[ra]->tts_tid, &e->slots[rb]->tts_tid);
+}
+
+/*
+ * The batch's entries in index `i` of `rri`, inserted in the index's key
+ * order.  In arrival order each insertion descends a path of its own; once
+ * an index's internal pages outgrow the CPU's cache (the reporting table's
+ * indexes at a few million rows), each of those descents misses it, and
+ * ingest's cost per event rose with the table.  In key order consecutive
+ * descents share their internal pages, often their leaf, and the buffer
+ * mapping entries of both (bench/README, series K).  Unique checks are the
+ * ones ExecInsertIndexTuples makes: raising on a duplicate, or with
+ * `collided`, noting it (UNIQUE_CHECK_PARTIAL).
+ */
+static void
+insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **slots, int nslots,
+					bool *collided)
+{
+	Relation	index = rri->ri_IndexRelationDescs[i];
+	IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ExprState  *predicate = NULL;
+	IndexUniqueCheck check;
+	BatchEntries e;
+	int		   *order;
+	int			n = 0;
+
+	if (index == NULL || !info->ii_ReadyForInserts)
+		return;
+	if (info->ii_Predicate != NIL)
+	{
+		if (info->ii_PredicateState == NULL)
+			info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
+		predicate = info->ii_PredicateState;
+	}
+	e.natts = info->ii_NumIndexAttrs;
+	e.nkeys = info->ii_NumIndexKeyAttrs;
+	e.values = palloc(sizeof(Datum) * e.natts * nslots);
+	e.isnull = palloc(sizeof(bool) * e.natts * nslots);
+	e.slots = slots;
+	order = palloc(sizeof(int) * nslots);
+	/* each row's entry; expressions' results stay in the per-tuple memory until the index is done */
+	ResetPerTupleExprContext(estate);
+	for (int r = 0; r < nslots; r++)
+	{
+		econtext->ecxt_scantuple = slots[r];
+		if (predicate && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(info, slots[r], estate, &e.values[r * e.natts], &e.isnull[r * e.natts]);
+		order[n++] = r;
+	}
+	e.keys = palloc0(sizeof(SortSupportData) * e.nkeys);
+	for (int k = 0; k < e.nkeys; k++)
+	{
+		SortSupport key = &e.keys[k];
+		int16		option = index->rd_indoption[k];
+
+		key->ssup_cxt = CurrentMemoryContext;
+		key->ssup_collation = index->rd_indcollation[k];
+		key->ssup_nulls_first = (option & INDOPTION_NULLS_FIRST) != 0;
+		key->ssup_attno = k + 1;
+		PrepareSortSupportFromIndexRel(index, (option & INDOPTION_DESC) ? BTGreaterStrategyNumber : BTLessStrategyNumber,
+									   key);
+	}
+	qsort_arg(order, n, sizeof(int), batch_entry_cmp, &e);
+
+	if (!index->rd_index->indisunique)
+		check = UNIQUE_CHECK_NO;
+	else
+		check = collided ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_YES;
+	for (int j = 0; j < n; j++)
+	{
+		int			r = order[j];
+
+		if (!index_insert(index, &e.values[r * e.natts], &e.isnull[r * e.natts], &slots[r]->tts_tid,
+						  rri->ri_RelationDesc, check, false, info) &&
+			check == UNIQUE_CHECK_PARTIAL)
+			collided[r] = true;
+	}
+	ResetPerTupleExprContext(estate);
+	pfree(e.values);
+	pfree(e.isnull);
+	pfree(e.keys);
+	pfree(order);
 }
 
 void

@@ -72,8 +72,10 @@ extern void rowwriter_flush(RowWriter *w);
 
 /*
  * The step COPY and a batching writer share: the filled `slots` into the
- * heap by one table_multi_insert, then each row's entries in the indexes
- * `rri` has open.  Without `collided`, unique indexes are checked as an
+ * heap by one table_multi_insert, then the rows' entries in the indexes
+ * `rri` has open (B-trees one index at a time, in each index's key order;
+ * others, and tables with exclusion constraints or deferred unique checks,
+ * row by row, as ExecInsertIndexTuples does).  Without `collided`, unique indexes are checked as an
  * INSERT does (waiting for in-progress inserters, raising on a duplicate);
  * with it, without waiting or raising, and collided[i] tells that row i may
  * duplicate another.  Rows are written with `estate`'s es_output_cid;
