@@ -291,9 +291,14 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 	BatchEntries e;
 	int		   *order;
 	int			n = 0;
+	MemoryContext cxt,
+				old;
 
 	if (index == NULL || !info->ii_ReadyForInserts)
 		return;
+	/* the entries, their order and the comparators' state, freed at once */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix index batch", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	if (info->ii_Predicate != NIL)
 	{
 		if (info->ii_PredicateState == NULL)
@@ -345,10 +350,8 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 			collided[r] = true;
 	}
 	ResetPerTupleExprContext(estate);
-	pfree(e.values);
-	pfree(e.isnull);
-	pfree(e.keys);
-	pfree(order);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 void
