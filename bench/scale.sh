@@ -43,7 +43,8 @@
 #   ETL         COPY of the same events into a staging table, then one
 #               hand-written as-of CREATE TABLE AS with the same indexes
 #               (what a user would otherwise build), beside the first round's
-#               ingest (target: ingest <= 1.5x);
+#               ingest (target: ingest <= 1.5x); and the same ETL on one
+#               core (no parallel query or index builds), as one session uses;
 #   two         the first round's batches again, into a new database with
 #               the same set-up, sent by two sessions at once (both cores,
 #               as the ETL's parallel workers), beside the ETL;
