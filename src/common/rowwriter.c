@@ -20,8 +20,9 @@
  * the heap by one table_multi_insert per ROWWRITER_BATCH rows (several rows
  * per page lock and WAL record), then indexed one index at a time, each in
  * its own key order (insert_index_sorted).  For a projection's arriving rows
- * the batches saved 15-18% of ingest's CPU per event, and the key order kept
- * the cost per event from rising as the indexes grow (bench/README.md).
+ * the batches saved 15-18% of ingest's CPU per event, and the key order
+ * saves cache misses in the indexes' descents as they grow (bench/README.md,
+ * series K and L).
  *
  * Memory: everything lives in the caller's context and the writer's EState;
  * rowwriter_close() frees the EState.  Locks: RowExclusiveLock on the table
