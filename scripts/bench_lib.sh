@@ -6,8 +6,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # median_of values...: the median of the arguments.
 median_of() { printf '%s\n' "$@" | median; }
 
-# ratio A B: A / B with two decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# ratio A B: A / B with two decimals; "-" where either is not a number or
+# B is zero (a figure a short run did not measure)
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {n = "^-?[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?$"
+    if (a !~ n || b !~ n || b + 0 == 0) printf "-"; else printf "%.2f", a / b}'
+}
 
 # backend_cpu_us <sql file> <statements in it>: run the file in one psql
 # session and print the backend's CPU (user + system, from /proc) per
