@@ -89,6 +89,11 @@ static TimestampTz partition_to;
 static AttnoCache ids_attnos = {InvalidOid};
 static AttnoCache log_attnos = {InvalidOid};
 
+/* The columns Phoenix fills in a log partition and in phoenix.event_ids. */
+static const char *const log_columns[9] = {"position", "event_id", "event_type", "schema_version",
+"payload", "effective_at", "received_at", "source", "source_position"};
+static const char *const id_columns[3] = {"event_id", "position", "payload_hash"};
+
 static SPIPlanPtr plan_append = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_lookup_ids = NULL;
@@ -116,6 +121,7 @@ static void column_attnos(Relation rel, const char *const *names, int n, int *at
 static const int *cached_attnos(Relation rel, AttnoCache *cache, const char *const *names, int n);
 static Datum shared_text(SharedText *cache, const char *str);
 static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
+static bool writes_directly(Relation rel, const char *const *cols, int ncols);
 static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
 static void drop_slots(TupleTableSlot **slots, int nslots);
 static int	cmp_id_order(const void *a, const void *b);
@@ -196,7 +202,6 @@ eventlog_number_items(EmitItem *items, int nitems)
 void
 eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
 {
-	static const char *const colnames[3] = {"event_id", "position", "payload_hash"};
 	Relation	rel;
 	const int  *attno;
 	IdOrder    *order = palloc(sizeof(IdOrder) * Max(nitems, 1));
@@ -216,6 +221,21 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 
 	if (pg_class_aclcheck(ids, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
+	rel = table_open(ids, RowExclusiveLock);
+	if (!writes_directly(rel, id_columns, lengthof(id_columns)))
+	{
+		/* triggers or columns of the owner's: every id as an INSERT claims it */
+		EmitItem  **list = palloc(sizeof(EmitItem *) * Max(nitems, 1));
+		int			n = 0;
+
+		table_close(rel, NoLock);
+		for (i = 0; i < nitems; i++)
+			if (items[i].status == EMIT_PENDING)
+				list[n++] = &items[i];
+		if (n > 0)
+			claim_ids_slowly(list, n, refuse);
+		return;
+	}
 	for (i = 0; i < nitems; i++)
 	{
 		if (items[i].status != EMIT_PENDING)
@@ -226,11 +246,13 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 		npending++;
 	}
 	if (npending == 0)
+	{
+		table_close(rel, NoLock);
 		return;
+	}
 	qsort(order, npending, sizeof(IdOrder), cmp_id_order);
 
-	rel = table_open(ids, RowExclusiveLock);
-	attno = cached_attnos(rel, &ids_attnos, colnames, 3);
+	attno = cached_attnos(rel, &ids_attnos, id_columns, lengthof(id_columns));
 	for (k = 0; k < npending; k++)
 	{
 		EmitItem   *item = &items[order[k].index];
@@ -468,8 +490,8 @@ same_as_logged(EmitItem *item, int64 position, EmitItem **batch, int nbatch)
  * Append the pending items to the log.  All of a batch shares received_at,
  * hence one partition (made sure of by eventlog_ensure_partition): the rows
  * go straight into it with heap_multi_insert and their index entries, as
- * COPY does, unless the partition has triggers, which only the executor
- * fires.  Privileges are checked on the log, as an INSERT would.
+ * COPY does, unless the partition has what only the executor handles
+ * (writes_directly).  Privileges are checked on the log, as an INSERT would.
  */
 void
 eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
@@ -495,8 +517,7 @@ eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 
 	LockRelationOid(log, RowExclusiveLock);
 	rel = table_open(part, RowExclusiveLock);
-	if (rel->trigdesc && rel->trigdesc->trig_insert_after_row + rel->trigdesc->trig_insert_before_row +
-		rel->trigdesc->trig_insert_after_statement + rel->trigdesc->trig_insert_before_statement > 0)
+	if (!writes_directly(rel, log_columns, lengthof(log_columns)))
 		append_via_sql(items, nitems, received_at);
 	else
 		append_direct(rel, items, nitems, received_at);
@@ -514,8 +535,6 @@ eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 static void
 append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at)
 {
-	static const char *const colnames[9] = {"position", "event_id", "event_type", "schema_version",
-	"payload", "effective_at", "received_at", "source", "source_position"};
 	const int  *attno;
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nitems);
 	int			nslots = 0;
@@ -525,7 +544,7 @@ append_direct(Relation rel, EmitItem *items, int nitems, TimestampTz received_at
 	int			c,
 				i;
 
-	attno = cached_attnos(rel, &log_attnos, colnames, 9);
+	attno = cached_attnos(rel, &log_attnos, log_columns, lengthof(log_columns));
 	for (i = 0; i < nitems; i++)
 	{
 		EmitItem   *item = &items[i];
@@ -632,8 +651,45 @@ new_row_slot(Relation rel, TupleDesc *shared)
 }
 
 /*
+ * Whether rows of rel that fill exactly `cols` can be written as COPY writes
+ * them (insert_slots), and still go in as an INSERT would put them: no
+ * insert trigger (which only the executor fires) and no column besides
+ * `cols` (whose default or generation expression only an INSERT computes).
+ * An owner may add either to the log or to phoenix.event_ids; those rows
+ * then go through SQL.  NOT NULL and CHECK constraints are checked by
+ * insert_slots itself.
+ */
+static bool
+writes_directly(Relation rel, const char *const *cols, int ncols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+
+	if (trig && (trig->trig_insert_after_row || trig->trig_insert_before_row ||
+				 trig->trig_insert_after_statement || trig->trig_insert_before_statement ||
+				 trig->trig_insert_instead_row))
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		ours = false;
+
+		if (att->attisdropped)
+			continue;
+		for (int c = 0; c < ncols && !ours; c++)
+			ours = strcmp(NameStr(att->attname), cols[c]) == 0;
+		if (!ours || att->attgenerated)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Insert filled slots into rel as COPY does (rowwriter_multi_insert), with a
- * bulk-write buffer ring when there are many.  The caller drops the slots.
+ * bulk-write buffer ring when there are many, each row first checked against
+ * rel's NOT NULL and CHECK constraints as an INSERT checks it (a row that
+ * fails raises 23502 or 23514, and a bulk call refuses that event alone).
+ * The caller drops the slots.
  */
 static void
 insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
@@ -649,7 +705,14 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 	rri = makeNode(ResultRelInfo);
 	/* a bulk-write buffer ring only pays for itself over many rows */
 	bistate = nslots > 1 ? GetBulkInsertState() : NULL;
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	/* no range table entry: constraint errors report what the user may see */
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	if (rel->rd_att->constr)
+		for (int i = 0; i < nslots; i++)
+		{
+			ExecConstraints(rri, slots[i], estate);
+			ResetPerTupleExprContext(estate);
+		}
 	ExecOpenIndices(rri, false);
 	rowwriter_multi_insert(rri, estate, slots, nslots, bistate, collided);
 	if (bistate)
