@@ -125,6 +125,16 @@ typedef struct ArrivalPlan
 	int			ncols;			/* every column of the table, in order */
 	const char **cols;
 	Oid		   *types;
+	bool	   *used;			/* per column: Phoenix computes it */
+	/*
+	 * The columns written: those Phoenix computes (write_src[j] indexes
+	 * cols).  A column the table's owner added is left out, so the writer
+	 * gives it its default, as an INSERT naming Phoenix's columns would.
+	 */
+	int			nwrite;
+	const char **write_cols;
+	Oid		   *write_types;
+	int		   *write_src;
 	int			col_event_id;
 	int			col_effective_at;
 	int			col_received_at;
@@ -240,8 +250,10 @@ struct ArrivalRun
 	TupleTableSlot *derive_slot;
 	ExprState **derive_state;
 	ExprContext *econtext;
-	Datum	   *values;
+	Datum	   *values;			/* per column of the plan */
 	bool	   *isnull;
+	Datum	   *wvalues;		/* per column written */
+	bool	   *wisnull;
 	MemoryContext rowcxt;
 	MemoryContext bulkcxt;		/* the as-of indexes (bulk) */
 	const EmittedEvent *event;	/* for the error context */
@@ -264,6 +276,7 @@ static int	n_memo_tables = 0;
 
 static ArrivalPlan *plan_build(Projection *p);
 static int	column_index(ArrivalPlan *ap, const char *name, Oid typid);
+static void plan_written(ArrivalPlan *ap, MemoryContext cxt);
 static bool plan_mapped(ArrivalPlan *ap, Projection *p, MemoryContext cxt);
 static bool plan_step(ArrivalPlan *ap, ProjStep *s, ArrivalStep *st, MemoryContext cxt);
 static bool plan_step_columns(ArrivalPlan *ap, ProjStep *s, PhxEntity *e, int n, char **names,
@@ -349,7 +362,7 @@ arrival_begin(Projection *p, bool bulk)
 		pfree(run);
 		return NULL;
 	}
-	run->writer = rowwriter_open(run->ap->relid, run->ap->ncols, run->ap->cols, run->ap->types,
+	run->writer = rowwriter_open(run->ap->relid, run->ap->nwrite, run->ap->write_cols, run->ap->write_types,
 								 psprintf("the table of projection \"%s\"", p->name));
 	run->econtext = GetPerTupleExprContext(run->writer->estate);
 	if (run->ap->nderive > 0)
@@ -363,6 +376,8 @@ arrival_begin(Projection *p, bool bulk)
 	}
 	run->values = palloc(sizeof(Datum) * run->ap->ncols);
 	run->isnull = palloc(sizeof(bool) * run->ap->ncols);
+	run->wvalues = palloc(sizeof(Datum) * Max(run->ap->nwrite, 1));
+	run->wisnull = palloc(sizeof(bool) * Max(run->ap->nwrite, 1));
 	run->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "phoenix arrival row", ALLOCSET_DEFAULT_SIZES);
 	return run;
 }
@@ -389,7 +404,12 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 		compute_row(run, &events[i], run->values, run->isnull);
 		if (run->derive_slot)
 			compute_derived(run, run->values, run->isnull);
-		rowwriter_insert(run->writer, run->values, run->isnull);
+		for (int j = 0; j < run->ap->nwrite; j++)
+		{
+			run->wvalues[j] = run->values[run->ap->write_src[j]];
+			run->wisnull[j] = run->isnull[run->ap->write_src[j]];
+		}
+		rowwriter_insert(run->writer, run->wvalues, run->wisnull);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(run->rowcxt);
 	}
@@ -422,10 +442,10 @@ compute_derived(ArrivalRun *run, Datum *values, bool *isnull)
 
 	ExecClearTuple(ds);
 	memset(ds->tts_isnull, true, sizeof(bool) * ds->tts_tupleDescriptor->natts);
-	for (int c = 0; c < run->ap->ncols; c++)
+	for (int j = 0; j < run->ap->nwrite; j++)
 	{
-		ds->tts_values[attnums[c] - 1] = values[c];
-		ds->tts_isnull[attnums[c] - 1] = isnull[c];
+		ds->tts_values[attnums[j] - 1] = values[run->ap->write_src[j]];
+		ds->tts_isnull[attnums[j] - 1] = isnull[run->ap->write_src[j]];
 	}
 	ExecStoreVirtualTuple(ds);
 	run->econtext->ecxt_scantuple = ds;
@@ -474,6 +494,7 @@ plan_build(Projection *p)
 	old = MemoryContextSwitchTo(cxt);
 	ap->cols = palloc(sizeof(char *) * desc->natts);
 	ap->types = palloc(sizeof(Oid) * desc->natts);
+	ap->used = palloc0(sizeof(bool) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -494,11 +515,15 @@ plan_build(Projection *p)
 	if (ap->col_event_id < 0 || ap->col_effective_at < 0 || ap->col_received_at < 0 ||
 		ap->col_updated_at < 0 || ap->col_change_seq < 0)
 		return NULL;
-	ap->col_occurrence_id = column_index(ap, "occurrence_id", TEXTOID);
-	ap->col_series_id = column_index(ap, "series_id", TEXTOID);
-	ap->col_occurrence_date = column_index(ap, "occurrence_date", DATEOID);
-	if (p->recurring && (ap->col_occurrence_id < 0 || ap->col_series_id < 0 || ap->col_occurrence_date < 0))
-		return NULL;
+	ap->col_occurrence_id = ap->col_series_id = ap->col_occurrence_date = -1;
+	if (p->recurring)
+	{
+		ap->col_occurrence_id = column_index(ap, "occurrence_id", TEXTOID);
+		ap->col_series_id = column_index(ap, "series_id", TEXTOID);
+		ap->col_occurrence_date = column_index(ap, "occurrence_date", DATEOID);
+		if (ap->col_occurrence_id < 0 || ap->col_series_id < 0 || ap->col_occurrence_date < 0)
+			return NULL;
+	}
 	if (!plan_mapped(ap, p, cxt))
 		return NULL;
 	ap->nsteps = p->nsteps;
@@ -524,16 +549,42 @@ plan_build(Projection *p)
 		ad->expr = copyObject(expr);
 		MemoryContextSwitchTo(old);
 	}
+	plan_written(ap, cxt);
 	return ap;
 }
 
-/* Index of a column in ap->cols (of type typid unless InvalidOid), or -1. */
+/* The columns written: every column column_index() found, in table order. */
+static void
+plan_written(ArrivalPlan *ap, MemoryContext cxt)
+{
+	ap->write_cols = MemoryContextAlloc(cxt, sizeof(char *) * Max(ap->ncols, 1));
+	ap->write_types = MemoryContextAlloc(cxt, sizeof(Oid) * Max(ap->ncols, 1));
+	ap->write_src = MemoryContextAlloc(cxt, sizeof(int) * Max(ap->ncols, 1));
+	ap->nwrite = 0;
+	for (int i = 0; i < ap->ncols; i++)
+		if (ap->used[i])
+		{
+			ap->write_cols[ap->nwrite] = ap->cols[i];
+			ap->write_types[ap->nwrite] = ap->types[i];
+			ap->write_src[ap->nwrite++] = i;
+		}
+}
+
+/*
+ * Index of a column in ap->cols (of type typid unless InvalidOid), or -1;
+ * a column found is one Phoenix computes, and is written.
+ */
 static int
 column_index(ArrivalPlan *ap, const char *name, Oid typid)
 {
 	for (int i = 0; i < ap->ncols; i++)
 		if (strcmp(ap->cols[i], name) == 0)
-			return (!OidIsValid(typid) || ap->types[i] == typid) ? i : -1;
+		{
+			if (OidIsValid(typid) && ap->types[i] != typid)
+				return -1;
+			ap->used[i] = true;
+			return i;
+		}
 	return -1;
 }
 
