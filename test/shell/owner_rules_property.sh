@@ -14,7 +14,14 @@
 #       (no neighbour lost, none refused for another's fault);
 #   (b) every row of the three tables obeys every rule in force, added
 #       columns hold their default or generated value, and the trigger saw
-#       each new id once.
+#       each new id once;
+# then late changes of the employees the events name cascade into the
+# reporting table (row by row in C, or set-based), with a CHECK on the
+# enriched column and a column generated from it:
+#   (c) a change is refused (23514) exactly when it would rewrite a row into
+#       breaking the CHECK, and then changes nothing; every row is enriched
+#       as of its time from the history as it stands, its generated column
+#       recomputed.
 # Each round has a database of its own (its rules hold for every row).
 #   PHOENIX_RULES_ROUNDS (default 6), PHOENIX_RULES_SEED (default 1)
 set -euo pipefail
@@ -37,20 +44,29 @@ for r in $(seq "$rounds"); do
   $PSQL >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS phoenix CASCADE;
+SELECT phoenix.create_entity('emp', 'emp_id', '{"dept":"text"}') IS NOT NULL;
+SELECT count(phoenix.put('emp', 'E' || e, '{"dept":"D0"}', '2025-01-01')) FROM generate_series(0, 9) e;
 SELECT phoenix.create_event_type('t.x', schema => '{"type":"object","required":["k"],
-  "properties":{"k":{"type":"integer"},"s":{"type":"string"}}}') > 0;
-SELECT phoenix.create_projection('rx', source => 't.x', columns => '{"k":"k","s":"s"}') IS NOT NULL;
+  "properties":{"k":{"type":"integer"},"s":{"type":"string"},"e":{"type":"string"},
+                "at":{"type":"string","format":"date-time"}}}', time_field => 'at') > 0;
+SELECT phoenix.create_projection('rx', source => 't.x', columns => '{"k":"k","s":"s","emp_id":"e"}',
+  enrich => '[{"entity":"emp","key":"emp_id","attributes":{"dept":"event_time"}}]') IS NOT NULL;
 CREATE TABLE claims (round int, event_id text);
 -- the round's input: element i of the batch (single emits have i >= 1000)
-CREATE TABLE input (round int, i int, event_id text, k int, s text);
+CREATE TABLE input (round int, i int, event_id text, k int, s text, e text, at timestamptz);
 CREATE TABLE single_result (round int, i int, sqlstate text);
+-- the late changes: each one's expected and actual refusal
+CREATE TABLE changes (n int, emp_id text, dept text, valid_from timestamptz, valid_to timestamptz,
+                      breaks boolean, sqlstate text);
 SQL
   m1=$((2 + RANDOM % 9)); r1=$((RANDOM % m1)); m2=$((2 + RANDOM % 9)); r2=$((RANDOM % m2))
   log_chk=0; ids_chk=0; rep_chk=0; rep_nn=0; pos_nn=0; log_cols=0; ids_cols=0; rep_cols=0; ids_trig=0
+  dept_chk=0; dept_gen=0; set_based=0
   pick && log_chk=1; pick && ids_chk=1; pick && rep_chk=1; pick && rep_nn=1
   [ $((RANDOM % 4)) = 0 ] && pos_nn=1
   pick && log_cols=1; pick && ids_cols=1; pick && rep_cols=1; pick && ids_trig=1
-  rules="log_chk=$log_chk(k%$m1<>$r1) ids_chk=$ids_chk rep_chk=$rep_chk(k%$m2<>$r2) rep_nn=$rep_nn pos_nn=$pos_nn log_cols=$log_cols ids_cols=$ids_cols rep_cols=$rep_cols ids_trig=$ids_trig"
+  pick && dept_chk=1; pick && dept_gen=1; pick && set_based=1
+  rules="log_chk=$log_chk(k%$m1<>$r1) ids_chk=$ids_chk rep_chk=$rep_chk(k%$m2<>$r2) rep_nn=$rep_nn pos_nn=$pos_nn log_cols=$log_cols ids_cols=$ids_cols rep_cols=$rep_cols ids_trig=$ids_trig dept_chk=$dept_chk dept_gen=$dept_gen set_based=$set_based"
   echo "round $r: $rules"
   # the rules, as DDL
   {
@@ -63,6 +79,8 @@ SQL
                                  ADD COLUMN k2 int GENERATED ALWAYS AS ((payload->>'k')::int * 2) STORED;"
     [ $ids_cols = 1 ] && echo "ALTER TABLE phoenix.event_ids ADD COLUMN tag int DEFAULT $r;"
     [ $rep_cols = 1 ] && echo "ALTER TABLE reporting.rx ADD COLUMN tag text DEFAULT 'd$r';"
+    [ $dept_chk = 1 ] && echo "ALTER TABLE reporting.rx ADD CONSTRAINT rule_dept CHECK (emp_dept IS DISTINCT FROM 'BAD');"
+    [ $dept_gen = 1 ] && echo "ALTER TABLE reporting.rx ADD COLUMN dept_upper text GENERATED ALWAYS AS (upper(emp_dept)) STORED;"
     [ $ids_trig = 1 ] && echo "CREATE FUNCTION public.note_claim() RETURNS trigger LANGUAGE plpgsql AS
                                  \$\$ BEGIN INSERT INTO public.claims VALUES ($r, NEW.event_id); RETURN NEW; END \$\$;
                                CREATE TRIGGER note_claim AFTER INSERT ON phoenix.event_ids FOR EACH ROW EXECUTE FUNCTION public.note_claim();"
@@ -75,20 +93,28 @@ SQL
 SELECT setseed(((:seed * 7919 + :r) % 1000) / 1000.0);
 INSERT INTO input
 SELECT :r, i, format('r%s_%s%s', :r, i, chr(121 + (random() * 2)::int)), (random() * 100)::int,
-       CASE WHEN random() < 0.8 THEN 's' || i END
+       CASE WHEN random() < 0.8 THEN 's' || i END, 'E' || (random() * 9)::int,
+       timestamptz '2025-01-02' + random() * interval '300 days'
   FROM generate_series(0, 299) i;
-UPDATE input t SET event_id = o.event_id, k = o.k, s = o.s
+UPDATE input t SET event_id = o.event_id, k = o.k, s = o.s, e = o.e, at = o.at
   FROM input o WHERE t.round = :r AND o.round = :r AND t.i % 10 = 9 AND o.i = t.i - 5;
 INSERT INTO input
 SELECT :r, 1000 + i, format('r%s_single%s%s', :r, i, chr(121 + (random() * 2)::int)), (random() * 100)::int,
-       CASE WHEN random() < 0.8 THEN 's' || i END
+       CASE WHEN random() < 0.8 THEN 's' || i END, 'E' || (random() * 9)::int,
+       timestamptz '2025-01-02' + random() * interval '300 days'
   FROM generate_series(0, 19) i;
+-- the late changes: an employee's department over a random stretch (open
+-- or not), a third of them to BAD
+INSERT INTO changes (n, emp_id, dept, valid_from, valid_to)
+SELECT n, 'E' || (random() * 9)::int, CASE WHEN random() < 0.34 THEN 'BAD' ELSE 'D' || (1 + (random() * 4)::int) END,
+       f, CASE WHEN random() < 0.7 THEN f + random() * interval '120 days' END
+  FROM generate_series(1, 12) n, LATERAL (SELECT timestamptz '2025-01-02' + random() * interval '300 days' + n * interval '0' AS f) x;
 SQL
   # the batch, then the single emits (each may be refused on its own)
   counts=$($PSQL -v r="$r" <<'SQL'
 SELECT accepted || ' ' || rejected FROM phoenix.emit_batch(
   (SELECT jsonb_agg(jsonb_build_object('type', 't.x', 'event_id', event_id,
-                    'payload', jsonb_strip_nulls(jsonb_build_object('k', k, 's', s))) ORDER BY i)
+                    'payload', jsonb_strip_nulls(jsonb_build_object('k', k, 's', s, 'e', e, 'at', at))) ORDER BY i)
      FROM input WHERE round = :r AND i < 1000), source => 'round' || :r);
 SET my.round = :r;
 DO $$
@@ -96,7 +122,7 @@ DECLARE e record; state text;
 BEGIN
   FOR e IN SELECT * FROM input WHERE round = current_setting('my.round')::int AND i >= 1000 ORDER BY i LOOP
     BEGIN
-      PERFORM phoenix.emit('t.x', jsonb_strip_nulls(jsonb_build_object('k', e.k, 's', e.s)),
+      PERFORM phoenix.emit('t.x', jsonb_strip_nulls(jsonb_build_object('k', e.k, 's', e.s, 'e', e.e, 'at', e.at)),
                            event_id => e.event_id, source => 'single' || e.round);
       state := NULL;
     EXCEPTION WHEN OTHERS THEN
@@ -160,6 +186,40 @@ SQL
   expected_counts=$(echo "$out" | awk -F'|' '$1 == "batch_counts" {print $2}')
   [ "$counts" = "$expected_counts" ] || fail "emit_batch counted $counts (accepted rejected), the rules say $expected_counts"
   bad=$(echo "$out" | awk -F'|' '$1 != "batch_counts" && $2 != 0')
+  [ -z "$bad" ] || fail "$(echo "$bad" | tr '\n' ' ') (rules: $rules)"
+  # (c) the late changes, one at a time, each refused or applied whole
+  out=$($PSQL -v dept_chk="$dept_chk" -v set_based="$set_based" <<'SQL'
+SELECT set_config('phoenix.set_based_threshold', CASE WHEN :set_based = 1 THEN '1' ELSE '2000' END, false) IS NOT NULL;
+SET my.dept_chk = :dept_chk;
+DO $$
+DECLARE c record; state text;
+BEGIN
+  FOR c IN SELECT * FROM changes ORDER BY n LOOP
+    -- it breaks the CHECK when it would give BAD to a row of the employee
+    UPDATE changes SET breaks = current_setting('my.dept_chk') = '1' AND c.dept = 'BAD' AND EXISTS (
+      SELECT FROM reporting.rx WHERE emp_id = c.emp_id AND effective_at >= c.valid_from
+                                 AND (c.valid_to IS NULL OR effective_at < c.valid_to))
+     WHERE n = c.n;
+    BEGIN
+      PERFORM phoenix.put('emp', c.emp_id, jsonb_build_object('dept', c.dept), c.valid_from, c.valid_to);
+      state := NULL;
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+    END;
+    UPDATE changes SET sqlstate = state WHERE n = c.n;
+  END LOOP;
+END $$;
+SELECT 'changes_wrong', count(*) FROM changes
+ WHERE (sqlstate IS NOT NULL) <> breaks OR sqlstate IS DISTINCT FROM CASE WHEN breaks THEN '23514' END;
+SELECT 'enrichment_wrong', count(*) FROM reporting.rx
+ WHERE emp_dept IS DISTINCT FROM phoenix.get('emp', emp_id, effective_at)->>'dept';
+SELECT 'changes_refused', count(*) FILTER (WHERE breaks) || ' of ' || count(*) FROM changes;
+SQL
+)
+  echo "$out" | sed 's/^/  /'
+  [ $dept_gen = 1 ] && out="$out
+$($PSQL -c "SELECT 'dept_gen', count(*) FROM reporting.rx WHERE dept_upper IS DISTINCT FROM upper(emp_dept)")"
+  bad=$(echo "$out" | awk -F'|' '$1 != "changes_refused" && $1 != "t" && $2 != 0')
   [ -z "$bad" ] || fail "$(echo "$bad" | tr '\n' ' ') (rules: $rules)"
 done
 echo "ok: $rounds rounds, every rule held and nothing else was refused"
