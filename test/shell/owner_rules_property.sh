@@ -6,10 +6,13 @@
 # reporting table; NOT NULL on a reporting column that some events leave
 # empty, or on the log's source_position (which a single emit leaves empty);
 # columns of the owner's with a default or a generated value; a trigger on
-# event_ids.  Then it sends a batch of random events (with repeats of the
-# same payload) through emit_batch and some through single emits, and checks:
-#   (a) exactly the events a rule refuses are refused, each with 23514 or
-#       23502 — the batch's as dead letters, the single emits as errors —
+# event_ids; indexes on the log and the reporting table whose expression
+# divides by zero for some rows.  Then it sends a batch of random events
+# (with repeats of the same payload) through emit_batch and some through
+# single emits, and checks:
+#   (a) exactly the events a rule refuses are refused, each with 23514,
+#       23502 or 22012 (the index expression) — the batch's as dead
+#       letters, the single emits as errors —
 #       and every other event is in the log once, with its projection row
 #       (no neighbour lost, none refused for another's fault);
 #   (b) every row of the three tables obeys every rule in force, added
@@ -60,13 +63,15 @@ CREATE TABLE changes (n int, emp_id text, dept text, valid_from timestamptz, val
                       breaks boolean, sqlstate text);
 SQL
   m1=$((2 + RANDOM % 9)); r1=$((RANDOM % m1)); m2=$((2 + RANDOM % 9)); r2=$((RANDOM % m2))
+  m3=$((5 + RANDOM % 20)); m4=$((5 + RANDOM % 20))
   log_chk=0; ids_chk=0; rep_chk=0; rep_nn=0; pos_nn=0; log_cols=0; ids_cols=0; rep_cols=0; ids_trig=0
-  dept_chk=0; dept_gen=0; set_based=0
+  dept_chk=0; dept_gen=0; set_based=0; log_expr=0; rep_expr=0
   pick && log_chk=1; pick && ids_chk=1; pick && rep_chk=1; pick && rep_nn=1
   [ $((RANDOM % 4)) = 0 ] && pos_nn=1
   pick && log_cols=1; pick && ids_cols=1; pick && rep_cols=1; pick && ids_trig=1
   pick && dept_chk=1; pick && dept_gen=1; pick && set_based=1
-  rules="log_chk=$log_chk(k%$m1<>$r1) ids_chk=$ids_chk rep_chk=$rep_chk(k%$m2<>$r2) rep_nn=$rep_nn pos_nn=$pos_nn log_cols=$log_cols ids_cols=$ids_cols rep_cols=$rep_cols ids_trig=$ids_trig dept_chk=$dept_chk dept_gen=$dept_gen set_based=$set_based"
+  [ $((RANDOM % 3)) = 0 ] && log_expr=1; [ $((RANDOM % 3)) = 0 ] && rep_expr=1
+  rules="log_chk=$log_chk(k%$m1<>$r1) ids_chk=$ids_chk rep_chk=$rep_chk(k%$m2<>$r2) rep_nn=$rep_nn pos_nn=$pos_nn log_cols=$log_cols ids_cols=$ids_cols rep_cols=$rep_cols ids_trig=$ids_trig dept_chk=$dept_chk dept_gen=$dept_gen set_based=$set_based log_expr=$log_expr(k%$m3) rep_expr=$rep_expr(k%$m4)"
   echo "round $r: $rules"
   # the rules, as DDL
   {
@@ -80,6 +85,9 @@ SQL
     [ $ids_cols = 1 ] && echo "ALTER TABLE phoenix.event_ids ADD COLUMN tag int DEFAULT $r;"
     [ $rep_cols = 1 ] && echo "ALTER TABLE reporting.rx ADD COLUMN tag text DEFAULT 'd$r';"
     [ $dept_chk = 1 ] && echo "ALTER TABLE reporting.rx ADD CONSTRAINT rule_dept CHECK (emp_dept IS DISTINCT FROM 'BAD');"
+    # indexes whose expression fails (division by zero) for some rows
+    [ $log_expr = 1 ] && echo "CREATE INDEX rule_log_expr ON phoenix.event_log ((100 / ((payload->>'k')::int % $m3)));"
+    [ $rep_expr = 1 ] && echo "CREATE INDEX rule_rep_expr ON reporting.rx ((100 / (k % $m4)));"
     [ $dept_gen = 1 ] && echo "ALTER TABLE reporting.rx ADD COLUMN dept_upper text GENERATED ALWAYS AS (upper(emp_dept)) STORED;"
     [ $ids_trig = 1 ] && echo "CREATE FUNCTION public.note_claim() RETURNS trigger LANGUAGE plpgsql AS
                                  \$\$ BEGIN INSERT INTO public.claims VALUES ($r, NEW.event_id); RETURN NEW; END \$\$;
@@ -140,6 +148,8 @@ SQL
   [ $ids_chk = 1 ] && refuses="$refuses OR right(event_id, 1) = 'z'"
   [ $rep_chk = 1 ] && refuses="$refuses OR k % $m2 = $r2"
   [ $rep_nn = 1 ] && refuses="$refuses OR s IS NULL"
+  [ $log_expr = 1 ] && refuses="$refuses OR k % $m3 = 0"
+  [ $rep_expr = 1 ] && refuses="$refuses OR k % $m4 = 0"
   single_refuses="$refuses"; [ $pos_nn = 1 ] && single_refuses="true"
   out=$($PSQL -v r="$r" <<SQL
 -- (a) the batch: refused elements = those a rule refuses, each with 23514/23502
@@ -149,7 +159,7 @@ SELECT 'batch_wrong', count(*) FROM (
   UNION ALL
   (SELECT substring(source_position from '[0-9]+')::int FROM phoenix.dead_letters WHERE source = 'round$r'
    EXCEPT SELECT i FROM input WHERE round = $r AND i < 1000 AND ($refuses))) x;
-SELECT 'batch_sqlstates', count(*) FROM phoenix.dead_letters WHERE source = 'round$r' AND sqlstate NOT IN ('23514', '23502');
+SELECT 'batch_sqlstates', count(*) FROM phoenix.dead_letters WHERE source = 'round$r' AND sqlstate NOT IN ('23514', '23502', '22012');
 SELECT 'batch_counts', count(*) FILTER (WHERE NOT ($refuses)) || ' ' || count(*) FILTER (WHERE $refuses)
   FROM input WHERE round = $r AND i < 1000;
 SELECT 'batch_logged_wrong', count(*) FROM (
@@ -161,7 +171,7 @@ SELECT 'batch_logged_wrong', count(*) FROM (
 -- (a) the single emits
 SELECT 'single_wrong', count(*) FROM input t JOIN single_result s USING (round, i)
  WHERE t.round = $r AND ((s.sqlstate IS NOT NULL) <> ($single_refuses)
-                         OR s.sqlstate NOT IN ('23514', '23502')
+                         OR s.sqlstate NOT IN ('23514', '23502', '22012')
                          OR (s.sqlstate IS NULL) <> EXISTS (SELECT FROM phoenix.event_log l WHERE l.event_id = t.event_id));
 -- every logged event has its one projection row, and nothing else has one
 SELECT 'projection_wrong', count(*) FROM (
