@@ -81,7 +81,11 @@ CREATE TABLE claimed (event_id text);
 CREATE FUNCTION note_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO public.claimed VALUES (NEW.event_id); RETURN NEW; END $$;
 CREATE TRIGGER note_claim AFTER INSERT ON phoenix.event_ids FOR EACH ROW EXECUTE FUNCTION note_claim();
-SELECT * FROM phoenix.emit_batch(events('t', 25) || events('t', 3), source => 'triggered');
+-- (through SQL: repeats in the batch are no-ops, another payload under a
+-- repeated id is refused)
+SELECT * FROM phoenix.emit_batch(events('t', 25) || events('t', 3)
+  || '[{"type":"t.x","payload":{"n":99},"event_id":"t2"}]', source => 'triggered');
+SELECT * FROM refused('triggered');
 SELECT count(*), count(DISTINCT event_id) FROM claimed;
 DROP TRIGGER note_claim ON phoenix.event_ids;
 
