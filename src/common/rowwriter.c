@@ -142,8 +142,6 @@ rowwriter_insert(RowWriter *w, Datum *values, bool *isnull)
 	slot = fill_slot(w, w->batch[w->nbatch], values, isnull);
 	/* the row's own copy: the caller's values may not outlive this call */
 	ExecMaterializeSlot(slot);
-	if (w->rel->rd_att->constr)
-		ExecConstraints(w->rri, slot, w->estate);
 	ResetPerTupleExprContext(w->estate);
 	if (++w->nbatch == w->maxbatch)
 		rowwriter_flush(w);
@@ -187,6 +185,13 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
 {
 	if (nslots == 0)
 		return;
+	/* every row meets the table's NOT NULL and CHECK constraints first */
+	if (rri->ri_RelationDesc->rd_att->constr)
+		for (int i = 0; i < nslots; i++)
+		{
+			ExecConstraints(rri, slots[i], estate);
+			ResetPerTupleExprContext(estate);
+		}
 	table_multi_insert(rri->ri_RelationDesc, slots, nslots, estate->es_output_cid, 0, bistate);
 	if (rri->ri_NumIndices > 0 && nslots >= SORTED_INDEX_MIN_ROWS && indexes_sortable(rri))
 	{

@@ -71,8 +71,10 @@ extern void rowwriter_batch_inserts(RowWriter *w);
 extern void rowwriter_flush(RowWriter *w);
 
 /*
- * The step COPY and a batching writer share: the filled `slots` into the
- * heap by one table_multi_insert, then the rows' entries in the indexes
+ * The step COPY and a batching writer share: the filled `slots` checked
+ * against the table's NOT NULL and CHECK constraints (raising 23502 or 23514
+ * as an INSERT does), put into the heap by one table_multi_insert, then the
+ * rows' entries in the indexes
  * `rri` has open (B-trees one index at a time, in each index's key order;
  * others, and tables with exclusion constraints or deferred unique checks,
  * row by row, as ExecInsertIndexTuples does).  Without `collided`, unique indexes are checked as an

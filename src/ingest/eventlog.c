@@ -121,7 +121,7 @@ static void column_attnos(Relation rel, const char *const *names, int n, int *at
 static const int *cached_attnos(Relation rel, AttnoCache *cache, const char *const *names, int n);
 static Datum shared_text(SharedText *cache, const char *str);
 static TupleTableSlot *new_row_slot(Relation rel, TupleDesc *shared);
-static bool writes_directly(Relation rel, const char *const *cols, int ncols);
+static bool writes_directly(Relation rel, int ncols);
 static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
 static void drop_slots(TupleTableSlot **slots, int nslots);
 static int	cmp_id_order(const void *a, const void *b);
@@ -222,7 +222,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	if (pg_class_aclcheck(ids, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
 	rel = table_open(ids, RowExclusiveLock);
-	if (!writes_directly(rel, id_columns, lengthof(id_columns)))
+	if (!writes_directly(rel, lengthof(id_columns)))
 	{
 		/* triggers or columns of the owner's: every id as an INSERT claims it */
 		EmitItem  **list = palloc(sizeof(EmitItem *) * Max(nitems, 1));
@@ -517,7 +517,7 @@ eventlog_append(EmitItem *items, int nitems, TimestampTz received_at)
 
 	LockRelationOid(log, RowExclusiveLock);
 	rel = table_open(part, RowExclusiveLock);
-	if (!writes_directly(rel, log_columns, lengthof(log_columns)))
+	if (!writes_directly(rel, lengthof(log_columns)))
 		append_via_sql(items, nitems, received_at);
 	else
 		append_direct(rel, items, nitems, received_at);
@@ -651,45 +651,37 @@ new_row_slot(Relation rel, TupleDesc *shared)
 }
 
 /*
- * Whether rows of rel that fill exactly `cols` can be written as COPY writes
- * them (insert_slots), and still go in as an INSERT would put them: no
- * insert trigger (which only the executor fires) and no column besides
- * `cols` (whose default or generation expression only an INSERT computes).
- * An owner may add either to the log or to phoenix.event_ids; those rows
- * then go through SQL.  NOT NULL and CHECK constraints are checked by
- * insert_slots itself.
+ * Whether rows of rel that fill its `ncols` Phoenix columns can be written
+ * as COPY writes them (insert_slots), and still go in as an INSERT would
+ * put them: no insert trigger (which only the executor fires) and no column
+ * besides Phoenix's (whose default or generation expression only an INSERT
+ * computes).  An owner may add either to the log or to phoenix.event_ids;
+ * those rows then go through SQL.  NOT NULL and CHECK constraints are
+ * checked by rowwriter_multi_insert itself.
  */
 static bool
-writes_directly(Relation rel, const char *const *cols, int ncols)
+writes_directly(Relation rel, int ncols)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TriggerDesc *trig = rel->trigdesc;
+	int			columns = 0;
 
 	if (trig && (trig->trig_insert_after_row || trig->trig_insert_before_row ||
-				 trig->trig_insert_after_statement || trig->trig_insert_before_statement ||
-				 trig->trig_insert_instead_row))
+				 trig->trig_insert_after_statement || trig->trig_insert_before_statement))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		ours = false;
-
-		if (att->attisdropped)
-			continue;
-		for (int c = 0; c < ncols && !ours; c++)
-			ours = strcmp(NameStr(att->attname), cols[c]) == 0;
-		if (!ours || att->attgenerated)
-			return false;
-	}
-	return true;
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			columns++;
+	/* cached_attnos() finds each of Phoenix's columns, or raises */
+	return columns == ncols && !(desc->constr && desc->constr->has_generated_stored);
 }
 
 /*
  * Insert filled slots into rel as COPY does (rowwriter_multi_insert), with a
  * bulk-write buffer ring when there are many, each row first checked against
- * rel's NOT NULL and CHECK constraints as an INSERT checks it (a row that
- * fails raises 23502 or 23514, and a bulk call refuses that event alone).
- * The caller drops the slots.
+ * rel's NOT NULL and CHECK constraints (there: a row that fails raises 23502
+ * or 23514, and a bulk call refuses that event alone).  The caller drops the
+ * slots.
  */
 static void
 insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
@@ -707,12 +699,6 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 	bistate = nslots > 1 ? GetBulkInsertState() : NULL;
 	/* no range table entry: constraint errors report what the user may see */
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	if (rel->rd_att->constr)
-		for (int i = 0; i < nslots; i++)
-		{
-			ExecConstraints(rri, slots[i], estate);
-			ResetPerTupleExprContext(estate);
-		}
 	ExecOpenIndices(rri, false);
 	rowwriter_multi_insert(rri, estate, slots, nslots, bistate, collided);
 	if (bistate)
