@@ -37,12 +37,14 @@
 #include "catalog/index.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/bufpage.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -60,9 +62,16 @@ static void check_privilege(RowWriter *w, AclMode mode);
 static bool indexes_sortable(ResultRelInfo *rri);
 static void insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **slots,
 								int nslots, bool *collided);
+static bool choose_fills(RowWriter *w);
+static int	window_multiplicity(RowWriter *w, AttrNumber attnum, int first, int n, uint32 *hashes);
+static void heap_insert_filled(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
+							   struct BulkInsertStateData *bistate, int fill);
 
 /* Rows per table_multi_insert: COPY's figure, enough to amortise it. */
 #define ROWWRITER_BATCH 1000
+
+/* The least a page is filled to by rowwriter_leave_room: room for all its rows once. */
+#define ROOM_MIN_FILL 50
 
 /* Fewer rows than this are indexed row by row: nothing to gain by sorting. */
 #define SORTED_INDEX_MIN_ROWS 16
@@ -173,15 +182,135 @@ rowwriter_flush(RowWriter *w)
 
 	if (w->nbatch == 0)
 		return;
-	rowwriter_multi_insert(w->rri, estate, w->batch, w->nbatch, NULL, NULL);
+	rowwriter_multi_insert(w->rri, estate, w->batch, w->nbatch, NULL, NULL,
+						   choose_fills(w) ? w->fill : NULL);
 	for (int i = 0; i < w->nbatch; i++)
 		ExecClearTuple(w->batch[i]);
 	w->nbatch = 0;
 }
 
 void
+rowwriter_leave_room(RowWriter *w, int ncols, const int *cols, const double *nvalues)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+	if (w->room_attnums)
+	{
+		pfree(w->room_attnums);
+		pfree(w->room_nvalues);
+	}
+	w->nroom = 0;
+	w->room_attnums = palloc(sizeof(AttrNumber) * Max(ncols, 1));
+	w->room_nvalues = palloc(sizeof(double) * Max(ncols, 1));
+	for (int i = 0; i < ncols; i++)
+	{
+		w->room_attnums[w->nroom] = w->attnums[cols[i]];
+		w->room_nvalues[w->nroom++] = nvalues[i];
+	}
+	if (w->fill == NULL)
+		w->fill = palloc(sizeof(uint8) * ROWWRITER_BATCH);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Each batched row's page fill (w->fill), by rowwriter_leave_room's rule,
+ * the batch cut into windows of the rows a page holds at the table's
+ * fillfactor.  False when the writer leaves no room.
+ */
+static bool
+choose_fills(RowWriter *w)
+{
+	int			ff = RelationGetFillFactor(w->rel, HEAP_DEFAULT_FILLFACTOR);
+	Size		bytes = 0;
+	int			per_page;
+	uint32	   *hashes;
+
+	if (w->nroom == 0 || w->fill == NULL)
+		return false;
+	if (ff <= ROOM_MIN_FILL || w->nbatch < 2)
+	{
+		memset(w->fill, ff, w->nbatch);
+		return true;
+	}
+	/* the rows are materialized (rowwriter_insert): their sizes are known */
+	for (int i = 0; i < w->nbatch; i++)
+		bytes += MAXALIGN(ExecFetchSlotHeapTuple(w->batch[i], false, NULL)->t_len) + sizeof(ItemIdData);
+	per_page = (int) Max((BLCKSZ - SizeOfPageHeaderData) * ff / 100 / (bytes / w->nbatch), 1);
+	hashes = palloc(sizeof(uint32) * per_page);
+	for (int first = 0; first < w->nbatch; first += per_page)
+	{
+		int			n = Min(per_page, w->nbatch - first);
+		int			m = 1;
+		int			fill = ff;
+
+		for (int k = 0; k < w->nroom; k++)
+			if (w->room_nvalues[k] >= per_page)
+				m = Max(m, window_multiplicity(w, w->room_attnums[k], first, n, hashes));
+		/* one row of a value says nothing of how its rows arrive */
+		if (m > 1)
+			fill = Max(Min(ff, 100 * n / (n + m)), ROOM_MIN_FILL);
+		memset(w->fill + first, fill, n);
+	}
+	pfree(hashes);
+	return true;
+}
+
+static int
+uint32_cmp(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * How many of the rows first .. first + n - 1 share the most common value
+ * of column `attnum` (NULLs share none), by the values' hashes: a rare
+ * collision only counts two values as one.
+ */
+static int
+window_multiplicity(RowWriter *w, AttrNumber attnum, int first, int n, uint32 *hashes)
+{
+	Form_pg_attribute att = TupleDescAttr(w->batch_desc, attnum - 1);
+	int			nh = 0;
+	int			best = 0;
+
+	for (int i = first; i < first + n; i++)
+	{
+		TupleTableSlot *slot = w->batch[i];
+		bool		isnull;
+		Datum		d = slot_getattr(slot, attnum, &isnull);
+
+		if (isnull)
+			continue;
+		if (att->attbyval)
+			hashes[nh++] = hash_bytes_uint32((uint32) d);
+		else if (att->attlen == -1)
+		{
+			struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+			/* a key stored out of line or compressed: not worth detoasting here */
+			if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
+				continue;
+			hashes[nh++] = hash_bytes((unsigned char *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		}
+		else
+			hashes[nh++] = hash_bytes((unsigned char *) DatumGetPointer(d),
+									  att->attlen > 0 ? att->attlen : (int) strlen(DatumGetCString(d)));
+	}
+	qsort(hashes, nh, sizeof(uint32), uint32_cmp);
+	for (int i = 0, run = 0; i < nh; i++)
+	{
+		run = (i > 0 && hashes[i] == hashes[i - 1]) ? run + 1 : 1;
+		best = Max(best, run);
+	}
+	return best;
+}
+
+void
 rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slots, int nslots,
-					   struct BulkInsertStateData *bistate, bool *collided)
+					   struct BulkInsertStateData *bistate, bool *collided, const uint8 *fill)
 {
 	if (nslots == 0)
 		return;
@@ -192,7 +321,16 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
 			ExecConstraints(rri, slots[i], estate);
 			ResetPerTupleExprContext(estate);
 		}
-	table_multi_insert(rri->ri_RelationDesc, slots, nslots, estate->es_output_cid, 0, bistate);
+	if (fill == NULL)
+		table_multi_insert(rri->ri_RelationDesc, slots, nslots, estate->es_output_cid, 0, bistate);
+	else
+		for (int first = 0, n; first < nslots; first += n)
+		{
+			for (n = 1; first + n < nslots && fill[first + n] == fill[first]; n++)
+				;
+			heap_insert_filled(rri->ri_RelationDesc, slots + first, n, estate->es_output_cid, bistate,
+							   fill[first]);
+		}
 	if (rri->ri_NumIndices > 0 && nslots >= SORTED_INDEX_MIN_ROWS && indexes_sortable(rri))
 	{
 		if (collided)
@@ -217,6 +355,50 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
 			collided[i] = conflict;
 	}
 	ResetPerTupleExprContext(estate);
+}
+
+/*
+ * table_multi_insert with the table's pages filled to `fill` percent for
+ * these rows, appended: never into free space the free space map offers.
+ * Room left on a page for its rows' rewrites is free space too, and vacuum
+ * records it; an arriving row put there would take the room it was left
+ * for.  Space vacuum frees still serves rewrites, which look for it.
+ * heap_multi_insert and the free-space search under it read
+ * the fillfactor from the relcache entry's options (rd_options), and the
+ * table AM takes no other: so this backend's entry carries a copy with
+ * `fill` for the call.  Should the entry be rebuilt meanwhile (an
+ * invalidation accepted when the TOAST table is first locked), the
+ * rebuilt one reads the catalog and the copy went with the old one.
+ */
+static void
+heap_insert_filled(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
+				   struct BulkInsertStateData *bistate, int fill)
+{
+	bytea	   *own = rel->rd_options;
+	StdRdOptions *options;
+
+	if (own == NULL || fill >= RelationGetFillFactor(rel, HEAP_DEFAULT_FILLFACTOR))
+	{
+		table_multi_insert(rel, slots, nslots, cid, TABLE_INSERT_SKIP_FSM, bistate);
+		return;
+	}
+	options = palloc(VARSIZE(own));
+	memcpy(options, own, VARSIZE(own));
+	options->fillfactor = fill;
+	rel->rd_options = (bytea *) options;
+	PG_TRY();
+	{
+		table_multi_insert(rel, slots, nslots, cid, TABLE_INSERT_SKIP_FSM, bistate);
+	}
+	PG_FINALLY();
+	{
+		if (rel->rd_options == (bytea *) options)
+		{
+			rel->rd_options = own;
+			pfree(options);
+		}
+	}
+	PG_END_TRY();
 }
 
 /*

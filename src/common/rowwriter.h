@@ -32,6 +32,10 @@ typedef struct RowWriter
 	TupleTableSlot **batch;		/* inserted rows not yet in the table */
 	int			nbatch;
 	int			maxbatch;		/* 0: each insert goes in at once */
+	int			nroom;			/* rowwriter_leave_room's columns */
+	AttrNumber *room_attnums;
+	double	   *room_nvalues;
+	uint8	   *fill;			/* per batched row: its page's fill, percent */
 } RowWriter;
 
 /*
@@ -67,6 +71,22 @@ extern void rowwriter_insert(RowWriter *w, Datum *values, bool *isnull);
  */
 extern void rowwriter_batch_inserts(RowWriter *w);
 
+/*
+ * For the batches from now on: leave room on a page for changes of the
+ * values of `cols` (the caller's column numbers) that its rows share.  A
+ * later change of one value rewrites all its rows; on a page with room for
+ * them the rewrites stay on the page (HOT: no new index entries).  Where,
+ * among the rows a page holds at the table's fillfactor, one value of these
+ * columns has m of W rows, those rows' pages are filled to W / (W + m),
+ * never below half; rows whose values are spread (m small) keep the table's
+ * fillfactor.  A column whose `nvalues` (about how many values it takes) is
+ * below W is skipped: any order puts several rows of each value on a page,
+ * and room for them on every page would double the table.  The rows are
+ * appended, never put into free space the free space map offers (vacuum
+ * records the room too); rewrites still find that space.
+ */
+extern void rowwriter_leave_room(RowWriter *w, int ncols, const int *cols, const double *nvalues);
+
 /* Write the collected rows, if any. */
 extern void rowwriter_flush(RowWriter *w);
 
@@ -81,10 +101,14 @@ extern void rowwriter_flush(RowWriter *w);
  * INSERT does (waiting for in-progress inserters, raising on a duplicate);
  * with it, without waiting or raising, and collided[i] tells that row i may
  * duplicate another.  Rows are written with `estate`'s es_output_cid;
- * `bistate` may be NULL.  The slots keep their rows.
+ * `bistate` may be NULL.  `fill`, if not NULL, is each row's page fill in
+ * percent (below the table's fillfactor: pages filled less for that row),
+ * and the rows are appended (not put where the free space map says).
+ * The slots keep their rows.
  */
 extern void rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slots,
-								   int nslots, struct BulkInsertStateData *bistate, bool *collided);
+								   int nslots, struct BulkInsertStateData *bistate, bool *collided,
+								   const uint8 *fill);
 
 /*
  * Replace the row `oldtup` (as read, its t_self set) with a copy in which

@@ -700,7 +700,7 @@ insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided)
 	/* no range table entry: constraint errors report what the user may see */
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
-	rowwriter_multi_insert(rri, estate, slots, nslots, bistate, collided);
+	rowwriter_multi_insert(rri, estate, slots, nslots, bistate, collided, NULL);
 	if (bistate)
 		FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);

@@ -308,6 +308,7 @@ static bool covers(StepRun *r, TupleTableSlot *slot, TimestampTz t);
 static void copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts,
 						 Datum *values, bool *isnull);
 static void compute_derived(ArrivalRun *run, Datum *values, bool *isnull);
+static void leave_room_for_changes(ArrivalRun *run);
 static void arrival_errcontext(void *arg);
 
 bool
@@ -388,9 +389,13 @@ arrival_insert_rows(ArrivalRun *run, int nevents, const EmittedEvent *events)
 	ErrorContextCallback cb;
 	MemoryContext old;
 
-	/* a single emit's row goes straight in: a batch would only cost set-up */
-	if (nevents > 1)
-		rowwriter_batch_inserts(run->writer);
+	/*
+	 * A single emit's row goes through a batch too: only there is it
+	 * appended (rowwriter_leave_room) instead of taking room left for
+	 * another key's rewrites.
+	 */
+	rowwriter_batch_inserts(run->writer);
+	leave_room_for_changes(run);
 	cb.callback = arrival_errcontext;
 	cb.arg = run;
 	cb.previous = error_context_stack;
@@ -431,6 +436,44 @@ arrival_end(ArrivalRun *run)
 	/* as after a statement: what follows sees the rows */
 	CommandCounterIncrement();
 	pfree(run);
+}
+
+/*
+ * Room on the pages of rows whose key arrived together (rowwriter_leave_room):
+ * a late change of an entity rewrites every row of its key, and where
+ * those rows fill their pages (one person's events sent at once, a
+ * device's backlog) the rewrites stay on the page only if it has room for
+ * them; rows of keys that arrive spread among others keep the table's
+ * fillfactor.  The keys are the steps' (the matched key of a by-match);
+ * how many values each takes is its history's size as last counted, or
+ * the keys this backend's memo holds if more.
+ */
+static void
+leave_room_for_changes(ArrivalRun *run)
+{
+	ArrivalPlan *ap = run->ap;
+	int		   *cols = palloc(sizeof(int) * Max(ap->nsteps, 1));
+	double	   *nvalues = palloc(sizeof(double) * Max(ap->nsteps, 1));
+	int			n = 0;
+
+	for (int s = 0; s < ap->nsteps; s++)
+	{
+		ArrivalStep *st = run->steps[s].st;
+		int			col = st->by_attribute ? st->match_col : st->key_col;
+		double		known = Max(run->steps[s].rel->rd_rel->reltuples, 0);
+
+		for (int j = 0; j < ap->nwrite && col >= 0; j++)
+			if (ap->write_src[j] == col)
+			{
+				if (st->memo_at)
+					known = Max(known, (double) hash_get_num_entries(st->memo_at));
+				cols[n] = j;
+				nvalues[n++] = known;
+			}
+	}
+	rowwriter_leave_room(run->writer, n, cols, nvalues);
+	pfree(cols);
+	pfree(nvalues);
 }
 
 /* The derived columns, over the row so far (the table's row type). */
