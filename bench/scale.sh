@@ -65,8 +65,9 @@
 # BENCH_SCALE_EMPLOYEES how many of the fixture's 10,000 employees the
 # events name (default all; fewer: fewer (employee, time) index leaves
 # taking inserts, bench/README series K); BENCH_SCALE_FILLFACTOR the projection's fillfactor (default 85, the
-# default of create_projection; 50 suits the late change's employee, whose
-# rows arrive together); BENCH_SHARED_BUFFERS (scripts/bench.sh) the server's.
+# default of create_projection; the late change's employee, whose rows arrive
+# together, gets room by arrival pattern, series M; 50 leaves it on every
+# page, as series A-L did); BENCH_SHARED_BUFFERS (scripts/bench.sh) the server's.
 set -euo pipefail
 runs=${BENCH_RUNS:-3}; total=${BENCH_SCALE_EVENTS:-10000000}; rounds=${BENCH_SCALE_ROUNDS:-10}
 secs=${BENCH_SECONDS:-5}; per=$((total / rounds)); batch=10000
