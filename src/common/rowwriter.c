@@ -366,9 +366,12 @@ rowwriter_multi_insert(ResultRelInfo *rri, EState *estate, TupleTableSlot **slot
  * heap_multi_insert and the free-space search under it read
  * the fillfactor from the relcache entry's options (rd_options), and the
  * table AM takes no other: so this backend's entry carries a copy with
- * `fill` for the call.  Should the entry be rebuilt meanwhile (an
- * invalidation accepted when the TOAST table is first locked), the
- * rebuilt one reads the catalog and the copy went with the old one.
+ * `fill` for the call (heap's options: StdRdOptions; another table AM's
+ * rows keep its own fillfactor).  Should the entry be rebuilt meanwhile
+ * (an invalidation accepted when the TOAST table is first locked), the
+ * rebuilt one reads the catalog, the copy went with the old one, and the
+ * few bytes of the original are left to the cache's memory rather than
+ * freed on a guess that nothing else points at them.
  */
 static void
 heap_insert_filled(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
@@ -377,7 +380,8 @@ heap_insert_filled(Relation rel, TupleTableSlot **slots, int nslots, CommandId c
 	bytea	   *own = rel->rd_options;
 	StdRdOptions *options;
 
-	if (own == NULL || fill >= RelationGetFillFactor(rel, HEAP_DEFAULT_FILLFACTOR))
+	if (own == NULL || fill >= RelationGetFillFactor(rel, HEAP_DEFAULT_FILLFACTOR) ||
+		rel->rd_rel->relam != HEAP_TABLE_AM_OID)
 	{
 		table_multi_insert(rel, slots, nslots, cid, TABLE_INSERT_SKIP_FSM, bistate);
 		return;
