@@ -68,6 +68,24 @@ SELECT phoenix.put('person', 'P5', '{"name":"New"}', now());
 SELECT * FROM seen('P5', 13);
 SELECT * FROM seen('P5', 14);
 COMMIT;
+-- this transaction's own change after its emit remembered the version (a
+-- remembered version is used unread only while this transaction holds no
+-- write lock on the history)
+SELECT phoenix.put('person', 'R' || i, '{"name":"R","team":"A"}', '2025-01-01') IS NOT NULL AS put
+  FROM generate_series(1, 2) i;
+BEGIN;
+SELECT * FROM seen('R1', 17);
+SELECT phoenix.put('person', 'R1', '{"team":"W"}', '2025-01-01');
+SELECT * FROM seen('R1', 18);
+COMMIT;
+-- the same change committed with nothing after it: the next transaction
+-- reads the version again (this backend's commit lets the next one use its
+-- memory unread only when it wrote no remembered history)
+BEGIN;
+SELECT * FROM seen('R2', 19);
+SELECT phoenix.put('person', 'R2', '{"team":"V"}', '2025-01-01');
+COMMIT;
+SELECT * FROM seen('R2', 20);
 -- forget: nothing of the person comes back from memory
 SELECT * FROM seen('P3', 11);
 SELECT phoenix.forget('person', 'P3') IS NOT NULL AS forgotten;

@@ -83,6 +83,42 @@ phx_unpin_search_path(PhxPinnedPath pinned)
 #endif
 
 /*
+ * Transactions ended so far, as snapshots count them (snapXactCompletionCount;
+ * 17 renamed ShmemVariableCache), and whether this transaction holds a lock
+ * of `mode` or stronger (17 added the argument).
+ */
+#include "access/transam.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+static inline uint64
+phx_xact_completion_count(void)
+{
+	uint64		count;
+
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+#if PG_VERSION_NUM < 170000
+	count = ShmemVariableCache->xactCompletionCount;
+#else
+	count = TransamVariables->xactCompletionCount;
+#endif
+	LWLockRelease(ProcArrayLock);
+	return count;
+}
+
+static inline bool
+phx_lock_held_or_stronger(const LOCKTAG *tag, LOCKMODE mode)
+{
+#if PG_VERSION_NUM < 170000
+	for (LOCKMODE m = mode; m <= MaxLockMode; m++)
+		if (LockHeldByMe(tag, m))
+			return true;
+	return false;
+#else
+	return LockHeldByMe(tag, mode, true);
+#endif
+}
+
+/*
  * A relation's file, to tell whether a tid still names a row of the same
  * file (16 renamed RelFileNode to RelFileLocator).
  */

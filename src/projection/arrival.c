@@ -48,11 +48,13 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -189,6 +191,20 @@ typedef struct Found
  * an aborted write's rows are invisible too.  A rewritten table (VACUUM
  * FULL, CLUSTER, TRUNCATE) has another file, where the same tid and
  * inserting transaction could name another row: so the file is compared.
+ *
+ * Reading the row again is skipped when this run's snapshot must see what
+ * the snapshot it was last read under saw (memo_unchanged): no transaction
+ * ended between the two (PostgreSQL reuses a snapshot on the same test,
+ * snapXactCompletionCount; the rollback of a savepoint that wrote counts
+ * too, so what it wrote and the older snapshot saw is never used unread),
+ * and this transaction holds no write lock on the history now (a write
+ * holds RowExclusiveLock or stronger to the end of the transaction or of
+ * its savepoint: what it wrote since, the new snapshot sees).  Never under
+ * SERIALIZABLE: reading the row is what takes its predicate lock.  This backend's own commit ends a
+ * transaction too; when it was the only one to end since the last run's
+ * snapshot and it held no write lock on a remembered history, a snapshot
+ * counting it sees those histories as the run's did (arrival_xact_event),
+ * so one emit's memory serves the next emit's transaction unread.
  */
 typedef struct VersionMemo
 {
@@ -203,6 +219,7 @@ typedef struct VersionMemo
 	ItemPointerData tid;
 	TransactionId xmin;
 	uint64		run;			/* the run that found it or read it again */
+	uint64		completions;	/* that run's snapshot's snapXactCompletionCount */
 } VersionMemo;
 
 /*
@@ -231,6 +248,8 @@ typedef struct StepRun
 	TupleTableSlot *candidate;	/* by-match: a version being considered */
 	Snapshot	snap;			/* the run's */
 	uint64		run;			/* the run's number (VersionMemo.run) */
+	uint64		completions;	/* the snapshot's transactions ended, 0: unknown */
+	bool		unwritten;		/* no write lock of this transaction on the history */
 	BlockNumber nblocks;		/* the history's, read when first needed */
 	/*
 	 * Where the scans were begun: they allocate as they go (btree's list of
@@ -258,10 +277,21 @@ struct ArrivalRun
 	MemoryContext bulkcxt;		/* the as-of indexes (bulk) */
 	const EmittedEvent *event;	/* for the error context */
 	uint64		number;			/* of this run in the backend */
+	uint64		completions;	/* its snapshot's snapXactCompletionCount, 0: unknown */
 };
 
 /* Runs begun in this backend: numbers them for the memos (VersionMemo.run). */
 static uint64 arrival_runs = 0;
+
+/*
+ * The snapshot count of this transaction's last run, and the count taken as
+ * equal to another after this backend's commit (VersionMemo): a memo read
+ * under completions_alias_from is used unread under completions_alias_to.
+ */
+static uint64 last_run_completions = 0;
+static bool commit_keeps_memos = false;
+static uint64 completions_alias_from = 0;
+static uint64 completions_alias_to = 0;
 
 /*
  * The history tables whose versions memos hold, each with a generation
@@ -296,6 +326,7 @@ static bool version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleT
 					   Found *f);
 static VersionMemo *memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at,
 							  TupleTableSlot *slot);
+static bool memo_unchanged(StepRun *r, VersionMemo *m);
 static bool memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot);
 static void memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot);
 static void memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt);
@@ -329,6 +360,7 @@ arrival_begin(Projection *p, bool bulk)
 {
 	ArrivalRun *run;
 	MemoryContext old;
+	Snapshot	snap;
 
 	if (!p->arrival_tried)
 	{
@@ -353,7 +385,10 @@ arrival_begin(Projection *p, bool bulk)
 	 * itself), and what committed before now (READ COMMITTED).
 	 */
 	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetTransactionSnapshot();
+	/* read before PushActiveSnapshot: a copied snapshot's count is zeroed */
+	run->completions = snap->takenDuringRecovery ? 0 : snap->snapXactCompletionCount;
+	PushActiveSnapshot(snap);
 	UpdateActiveSnapshotCommandId();
 	if (!run_open(run, GetActiveSnapshot()))
 	{
@@ -766,12 +801,14 @@ run_open(ArrivalRun *run, Snapshot snap)
 	{
 		run->steps[s].st = &run->ap->steps[s];
 		run->steps[s].run = run->number;
+		run->steps[s].completions = run->completions;
 		if (!step_open(&run->steps[s], snap, run->bulkcxt))
 		{
 			run_close(run);
 			return false;
 		}
 	}
+	last_run_completions = run->completions;
 	return true;
 }
 
@@ -787,6 +824,8 @@ step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
 	r->nblocks = InvalidBlockNumber;
 	r->scancxt = CurrentMemoryContext;
 	r->rel = table_open(e->history_relid, AccessShareLock);
+	r->unwritten = r->completions != 0 && !IsolationIsSerializable() &&
+		!CheckRelationLockedByMe(r->rel, RowExclusiveLock, true);
 	r->attnums = palloc(sizeof(AttrNumber) * e->history_ncols);
 	rowwriter_columns(r->rel, e->history_ncols, e->history_cols, e->history_types,
 					  e->history_what, r->attnums);
@@ -1128,11 +1167,68 @@ memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at, TupleT
 		return NULL;
 	if (m->run != r->run)
 	{
-		if (!memo_still_valid(r, m, slot))
+		if (!memo_unchanged(r, m) && !memo_still_valid(r, m, slot))
 			return NULL;
 		m->run = r->run;
+		m->completions = r->completions;
 	}
 	return m;
+}
+
+/*
+ * Does this run's snapshot see the history as the one the entry was last
+ * read under did?  (See VersionMemo.)
+ */
+static bool
+memo_unchanged(StepRun *r, VersionMemo *m)
+{
+	return r->unwritten &&
+		(m->completions == r->completions ||
+		 (m->completions == completions_alias_from && r->completions == completions_alias_to)) &&
+		phx_rel_file_equal(m->file, phx_rel_file(r->rel));
+}
+
+/* Does this transaction hold a write lock on a history a memo holds? */
+static bool
+memo_tables_written(void)
+{
+	LOCKTAG		tag;
+
+	for (int i = 0; i < n_memo_tables; i++)
+	{
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, memo_tables[i]);
+		if (phx_lock_held_or_stronger(&tag, RowExclusiveLock))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * At this backend's commit: when its runs' last snapshot count plus its own
+ * commit is the count now, nothing else ended in between, and if it wrote
+ * no remembered history (checked before commit, while its locks are held),
+ * memos read under that count may be used under the next (VersionMemo).
+ */
+void
+arrival_xact_event(XactEvent event)
+{
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		commit_keeps_memos = last_run_completions != 0 &&
+			TransactionIdIsValid(GetTopTransactionIdIfAny()) && !memo_tables_written();
+		return;
+	}
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if (event == XACT_EVENT_COMMIT && commit_keeps_memos &&
+		phx_xact_completion_count() == last_run_completions + 1)
+	{
+		completions_alias_from = last_run_completions;
+		completions_alias_to = last_run_completions + 1;
+	}
+	commit_keeps_memos = false;
+	last_run_completions = 0;
 }
 
 /*
@@ -1197,6 +1293,7 @@ memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 	v.tid = slot->tts_tid;
 	v.xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber, &null));
 	v.run = r->run;
+	v.completions = r->completions;
 	memset(v.isnull, true, sizeof(bool) * e->natts);
 	for (int pass = 0; pass < 2; pass++)
 	{

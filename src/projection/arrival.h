@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "projection/projection.h"
 
 /*
@@ -38,5 +40,6 @@ extern void arrival_end(ArrivalRun *run);
  * keeps a forgotten person's values in memory).
  */
 extern void arrival_relcache_invalidated(Oid relid);
+extern void arrival_xact_event(XactEvent event);
 
 #endif							/* PHOENIX_ARRIVAL_H */

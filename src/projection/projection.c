@@ -1143,6 +1143,7 @@ proj_xact_cb(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
+	arrival_xact_event(event);
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
 		return;
