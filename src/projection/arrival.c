@@ -200,11 +200,13 @@ typedef struct Found
  * and this transaction holds no write lock on the history now (a write
  * holds RowExclusiveLock or stronger to the end of the transaction or of
  * its savepoint: what it wrote since, the new snapshot sees).  Never under
- * SERIALIZABLE: reading the row is what takes its predicate lock.  This backend's own commit ends a
- * transaction too; when it was the only one to end since the last run's
- * snapshot and it held no write lock on a remembered history, a snapshot
- * counting it sees those histories as the run's did (arrival_xact_event),
- * so one emit's memory serves the next emit's transaction unread.
+ * SERIALIZABLE: reading the row is what takes its predicate lock.
+ *
+ * This backend's own commit ends a transaction too.  When it was the only
+ * one to end since the last run's snapshot and it held no write lock on a
+ * remembered history, a snapshot counting it sees those histories as the
+ * run's did (arrival_xact_event): one emit's memory serves the next emit's
+ * transaction unread.
  */
 typedef struct VersionMemo
 {
@@ -1204,25 +1206,25 @@ memo_tables_written(void)
 }
 
 /*
- * At this backend's commit: when its runs' last snapshot count plus its own
- * commit is the count now, nothing else ended in between, and if it wrote
- * no remembered history (checked before commit, while its locks are held),
- * memos read under that count may be used under the next (VersionMemo).
+ * At this backend's commit (visible by now, its locks still held): when it
+ * had a transaction id (so it was counted), its runs' last snapshot count
+ * plus one is the count now (so nothing else ended in between), and it
+ * holds no write lock on a remembered history, memos read under that count
+ * may be used under the next (VersionMemo).
  */
 void
 arrival_xact_event(XactEvent event)
 {
 	if (event == XACT_EVENT_PRE_COMMIT)
 	{
-		commit_keeps_memos = last_run_completions != 0 &&
-			TransactionIdIsValid(GetTopTransactionIdIfAny()) && !memo_tables_written();
+		commit_keeps_memos = TransactionIdIsValid(GetTopTransactionIdIfAny());
 		return;
 	}
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PREPARE)
 		return;
-	if (event == XACT_EVENT_COMMIT && commit_keeps_memos &&
-		phx_xact_completion_count() == last_run_completions + 1)
+	if (event == XACT_EVENT_COMMIT && commit_keeps_memos && last_run_completions != 0 &&
+		!memo_tables_written() && phx_xact_completion_count() == last_run_completions + 1)
 	{
 		completions_alias_from = last_run_completions;
 		completions_alias_to = last_run_completions + 1;
