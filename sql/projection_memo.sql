@@ -86,6 +86,32 @@ SELECT * FROM seen('R2', 19);
 SELECT phoenix.put('person', 'R2', '{"team":"V"}', '2025-01-01');
 COMMIT;
 SELECT * FROM seen('R2', 20);
+-- ...and while no transaction ends, remembered versions are used without
+-- their rows being read again: a second pass over the same 30 people in one
+-- transaction reads no block of the history.  A transaction ending elsewhere
+-- in the cluster meanwhile makes a pass read them again, hence up to three
+-- tries.  Under SERIALIZABLE every pass reads them (the predicate locks).
+SELECT count(phoenix.put('person', 'M' || i, '{"name":"M","team":"A"}', '2025-01-01')) FROM generate_series(1, 30) i;
+CREATE FUNCTION second_pass_unread(base int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  history regclass := 'phoenix_entity.person_history';
+  before bigint;
+BEGIN
+  FOR try IN 1..3 LOOP
+    PERFORM seen('M' || i, base + try * 100 + i) FROM generate_series(1, 30) i;
+    before := pg_stat_get_xact_blocks_fetched(history);
+    PERFORM seen('M' || i, base + try * 100 + 50 + i) FROM generate_series(1, 30) i;
+    IF pg_stat_get_xact_blocks_fetched(history) = before THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
+END
+$$;
+SELECT second_pass_unread(2000);
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT second_pass_unread(3000);
+COMMIT;
 -- forget: nothing of the person comes back from memory
 SELECT * FROM seen('P3', 11);
 SELECT phoenix.forget('person', 'P3') IS NOT NULL AS forgotten;

@@ -826,6 +826,12 @@ step_open(StepRun *r, Snapshot snap, MemoryContext bulkcxt)
 	r->nblocks = InvalidBlockNumber;
 	r->scancxt = CurrentMemoryContext;
 	r->rel = table_open(e->history_relid, AccessShareLock);
+	/*
+	 * Under REPEATABLE READ and SERIALIZABLE the transaction's snapshot is a
+	 * copy whose count is zeroed, so completions is 0 there today; the
+	 * SERIALIZABLE test stays explicit because skipping a read there would
+	 * skip its predicate lock.
+	 */
 	r->unwritten = r->completions != 0 && !IsolationIsSerializable() &&
 		!CheckRelationLockedByMe(r->rel, RowExclusiveLock, true);
 	r->attnums = palloc(sizeof(AttrNumber) * e->history_ncols);
