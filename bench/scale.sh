@@ -55,6 +55,16 @@
 #               lookup;
 #   REFRESH     REFRESH MATERIALIZED VIEW of the equivalent view beside the
 #               1,000-row late change (target: the change >= 150x faster).
+# And after every round's ingest, unless BENCH_SCALE_GROWN_FLOOR=0,
+#   grown floor the round's finished rows, log rows and ids, written by COPY
+#               into copies of the reporting table, a log partition and
+#               phoenix.event_ids (same indexes) that grow round by round as
+#               the store does: what writing the round costs PostgreSQL
+#               itself at that size, before any validation or lookup; its
+#               last round beside its first is the floor under the ingest
+#               rate's own ratio (these copies double what the store adds to
+#               the page cache, so their rounds meet the machine's cost of
+#               new pages as the store's do).
 # Before the first run every shared buffer is touched once (warm_shared_memory),
 # and before each measured ingest, ETL and two-session load
 # BENCH_SCALE_WARM_MB (default 4096, at most half the memory available; 0:
@@ -75,6 +85,7 @@ emit_secs=$((secs * 3))   # the emit latency's run: long enough for a steady med
 fillfactor=${BENCH_SCALE_FILLFACTOR:-85}
 warm_mb=${BENCH_SCALE_WARM_MB:-4096}
 ref_events=${BENCH_SCALE_REF_EVENTS:-10000}
+grown_floor=${BENCH_SCALE_GROWN_FLOOR:-1}
 employees=${BENCH_SCALE_EMPLOYEES:-10000}
 [[ "$employees" =~ ^[0-9]+$ ]] && [ "$employees" -ge 1 ] && [ "$employees" -le 10000 ] ||
   { echo "BENCH_SCALE_EMPLOYEES must be 1 to 10000 (the fixture's employees)" >&2; exit 1; }
@@ -191,6 +202,44 @@ ingest() {
                                   $5 * 1e6 / hz / per, ($2 / 1e3 - $6 * 1e6 / hz) / ($3 * n)
     else if (NF == 6) printf "%.3f %.3f %d - %.2f -\n", $4 / 1e9, $1 / 1e9, w, $5 * 1e6 / hz / per
     else printf "%.3f %.3f %d - - -\n", b - a, $1 / 1e9, w}'
+}
+
+# grown_floor_setup: the tables the grown floor writes into, empty
+grown_floor_setup() {
+  [ "$grown_floor" = 1 ] || return 0
+  $PSQL <<SQL
+CREATE TABLE grown_report (LIKE reporting.presence_report INCLUDING INDEXES) WITH (fillfactor = $fillfactor);
+CREATE TABLE grown_log (LIKE phoenix.event_log); CREATE INDEX ON grown_log (position);
+CREATE TABLE grown_ids (LIKE phoenix.event_ids INCLUDING INDEXES);
+SQL
+}
+
+# round_start: "<time> <last log position>" before a round's ingest; every
+# row the round writes was received at or after that time, at a later position
+round_start() { $PSQL -At -F' ' -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), (SELECT last_value FROM phoenix.event_log_position_seq)"; }
+
+# grown_floor_round <time> <position>: "<cpu s> <wall s>" of writing the
+# round's finished rows (received since <time>), log rows and ids (after
+# <position>), in arrival order, into the grown floor's tables by COPY, as
+# Phoenix writes them (heap_multi_insert, then each row's index entries);
+# "- -" when off
+grown_floor_round() {
+  [ "$grown_floor" = 1 ] || { echo "- -"; return 0; }
+  $PSQL <<SQL
+COPY (SELECT * FROM reporting.presence_report WHERE received_at >= '$1' ORDER BY change_seq) TO '$tmp/grown_report' WITH (FORMAT binary);
+COPY (SELECT * FROM phoenix.event_log WHERE received_at >= '$1' AND event_type = 'presence.detected' ORDER BY position) TO '$tmp/grown_log' WITH (FORMAT binary);
+COPY (SELECT * FROM phoenix.event_ids WHERE position > $2 ORDER BY position) TO '$tmp/grown_ids' WITH (FORMAT binary);
+SQL
+  quiesce; warm_free_memory
+  { cpu_session
+    echo "SELECT 'grown_t0', extract(epoch FROM clock_timestamp());"; cpu_mark grown0
+    echo "COPY grown_report FROM '$tmp/grown_report' WITH (FORMAT binary);"
+    echo "COPY grown_log FROM '$tmp/grown_log' WITH (FORMAT binary);"
+    echo "COPY grown_ids FROM '$tmp/grown_ids' WITH (FORMAT binary);"
+    cpu_mark grown1; echo "SELECT 'grown_t1', extract(epoch FROM clock_timestamp());"
+  } | $PSQL -At > "$tmp/grown"
+  rm -f "$tmp/grown_report" "$tmp/grown_log" "$tmp/grown_ids"
+  echo "$(cpu_between grown "$tmp/grown") $(awk -v a="$(field grown_t0 "$tmp/grown")" -v b="$(field grown_t1 "$tmp/grown")" 'BEGIN {printf "%.3f", b - a}')"
 }
 
 # new_page_cost: the kernel's CPU (µs) to write one new 8 kB page of a file
@@ -477,13 +526,16 @@ for run in $(seq "$runs"); do
   export PGDATABASE=$db
   setup
   reference_setup
+  grown_floor_setup
   for r in $(seq "$rounds"); do
     # each round's ingest also starts once autovacuum is idle: the
     # insert-driven vacuums of the log and the reporting table fall on the
     # same rounds in every run, and on a 2-core machine they slow the
     # ingesting backend's CPU too (they share the cores' caches)
-    quiesce; read -r wall cpu bwrites ref sys ref_user < <(ingest "$r")
+    quiesce; read -r start_time start_position < <(round_start)
+    read -r wall cpu bwrites ref sys ref_user < <(ingest "$r")
     page_us=$(new_page_cost)
+    read -r grown_cpu grown_wall < <(grown_floor_round "$start_time" "$start_position")
     # the tables the round grew analysed now, so that no autovacuum ANALYZE
     # (whose snapshot holds back pruning: quiesce) falls on the changes
     $PSQL -c "ANALYZE reporting.presence_report, phoenix.event_log, phoenix.event_ids"
@@ -497,7 +549,7 @@ for run in $(seq "$runs"); do
     quiesce; read -r lat lat_avg < <(emit_latency "$r"); ecpu=$(emit_cpu "$r")
     late_rows=$(field late_rows "$tmp/changes"); one_rows=$(field onepct_rows "$tmp/changes")
     [ "$late_rows" = 1000 ] || { echo "round $r: the late change rewrote $late_rows rows, not 1000" >&2; exit 1; }
-    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$run" "$r" "$(field rows "$tmp/changes")" \
       "$(awk -v w="$wall" -v n="$per" 'BEGIN {printf "%d", n / w}')" \
       "$(awk -v c="$cpu" -v n="$per" 'BEGIN {printf "%.2f", c * 1e6 / n}')" \
       "$(awk -v c="$(field late_cpu "$tmp/changes")" 'BEGIN {printf "%.2f", c * 1e6 / 1000}')" \
@@ -509,8 +561,11 @@ for run in $(seq "$runs"); do
       "$late_ref" "$late_rel" "$sys" \
       "$(awk -v c="$cpu" -v n="$per" -v k="$sys" 'BEGIN {if (k == "-") print "-"; else printf "%.2f", c * 1e6 / n - k}')" "$ref_user" \
       "$(awk -v c="$cpu" -v n="$per" -v k="$sys" -v f="$ref_user" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", (c * 1e6 / n - k) / f}')" \
-      "$page_us" >> "$tmp/rounds"
-    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx; of it %s µs in the kernel, user %s µs against the reference'"'"'s %s µs: %sx; a new 8 kB page %s µs)  late %6.1f µs CPU/row (%6.1f wall; reference %s µs: %sx)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $21, $22, $23, $24, $25, $6, $7, $19, $20, $8, $9, $10, $15, $14, $11, $12, $13}'
+      "$page_us" \
+      "$(awk -v c="$grown_cpu" -v n="$per" 'BEGIN {if (c == "-") print "-"; else printf "%.2f", c * 1e6 / n}')" \
+      "$(awk -v w="$grown_wall" -v n="$per" 'BEGIN {if (w == "-") print "-"; else printf "%d", n / w}')" \
+      "$(awk -v c="$cpu" -v f="$grown_cpu" 'BEGIN {if (f == "-") print "-"; else printf "%.3f", c / f}')" >> "$tmp/rounds"
+    tail -1 "$tmp/rounds" | awk '{printf "run %d round %2d: %9d rows  ingest %6d ev/s (%5.1f µs CPU/ev, %d buffers written by backends; reference %s µs: %sx; of it %s µs in the kernel, user %s µs against the reference'"'"'s %s µs: %sx; a new 8 kB page %s µs; grown floor %s µs CPU/ev, %s ev/s, ingest CPU / floor %sx)  late %6.1f µs CPU/row (%6.1f wall; reference %s µs: %sx)  1%% %5.1f µs CPU/row (%d rows)  emit %s ms median, %s average (%s µs CPU)  table %d MB + indexes %d MB, log %d MB\n", $1, $2, $3, $4, $5, $16, $17, $18, $21, $22, $23, $24, $25, $26, $27, $28, $6, $7, $19, $20, $8, $9, $10, $15, $14, $11, $12, $13}'
     if [ "$r" = 1 ]; then
       etl_and_refresh "$tmp/etl"
       etl_one_core "$tmp/etl1"
@@ -539,14 +594,19 @@ ref_columns() {
   [ "$ref_events" -gt 0 ] || return 0
   printf '%s   %s   %s   %s   %s' "$(rel "$1" 18)" "$(rel "$1" 20)" "$(rel "$1" 24)" "$(rel "$1" 21)" "$(rel "$1" 25)"
 }
+# with the grown floor: its CPU per event, its rate and the ingest's CPU over it
+floor_columns() {
+  [ "$grown_floor" = 1 ] || return 0
+  printf '   %s   %s   %s' "$(rel "$1" 26)" "$(rel "$1" 27)" "$(rel "$1" 28)"
+}
 printf '%-6s %10s %16s %16s %18s %16s %16s %16s %18s %16s\n' round rows "ingest ev/s" "ingest µs CPU" "late µs CPU/row" "1% µs CPU/row" "emit ms (p50)" "emit µs CPU" "table+idx MB" \
-  "$([ "$ref_events" -gt 0 ] && echo "ingest CPU / reference   late CPU / reference   user CPU / reference   kernel µs/ev   new page µs")"
+  "$([ "$ref_events" -gt 0 ] && echo "ingest CPU / reference   late CPU / reference   user CPU / reference   kernel µs/ev   new page µs")$([ "$grown_floor" = 1 ] && echo "   grown floor µs CPU/ev   grown floor ev/s   ingest CPU / floor")"
 for r in $(seq "$rounds"); do
   printf '%-6s %10s %9s %6s %9s %6s %11s %6s %9s %6s %9s %6s %9s %6s %18s %s\n' "$r" "$(med "$r" 3)" \
     "$(med "$r" 4)" "$(ratio "$(med "$r" 4)" "$(med 1 4)")x" "$(med "$r" 5)" "$(ratio "$(med "$r" 5)" "$(med 1 5)")x" \
     "$(med "$r" 6)" "$(ratio "$(med "$r" 6)" "$(med 1 6)")x" "$(med "$r" 8)" "$(ratio "$(med "$r" 8)" "$(med 1 8)")x" \
     "$(med "$r" 10)" "$(ratio "$(med "$r" 10)" "$(med 1 10)")x" "$(med "$r" 14)" "$(ratio "$(med "$r" 14)" "$(med 1 14)")x" \
-    "$(med "$r" 11)+$(med "$r" 12)" "$(ref_columns "$r")"
+    "$(med "$r" 11)+$(med "$r" 12)" "$(ref_columns "$r")$(floor_columns "$r")"
 done
 fm() { awk -v c="$1" '{print $c}' "$tmp/first" | median; }
 echo "at $per events: ingest + projection $(fm 2) s vs batch ETL $(fm 4) s: $(ratio "$(fm 2)" "$(fm 4)")x (CPU $(ratio "$(fm 3)" "$(fm 5)")x)   (target <= 1.5)"
@@ -558,4 +618,7 @@ echo "last round vs first: ingest rate $(ratio "$(med "$rounds" 4)" "$(med 1 4)"
 if [ "$ref_events" -gt 0 ]; then
   echo "last round vs first against the same-time reference (the machine's phase taken out): ingest CPU per event $(ratio "$(med "$rounds" 18)" "$(med 1 18)")x, as a rate $(ratio "$(med 1 18)" "$(med "$rounds" 18)")x (target >= 0.9); late change CPU per row $(ratio "$(med "$rounds" 20)" "$(med 1 20)")x (printed only: that reference proved bimodal)"
   echo "  of the ingest: user CPU per event against the reference's $(ratio "$(med "$rounds" 24)" "$(med 1 24)")x; the kernel's part $(med 1 21) -> $(med "$rounds" 21) µs per event, while a new 8 kB page cost the kernel $(med 1 25) -> $(med "$rounds" 25) µs (dd)"
+fi
+if [ "$grown_floor" = 1 ]; then
+  echo "last round vs first, the grown floor (the round's finished rows, log rows and ids written by COPY into tables grown alike): its rate $(ratio "$(med "$rounds" 27)" "$(med 1 27)")x, its CPU per event $(ratio "$(med "$rounds" 26)" "$(med 1 26)")x; the ingest's CPU over the floor's $(med 1 28) -> $(med "$rounds" 28) ($(ratio "$(med "$rounds" 28)" "$(med 1 28)")x)"
 fi
