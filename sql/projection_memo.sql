@@ -86,21 +86,37 @@ SELECT * FROM seen('R2', 19);
 SELECT phoenix.put('person', 'R2', '{"team":"V"}', '2025-01-01');
 COMMIT;
 SELECT * FROM seen('R2', 20);
+-- keys of each length the memory keeps (under 16 bytes inside its entry,
+-- longer ones beside it): each key's correction is seen, and keys that
+-- share their first 16 bytes stay apart, even the last two, which share
+-- their hash too (the memory's key) and so take each other's place in it
+CREATE TABLE long_keys (i int, k text);
+INSERT INTO long_keys VALUES (1, 'fifteen-bytes-x'), (2, 'sixteen-bytes-xx'),
+  (3, 'a-long-person-key-0001'), (4, 'a-long-person-key-0002'),
+  (5, 'a-long-person-key-0011289'), (6, 'a-long-person-key-0166996');
+SELECT count(DISTINCT hashtext(k)) = 1 AS same_hash FROM long_keys WHERE i IN (5, 6);
+SELECT count(phoenix.put('person', k, jsonb_build_object('name', k, 'team', 'L' || i), '2025-01-01')) FROM long_keys;
+SELECT s.* FROM long_keys, LATERAL seen(k, 600 + i) s ORDER BY i;
+SELECT s.* FROM long_keys, LATERAL seen(k, 610 + i) s ORDER BY i;
+SELECT count(phoenix.put('person', k, jsonb_build_object('team', 'N' || i), '2025-01-01')) FROM long_keys WHERE i IN (2, 3, 6);
+SELECT s.* FROM long_keys, LATERAL seen(k, 620 + i) s ORDER BY i;
 -- ...and while no transaction ends, remembered versions are used without
 -- their rows being read again: a second pass over the same 30 people in one
 -- transaction reads no block of the history.  A transaction ending elsewhere
 -- in the cluster meanwhile makes a pass read them again, hence up to three
 -- tries.  Under SERIALIZABLE every pass reads them (the predicate locks).
-SELECT count(phoenix.put('person', 'M' || i, '{"name":"M","team":"A"}', '2025-01-01')) FROM generate_series(1, 30) i;
-CREATE FUNCTION second_pass_unread(base int) RETURNS boolean LANGUAGE plpgsql AS $$
+-- The same with keys kept beside their entries (16 bytes and longer).
+SELECT count(phoenix.put('person', p || i, '{"name":"M","team":"A"}', '2025-01-01'))
+  FROM unnest(ARRAY['M', 'long-person-key-of-M']) p, generate_series(1, 30) i;
+CREATE FUNCTION second_pass_unread(base int, prefix text DEFAULT 'M') RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   history regclass := 'phoenix_entity.person_history';
   before bigint;
 BEGIN
   FOR try IN 1..3 LOOP
-    PERFORM seen('M' || i, base + try * 100 + i) FROM generate_series(1, 30) i;
+    PERFORM seen(prefix || i, base + try * 100 + i) FROM generate_series(1, 30) i;
     before := pg_stat_get_xact_blocks_fetched(history);
-    PERFORM seen('M' || i, base + try * 100 + 50 + i) FROM generate_series(1, 30) i;
+    PERFORM seen(prefix || i, base + try * 100 + 50 + i) FROM generate_series(1, 30) i;
     IF pg_stat_get_xact_blocks_fetched(history) = before THEN
       RETURN true;
     END IF;
@@ -109,6 +125,7 @@ BEGIN
 END
 $$;
 SELECT second_pass_unread(2000);
+SELECT second_pass_unread(2500, 'long-person-key-of-M');
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT second_pass_unread(3000);
 COMMIT;

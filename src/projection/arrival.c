@@ -99,8 +99,8 @@ typedef struct ArrivalStep
 	StepColumn *current;
 	/* versions found before: at an event's time, and now (VersionMemo) */
 	MemoryContext memocxt;
-	HTAB	   *memo_at;
-	HTAB	   *memo_now;
+	struct memo_hash *memo_at;
+	struct memo_hash *memo_now;
 	int			memo_table;		/* its history in memo_tables, or -1 */
 	uint64		memo_generation;	/* memo_tables' generation it was made in */
 } ArrivalStep;
@@ -208,21 +208,53 @@ typedef struct Found
  * run's did (arrival_xact_event): one emit's memory serves the next emit's
  * transaction unread.
  */
+#define MEMO_INLINE_KEY 16
+
 typedef struct VersionMemo
 {
-	uint32		hash;			/* the hash table's key: the key's hash */
-	char	   *key;
+	/* what a lookup reads first, together */
+	uint32		hash;			/* the table's key: the key's hash */
+	char		status;			/* simplehash's */
 	int			keylen;
 	TimestampTz valid_from;
 	TimestampTz valid_to;
+	uint64		run;			/* the run that found it or read it again */
+	char		inline_key[MEMO_INLINE_KEY];	/* a key shorter than this (memo_key) */
+	char	   *key;			/* a longer one */
+	/* then */
 	Datum	   *values;
 	bool	   *isnull;
 	PhxRelFile	file;			/* where the row was */
 	ItemPointerData tid;
 	TransactionId xmin;
-	uint64		run;			/* the run that found it or read it again */
 	uint64		completions;	/* that run's snapshot's snapXactCompletionCount */
 } VersionMemo;
+
+/*
+ * A step's memo is an open-addressing table holding its entries inline
+ * (simplehash): a lookup is one cache line, where dynahash's bucket, element
+ * and a separately allocated key were three misses (4.7% of one session's
+ * CPU, perf at 1M events).  Entries move when the table grows, so nothing
+ * keeps a pointer to one across an insert into its table; the arrays an
+ * entry points to (values, isnull, a long key) stay where they are.
+ */
+#define SH_PREFIX memo
+#define SH_ELEMENT_TYPE VersionMemo
+#define SH_KEY_TYPE uint32
+#define SH_KEY hash
+#define SH_HASH_KEY(tb, key) (key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* An entry's key bytes, wherever they are kept. */
+static inline const char *
+memo_key(const VersionMemo *m)
+{
+	return m->keylen < MEMO_INLINE_KEY ? m->inline_key : m->key;
+}
 
 /*
  * A step's memos are emptied when their memory passes phoenix.version_memo
@@ -324,13 +356,13 @@ static void compute_row(ArrivalRun *run, const EmittedEvent *ev, Datum *values, 
 static void mapped_value(ArrivalMapped *m, Jsonb *payload, Datum *value, bool *isnull);
 static void occurrence_values(ArrivalPlan *ap, const EmittedEvent *ev, Datum *values, bool *isnull);
 static void step_values(ArrivalRun *run, StepRun *r, TimestampTz at, Datum *values, bool *isnull);
-static bool version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *slot,
+static bool version_at(StepRun *r, struct memo_hash *memo, Datum key, TimestampTz at, TupleTableSlot *slot,
 					   Found *f);
-static VersionMemo *memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at,
+static VersionMemo *memo_find(StepRun *r, struct memo_hash *memo, text *key, uint32 hash, TimestampTz at,
 							  TupleTableSlot *slot);
 static bool memo_unchanged(StepRun *r, VersionMemo *m);
 static bool memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot);
-static void memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot);
+static void memo_store(StepRun *r, struct memo_hash *memo, text *key, uint32 hash, TupleTableSlot *slot);
 static void memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt);
 static int	memo_table_of(Oid history);
 static bool found_covers(StepRun *r, Found *f, TimestampTz t);
@@ -503,7 +535,7 @@ leave_room_for_changes(ArrivalRun *run)
 			if (ap->write_src[j] == col)
 			{
 				if (st->memo_at)
-					known = Max(known, (double) hash_get_num_entries(st->memo_at));
+					known = Max(known, (double) st->memo_at->members);
 				cols[n] = j;
 				nvalues[n++] = known;
 			}
@@ -1123,7 +1155,7 @@ copy_columns(Found *f, int n, StepColumn *cols, AttrNumber *attnums, int *atts, 
  * `at` (current versions of a key never overlap).
  */
 static bool
-version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
+version_at(StepRun *r, struct memo_hash *memo, Datum key, TimestampTz at, TupleTableSlot *slot, Found *f)
 {
 	text	   *t = DatumGetTextPP(key);
 	uint32		hash;
@@ -1166,11 +1198,11 @@ version_at(StepRun *r, HTAB *memo, Datum key, TimestampTz at, TupleTableSlot *sl
 
 /* The remembered version of `key` covering `at`, if it may be used now. */
 static VersionMemo *
-memo_find(StepRun *r, HTAB *memo, text *key, uint32 hash, TimestampTz at, TupleTableSlot *slot)
+memo_find(StepRun *r, struct memo_hash *memo, text *key, uint32 hash, TimestampTz at, TupleTableSlot *slot)
 {
-	VersionMemo *m = hash_search(memo, &hash, HASH_FIND, NULL);
+	VersionMemo *m = memo_lookup(memo, hash);
 
-	if (m == NULL || m->keylen != VARSIZE_ANY_EXHDR(key) || memcmp(m->key, VARDATA_ANY(key), m->keylen) != 0 ||
+	if (m == NULL || m->keylen != VARSIZE_ANY_EXHDR(key) || memcmp(memo_key(m), VARDATA_ANY(key), m->keylen) != 0 ||
 		!(m->valid_from <= at && m->valid_to > at))
 		return NULL;
 	if (m->run != r->run)
@@ -1269,7 +1301,7 @@ memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot)
 		return false;
 	key = slot_getattr(slot, r->attnums[HISTORY_KEY], &null);
 	return !null && VARSIZE_ANY_EXHDR(DatumGetTextPP(key)) == m->keylen &&
-		memcmp(VARDATA_ANY(DatumGetTextPP(key)), m->key, m->keylen) == 0;
+		memcmp(VARDATA_ANY(DatumGetTextPP(key)), memo_key(m), m->keylen) == 0;
 }
 
 /*
@@ -1279,7 +1311,7 @@ memo_still_valid(StepRun *r, VersionMemo *m, TupleTableSlot *slot)
  * may point into it (the event-time version came from the memo).
  */
 static void
-memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
+memo_store(StepRun *r, struct memo_hash *memo, text *key, uint32 hash, TupleTableSlot *slot)
 {
 	PhxEntity  *e = r->entity;
 	ArrivalStep *st = r->st;
@@ -1287,14 +1319,21 @@ memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 	VersionMemo v;
 	VersionMemo *m;
 	bool		null;
+	bool		existed;
 
 	/* filled completely before it enters the table: an error leaves no half entry */
 	v.hash = hash;
 	v.values = palloc(sizeof(Datum) * e->natts);
 	v.isnull = palloc(sizeof(bool) * e->natts);
 	v.keylen = VARSIZE_ANY_EXHDR(key);
-	v.key = palloc(v.keylen + 1);
-	memcpy(v.key, VARDATA_ANY(key), v.keylen);
+	v.key = NULL;
+	if (v.keylen < MEMO_INLINE_KEY)
+		memcpy(v.inline_key, VARDATA_ANY(key), v.keylen);
+	else
+	{
+		v.key = palloc(v.keylen);
+		memcpy(v.key, VARDATA_ANY(key), v.keylen);
+	}
 	v.valid_from = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_FROM(e)], &null));
 	v.valid_to = DatumGetTimestampTz(slot_getattr(slot, r->attnums[HISTORY_VALID_TO(e)], &null));
 	v.file = phx_rel_file(r->rel);
@@ -1324,7 +1363,8 @@ memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 			}
 		}
 	}
-	m = hash_search(memo, &hash, HASH_ENTER, NULL);
+	m = memo_insert(memo, hash, &existed);
+	v.status = m->status;
 	*m = v;
 	MemoryContextSwitchTo(old);
 }
@@ -1337,8 +1377,6 @@ memo_store(StepRun *r, HTAB *memo, text *key, uint32 hash, TupleTableSlot *slot)
 static void
 memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt)
 {
-	HASHCTL		ctl;
-
 	if (projection_version_memo_kb == 0)
 		return;
 	if (st->memocxt == NULL)
@@ -1354,13 +1392,9 @@ memo_trim(ArrivalStep *st, Oid history, MemoryContext plancxt)
 	else
 		MemoryContextReset(st->memocxt);
 	st->memo_generation = memo_table_generation[st->memo_table];
-	ctl.keysize = sizeof(uint32);
-	ctl.entrysize = sizeof(VersionMemo);
-	ctl.hcxt = st->memocxt;
-	st->memo_at = hash_create("phoenix arrival memo (event time)", 1024, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	st->memo_now = hash_create("phoenix arrival memo (now)", 1024, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* small at first: a step may remember a handful of sites only */
+	st->memo_at = memo_create(st->memocxt, 4, NULL);
+	st->memo_now = memo_create(st->memocxt, 4, NULL);
 }
 
 /* The index of `history` in memo_tables (added if new), or -1 when full. */
