@@ -216,7 +216,7 @@ SQL
 
 # round_start: "<time> <last log position>" before a round's ingest; every
 # row the round writes was received at or after that time, at a later position
-round_start() { $PSQL -At -F' ' -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), (SELECT last_value FROM phoenix.event_log_position_seq)"; }
+round_start() { $PSQL -At -F' ' -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM phoenix.event_log_position_seq)"; }
 
 # grown_floor_round <time> <position>: "<cpu s> <wall s>" of writing the
 # round's finished rows (received since <time>), log rows and ids (after
