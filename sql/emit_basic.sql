@@ -40,7 +40,7 @@ SELECT event_id, event_type, schema_version, payload, effective_at, source, sour
 SELECT phoenix.emit('presence.detected', '{"employeeId":"E9","detectedAt":"2026-11-23T09:00:00Z"}', event_id => 'p1');
 -- events without an id get a generated one
 SELECT phoenix.emit('presence.detected', '{"employeeId":"E3","detectedAt":"2026-11-25T09:00:00Z"}') > 0 AS ok;
-SELECT event_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid
+SELECT event_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid
   FROM phoenix.event_log WHERE payload->>'employeeId' = 'E3';
 -- the log is partitioned by received month
 SELECT count(*) >= 2 AS partitions FROM pg_inherits WHERE inhparent = 'phoenix.event_log'::regclass;

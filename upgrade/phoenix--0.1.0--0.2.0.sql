@@ -61,3 +61,20 @@ CREATE FUNCTION phoenix.create_projection(name text, source text,
   AS 'MODULE_PATHNAME', 'phoenix_create_projection' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION phoenix.create_projection(text, text, jsonb, jsonb, jsonb, text, text, text, interval, interval, integer) IS
   'Phoenix: create a reporting table fed by an event type, enriched as of each event''s time, and fill it from the log';
+
+-- Ids generated since 0.2.0 name their event's log position and are not
+-- claimed in phoenix.event_ids (src/ingest/eventid.c); the ids generated
+-- before stay claimed there, and are recognised as before.
+COMMENT ON TABLE phoenix.event_ids IS 'Phoenix: every event id a producer gave, and the log position it was accepted at (idempotency)';
+CREATE TABLE phoenix.generated_id_nodes (
+  node integer NOT NULL CHECK (node >= 0 AND node < 67108864)
+);
+COMMENT ON TABLE phoenix.generated_id_nodes IS 'Phoenix: nodes of the event ids this database generates (do not edit)';
+INSERT INTO phoenix.generated_id_nodes
+  SELECT pg_catalog.floor(pg_catalog.random() * 67108864)::integer % 67108864;
+CREATE FUNCTION phoenix.generated_id_nodes_changed() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'phoenix_generated_id_nodes_changed' LANGUAGE C;
+COMMENT ON FUNCTION phoenix.generated_id_nodes_changed() IS 'Phoenix: every session reads the generated ids'' nodes again at commit';
+CREATE TRIGGER generated_id_nodes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+  ON phoenix.generated_id_nodes FOR EACH STATEMENT EXECUTE FUNCTION phoenix.generated_id_nodes_changed();
+SELECT pg_catalog.pg_extension_config_dump('phoenix.generated_id_nodes', '');

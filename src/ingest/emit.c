@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include <sys/time.h>
 
 #include "common/guc.h"
 #include "access/nbtree.h"
@@ -86,7 +85,7 @@ typedef struct ItemSave
 
 static void emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts);
 static void write_items(EmitItem *items, int nitems, TimestampTz received_at,
-						void (*conflict) (EmitItem *item, int64 existing_position));
+						IdRefuser conflict);
 static void write_isolated(EmitItem *items, int nitems, TimestampTz received_at);
 static void write_range(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at);
 static bool write_in_subxact(EmitItem *items, ItemSave *saved, int n, TimestampTz received_at,
@@ -95,8 +94,8 @@ static bool error_is_server_wide(ErrorData *edata);
 static void refuse_unwritable(EmitItem *item, ErrorData *edata);
 static const char *clipped(const char *s);
 static bool prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz received_at);
-static void refuse_duplicate_id(EmitItem *item, int64 existing_position);
-static void refuse_duplicate_id_raise(EmitItem *item, int64 existing_position);
+static void refuse_duplicate_id(EmitItem *item, IdRefusal why, int64 existing_position);
+static void refuse_duplicate_id_raise(EmitItem *item, IdRefusal why, int64 existing_position);
 static bool effective_time(EmitItem *item, bool raise, TimestampTz received_at);
 static bool entity_key(EmitItem *item, bool raise);
 static bool recurrence_valid(EmitItem *item, bool raise, TimestampTz received_at);
@@ -484,7 +483,7 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
 		CHECK_FOR_INTERRUPTS();
 	}
 	build_assertions(items, nitems, raise);
-	eventlog_number_items(items, nitems);
+	eventlog_number_items(items, nitems, received_at);
 	if (raise)
 		write_items(items, nitems, received_at, refuse_duplicate_id_raise);
 	else
@@ -508,7 +507,7 @@ emit_chunk(EmitItem *items, int nitems, bool raise, EmitCounts *counts)
  */
 static void
 write_items(EmitItem *items, int nitems, TimestampTz received_at,
-			void (*conflict) (EmitItem *item, int64 existing_position))
+			IdRefuser conflict)
 {
 	eventlog_claim_ids(items, nitems, conflict);
 	eventlog_append(items, nitems, received_at);
@@ -781,10 +780,7 @@ prepare_item(EmitItem *item, const EmitItem *prev, bool raise, TimestampTz recei
 		item->id_given = true;
 	}
 	else
-	{
-		item->event_id = emit_ordered_event_id();
-		item->id_generated = true;
-	}
+		item->id_generated = true;	/* made when it is numbered: it names its position */
 	/* a payload about a forgotten key loses its PII before anything keeps it */
 	{
 		Jsonb	   *scrubbed = ingest_scrub_payload(type->name, item->payload, item->effective_at);
@@ -833,21 +829,34 @@ emit_refuse(EmitItem *item, bool raise, int sqlerrcode, const char *hint, const 
 	return false;
 }
 
+/* An id that cannot be this item's (eventlog.h): refused, raised or not. */
 static void
-refuse_duplicate_id(EmitItem *item, int64 existing_position)
+refuse_id(EmitItem *item, bool raise, IdRefusal why, int64 existing_position)
 {
-	emit_refuse(item, false, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT, NULL,
-		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
-		   item->event_id, item->event_type, existing_position);
+	if (why == ID_GENERATED_FORM_NOT_LOGGED)
+		emit_refuse(item, raise, ERRCODE_INVALID_PARAMETER_VALUE,
+					"Leave event_id out to have one generated, or send ids of your own form: "
+					"version 8 UUIDs naming this database's node are the ids it generates.",
+					"event_id \"%s\" of event type \"%s\" has the form of the ids this database generates, "
+					"but names no logged event",
+					item->event_id, item->event_type);
+	else
+		emit_refuse(item, raise, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
+					raise ? "Use a new event_id for a different event, or resend the original payload." : NULL,
+					"event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
+					item->event_id, item->event_type, existing_position);
 }
 
 static void
-refuse_duplicate_id_raise(EmitItem *item, int64 existing_position)
+refuse_duplicate_id(EmitItem *item, IdRefusal why, int64 existing_position)
 {
-	emit_refuse(item, true, ERRCODE_PHOENIX_IDEMPOTENCY_CONFLICT,
-		   "Use a new event_id for a different event, or resend the original payload.",
-		   "event_id \"%s\" of event type \"%s\" was already used for another payload (position " INT64_FORMAT ")",
-		   item->event_id, item->event_type, existing_position);
+	refuse_id(item, false, why, existing_position);
+}
+
+static void
+refuse_duplicate_id_raise(EmitItem *item, IdRefusal why, int64 existing_position)
+{
+	refuse_id(item, true, why, existing_position);
 }
 
 /* effective_at argument, else the type's time_field, else received_at. */
@@ -1154,71 +1163,6 @@ feed_projections(EmitItem *items, int nitems, TimestampTz received_at)
 		}
 		ingest_events_logged(items[i].type->name, n, events);
 	}
-}
-
-/*
- * An event id for an event that brings none (emit, emit_batch, CSV without
- * an id column, Kafka messages): a version 7 UUID (RFC 9562) whose bits
- * after the millisecond timestamp are a counter and then a random value
- * drawn once per backend, so that the ids one backend makes ascend.  Ascending keys go into the unique index of phoenix.event_ids at
- * its right edge (the B-tree's fast path for the rightmost leaf: no descent,
- * one page in cache) instead of a random leaf each, which for random UUIDs
- * costs a descent with cache misses per event and, after a checkpoint, a
- * full-page image in the WAL per touched leaf.
- */
-char *
-emit_ordered_event_id(void)
-{
-	static const char hex[] = "0123456789abcdef";
-	static uint64 last_ms = 0;
-	static uint32 counter = 0;
-	static uint64 node = 0;
-	static bool have_node = false;
-	struct timeval tv;
-	uint64		ms;
-	unsigned char b[16];
-	char	   *out = palloc(37);
-	char	   *o = out;
-
-	if (!have_node)
-	{
-		if (!pg_strong_random(&node, sizeof(node)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random event id seed")));
-		have_node = true;
-	}
-	gettimeofday(&tv, NULL);
-	ms = (uint64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	if (ms > last_ms)
-	{
-		last_ms = ms;
-		counter = 0;
-	}
-	else if (++counter >= (1U << 30))
-	{
-		/* a billion ids in one millisecond: borrow the next one */
-		last_ms++;
-		counter = 0;
-	}
-	for (int i = 0; i < 6; i++)
-		b[i] = (last_ms >> (40 - 8 * i)) & 0xff;
-	b[6] = 0x70 | ((counter >> 26) & 0x0f);
-	b[7] = (counter >> 18) & 0xff;
-	b[8] = 0x80 | ((counter >> 12) & 0x3f);
-	b[9] = (counter >> 4) & 0xff;
-	b[10] = ((counter & 0x0f) << 4) | ((node >> 40) & 0x0f);
-	for (int i = 11; i < 16; i++)
-		b[i] = (node >> (8 * (15 - i))) & 0xff;
-	for (int i = 0; i < 16; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*o++ = '-';
-		*o++ = hex[b[i] >> 4];
-		*o++ = hex[b[i] & 0x0f];
-	}
-	*o = '\0';
-	return out;
 }
 
 /* The owner of function `fn_oid` (whose rights phoenix.emit uses). */

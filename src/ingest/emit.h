@@ -100,6 +100,7 @@ typedef struct EmitItem
 	struct PhxEventType *type;
 	bool		id_given;
 	bool		id_generated;
+	bool		id_in_log;		/* generated, naming its position: not claimed (eventid.h) */
 	int64		payload_hash;
 	char	   *key;			/* entity key, for entity event types */
 	struct TimelineAssertion *assertion;
@@ -141,12 +142,6 @@ extern void emit_chunk_context_done(MemoryContext cxt);
  * input, made for every event, so without the cost of a printf.
  */
 extern char *emit_source_position(const char *what, uint64 n);
-
-/*
- * A new event id for an event sent without one: a time-ordered (version 7)
- * UUID, ascending per backend, palloc'd.
- */
-extern char *emit_ordered_event_id(void);
 
 extern void EmitInit(void);
 

@@ -28,6 +28,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "ingest/eventid.h"
 #include "ingest/eventlog.h"
 #include "ingest/ingest_hooks.h"
 #include "common/phoenix.h"
@@ -98,6 +99,7 @@ static SPIPlanPtr plan_append = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_lookup_ids = NULL;
 static SPIPlanPtr plan_logged_event = NULL;
+static SPIPlanPtr plan_generated_event = NULL;
 static SPIPlanPtr plan_dead_letter = NULL;
 static SPIPlanPtr plan_replay_failed = NULL;
 static SPIPlanPtr plan_replay_done = NULL;
@@ -125,10 +127,12 @@ static bool writes_directly(Relation rel, int ncols);
 static void insert_slots(Relation rel, TupleTableSlot **slots, int nslots, bool *collided);
 static void drop_slots(TupleTableSlot **slots, int nslots);
 static int	cmp_id_order(const void *a, const void *b);
+static bool to_claim(const EmitItem *item);
+static void resolve_generated_ids(EmitItem *items, int nitems, IdRefuser refuse);
 static bool same_event(EmitItem *item, const char *event_type, Jsonb *payload);
 static bool same_as_logged(EmitItem *item, int64 position, EmitItem **batch, int nbatch);
 static void claim_ids_slowly(EmitItem **items, int nitems,
-							 void (*refuse) (EmitItem *item, int64 existing_position));
+							 IdRefuser refuse);
 static void append_via_sql(EmitItem *items, int nitems, TimestampTz received_at);
 
 /*
@@ -171,7 +175,7 @@ eventlog_next_position(void)
 }
 
 void
-eventlog_number_items(EmitItem *items, int nitems)
+eventlog_number_items(EmitItem *items, int nitems, TimestampTz received_at)
 {
 	bool		checked = false;
 	Oid			seq = position_seq_oid();
@@ -179,10 +183,19 @@ eventlog_number_items(EmitItem *items, int nitems)
 
 	for (i = 0; i < nitems; i++)
 	{
-		if (items[i].status != EMIT_PENDING)
+		EmitItem   *item = &items[i];
+
+		if (item->status != EMIT_PENDING)
 			continue;
-		items[i].position = nextval_internal(seq, !checked);
+		item->position = nextval_internal(seq, !checked);
 		checked = true;
+		if (item->id_generated && item->event_id == NULL)
+		{
+			item->event_id = eventid_generated(item->position, received_at);
+			item->id_in_log = item->event_id != NULL;
+			if (item->event_id == NULL)
+				item->event_id = eventid_claimed();
+		}
 	}
 }
 
@@ -200,7 +213,7 @@ eventlog_number_items(EmitItem *items, int nitems)
  * inserters like any other.
  */
 void
-eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
+eventlog_claim_ids(EmitItem *items, int nitems, IdRefuser refuse)
 {
 	Relation	rel;
 	const int  *attno;
@@ -217,8 +230,10 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	int			i,
 				k;
 
-	Oid			ids = ids_oid();
+	Oid			ids;
 
+	resolve_generated_ids(items, nitems, refuse);
+	ids = ids_oid();
 	if (pg_class_aclcheck(ids, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
 	rel = table_open(ids, RowExclusiveLock);
@@ -230,7 +245,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 
 		table_close(rel, NoLock);
 		for (i = 0; i < nitems; i++)
-			if (items[i].status == EMIT_PENDING)
+			if (to_claim(&items[i]))
 				list[n++] = &items[i];
 		if (n > 0)
 			claim_ids_slowly(list, n, refuse);
@@ -238,7 +253,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	}
 	for (i = 0; i < nitems; i++)
 	{
-		if (items[i].status != EMIT_PENDING)
+		if (!to_claim(&items[i]))
 			continue;
 		order[npending].id = items[i].event_id;
 		order[npending].len = strlen(items[i].event_id);
@@ -305,7 +320,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 	{
 		EmitItem   *first;
 
-		if (items[i].status != EMIT_PENDING)
+		if (!to_claim(&items[i]))
 			continue;
 		first = &items[leader[i]];
 		if (collided[leader[i]])
@@ -322,7 +337,7 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 			items[i].position = first->position;
 		}
 		else
-			refuse(&items[i], first->position);
+			refuse(&items[i], ID_USED_FOR_ANOTHER_PAYLOAD, first->position);
 	}
 	if (nsettle > 0)
 	{
@@ -333,6 +348,63 @@ eventlog_claim_ids(EmitItem *items, int nitems, void (*refuse) (EmitItem *item, 
 			if (settle[i])
 				list[n++] = &items[i];
 		claim_ids_slowly(list, n, refuse);
+	}
+}
+
+/* A pending item whose id is claimed in phoenix.event_ids (not one naming its position). */
+static bool
+to_claim(const EmitItem *item)
+{
+	return item->status == EMIT_PENDING && !item->id_in_log;
+}
+
+/*
+ * A producer's id of the form this database generates (eventid.h) is taken
+ * only as a repeat of the logged event it names: read that event, by its
+ * position, in the partition of its received millisecond.  Any other id of
+ * that form is refused, since an id generated later could equal it.  (Such
+ * ids are never claimed, so nothing concurrent can be claiming one.)
+ */
+static void
+resolve_generated_ids(EmitItem *items, int nitems, IdRefuser refuse)
+{
+	static const Oid argtypes[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+	for (int i = 0; i < nitems; i++)
+	{
+		EmitItem   *item = &items[i];
+		int64		position;
+		TimestampTz from;
+		Datum		args[3];
+		bool		isnull;
+
+		if (!to_claim(item) || !eventid_is_generated_here(item->event_id, &position, &from))
+			continue;
+		args[0] = Int64GetDatum(position);
+		args[1] = TimestampTzGetDatum(from);
+		args[2] = TimestampTzGetDatum(from + 1000);
+		prepare_once(&plan_generated_event,
+					 "SELECT event_id, event_type, payload FROM phoenix.event_log "
+					 "WHERE position OPERATOR(pg_catalog.=) $1 AND received_at OPERATOR(pg_catalog.>=) $2 "
+					 "AND received_at OPERATOR(pg_catalog.<) $3", 3, argtypes);
+		if (SPI_execute_plan(plan_generated_event, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read phoenix.event_log");
+		if (SPI_processed == 1 &&
+			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), item->event_id) == 0)
+		{
+			if (same_event(item, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						   DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull))))
+			{
+				item->status = EMIT_DUPLICATE;
+				item->position = position;
+			}
+			else
+				refuse(item, ID_USED_FOR_ANOTHER_PAYLOAD, position);
+		}
+		else
+			refuse(item, ID_GENERATED_FORM_NOT_LOGGED, position);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -360,7 +432,7 @@ cmp_id_order(const void *a, const void *b)
  * ones that were not inserted and compare their payload hash.
  */
 static void
-claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, int64 existing_position))
+claim_ids_slowly(EmitItem **items, int nitems, IdRefuser refuse)
 {
 	static const Oid argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 	ColumnArray ids,
@@ -441,7 +513,7 @@ claim_ids_slowly(EmitItem **items, int nitems, void (*refuse) (EmitItem *item, i
 			items[i]->position = e->position;
 		}
 		else
-			refuse(items[i], e->position);
+			refuse(items[i], ID_USED_FOR_ANOTHER_PAYLOAD, e->position);
 	}
 }
 
@@ -873,6 +945,7 @@ void
 EventlogInit(void)
 {
 	CacheRegisterRelcacheCallback(eventlog_relcache_callback, (Datum) 0);
+	eventid_init();
 }
 
 /* The log (or everything) was invalidated: re-check partitions and OIDs. */

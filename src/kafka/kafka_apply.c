@@ -525,12 +525,8 @@ apply_slice(Consumer *c, rd_kafka_message_t **msgs, int *part, int n,
 			dead[part[i]]++;
 			continue;
 		}
+		/* without one, emit makes an id that names the event's log position */
 		in->event_id = c->sub.id_header ? header_text(m, c->sub.id_header) : NULL;
-		if (in->event_id == NULL)
-		{
-			in->event_id = emit_ordered_event_id();
-			in->event_id_generated = true;
-		}
 		in->source = c->source;
 		in->source_position = message_position(c, m);
 		input_part[ninputs++] = part[i];

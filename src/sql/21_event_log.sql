@@ -45,7 +45,26 @@ CREATE TABLE phoenix.event_ids (
   position      bigint NOT NULL,
   payload_hash  bigint NOT NULL      -- of the type and the payload's jsonb bytes (src/emit.c)
 );
-COMMENT ON TABLE phoenix.event_ids IS 'Phoenix: every event id and the log position it was accepted at (idempotency)';
+COMMENT ON TABLE phoenix.event_ids IS 'Phoenix: every event id a producer gave, and the log position it was accepted at (idempotency)';
+
+-- The nodes of the ids this database generates (src/ingest/eventid.c).  An
+-- event sent without an id gets one that names its log position, received
+-- millisecond and a node of this table: unique by construction, so it is not
+-- claimed in phoenix.event_ids, and a repeat of it is found in the log.
+-- Install draws a node; a restore brings the dumped database's nodes too, so
+-- the ids in its log stay recognised.  Do not edit: an id whose node is
+-- removed would be taken as a producer's, and a repeat of it as new.
+CREATE TABLE phoenix.generated_id_nodes (
+  node integer NOT NULL CHECK (node >= 0 AND node < 67108864)
+);
+COMMENT ON TABLE phoenix.generated_id_nodes IS 'Phoenix: nodes of the event ids this database generates (do not edit)';
+INSERT INTO phoenix.generated_id_nodes
+  SELECT pg_catalog.floor(pg_catalog.random() * 67108864)::integer % 67108864;
+CREATE FUNCTION phoenix.generated_id_nodes_changed() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'phoenix_generated_id_nodes_changed' LANGUAGE C;
+COMMENT ON FUNCTION phoenix.generated_id_nodes_changed() IS 'Phoenix: every session reads the generated ids'' nodes again at commit';
+CREATE TRIGGER generated_id_nodes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+  ON phoenix.generated_id_nodes FOR EACH STATEMENT EXECUTE FUNCTION phoenix.generated_id_nodes_changed();
 
 -- What bulk paths refused: the raw input, why, and where it came from.
 CREATE TABLE phoenix.dead_letters (
@@ -68,6 +87,7 @@ CREATE INDEX dead_letters_pending ON phoenix.dead_letters (event_type, dead_lett
 COMMENT ON TABLE phoenix.dead_letters IS 'Phoenix: refused events with reason and source position; replay with phoenix.replay_dead_letters';
 
 SELECT pg_catalog.pg_extension_config_dump('phoenix.event_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('phoenix.generated_id_nodes', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.event_log_position_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('phoenix.dead_letters_dead_letter_id_seq', '');

@@ -46,6 +46,10 @@ SELECT * FROM phoenix.emit_batch('[
 ]');
 -- a partition of a month past, made the way emit makes them
 SELECT phoenix.emit('presence.detected', '{"employeeId":"E2","floorId":"F1","at":"2026-02-02T09:00:00Z"}', event_id => 'p3') > 0;
+-- an event sent without an id: its generated id names its position and
+-- this database's node (not phoenix.event_ids), which the dump must keep
+SELECT phoenix.put('employee', 'E9', '{"name":"Nine","department":"Ops"}', valid_from => '2026-01-01');
+SELECT phoenix.emit('presence.detected', '{"employeeId":"E9","floorId":"F1","at":"2026-02-05T09:00:00Z"}') > 0;
 SELECT phoenix.forget('employee', 'E1', reason => 'before the backup');
 SELECT phoenix.create_subscription('badges', 'badges', 'presence.detected', brokers => '127.0.0.1:9', enabled => false);
 SELECT phoenix.create_publication('presence', 'presence', '127.0.0.1:9') > 0;
@@ -53,6 +57,11 @@ SQL
 [ "$(q -At -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'phoenix.event_log'::regclass")" -ge 1 ]
 pseudonym=$(q -At -c "SELECT badge_name FROM reporting.presence WHERE event_id = 'p1'")
 echo "pseudonym of E1's badge name: $pseudonym"
+
+read -r gen_id gen_pos < <(q -At -F ' ' -c "SELECT event_id, position FROM phoenix.event_log WHERE payload->>'employeeId' = 'E9'")
+[ "$(q -At -c "SELECT count(*) FROM phoenix.event_ids WHERE event_id = '$gen_id'")" = 0 ]
+nodes=$(q -At -c "SELECT string_agg(node::text, ',' ORDER BY node) FROM phoenix.generated_id_nodes")
+echo "generated id $gen_id at $gen_pos, nodes $nodes"
 
 pg_dump -Fc -f "$work/db.dump" "$src"
 pg_dump -f "$work/db.sql" "$src"
@@ -64,6 +73,17 @@ check() {
   [ "$(q -d "$db" -At -c "SELECT count(*) FROM phoenix.forget_secret")" = 1 ] ||
     { echo "FAIL: $db has no single forget secret" >&2; exit 1; }
   [ "$(q -d "$db" -At -c "SELECT badge_name FROM reporting.presence WHERE event_id = 'p1'")" = "$pseudonym" ]
+  # the dumped nodes came along (beside the one this install drew): a
+  # repeat of the id generated before the dump is the same event, and ids
+  # generated here are recognised too
+  [ "$(q -d "$db" -At -c "SELECT count(*) FROM phoenix.generated_id_nodes WHERE node = ANY ('{$nodes}')")" -ge 1 ]
+  [ "$(q -d "$db" -At -c "SELECT phoenix.emit('presence.detected', '{\"employeeId\":\"E9\",\"floorId\":\"F1\",\"at\":\"2026-02-05T09:00:00Z\"}', event_id => '$gen_id')")" = "$gen_pos" ] ||
+    { echo "FAIL: $db: the generated id $gen_id is not recognised after the restore" >&2; exit 1; }
+  local new_pos new_id
+  new_pos=$(q -d "$db" -At -c "SELECT phoenix.emit('presence.detected', '{\"employeeId\":\"E9\",\"floorId\":\"F1\",\"at\":\"2026-02-06T09:00:00Z\"}')")
+  new_id=$(q -d "$db" -At -c "SELECT event_id FROM phoenix.event_log WHERE position = $new_pos")
+  [ "$(q -d "$db" -At -c "SELECT phoenix.emit('presence.detected', '{\"employeeId\":\"E9\",\"floorId\":\"F1\",\"at\":\"2026-02-06T09:00:00Z\"}', event_id => '$new_id')")" = "$new_pos" ]
+  [ "$(q -d "$db" -At -c "SELECT count(*) FROM phoenix.event_log WHERE payload->>'employeeId' = 'E9'")" = 2 ]
   q -d "$db" -At <<'SQL' >"$work/$db.out"
 SET timezone = 'UTC';
 -- a late event about the forgotten E1: scrubbed with the same pseudonym

@@ -85,6 +85,21 @@ q -c "SELECT phoenix.resume_subscription('mixed')" >/dev/null
 wait_for 30 "SELECT committed_offset = 10 FROM phoenix.subscription_status WHERE subscription = 'mixed'"
 [ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE event_id = 'door-i'")" = 1 ] || fail "event id header"
 
+# 3b. messages without the header got ids naming their log position (none in
+# phoenix.event_ids); one sent back in the header is a repeat, and a made-up
+# id of that form (another position) names no event: a dead letter
+read -r gen payload < <(q -F ' ' -c "SELECT event_id, payload::text FROM phoenix.event_log
+                                     WHERE source = 'kafka:mixed' AND event_id <> 'door-i' ORDER BY position LIMIT 1")
+[[ "$gen" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab] ]] || fail "generated id $gen is not of the positional form"
+[ "$(q -c "SELECT count(*) FROM phoenix.event_ids WHERE event_id = '$gen'")" = 0 ] || fail "generated id claimed"
+if [ "${gen:17:1}" = f ]; then forged="${gen:0:17}e${gen:18}"; else forged="${gen:0:17}f${gen:18}"; fi
+printf 'g\t%s\n' "$payload" | kcat -P -b "$KAFKA_BOOTSTRAP" -t mixed -K $'\t' -H type=door.opened -H event_id="$gen"
+printf 'f\t%s\n' "$payload" | kcat -P -b "$KAFKA_BOOTSTRAP" -t mixed -K $'\t' -H type=door.opened -H event_id="$forged"
+wait_for 30 "SELECT committed_offset = 12 FROM phoenix.subscription_status WHERE subscription = 'mixed'"
+[ "$(q -c "SELECT count(*) FROM phoenix.event_log WHERE source = 'kafka:mixed'")" = 3 ] || fail "a repeat of a generated id logged again"
+q -c "SELECT reason FROM phoenix.dead_letters WHERE source_position = 'mixed/0/11'" |
+  grep -q 'has the form of the ids this database generates, but names no logged event' || fail "made-up generated id not refused"
+
 # 4. brokers down: the error shows in the status view; up: everything arrives once
 q -c "SELECT phoenix.pause_subscription('badges')" >/dev/null
 seq 2001 3000 | awk '{ printf "k%d\t{\"n\":%d}\n", $1, $1 }' | kafka_produce badges
