@@ -45,7 +45,7 @@ newdb() { q -d postgres -c "DROP DATABASE IF EXISTS \"$1\"" -c "CREATE DATABASE 
 cleanup() {
   rm -f "$EXTDIR/phoenix--0.0.0.sql" "$EXTDIR/phoenix--0.0.0--$CUR.sql"
   for db in upg_fresh upg_synthetic upg_synthetic_bad $(ls "$ROOT"/releases/phoenix--*.sql 2>/dev/null |
-             sed 's/.*phoenix--\(.*\)\.sql/upg_\1/' | tr . _); do
+             sed 's/.*phoenix--\(.*\)\.sql/upg_\1 upg_ids_\1/' | tr . _); do
     q -d postgres -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
   done
   second_cluster_stop
@@ -171,6 +171,34 @@ upgrade_binary_from() {
   return $rc
 }
 
+# generated_ids_across <version> <db>: an event sent without an id before the
+# update (its id a claimed version 7 UUID: the release has no node table, so
+# the current binary makes the old form) is the same event when repeated
+# after it, and the ids made after it name their position, unclaimed, and
+# are recognised too (src/ingest/eventid.c)
+generated_ids_across() {
+  local v=$1 db=$2 old new
+  # emitted <payload>: "<event id> <position>" of the event emitted without an id
+  emitted() { q -d "$db" -c "SELECT event_id || ' ' || position FROM phoenix.event_log
+                             WHERE position = $(q -d "$db" -c "SELECT phoenix.emit('reading', '$1')")"; }
+  newdb "$db" 2>/dev/null
+  q -d "$db" -c "CREATE EXTENSION phoenix VERSION '$v' CASCADE" >/dev/null
+  q -d "$db" -c "SELECT phoenix.create_event_type('reading', '{\"type\":\"object\"}')" >/dev/null
+  old=$(emitted '{"v": 1}')
+  [ "$(q -d "$db" -c "SELECT count(*) FROM phoenix.event_ids WHERE event_id = '${old% *}'")" = 1 ] ||
+    { echo "$v: an id generated before the update ($old) was not claimed"; return 1; }
+  q -d "$db" -c "ALTER EXTENSION phoenix UPDATE" >/dev/null
+  [ "$(q -d "$db" -c "SELECT phoenix.emit('reading', '{\"v\": 1}', event_id => '${old% *}')")" = "${old#* }" ] ||
+    { echo "$v: the repeat of an id generated before the update was not the same event"; return 1; }
+  new=$(emitted '{"v": 2}')
+  [[ "$new" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-8 ]] || { echo "$v: after the update, a new id is $new"; return 1; }
+  [ "$(q -d "$db" -c "SELECT count(*) FROM phoenix.event_ids WHERE event_id = '${new% *}'")" = 0 ] ||
+    { echo "$v: an id generated after the update was claimed"; return 1; }
+  [ "$(q -d "$db" -c "SELECT phoenix.emit('reading', '{\"v\": 2}', event_id => '${new% *}')")" = "${new#* }" ] ||
+    { echo "$v: the repeat of an id generated after the update was not the same event"; return 1; }
+  q -d postgres -c "DROP DATABASE \"$db\"" >/dev/null
+}
+
 # 1. Every real release: with the current binary, then with its own.
 n=0
 for f in "$ROOT"/releases/phoenix--*.sql; do
@@ -178,6 +206,7 @@ for f in "$ROOT"/releases/phoenix--*.sql; do
   v=$(basename "$f" .sql); v=${v#phoenix--}
   [ "$v" = "$CUR" ] && { echo "releases/ holds the current version $CUR: bump default_version after freezing"; exit 1; }
   upgrade_from "$v" "upg_$(tr . _ <<<"$v")"
+  generated_ids_across "$v" "upg_ids_$(tr . _ <<<"$v")"
   upgrade_binary_from "$v" "upg_binary_$(tr . _ <<<"$v")"
   n=$((n + 1))
 done

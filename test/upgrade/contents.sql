@@ -4,7 +4,8 @@
 -- updated database and a fresh one given the same steps must agree on.
 -- Timestamps made from the clock (received_at, recorded_from, due_at, in
 -- JSON too) read "now" (any time from an hour ago on): the data's own times
--- are fixed and older.  The database's name reads "DB".  Run by test/shell/upgrade.sh after the update
+-- are fixed and older.  The database's name reads "DB"; the node each
+-- install draws for its generated ids reads "drawn".  Run by test/shell/upgrade.sh after the update
 -- and again after the stories.
 CREATE FUNCTION pg_temp.unclock(line text, since timestamptz) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,6 +31,9 @@ BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'S' THEN
       EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' '' || last_value || '' '' || is_called FROM %s',
                      'sequence ' || rel::text, rel);
+    ELSIF rel = 'phoenix.generated_id_nodes'::regclass THEN
+      -- drawn at random by each install
+      EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' drawn'' FROM %s t', 'row ' || rel::text, rel);
     ELSE
       EXECUTE format('INSERT INTO upgrade_contents SELECT %L || '' '' || to_jsonb(t)::text FROM %s t',
                      'row ' || rel::text, rel);  -- jsonb: keys sorted, whatever the column order
