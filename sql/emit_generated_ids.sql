@@ -123,6 +123,13 @@ SELECT phoenix.emit('reading', '{"v": 15}') AS p15 \gset
 SELECT event_id = id_of(ms_of(received_at), position, 12345) AS named_by_the_new_node,
        (SELECT count(*) FROM phoenix.event_ids i WHERE i.event_id = l.event_id) AS claimed
   FROM phoenix.event_log l WHERE position = :p15;
+-- with two nodes, an id naming a logged position and time with the other
+-- node is not that event's id: refused
+INSERT INTO phoenix.generated_id_nodes VALUES (54321);
+SELECT try_emit('{"v": 15}', id_of(ms_of(received_at), position, 54321)) AS refused
+  FROM phoenix.event_log WHERE position = :p15;
+SELECT try_emit('{"v": 15}', event_id) = 'position ' || :p15 AS the_real_one_repeats
+  FROM phoenix.event_log WHERE position = :p15;
 -- positions past 2^48 cannot be named: version 7, claimed
 SELECT setval('phoenix.event_log_position_seq', 281474976710655);
 SELECT phoenix.emit('reading', '{"v": 16}') AS p16 \gset

@@ -6,7 +6,9 @@
 # deep nesting, numbers too large for numeric or for a bigint column, dates
 # out of range (year 0, 294277, infinity), wrong types after a
 # compatibility => 'none' schema change, unknown types, malformed envelopes,
-# over-long event ids, and ids repeated with the same or another payload —
+# over-long event ids, ids repeated with the same or another payload, and
+# ids of the form Phoenix generates (this database's node: refused; another
+# database's: a producer's id) —
 # sent through every path: emit_batch (jsonb and text), ingest_csv (server
 # file), single emit, and replay_dead_letters.
 #
@@ -58,9 +60,10 @@ SQL
 start=$(psql -c "SELECT pg_postmaster_start_time()")
 
 # generate: one directory per round, a manifest of every input (tab-separated)
-python3 - "$SEED" "$N" "$ROUNDS" "$dir" <<'PY'
+node=$(psql -c "SELECT min(node) FROM phoenix.generated_id_nodes")   # the node of this database's generated ids
+python3 - "$SEED" "$N" "$ROUNDS" "$dir" "$node" <<'PY'
 import json, random, sys, os
-seed, total, rounds, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+seed, total, rounds, d, node = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 rnd = random.Random(seed)
 HEX = '0123456789abcdef'
 def rhex(n): return ''.join(rnd.choice(HEX) for _ in range(n))
@@ -71,6 +74,14 @@ def new_id():
     counter[0] += 1
     return 'ev-%d-%d' % (seed % 100000, counter[0])
 def dumps(o): return json.dumps(o, separators=(',', ':'), ensure_ascii=False)
+def generated_form(of_node):
+    """An id of the form Phoenix generates (src/ingest/eventid.c: ms | 8 | position | node), naming
+    a time and position it never logged: refused with this database's node, a producer's id with another."""
+    ms, pos = rnd.randrange(1 << 48), rnd.randrange(1 << 48)
+    high = (ms << 16) | 0x8000 | (pos >> 36)
+    low = (2 << 62) | ((pos & ((1 << 36) - 1)) << 26) | of_node
+    h = '%016x%016x' % (high, low)
+    return '-'.join([h[:8], h[8:12], h[12:16], h[16:20], h[20:]])
 
 def element(path, rn):
     """One emit_batch element as JSON text, its event_id (or None), and whether
@@ -130,6 +141,7 @@ def element(path, rn):
     elif h < 0.94: env['effective_at'] = rnd.choice(['294277-01-01T00:00:00Z', 'infinity', 'soon', 5, '0000-01-01T00:00:00Z'])
     elif h < 0.95: env = rnd.choice([7, 'str', [], None, {'type': 'swipe'}, {'payload': {}}])
     elif h < 0.96: env['payload'] = dumps(p)[:rnd.randrange(1, 20)]   # payload as broken JSON text
+    elif h < 0.975: env['event_id'] = generated_form(node if rnd.random() < 0.7 else (node + 1) % (1 << 26))
     text = dumps(env)
     for k, v in swap.items(): text = text.replace(k, v, 1)
     return text, (env.get('event_id') if isinstance(env, dict) else None), False
