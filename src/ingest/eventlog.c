@@ -233,6 +233,10 @@ eventlog_claim_ids(EmitItem *items, int nitems, IdRefuser refuse)
 	Oid			ids;
 
 	resolve_generated_ids(items, nitems, refuse);
+	for (i = 0; i < nitems && !to_claim(&items[i]); i++)
+		;
+	if (i == nitems)
+		return;					/* every id names its position: nothing to claim */
 	ids = ids_oid();
 	if (pg_class_aclcheck(ids, GetUserId(), ACL_INSERT | ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "event_ids");
