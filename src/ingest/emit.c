@@ -359,7 +359,6 @@ emit_bulk(EmitInput *inputs, int ninputs)
 		items[i].source_position = inputs[i].source_position;
 		items[i].has_effective_at = inputs[i].has_effective_at;
 		items[i].effective_at = inputs[i].effective_at;
-		items[i].id_generated = inputs[i].event_id_generated;
 	}
 	counts = emit_items(items, ninputs, false);
 	for (i = 0; i < ninputs; i++)

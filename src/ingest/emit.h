@@ -37,8 +37,6 @@ typedef struct EmitInput
 	const char *source_position;	/* "row 12", "topic/2/1234", ... */
 	bool		has_effective_at;
 	TimestampTz effective_at;
-	bool		event_id_generated; /* event_id was made up by the caller, not
-									 * sent: dead letters keep none */
 	bool		rejected;		/* output: refused (dead-lettered) */
 } EmitInput;
 
