@@ -438,27 +438,57 @@ typedef struct BatchEntries
 	TupleTableSlot **slots;		/* the rows (their tts_tid) */
 	int			nkeys;
 	SortSupportData *keys;		/* the index's key columns' comparators */
+	bool		abbreviated;	/* EntryRef.key holds keys[0]'s abbreviation */
 } BatchEntries;
 
-static int
-batch_entry_cmp(const void *a, const void *b, void *arg)
+/*
+ * What the sort moves: a row's first key beside it, as tuplesort keeps its
+ * datum1, so most comparisons read neither the row's values nor, where the
+ * type abbreviates (text: its first 8 bytes), the key's own bytes.
+ */
+typedef struct EntryRef
 {
-	const BatchEntries *e = arg;
-	int			ra = *(const int *) a;
-	int			rb = *(const int *) b;
+	Datum		key;
+	bool		isnull;
+	int			row;
+} EntryRef;
 
-	for (int k = 0; k < e->nkeys; k++)
+static inline int
+entry_ref_cmp(const EntryRef *a, const EntryRef *b, BatchEntries *e)
+{
+	int			ra = a->row;
+	int			rb = b->row;
+	int			c = ApplySortComparator(a->key, a->isnull, b->key, b->isnull, &e->keys[0]);
+
+	if (c != 0)
+		return c;
+	if (e->abbreviated)
 	{
-		int			c = ApplySortComparator(e->values[ra * e->natts + k], e->isnull[ra * e->natts + k],
-											e->values[rb * e->natts + k], e->isnull[rb * e->natts + k],
-											&e->keys[k]);
-
+		c = ApplySortAbbrevFullComparator(e->values[ra * e->natts], e->isnull[ra * e->natts],
+										  e->values[rb * e->natts], e->isnull[rb * e->natts],
+										  &e->keys[0]);
+		if (c != 0)
+			return c;
+	}
+	for (int k = 1; k < e->nkeys; k++)
+	{
+		c = ApplySortComparator(e->values[ra * e->natts + k], e->isnull[ra * e->natts + k],
+								e->values[rb * e->natts + k], e->isnull[rb * e->natts + k],
+								&e->keys[k]);
 		if (c != 0)
 			return c;
 	}
 	/* equal keys: in heap order, as the B-tree keeps them */
 	return ItemPointerCompare(&e->slots[ra]->tts_tid, &e->slots[rb]->tts_tid);
 }
+
+#define ST_SORT sort_entry_refs
+#define ST_ELEMENT_TYPE EntryRef
+#define ST_COMPARE(a, b, arg) entry_ref_cmp(a, b, arg)
+#define ST_COMPARE_ARG_TYPE BatchEntries
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * The batch's entries in index `i` of `rri`, inserted in the index's key
@@ -481,7 +511,7 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 	ExprState  *predicate = NULL;
 	IndexUniqueCheck check;
 	BatchEntries e;
-	int		   *order;
+	EntryRef   *order;
 	int			n = 0;
 	MemoryContext cxt,
 				old;
@@ -502,7 +532,7 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 	e.values = palloc(sizeof(Datum) * e.natts * nslots);
 	e.isnull = palloc(sizeof(bool) * e.natts * nslots);
 	e.slots = slots;
-	order = palloc(sizeof(int) * nslots);
+	order = palloc(sizeof(EntryRef) * nslots);
 	/* each row's entry; expressions' results stay in the per-tuple memory until the index is done */
 	ResetPerTupleExprContext(estate);
 	for (int r = 0; r < nslots; r++)
@@ -511,7 +541,7 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 		if (predicate && !ExecQual(predicate, econtext))
 			continue;
 		FormIndexDatum(info, slots[r], estate, &e.values[r * e.natts], &e.isnull[r * e.natts]);
-		order[n++] = r;
+		order[n++].row = r;
 	}
 	e.keys = palloc0(sizeof(SortSupportData) * e.nkeys);
 	for (int k = 0; k < e.nkeys; k++)
@@ -523,10 +553,21 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 		key->ssup_collation = index->rd_indcollation[k];
 		key->ssup_nulls_first = (option & INDOPTION_NULLS_FIRST) != 0;
 		key->ssup_attno = k + 1;
+		key->abbreviate = (k == 0);
 		PrepareSortSupportFromIndexRel(index, (option & INDOPTION_DESC) ? BTGreaterStrategyNumber : BTLessStrategyNumber,
 									   key);
 	}
-	qsort_arg(order, n, sizeof(int), batch_entry_cmp, &e);
+	e.abbreviated = e.keys[0].abbrev_converter != NULL;
+	for (int j = 0; j < n; j++)
+	{
+		int			r = order[j].row;
+
+		order[j].isnull = e.isnull[r * e.natts];
+		order[j].key = e.values[r * e.natts];
+		if (e.abbreviated && !order[j].isnull)
+			order[j].key = e.keys[0].abbrev_converter(order[j].key, &e.keys[0]);
+	}
+	sort_entry_refs(order, n, &e);
 
 	if (!index->rd_index->indisunique)
 		check = UNIQUE_CHECK_NO;
@@ -534,7 +575,7 @@ insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **
 		check = collided ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_YES;
 	for (int j = 0; j < n; j++)
 	{
-		int			r = order[j];
+		int			r = order[j].row;
 
 		if (!index_insert(index, &e.values[r * e.natts], &e.isnull[r * e.natts], &slots[r]->tts_tid,
 						  rri->ri_RelationDesc, check, false, info) &&

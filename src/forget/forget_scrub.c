@@ -31,6 +31,7 @@
 #include "forget/forget_int.h"
 #include "json/jsonfast.h"
 #include "json/jsonschema.h"
+#include "common/relcache.h"
 #include "common/phoenix.h"
 #include "json/softparse.h"
 
@@ -95,7 +96,7 @@ static int	found_longer_first(const ListCell *a, const ListCell *b);
 void
 ForgetHooksInit(void)
 {
-	CacheRegisterRelcacheCallback(forget_inval_cb, (Datum) 0);
+	phoenix_relcache_callback(forget_inval_cb, (Datum) 0);
 	RegisterXactCallback(forget_xact_cb, NULL);
 	/* every stored value passes forget first: entity assertions and events */
 	timeline_register_scrub_assertion_hook(forget_scrub_assertion);

@@ -19,6 +19,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "common/relcache.h"
 #include "common/phoenix.h"
 #include "ingest/eventid.h"
 
@@ -58,7 +59,7 @@ eventid_relcache_callback(Datum arg, Oid relid)
 void
 eventid_init(void)
 {
-	CacheRegisterRelcacheCallback(eventid_relcache_callback, (Datum) 0);
+	phoenix_relcache_callback(eventid_relcache_callback, (Datum) 0);
 }
 
 /*

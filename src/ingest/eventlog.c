@@ -31,6 +31,7 @@
 #include "ingest/eventid.h"
 #include "ingest/eventlog.h"
 #include "ingest/ingest_hooks.h"
+#include "common/relcache.h"
 #include "common/phoenix.h"
 #include "common/plan.h"
 #include "common/rowwriter.h"
@@ -948,7 +949,7 @@ eventlog_record_outcomes(EmitItem *items, int nitems)
 void
 EventlogInit(void)
 {
-	CacheRegisterRelcacheCallback(eventlog_relcache_callback, (Datum) 0);
+	phoenix_relcache_callback(eventlog_relcache_callback, (Datum) 0);
 	eventid_init();
 }
 

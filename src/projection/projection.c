@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "common/relcache.h"
 #include "common/guc.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -109,6 +110,9 @@ static void fill_errcontext(void *arg);
 static void lock_source(const char *event_type, LOCKMODE mode);
 static void keep_writers_out(List *entities, const char *source);
 static int	locktag_cmp(const void *a, const void *b);
+static int	payload_key_bucket(const ProjStep *st, JsonbContainer *c);
+static int	value_bucket(const char *value, size_t len);
+static void locktag_of_bucket(LOCKTAG *tag, uint32 lock_class, int bucket);
 static void maybe_apply_due(void);
 
 /* definition helpers */
@@ -122,7 +126,7 @@ static bool window_in_c_possible(Projection *p, ProjStep *s, List *derive_refs);
 void
 ProjectionInit(void)
 {
-	CacheRegisterRelcacheCallback(proj_cache_inval_cb, (Datum) 0);
+	phoenix_relcache_callback(proj_cache_inval_cb, (Datum) 0);
 	RegisterXactCallback(proj_xact_cb, NULL);
 	/* logged events get their rows; changed timelines start the cascade */
 	ingest_register_events_logged_hook(projection_on_events);
@@ -499,40 +503,37 @@ lock_source(const char *event_type, LOCKMODE mode)
 /*
  * Share-lock the entity keys (and by-values) the payloads name directly.
  * Locks are taken in a sorted order, so two batches never deadlock on them.
+ * A chunk names each step's key about once per event, but a step has only
+ * PROJ_LOCK_BUCKETS locks: the buckets named are marked first, so only the
+ * distinct ones (at most that many per step) are sorted and locked.
  */
 void
 projection_lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
 {
 	LOCKTAG    *tags = NULL;
-	int			ntags = 0,
-				cap = 0;
+	int			ntags = 0;
 
 	for (int s = 0; s < p->nsteps; s++)
 	{
 		ProjStep   *st = &p->steps[s];
+		bool		named[PROJ_LOCK_BUCKETS] = {false};
 
 		if (st->nkey_path == 0)
 			continue;
 		for (int i = 0; i < n; i++)
 		{
-			JsonbContainer *c = &events[i].payload->root;
-			JsonbValue *v = NULL;
-			char	   *val;
+			int			bucket = payload_key_bucket(st, &events[i].payload->root);
 
-			for (int k = 0; k < st->nkey_path && c != NULL; k++)
-			{
-				v = projdef_jb_get(c, st->key_path[k]);
-				c = (v && v->type == jbvBinary) ? v->val.binary.data : NULL;
-			}
-			/* the key as the row computation reads it (->>) */
-			if (v == NULL || (val = jsonfast_value_text(v)) == NULL)
+			if (bucket >= 0)
+				named[bucket] = true;
+		}
+		for (int b = 0; b < PROJ_LOCK_BUCKETS; b++)
+		{
+			if (!named[b])
 				continue;
-			if (ntags == cap)
-			{
-				cap = cap ? cap * 2 : 16;
-				tags = tags ? repalloc(tags, sizeof(LOCKTAG) * cap) : palloc(sizeof(LOCKTAG) * cap);
-			}
-			projection_locktag(&tags[ntags++], st->lock_class, val);
+			if (tags == NULL)
+				tags = palloc(sizeof(LOCKTAG) * PROJ_LOCK_BUCKETS * p->nsteps);
+			locktag_of_bucket(&tags[ntags++], st->lock_class, b);
 		}
 	}
 	if (ntags > 1)
@@ -542,10 +543,48 @@ projection_lock_payload_keys(Projection *p, int n, const EmittedEvent *events)
 			(void) LockAcquire(&tags[i], ShareLock, false, false);
 }
 
+/*
+ * The lock bucket of the step's key in a payload, or -1 when the payload
+ * names none.  The key as the row computation reads it (->>): a string's
+ * own bytes (jsonb strings hold no NUL), anything else as its text.
+ */
+static int
+payload_key_bucket(const ProjStep *st, JsonbContainer *c)
+{
+	JsonbValue *v = NULL;
+	char	   *val;
+
+	for (int k = 0; k < st->nkey_path && c != NULL; k++)
+	{
+		v = projdef_jb_get(c, st->key_path[k]);
+		c = (v && v->type == jbvBinary) ? v->val.binary.data : NULL;
+	}
+	if (v == NULL)
+		return -1;
+	if (v->type == jbvString)
+		return value_bucket(v->val.string.val, v->val.string.len);
+	if ((val = jsonfast_value_text(v)) == NULL)
+		return -1;
+	return value_bucket(val, strlen(val));
+}
+
 static int
 locktag_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(LOCKTAG));
+}
+
+static int
+value_bucket(const char *value, size_t len)
+{
+	return hash_bytes((const unsigned char *) value, len) % PROJ_LOCK_BUCKETS;
+}
+
+static void
+locktag_of_bucket(LOCKTAG *tag, uint32 lock_class, int bucket)
+{
+	MemSet(tag, 0, sizeof(LOCKTAG));
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, lock_class, bucket, PROJ_LOCK_FIELD4);
 }
 
 uint32
@@ -561,10 +600,7 @@ projection_lock_class(const char *entity, const char *attribute)
 void
 projection_locktag(LOCKTAG *tag, uint32 lock_class, const char *value)
 {
-	MemSet(tag, 0, sizeof(LOCKTAG));
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, lock_class,
-						 hash_bytes((const unsigned char *) value, strlen(value)) % PROJ_LOCK_BUCKETS,
-						 PROJ_LOCK_FIELD4);
+	locktag_of_bucket(tag, lock_class, value_bucket(value, strlen(value)));
 }
 
 /*

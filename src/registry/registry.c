@@ -22,6 +22,7 @@
 
 #include "timeline/catalog.h"
 #include "json/jsonschema.h"
+#include "common/relcache.h"
 #include "common/owner.h"
 #include "common/phoenix.h"
 #include "registry/registry.h"
@@ -343,7 +344,7 @@ registry_field_kind(PhxEventType *type, const char *field)
 void
 RegistryInit(void)
 {
-	CacheRegisterRelcacheCallback(registry_relcache_callback, (Datum) 0);
+	phoenix_relcache_callback(registry_relcache_callback, (Datum) 0);
 }
 
 /* Registry tables changed (or all relcache was reset): mark the cache stale. */

@@ -14,6 +14,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/relcache.h"
 #include "common/keywords.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -63,7 +64,7 @@ static void history_columns(PhxEntity *entity);
 void
 CatalogInit(void)
 {
-	CacheRegisterRelcacheCallback(entity_cache_invalidate_cb, (Datum) 0);
+	phoenix_relcache_callback(entity_cache_invalidate_cb, (Datum) 0);
 	RegisterXactCallback(entity_cache_xact_cb, NULL);
 }
 
