@@ -47,6 +47,32 @@ BEGIN
 END
 $chain$;
 
+-- A step key's (key column, effective_at) index holds no duplicates to merge
+-- (a key's entries differ by their effective time): since 0.2.0
+-- create_projection makes it without deduplication (projdef.c's
+-- projdef_create_indexes), which would only search every full leaf page in
+-- vain before splitting it.  Projections made earlier follow.
+DO $dedup$
+DECLARE
+  idx regclass;
+BEGIN
+  FOR idx IN
+    SELECT i.indexrelid::regclass
+      FROM phoenix.projections p
+      JOIN phoenix.projection_steps s ON s.projection_id = p.projection_id
+      JOIN pg_catalog.pg_index i ON i.indrelid = pg_catalog.to_regclass(format('%I.%I', p.schema_name, p.table_name))
+     WHERE i.indnatts = 2
+       AND (SELECT array_agg(a.attname::text ORDER BY k.ord)
+              FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)
+           = ARRAY[s.key_column, 'effective_at']
+     GROUP BY i.indexrelid
+  LOOP
+    EXECUTE format('ALTER INDEX %s SET (deduplicate_items = off)', idx);
+  END LOOP;
+END
+$dedup$;
+
 -- create_projection gains fillfactor (d4a764c): the old signature goes (the
 -- grants that follow make the new one SECURITY DEFINER as in a fresh install).
 -- Reporting tables made earlier keep the fillfactor they were made with (85,
