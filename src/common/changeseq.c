@@ -42,12 +42,11 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 
-#include "common/relcache.h"
 #include "common/changeseq.h"
 #include "common/phoenix.h"
+#include "common/relcache.h"
 
 #define CHANGESEQ_TRANCHE	"phoenix_change_seq"
 #define CHANGESEQ_SEQUENCE	"change_seq"
@@ -250,12 +249,11 @@ changeseq_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* The OID of phoenix.change_seq (a syscache lookup). */
 /*
- * The sequence's OID, looked up by name once per backend: every reporting
- * row takes a number, and two catalog lookups a row were 1% of ingest's CPU.
- * Any invalidation of the sequence (dropped with the extension, recreated)
- * or of the whole relcache forgets it.
+ * The OID of phoenix.change_seq, looked up by name once per backend: every
+ * reporting row takes a number, and two catalog lookups a row were 1% of
+ * ingest's CPU.  Any invalidation of the sequence (dropped with the
+ * extension, recreated) or of the whole relcache forgets it.
  */
 static Oid
 changeseq_relid(void)

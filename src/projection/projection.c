@@ -18,8 +18,8 @@
  */
 #include "postgres.h"
 
-#include "common/relcache.h"
 #include "common/guc.h"
+#include "common/relcache.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
