@@ -499,7 +499,11 @@ entry_ref_cmp(const EntryRef *a, const EntryRef *b, BatchEntries *e)
  * descents share their internal pages, often their leaf, and the buffer
  * mapping entries of both (bench/README, series K).  Unique checks are the
  * ones ExecInsertIndexTuples makes: raising on a duplicate, or with
- * `collided`, noting it (UNIQUE_CHECK_PARTIAL).
+ * `collided`, noting it (UNIQUE_CHECK_PARTIAL).  The order decides no
+ * result, only locality: a B-tree places equal keys by heap TID itself, and
+ * the log's writer resolves repeats of an id within a batch before any
+ * reaches the unique index (so no test can see a wrong order; the
+ * callgrind figures of series K can).
  */
 static void
 insert_index_sorted(ResultRelInfo *rri, int i, EState *estate, TupleTableSlot **slots, int nslots,
